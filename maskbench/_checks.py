@@ -1,0 +1,274 @@
+"""The one place where maskbench validates its inputs.
+
+Every error names the argument, what was expected, what came, and a fix when there is one. Error
+classes subclass ``ValueError`` / ``TypeError`` so ordinary ``except ValueError`` code catches them.
+
+Checks that only look at shapes, dtypes and devices never read tensor data, so they cost no host
+sync on CUDA. Checks that must read values (``check_weight_range``) run only on CPU tensors and
+outside ``torch.compile``: on an accelerator they would force a GPU->CPU sync, which maskbench's
+kernels promise not to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+
+__all__ = [
+    "MaskbenchError",
+    "ShapeError",
+    "DTypeError",
+    "DeviceError",
+    "MaskValueError",
+    "describe",
+    "check_tensor",
+    "check_choice",
+    "check_int",
+    "check_same_device",
+    "check_mask_dtype",
+    "check_weight_range",
+    "check_labels",
+    "as_bchw",
+    "from_bchw",
+    "spatial_mask_as_4d",
+    "check_broadcast_to",
+]
+
+
+class MaskbenchError(Exception):
+    """Base of maskbench's input errors (always combined with ValueError or TypeError)."""
+
+
+class ShapeError(MaskbenchError, ValueError):
+    """A tensor has a shape that does not fit the operation."""
+
+
+class DTypeError(MaskbenchError, TypeError):
+    """A tensor has a dtype the operation does not accept."""
+
+
+class DeviceError(MaskbenchError, ValueError):
+    """Tensors that must live together are on different devices."""
+
+
+class MaskValueError(MaskbenchError, ValueError):
+    """A mask holds values outside what its dtype promises (e.g. a weight outside [0, 1])."""
+
+
+def describe(x: object) -> str:
+    """Short description of a value for error messages: ``(2, 3, 64, 64) float32 on cpu``."""
+    if isinstance(x, torch.Tensor):
+        dtype = str(x.dtype).replace("torch.", "")
+        return f"{tuple(x.shape)} {dtype} on {x.device}"
+    shape = getattr(x, "shape", None)
+    if shape is not None:
+        return f"{type(x).__name__} of shape {tuple(shape)} dtype {getattr(x, 'dtype', '?')}"
+    return f"{type(x).__name__} {x!r}"[:120]
+
+
+def check_tensor(x: object, name: str, *, ndim: int | Sequence[int] | None = None) -> torch.Tensor:
+    """Require a ``torch.Tensor`` (optionally with one of the given numbers of dimensions)."""
+    if not isinstance(x, torch.Tensor):
+        raise DTypeError(
+            f"{name}: expected a torch.Tensor; got {describe(x)}. "
+            f"Convert with maskbench.as_tensor({name}) (numpy, PIL and DLPack arrays are accepted)."
+        )
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            dims = " or ".join(str(d) for d in allowed)
+            raise ShapeError(f"{name}: expected {dims} dimensions; got {describe(x)}.")
+    return x
+
+
+def check_choice(value: object, name: str, choices: Iterable[object]) -> object:
+    """Require ``value`` to be one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return value
+
+
+def check_int(value: object, name: str, *, min_value: int | None = None, max_value: int | None = None) -> int:
+    """Require a Python integer (not bool) in ``[min_value, max_value]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected an int; got {describe(value)}.")
+    if min_value is not None and value < min_value:
+        raise ValueError(f"{name}: expected an int >= {min_value}; got {value}.")
+    if max_value is not None and value > max_value:
+        raise ValueError(f"{name}: expected an int <= {max_value}; got {value}.")
+    return value
+
+
+def check_same_device(**tensors: torch.Tensor | None) -> None:
+    """Require every given tensor to be on the same device (``None`` entries are ignored)."""
+    named = [(n, t) for n, t in tensors.items() if isinstance(t, torch.Tensor)]
+    if not named:
+        return
+    first_name, first = named[0]
+    for name, t in named[1:]:
+        if t.device != first.device:
+            raise DeviceError(
+                f"{name}: expected a tensor on {first.device} like {first_name}; got {describe(t)}. "
+                f"Move it with {name}.to({first_name}.device)."
+            )
+
+
+def check_mask_dtype(mask: torch.Tensor, name: str = "mask", *, allow_float: bool = True) -> torch.Tensor:
+    """A mask is ``bool`` (keep where True) or, when ``allow_float``, a floating weight in [0, 1].
+
+    Integer masks are rejected rather than guessed: ``uint8`` 0/1 and 0/255 masks both exist.
+    """
+    if mask.dtype == torch.bool:
+        return mask
+    if allow_float and mask.is_floating_point():
+        return mask
+    kinds = "bool or floating (a weight in [0, 1])" if allow_float else "bool"
+    raise DTypeError(
+        f"{name}: expected a {kinds} mask; got {describe(mask)}. "
+        f"Integer masks are ambiguous (0/1 or 0/255?): convert with `{name} > 0` or `{name}.bool()`"
+        + (f", or `{name}.float() / 255` for a weight." if allow_float else ".")
+    )
+
+
+def _can_read_values(x: torch.Tensor) -> bool:
+    # Reading data on an accelerator is a host sync, and inside torch.compile it breaks the graph.
+    return x.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
+def check_weight_range(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
+    """Reject a floating mask with values outside [0, 1] or NaN (CPU tensors, eager mode only)."""
+    if mask.is_floating_point() and _can_read_values(mask) and mask.numel() > 0:
+        bad = ~((mask >= 0) & (mask <= 1))
+        if bool(bad.any()):
+            lo, hi = mask.nan_to_num(nan=float("nan")).aminmax()
+            raise MaskValueError(
+                f"{name}: a floating mask is a weight and must lie in [0, 1] (no NaN); "
+                f"got values in [{lo.item():.4g}, {hi.item():.4g}] "
+                f"({int(bad.sum())} of {mask.numel()} outside) for {describe(mask)}. "
+                f"For a binary mask pass a bool tensor (e.g. `{name} > 0.5`); "
+                f"for a weight rescale it (e.g. `{name}.clamp(0, 1)`)."
+            )
+    return mask
+
+
+def check_labels(labels: torch.Tensor, name: str = "labels", *, num_classes: int | None = None) -> torch.Tensor:
+    """Require an integer label map; with ``num_classes`` on CPU, also require values in range."""
+    check_tensor(labels, name)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise DTypeError(
+            f"{name}: expected an integer label map (uint8/int16/int32/int64); got {describe(labels)}. "
+            f"Convert class probabilities with maskbench.argmax_labels, or cast with `{name}.long()`."
+        )
+    if num_classes is not None and _can_read_values(labels) and labels.numel() > 0:
+        lo, hi = labels.aminmax()
+        if lo.item() < 0 or hi.item() >= num_classes:
+            raise MaskValueError(
+                f"{name}: expected labels in [0, {num_classes - 1}] for num_classes={num_classes}; "
+                f"got values in [{lo.item()}, {hi.item()}] for {describe(labels)}. "
+                f"Raise num_classes or map the stray labels (e.g. an ignore value) first."
+            )
+    return labels
+
+
+def as_bchw(image: torch.Tensor, name: str = "image", *, channels_last: bool = False) -> tuple[torch.Tensor, bool]:
+    """View an image as ``(B, C, H, W)``; returns the view and whether the input was batched.
+
+    Accepts ``(C, H, W)`` or ``(B, C, H, W)``; with ``channels_last=True``, ``(H, W, C)`` or
+    ``(B, H, W, C)`` (the layout is never guessed from the sizes).
+    """
+    check_tensor(image, name)
+    layout = "(H, W, C) or (B, H, W, C)" if channels_last else "(C, H, W) or (B, C, H, W)"
+    if image.ndim not in (3, 4):
+        hint = ""
+        if image.ndim == 2:
+            hint = f" For a single-channel (H, W) image use `{name}[None]`."
+        raise ShapeError(f"{name}: expected {layout}; got {describe(image)}.{hint}")
+    batched = image.ndim == 4
+    x = image if batched else image.unsqueeze(0)
+    if channels_last:
+        x = x.permute(0, 3, 1, 2)
+    return x, batched
+
+
+def from_bchw(x: torch.Tensor, batched: bool, *, channels_last: bool = False) -> torch.Tensor:
+    """Inverse of :func:`as_bchw`: back to the caller's layout."""
+    if channels_last:
+        x = x.permute(0, 2, 3, 1)
+    return x if batched else x.squeeze(0)
+
+
+def spatial_mask_as_4d(
+    mask: torch.Tensor,
+    image: torch.Tensor,
+    batched: bool,
+    name: str = "mask",
+    *,
+    image_name: str = "image",
+    allow_channels: bool = True,
+) -> torch.Tensor:
+    """Reshape a mask to broadcast against a ``(B, C, H, W)`` image, or raise a clear error.
+
+    Accepted mask shapes, for an unbatched ``(C, H, W)`` image: ``(H, W)``, ``(1, H, W)`` and, with
+    ``allow_channels``, ``(C, H, W)``. For a batched ``(B, C, H, W)`` image: ``(H, W)``, ``(1, H, W)``,
+    ``(B, H, W)``, ``(B, 1, H, W)``, ``(1, 1, H, W)`` and, with ``allow_channels``, ``(B, C, H, W)``.
+    A 3-D mask on a batched image is always ``(B, H, W)``, never ``(C, H, W)``: that case is ambiguous
+    when B == C, so per-channel masks on batches must be 4-D. Returns ``(B|1, C|1, H, W)``.
+    """
+    check_tensor(mask, name)
+    b, c, h, w = image.shape
+    shown_image = tuple(image.shape) if batched else tuple(image.shape[1:])
+    if batched:
+        expected = f"(H, W), (B, H, W) or (B, 1, H, W) = ({h}, {w}), ({b}, {h}, {w}) or ({b}, 1, {h}, {w})"
+        if allow_channels:
+            expected += f" or (B, C, H, W) = {tuple(image.shape)}"
+    else:
+        expected = f"(H, W) or (1, H, W) = ({h}, {w}) or (1, {h}, {w})"
+        if allow_channels:
+            expected += f" or (C, H, W) = ({c}, {h}, {w})"
+
+    def fail(extra: str = "") -> ShapeError:
+        return ShapeError(
+            f"{name}: expected {expected} to match {image_name} {shown_image}; got {describe(mask)}.{extra}"
+        )
+
+    if mask.ndim < 2 or mask.shape[-2:] != (h, w):
+        extra = ""
+        if mask.ndim >= 2 and mask.shape[-2:] == (w, h) and h != w:
+            extra = " The mask looks transposed (W, H): masks are (rows, cols)."
+        elif mask.ndim == 1:
+            extra = f" A flattened mask loses its shape: reshape it to ({h}, {w})."
+        elif mask.ndim == 3 and mask.shape[0] == h and mask.shape[1] == w:
+            extra = " The mask looks channels-last (H, W, C): index it as mask[..., 0]."
+        raise fail(extra)
+    if mask.ndim == 2:
+        return mask.view(1, 1, h, w)
+    if mask.ndim == 3:
+        lead = mask.shape[0]
+        if batched:
+            if lead in (1, b):
+                return mask.unsqueeze(1)
+            raise fail()
+        if lead == 1 or (allow_channels and lead == c):
+            return mask.unsqueeze(0)
+        raise fail()
+    if mask.ndim == 4 and batched:
+        mb, mc = mask.shape[:2]
+        if mb in (1, b) and (mc == 1 or (allow_channels and mc == c)):
+            return mask
+        raise fail()
+    raise fail()
+
+
+def check_broadcast_to(x: torch.Tensor, name: str, shape: Sequence[int], target_name: str) -> None:
+    """Require ``x`` to broadcast to ``shape`` *without* growing ``shape`` (numpy rules)."""
+    shape = tuple(shape)
+    ok = x.ndim <= len(shape) and all(
+        xs in (1, ts) for xs, ts in zip(reversed(tuple(x.shape)), reversed(shape))
+    )
+    if not ok:
+        raise ShapeError(
+            f"{name}: expected a shape that broadcasts to {target_name} {shape} "
+            f"(each trailing size 1 or equal); got {describe(x)}."
+        )
