@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "DTypeError": "maskbench._checks",
     "DeviceError": "maskbench._checks",
     "MaskValueError": "maskbench._checks",
+    "CastError": "maskbench._checks",
     # apply / assign / extract / reduce
     "apply_mask": "maskbench.kernels.apply",
     "inpaint": "maskbench.kernels.apply",
@@ -60,7 +61,7 @@ _EXPORTS: dict[str, str] = {
     "THRESHOLD_METHODS": "maskbench.kernels.threshold",
     "histogram": "maskbench.kernels.threshold",
     "argmax_labels": "maskbench.kernels.threshold",
-    "hysteresis_threshold": "maskbench.kernels.threshold",
+    "hysteresis_threshold": "maskbench.kernels.morphology",
     # metrics and sweeps
     "confusion_counts": "maskbench.kernels.metrics",
     "iou": "maskbench.kernels.metrics",
@@ -78,11 +79,11 @@ _EXPORTS: dict[str, str] = {
     "masked_mse": "maskbench.kernels.losses",
     "masked_l1": "maskbench.kernels.losses",
     "dice_loss": "maskbench.kernels.losses",
-    "MaskedBCEWithLogitsLoss": "maskbench.kernels.losses",
-    "MaskedCrossEntropyLoss": "maskbench.kernels.losses",
-    "MaskedMSELoss": "maskbench.kernels.losses",
-    "MaskedL1Loss": "maskbench.kernels.losses",
-    "DiceLoss": "maskbench.kernels.losses",
+    "MaskedBCEWithLogitsLoss": "maskbench.kernels.loss_modules",
+    "MaskedCrossEntropyLoss": "maskbench.kernels.loss_modules",
+    "MaskedMSELoss": "maskbench.kernels.loss_modules",
+    "MaskedL1Loss": "maskbench.kernels.loss_modules",
+    "DiceLoss": "maskbench.kernels.loss_modules",
     # morphology
     "dilate": "maskbench.kernels.morphology",
     "erode": "maskbench.kernels.morphology",

@@ -21,6 +21,7 @@ __all__ = [
     "DTypeError",
     "DeviceError",
     "MaskValueError",
+    "CastError",
     "describe",
     "check_tensor",
     "check_choice",
@@ -54,6 +55,10 @@ class DeviceError(MaskbenchError, ValueError):
 
 class MaskValueError(MaskbenchError, ValueError):
     """A mask holds values outside what its dtype promises (e.g. a weight outside [0, 1])."""
+
+
+class CastError(MaskbenchError, ValueError):
+    """Values cannot be stored exactly in the target dtype (fractions, NaN/Inf or out of range)."""
 
 
 def describe(x: object) -> str:
@@ -132,6 +137,26 @@ def check_mask_dtype(mask: torch.Tensor, name: str = "mask", *, allow_float: boo
     )
 
 
+def check_bool_mask(mask: object, name: str = "mask", *, min_ndim: int = 2) -> torch.Tensor:
+    """Require a ``bool`` tensor with at least ``min_ndim`` dims (binary morphology, labelling).
+
+    Floating masks are rejected with the fix ``mask > 0.5``; integer masks with ``mask > 0``.
+    """
+    check_tensor(mask, name)
+    if mask.dtype != torch.bool:
+        if mask.is_floating_point():
+            fix = f"threshold it, e.g. `{name} > 0.5` (or maskbench.threshold({name}, 0.5))"
+        else:
+            fix = f"convert with `{name} > 0` or `{name}.bool()` (0/1 or 0/255?)"
+        raise DTypeError(f"{name}: expected a bool mask; got {describe(mask)}. To binarise it, {fix}.")
+    if mask.ndim < min_ndim:
+        raise ShapeError(
+            f"{name}: expected at least {min_ndim} dimensions (..., H, W); got {describe(mask)}."
+            + (f" For a single row use `{name}[None]`." if mask.ndim == 1 else "")
+        )
+    return mask
+
+
 def _can_read_values(x: torch.Tensor) -> bool:
     # Reading data on an accelerator is a host sync, and inside torch.compile it breaks the graph.
     return x.device.type == "cpu" and not torch.compiler.is_compiling()
@@ -142,11 +167,16 @@ def check_weight_range(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
     if mask.is_floating_point() and _can_read_values(mask) and mask.numel() > 0:
         bad = ~((mask >= 0) & (mask <= 1))
         if bool(bad.any()):
-            lo, hi = mask.nan_to_num(nan=float("nan")).aminmax()
+            # NaN would turn aminmax into [nan, nan]; Inf must show as inf (nan_to_num clips it).
+            nan = mask.isnan()
+            n_nan = int(nan.sum())
+            lo, hi = mask.masked_fill(nan, 0.5).aminmax()
+            seen = f"{'non-NaN ' if n_nan else ''}values in [{lo.item():.4g}, {hi.item():.4g}]"
+            seen = "only NaN" if n_nan == mask.numel() else seen
             raise MaskValueError(
                 f"{name}: a floating mask is a weight and must lie in [0, 1] (no NaN); "
-                f"got values in [{lo.item():.4g}, {hi.item():.4g}] "
-                f"({int(bad.sum())} of {mask.numel()} outside) for {describe(mask)}. "
+                f"got {seen} "
+                f"({int(bad.sum())} of {mask.numel()} outside, {n_nan} NaN) for {describe(mask)}. "
                 f"For a binary mask pass a bool tensor (e.g. `{name} > 0.5`); "
                 f"for a weight rescale it (e.g. `{name}.clamp(0, 1)`)."
             )
@@ -272,3 +302,53 @@ def check_broadcast_to(x: torch.Tensor, name: str, shape: Sequence[int], target_
             f"{name}: expected a shape that broadcasts to {target_name} {shape} "
             f"(each trailing size 1 or equal); got {describe(x)}."
         )
+
+
+def check_same_shape(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
+    """Require two tensors of exactly the same shape (no broadcasting), e.g. a prediction and its target."""
+    if a.shape != b.shape:
+        hint = ""
+        if a.ndim == b.ndim + 1 and a.shape[1] == 1 and a.shape[:1] + a.shape[2:] == b.shape:
+            hint = f" Drop the channel dim with `{a_name}[:, 0]`."
+        elif b.ndim == a.ndim + 1 and b.shape[1] == 1 and b.shape[:1] + b.shape[2:] == a.shape:
+            hint = f" Drop the channel dim with `{b_name}[:, 0]`."
+        raise ShapeError(
+            f"{b_name}: expected the same shape as {a_name} {tuple(a.shape)}; got {describe(b)}.{hint}"
+        )
+
+
+def check_label_range(
+    labels: torch.Tensor, name: str, *, num_classes: int, where: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Require labels in ``[0, num_classes)`` where ``where`` is True (CPU tensors, eager mode only).
+
+    Unlike :func:`check_labels` this skips excluded pixels, so an ignore value such as 255 may
+    stay in a target whose excluded pixels are masked out by ``where``.
+    """
+    if _can_read_values(labels) and labels.numel() > 0:
+        bad = (labels < 0) | (labels >= num_classes)
+        if where is not None:
+            bad = bad & where
+        if bool(bad.any()):
+            values = torch.unique(labels.expand_as(bad)[bad])[:8].tolist()
+            raise MaskValueError(
+                f"{name}: expected labels in [0, {num_classes - 1}] for num_classes={num_classes}; "
+                f"got {int(bad.sum())} pixel(s) with values such as {values} in {describe(labels)}. "
+                f"Raise num_classes, or exclude an ignore label with ignore=<value> (e.g. ignore=255)."
+            )
+    return labels
+
+
+def check_increasing(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Require a non-empty 1-D floating tensor sorted ascending without NaN (values read on CPU only)."""
+    check_tensor(x, name, ndim=1)
+    if not x.is_floating_point():
+        raise DTypeError(f"{name}: expected a floating tensor; got {describe(x)}. Use `{name}.float()`.")
+    if x.numel() == 0:
+        raise ShapeError(f"{name}: expected at least one value; got {describe(x)}.")
+    if _can_read_values(x) and (bool(x.isnan().any()) or bool((x[1:] < x[:-1]).any())):
+        raise MaskValueError(
+            f"{name}: expected values sorted ascending without NaN; got {describe(x)} "
+            f"starting {x[:6].tolist()}. Sort them with `{name}.sort().values`."
+        )
+    return x

@@ -1,0 +1,442 @@
+"""Masks in and out: one-hot, COCO RLE, image/mask files (PNG, NPY) and numpy/PIL/DLPack conversion.
+
+PIL is imported inside the functions that read or write files, so ``import maskbench`` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from maskbench._checks import (
+    DTypeError,
+    MaskValueError,
+    ShapeError,
+    _can_read_values,
+    check_bool_mask,
+    check_int,
+    check_labels,
+    check_tensor,
+    describe,
+)
+
+__all__ = [
+    "one_hot",
+    "from_one_hot",
+    "rle_encode",
+    "rle_decode",
+    "load_image",
+    "load_mask",
+    "save_mask",
+    "as_tensor",
+]
+
+
+# ---------------------------------------------------------------- one-hot
+
+
+def one_hot(labels: torch.Tensor, num_classes: int, *, dtype: torch.dtype = torch.bool) -> torch.Tensor:
+    """Labels to one-hot planes, channel axis before (H, W).
+
+    Args:
+        labels: integer ``(H, W)`` or ``(B, H, W)``.
+        num_classes: K.
+        dtype: output dtype (``torch.bool`` by default; e.g. ``torch.float32`` for losses).
+
+    Returns:
+        ``(K, H, W)`` or ``(B, K, H, W)``. A label outside ``[0, K)`` (e.g. an ignore value 255)
+        gives a pixel with no channel set, rather than an error (``torch.nn.functional.one_hot``
+        raises, and on CUDA that check is a host sync). Sync-free.
+
+    >>> one_hot(torch.tensor([[0, 2], [255, 1]]), 3).int()
+    tensor([[[1, 0],
+             [0, 0]],
+    <BLANKLINE>
+            [[0, 0],
+             [0, 1]],
+    <BLANKLINE>
+            [[0, 1],
+             [0, 0]]], dtype=torch.int32)
+    """
+    check_labels(labels, "labels")
+    if labels.ndim not in (2, 3):
+        raise ShapeError(f"labels: expected (H, W) or (B, H, W); got {describe(labels)}.")
+    k = check_int(num_classes, "num_classes", min_value=1)
+    classes = torch.arange(k, device=labels.device).view(k, 1, 1)
+    planes = labels.unsqueeze(-3).long() == classes  # (..., K, H, W)
+    return planes if dtype == torch.bool else planes.to(dtype)
+
+
+def from_one_hot(onehot: torch.Tensor, *, dim: int = -3, ignore_index: int | None = None) -> torch.Tensor:
+    """One-hot planes back to int64 labels (the index of the set channel along ``dim``).
+
+    A channel is *set* where it is nonzero (True for bool). Rule: every pixel must have exactly one
+    set channel. Pixels with none get ``ignore_index`` when it is given (the inverse of
+    :func:`one_hot` on an ignore value). On CPU (eager) a pixel with several set channels, or with
+    none and no ``ignore_index``, raises :class:`~maskbench.MaskValueError`; on an accelerator
+    nothing is checked (that would sync): such pixels get the first set channel, or 0. For soft
+    class probabilities use ``maskbench.argmax_labels`` instead.
+
+    Args:
+        onehot: ``(K, H, W)``, ``(B, K, H, W)`` or any shape with the classes on ``dim``.
+        dim: the class axis (default -3, i.e. just before (H, W)).
+        ignore_index: label for pixels with no set channel.
+
+    Returns:
+        int64 labels with ``dim`` removed. Sync-free.
+
+    >>> planes = one_hot(torch.tensor([[0, 2], [255, 1]]), 3)
+    >>> from_one_hot(planes, ignore_index=255)
+    tensor([[  0,   2],
+            [255,   1]])
+    """
+    check_tensor(onehot, "onehot")
+    if onehot.ndim == 0:
+        raise ShapeError(f"onehot: expected a class axis at dim={dim}; got {describe(onehot)}.")
+    if not -onehot.ndim <= dim < onehot.ndim or onehot.shape[dim] == 0:
+        raise ShapeError(f"onehot: expected a non-empty class axis at dim={dim}; got {describe(onehot)}.")
+    is_set = onehot != 0
+    n_set = is_set.sum(dim)
+    if _can_read_values(onehot) and onehot.numel() > 0:
+        several = int((n_set > 1).sum())
+        none = 0 if ignore_index is not None else int((n_set == 0).sum())
+        if several or none:
+            raise MaskValueError(
+                f"onehot: expected exactly one set channel per pixel along dim={dim} of {describe(onehot)}; "
+                f"got {several} pixel(s) with several and {none} with none. "
+                "For pixels with none pass ignore_index=...; for soft probabilities use maskbench.argmax_labels."
+            )
+    labels = is_set.to(torch.uint8).argmax(dim)  # first set channel (0 when none)
+    if ignore_index is not None:
+        labels = torch.where(n_set == 0, ignore_index, labels)
+    return labels
+
+
+# ---------------------------------------------------------------- COCO RLE
+
+
+def rle_encode(mask: object, *, compressed: bool = False) -> dict:
+    """Encode a binary mask as COCO run-length encoding.
+
+    COCO counts run over the mask in column-major (Fortran) order and start with the number of
+    zeros (which may be 0); they always end with the last run, so an empty 0x0 mask is ``[0]``.
+
+    Args:
+        mask: bool ``(H, W)`` (tensor, numpy array, or anything :func:`as_tensor` takes).
+        compressed: return counts as COCO's compact string (pycocotools ``rleToString``) instead of
+            a list of ints.
+
+    Returns:
+        ``{"size": [H, W], "counts": [...]}`` (or ``"counts": str``), JSON-ready.
+
+    >>> rle_encode(torch.tensor([[False, True], [True, True]]))
+    {'size': [2, 2], 'counts': [1, 3]}
+    >>> rle_encode(torch.tensor([[False, True], [True, True]]), compressed=True)["counts"]
+    '13'
+    """
+    mask = check_bool_mask(as_tensor(mask), "mask")
+    if mask.ndim != 2:
+        raise ShapeError(f"mask: expected a single (H, W) mask for RLE; got {describe(mask)}. Encode each mask.")
+    h, w = mask.shape
+    flat = mask.detach().cpu().numpy().ravel(order="F")
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    counts = np.diff(np.concatenate(([0], change, [flat.size]))).tolist()
+    if flat.size and flat[0]:
+        counts.insert(0, 0)  # COCO starts with a run of zeros
+    if not counts:
+        counts = [0]
+    return {"size": [h, w], "counts": _rle_to_string(counts) if compressed else counts}
+
+
+def _rle_to_string(counts: list[int]) -> str:
+    """COCO's compact counts (pycocotools maskApi.c ``rleToString``).
+
+    Each count (from the third on, as a delta against the count two before) is written in 5-bit
+    chunks, least significant first; bit 0x20 marks "more chunks follow"; each chunk is offset by 48.
+    """
+    out = []
+    for i, count in enumerate(counts):
+        x = count - counts[i - 2] if i > 2 else count
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5  # arithmetic shift: negative deltas end at -1
+            more = x != -1 if c & 0x10 else x != 0
+            out.append(chr((c | 0x20 if more else c) + 48))
+    return "".join(out)
+
+
+def _rle_from_string(s: str) -> list[int]:
+    """Inverse of :func:`_rle_to_string` (pycocotools ``rleFrString``)."""
+    counts: list[int] = []
+    p = 0
+    while p < len(s):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(s):
+                raise MaskValueError(f"rle: compressed counts end inside a number: {s!r}.")
+            c = ord(s[p]) - 48
+            if not 0 <= c < 64:
+                raise MaskValueError(f"rle: invalid character {s[p]!r} in compressed counts.")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)  # sign-extend
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x)
+    return counts
+
+
+def rle_decode(rle: dict) -> torch.Tensor:
+    """Decode COCO RLE (list counts, or the compact ``str``/``bytes`` counts) to a bool ``(H, W)`` mask.
+
+    >>> rle_decode({"size": [2, 2], "counts": [1, 3]})
+    tensor([[False,  True],
+            [ True,  True]])
+    >>> rle_decode({"size": [2, 2], "counts": "13"}).sum().item()
+    3
+    """
+    if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
+        raise TypeError(f"rle: expected a dict with 'size' and 'counts' (COCO RLE); got {describe(rle)}.")
+    h, w = (int(v) for v in rle["size"])
+    counts = rle["counts"]
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    counts = _rle_from_string(counts) if isinstance(counts, str) else [int(c) for c in counts]
+    if any(c < 0 for c in counts) or sum(counts) != h * w:
+        raise MaskValueError(
+            f"rle: counts must be non-negative and sum to H*W = {h}*{w} = {h * w}; "
+            f"got sum {sum(counts)} over {len(counts)} runs. Is 'size' [height, width]?"
+        )
+    values = np.arange(len(counts)) % 2 == 1  # runs alternate 0, 1, 0, ...
+    flat = np.repeat(values, counts)
+    return torch.from_numpy(flat.reshape(w, h).T.copy())
+
+
+# ---------------------------------------------------------------- files
+
+
+def load_image(path: str | os.PathLike, *, keep_alpha: bool = False) -> torch.Tensor:
+    """Read an image file (PNG, JPEG, anything PIL opens) as ``(C, H, W)`` float32 in [0, 1].
+
+    Grayscale gives C = 1, colour C = 3 (palette images are expanded to colour). An alpha channel
+    is dropped unless ``keep_alpha`` (then C = 2 or 4). 16-bit images are divided by 65535, 1-bit by
+    1, others by 255; PIL float images ('F') are returned as stored. EXIF orientation is not applied:
+    pixels come as stored, so they line up with masks saved from the same array.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.png")
+    >>> save_mask(path, torch.tensor([[0, 255]], dtype=torch.uint8))
+    >>> load_image(path)
+    tensor([[[0., 1.]]])
+    """
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()
+        mode = img.mode
+        if mode == "P":
+            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+            img = img.convert("RGB")
+        elif mode == "PA":
+            img = img.convert("RGBA")
+        mode = img.mode
+        arr = np.array(img)
+    if mode.startswith("I;16") or mode == "I":
+        scale = 65535.0
+    elif mode in ("1", "F"):
+        scale = 1.0
+    else:
+        scale = 255.0
+    t = torch.from_numpy(arr.astype(np.float32) / np.float32(scale))
+    if t.ndim == 2:
+        t = t[None]
+    else:
+        t = t.permute(2, 0, 1)
+        has_alpha = mode in ("RGBA", "LA", "La", "RGBa")
+        if has_alpha and not keep_alpha:
+            t = t[:-1]
+    return t.contiguous()
+
+
+_NPY_WIDEN = {np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64}
+
+
+def load_mask(path: str | os.PathLike) -> torch.Tensor:
+    """Read a mask or label file with its values preserved exactly.
+
+    PNG (any PIL-readable file): mode '1' -> bool ``(H, W)``; 'L' and palette 'P' (the palette
+    *indices*, not colours) -> uint8; 16-bit -> int32. Colour files are rejected (they are not label
+    maps). NPY: any bool/integer array, loaded with ``allow_pickle=False``; uint16 -> int32 and
+    uint32/uint64 -> int64 (torch's unsigned types support few ops), everything else keeps its dtype
+    and shape. Floating arrays are rejected.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "labels.png")
+    >>> save_mask(path, torch.tensor([[0, 3], [300, 1]]))
+    >>> load_mask(path)
+    tensor([[  0,   3],
+            [300,   1]], dtype=torch.int32)
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        arr = np.load(path, allow_pickle=False)
+        if arr.dtype.kind not in "biu":
+            raise DTypeError(
+                f"load_mask: {path} holds {arr.dtype} data; a mask file holds bool or integer labels. "
+                "Load weights or probabilities with numpy.load and maskbench.as_tensor."
+            )
+        if arr.dtype == np.uint64:
+            if arr.size and arr.max() > np.iinfo(np.int64).max:
+                raise MaskValueError(f"load_mask: {path} holds uint64 labels above the int64 range.")
+            arr = arr.astype(np.int64)
+        arr = arr.astype(_NPY_WIDEN.get(arr.dtype, arr.dtype), copy=False)
+        return torch.from_numpy(np.ascontiguousarray(arr))
+
+    from PIL import Image
+
+    with Image.open(path) as img:
+        mode = img.mode
+        if mode not in ("1", "L", "P", "I", "I;16", "I;16B", "I;16L", "I;16N"):
+            raise DTypeError(
+                f"load_mask: {path} is a {mode!r} image, not a label map (expected 1-bit, 8-bit gray, "
+                f"palette or 16-bit). Convert colours to labels first, or read it with maskbench.load_image."
+            )
+        arr = np.array(img)
+    if mode == "1":
+        return torch.from_numpy(arr.astype(bool))
+    if mode in ("L", "P"):
+        return torch.from_numpy(arr.astype(np.uint8, copy=False))
+    return torch.from_numpy(arr.astype(np.int32))
+
+
+def save_mask(path: str | os.PathLike, mask: object) -> None:
+    """Write a bool mask or integer label map to PNG or NPY (chosen by the suffix), atomically.
+
+    The file is written to a temporary file in the same folder and moved into place with
+    ``os.replace``, so a reader never sees half a file. PNG: bool -> 1-bit (loads back as bool);
+    labels in [0, 255] -> 8-bit, [0, 65535] -> 16-bit (values round-trip exactly; the dtype comes
+    back as uint8/int32); only ``(H, W)``. NPY: any shape, dtype kept exactly (``allow_pickle=False``).
+    Floating masks are rejected (threshold or quantise them first).
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "mask.png")
+    >>> save_mask(path, torch.tensor([[True, False]]))
+    >>> load_mask(path)
+    tensor([[ True, False]])
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".png", ".npy"):
+        raise ValueError(f"path: expected a .png or .npy file; got {str(path)!r}.")
+    t = as_tensor(mask)
+    if t.is_floating_point() or t.is_complex():
+        raise DTypeError(
+            f"mask: expected a bool mask or integer labels to save; got {describe(t)}. "
+            "Threshold it (`mask > 0.5`), or quantise a weight (`(mask * 255).round().to(torch.uint8)`)."
+        )
+    arr = np.ascontiguousarray(t.detach().cpu().numpy())
+    if suffix == ".npy":
+        _write_atomically(path, lambda f: np.save(f, arr, allow_pickle=False))
+        return
+
+    from PIL import Image
+
+    if arr.ndim != 2:
+        raise ShapeError(f"mask: a PNG holds one (H, W) mask; got {describe(t)}. Save stacks as .npy.")
+    if arr.dtype == bool:
+        img = Image.fromarray(arr)  # mode '1'
+    else:
+        lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+        if lo < 0 or hi > 65535:
+            raise MaskValueError(
+                f"mask: PNG labels must lie in [0, 65535]; got values in [{lo}, {hi}] for {describe(t)}. "
+                f"Save it as .npy instead (e.g. {path.with_suffix('.npy').name!r})."
+            )
+        img = Image.fromarray(arr.astype(np.uint8 if hi <= 255 else np.uint16))
+    _write_atomically(path, lambda f: img.save(f, format="PNG"))
+
+
+def _write_atomically(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)  # mkstemp makes 0600 files; give the usual 0666 & ~umask instead
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- conversion
+
+
+def as_tensor(x: object) -> torch.Tensor:
+    """A torch tensor from a tensor, numpy array, PIL image or any DLPack-capable array.
+
+    - ``torch.Tensor``: returned as is.
+    - numpy array: shares memory (``torch.from_numpy``) when it can. A read-only array, one with
+      negative strides or non-native byte order is copied (a tensor may not alias read-only memory).
+    - PIL image: channel-first like :func:`load_image` but not rescaled: ``(C, H, W)`` uint8 for
+      colour, ``(H, W)`` for one band ('L'/'P' -> uint8, '1' -> bool, 16-bit -> int32, 'F' -> float32).
+    - anything with ``__dlpack__`` (CuPy, JAX, TensorFlow, ...): ``torch.from_dlpack``, zero-copy and
+      on the array's device.
+    - other array-likes (``__array__``), lists and numbers: ``torch.as_tensor`` (a copy).
+
+    >>> import numpy as np
+    >>> a = np.zeros((2, 3), dtype=np.uint8)
+    >>> t = as_tensor(a)
+    >>> t[0, 0] = 7          # same memory
+    >>> int(a[0, 0])
+    7
+    """
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return _from_numpy(x)
+    pil = sys.modules.get("PIL.Image")  # a PIL image implies PIL is imported already
+    if pil is not None and isinstance(x, pil.Image):
+        return _from_pil(x)
+    if hasattr(x, "__dlpack__"):
+        return torch.from_dlpack(x)
+    if hasattr(x, "__array__"):
+        return _from_numpy(np.asarray(x))
+    if isinstance(x, (list, tuple, int, float, bool, np.generic)):
+        return torch.as_tensor(x)
+    raise TypeError(
+        f"as_tensor: expected a torch.Tensor, numpy array, PIL image or DLPack-capable array; got {describe(x)}."
+    )
+
+
+def _from_numpy(a: np.ndarray) -> torch.Tensor:
+    if a.dtype.kind not in "biufc":
+        raise DTypeError(f"as_tensor: numpy dtype {a.dtype} has no torch equivalent; got {describe(a)}.")
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    if not a.flags.writeable or any(s < 0 for s in a.strides):
+        a = np.array(a)  # copy: writable, positive strides
+    return torch.from_numpy(a)
+
+
+def _from_pil(img) -> torch.Tensor:
+    mode = img.mode
+    arr = np.array(img)
+    if mode == "1":
+        arr = arr.astype(bool)
+    elif mode.startswith("I;16") or mode == "I":
+        arr = arr.astype(np.int32)
+    t = torch.from_numpy(arr)
+    return t.permute(2, 0, 1).contiguous() if t.ndim == 3 else t

@@ -1,0 +1,209 @@
+"""Private helpers of :mod:`maskbench.kernels.losses`: option/mask checks, NaN-safe masking and
+reduction, and the eager fast path for masked BCE (see ``_FusedMaskedBCE``)."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import torch
+import torch.nn.functional as F
+
+from maskbench._checks import (
+    DTypeError,
+    ShapeError,
+    check_broadcast_to,
+    check_choice,
+    check_mask_dtype,
+    check_same_device,
+    check_tensor,
+    check_weight_range,
+    describe,
+)
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_floating(x: torch.Tensor, name: str) -> None:
+    if not x.is_floating_point():
+        raise DTypeError(f"{name}: expected a floating tensor; got {describe(x)}. Convert with `{name}.float()`.")
+
+
+def _check_same_shape(input: torch.Tensor, target: torch.Tensor) -> None:
+    if tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(
+            f"target: expected the shape of input {tuple(input.shape)}; got {describe(target)}. "
+            f"Broadcasting a target is a classic silent bug: reshape it (e.g. target[:, None] for (N, H, W))."
+        )
+
+
+def _check_regression(input: object, target: object) -> None:
+    check_tensor(input, "input")
+    check_tensor(target, "target")
+    _check_floating(input, "input")
+    _check_floating(target, "target")
+    _check_same_shape(input, target)
+
+
+def _check_options(reduction: object, empty: object) -> None:
+    check_choice(reduction, "reduction", _REDUCTIONS)
+    if isinstance(empty, bool) or not isinstance(empty, Real):
+        raise TypeError(f"empty: expected a Python number (e.g. 0.0 or float('nan')); got {describe(empty)}.")
+
+
+def _check_mask(mask: object, shape: tuple[int, ...], like: torch.Tensor, loss_name: str) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    check_tensor(mask, "mask")
+    check_mask_dtype(mask, "mask")
+    check_same_device(input=like, mask=mask)
+    shape = tuple(shape)
+    try:
+        check_broadcast_to(mask, "mask", shape, loss_name)
+    except ShapeError as err:
+        hint = ""
+        if len(shape) >= 1 and mask.ndim == len(shape) + 1 and mask.shape[1] == 1:
+            hint = " Drop its channel dim: mask[:, 0]."
+        elif len(shape) >= 2 and mask.ndim == len(shape) - 1 and mask.shape[0] == shape[0]:
+            hint = " Add a channel dim: mask[:, None]."
+        raise ShapeError(f"{err}{hint}") from None
+    check_weight_range(mask, "mask")
+    return mask
+
+
+def _channel_param(p: object, input: torch.Tensor, name: str) -> torch.Tensor | None:
+    """A 1-D ``pos_weight``/``weight`` is per channel (dim 1); other shapes broadcast to input."""
+    if p is None:
+        return None
+    check_tensor(p, name)
+    _check_floating(p, name)
+    check_same_device(input=input, **{name: p})
+    if p.ndim == 1 and p.shape[0] != 1:
+        if input.ndim < 2 or p.shape[0] != input.shape[1]:
+            channels = f"C = {input.shape[1]}" if input.ndim >= 2 else "an (N, C, ...) input"
+            raise ShapeError(
+                f"{name}: a 1-D {name} is per channel (dim 1 of input (N, C, ...)) and needs {channels}; "
+                f"got {describe(p)} for input {tuple(input.shape)}. (PyTorch would apply it to the last dim.) "
+                f"For another dim pass a tensor with input's number of dims, e.g. {name}.view(1, 1, 1, -1)."
+            )
+        return p.view(-1, *([1] * (input.ndim - 2)))
+    check_broadcast_to(p, name, input.shape, "input")
+    return p
+
+
+def _keep(mask: torch.Tensor | None) -> torch.Tensor | None:
+    if mask is None or mask.dtype == torch.bool:
+        return mask
+    return mask > 0
+
+
+def _where0(keep: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    """``x`` where kept, else 0 of x's dtype (before the loss: NaN/Inf/garbage never reach it)."""
+    return x if keep is None else torch.where(keep, x, x.new_zeros(()))
+
+
+def _apply_mask(loss: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``w * loss``, exactly 0 where excluded even if the loss is NaN there."""
+    if mask is None:
+        return loss
+    if mask.dtype == torch.bool:
+        return torch.where(mask, loss, 0.0)
+    return torch.where(mask > 0, loss * mask, 0.0)
+
+
+def _count(mask: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """Kept elements at the loss's shape: each mask element counts once per broadcast copy."""
+    copies = math.prod(shape) // max(mask.numel(), 1)
+    kept = torch.count_nonzero(mask) if mask.dtype == torch.bool else mask.sum(dtype=dtype)
+    return kept.to(dtype) * copies
+
+
+def _safe_div(total: torch.Tensor, denom: torch.Tensor, empty: float) -> torch.Tensor:
+    ok = denom > 0
+    return torch.where(ok, total / torch.where(ok, denom, 1.0), empty)
+
+
+def _finish(
+    loss: torch.Tensor, mask: torch.Tensor | None, reduction: str, empty: float, *, denom: torch.Tensor | None = None
+) -> torch.Tensor:
+    kept = _apply_mask(loss, mask)
+    if reduction == "none":
+        return kept.to(loss.dtype)
+    acc = torch.promote_types(loss.dtype, torch.float32)
+    total = kept.sum(dtype=acc)
+    if reduction == "sum":
+        return total.to(loss.dtype)
+    if denom is None:
+        denom = total.new_full((), loss.numel()) if mask is None else _count(mask, loss.shape, acc)
+    return _safe_div(total, denom, empty).to(loss.dtype)
+
+
+def _squared_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).square()
+
+
+def _absolute_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs()
+
+
+# --- eager fast path for the common case: BCE with a bool mask, no weights -----------------------
+
+# float dtype -> integer dtype of the same width, to zero floats by AND-ing their bits
+_INT_VIEW = {torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64}
+
+
+def _keep_bits(keep: torch.Tensor, like: torch.Tensor) -> torch.Tensor | None:
+    """All-ones where kept, 0 elsewhere, as integers as wide as ``like``'s floats (CPU only)."""
+    if like.device.type != "cpu":
+        return None
+    return keep.view(torch.uint8).to(_INT_VIEW[like.dtype]).neg_()
+
+
+def _zero_outside(v: torch.Tensor, keep: torch.Tensor, bits: torch.Tensor | None, *, inplace: bool = False) -> torch.Tensor:
+    """``v`` where kept, else +0.0 exactly (NaN-safe). On CPU by a vectorised bitwise AND."""
+    if bits is None:
+        return torch.where(keep, v, 0.0)
+    if inplace:
+        v.view(bits.dtype).bitwise_and_(bits)
+        return v
+    return (v.view(bits.dtype) & bits).view(v.dtype)
+
+
+class _FusedMaskedBCE(torch.autograd.Function):
+    """Sum over kept elements of BCE with logits, with a bool mask, in as few eager passes as possible.
+
+    Why: on CPU ``torch.where`` with a bool condition runs a scalar loop (about 10x slower than a
+    vectorised pass), and the composite formula's autograd graph allocates several full-size
+    temporaries. Here excluded elements are zeroed by AND-ing the floats' bits with all-ones/zeros
+    (vectorised; gives +0.0 even over NaN), ``softplus(x) - x t`` is formed in place, and the
+    backward is one sigmoid plus in-place ops. Elsewhere than on CPU the zeroing is ``torch.where``.
+    With ``create_graph=True`` the backward uses differentiable ops instead (double backward works).
+    torch.compile never sees this class: it traces the composite path, which it fuses by itself.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, t: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        bits = _keep_bits(keep, x)
+        xs = _zero_outside(x, keep, bits)
+        loss = F.softplus(xs)
+        loss.addcmul_(xs, t, value=-1)  # softplus(x) - x * t is BCE with logits
+        loss = _zero_outside(loss, keep, bits, inplace=True)  # excluded targets may be NaN
+        ctx.save_for_backward(x, xs, t, keep, bits)
+        return loss.sum(dtype=torch.promote_types(x.dtype, torch.float32))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, xs, t, keep, bits = ctx.saved_tensors
+        gx = gt = None
+        if torch.is_grad_enabled():  # create_graph=True: stay differentiable
+            xs = torch.where(keep, x, 0.0)
+            if ctx.needs_input_grad[0]:
+                gx = torch.where(keep, torch.sigmoid(xs) - t, 0.0) * grad
+            if ctx.needs_input_grad[1]:
+                gt = -xs * grad
+            return gx, gt, None
+        if ctx.needs_input_grad[0]:
+            gx = _zero_outside(torch.sigmoid(xs).sub_(t).mul_(grad), keep, bits, inplace=True)
+        if ctx.needs_input_grad[1]:
+            gt = xs * -grad  # xs is already 0 where excluded
+        return gx, gt, None

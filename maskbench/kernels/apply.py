@@ -1,0 +1,262 @@
+"""Apply a mask to an image: keep, blend, or fill with a number, a tensor, the mean or an inpainting.
+
+Both functions are sync-free and differentiable in the image, a floating mask and a tensor fill.
+Removed pixels never leak: NaN/Inf under a removed pixel (bool False, or weight 0) affects neither
+the result nor any gradient, and the gradient w.r.t. the image there is exactly 0.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import torch
+import torch.nn.functional as F
+
+from maskbench._checks import (
+    DTypeError,
+    ShapeError,
+    as_bchw,
+    check_broadcast_to,
+    check_choice,
+    check_int,
+    check_mask_dtype,
+    check_same_device,
+    check_tensor,
+    check_weight_range,
+    describe,
+    from_bchw,
+    spatial_mask_as_4d,
+)
+from maskbench.kernels.assign import _scalar_as_tensor, is_exact_cast
+
+__all__ = ["apply_mask", "inpaint"]
+
+_FILL_MODES = ("mean", "inpaint")
+_DEFAULT_INPAINT_STEPS = 4
+
+
+def apply_mask(
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    fill: float | torch.Tensor | str = 0.0,
+    channels_last: bool = False,
+    inpaint_steps: int | None = None,
+) -> torch.Tensor:
+    """Keep the pixels a mask selects and replace the others with ``fill``.
+
+    A **bool** mask keeps pixels where True and puts ``fill`` elsewhere (``torch.where`` semantics).
+    A **floating** mask is a weight in [0, 1]: ``image * w + fill * (1 - w)``, exactly ``fill`` where
+    ``w == 0`` and exactly ``image`` where ``w == 1``. Integer masks are rejected (0/1 or 0/255?).
+
+    Args:
+        image: ``(C, H, W)`` or ``(B, C, H, W)``; with ``channels_last=True``, ``(H, W, C)`` or
+            ``(B, H, W, C)`` (never guessed from the sizes). Floating, or integer/bool with a bool
+            mask and a whole-number fill.
+        mask: ``(H, W)``, ``(1, H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)``; per-channel ``(C, H, W)``
+            (unbatched) or ``(B, C, H, W)`` (batched) too. Always channels-first, whatever the image.
+        fill: What removed pixels become:
+            a Python number; a per-channel tensor ``(C,)`` (a 1-D tensor is always per-channel);
+            a tensor broadcastable to ``image`` in the caller's layout (not growing it);
+            ``"mean"``: per image and channel, the mean of the kept pixels (weighted by ``w`` for a
+            floating mask; 0 when nothing is kept); ``"inpaint"``: filled from valid neighbours by
+            :func:`inpaint`.
+        channels_last: The image (and a full-size ``fill``) is ``(..., H, W, C)``.
+        inpaint_steps: Smoothing steps after the pull-push pass (only with ``fill="inpaint"``).
+
+    Returns:
+        A tensor with the image's shape, layout and dtype.
+
+    Raises:
+        ShapeError: mask or fill do not fit the image (the message lists the accepted shapes).
+        DTypeError: integer mask; a float mask, ``"mean"`` or ``"inpaint"`` with a non-floating image.
+        MaskValueError: a floating mask outside [0, 1] (checked on CPU, outside torch.compile).
+        CastError: a number ``fill`` that an integer image cannot hold (e.g. 300 in uint8).
+        DeviceError: image, mask and a tensor fill are on different devices.
+
+    Syncs: none.
+
+    Example:
+        >>> image = torch.arange(1.0, 5.0).reshape(1, 2, 2)
+        >>> apply_mask(image, torch.tensor([[True, False], [False, True]]), fill=-1.0)
+        tensor([[[ 1., -1.],
+                 [-1.,  4.]]])
+        >>> apply_mask(image, torch.tensor([[1.0, 0.5], [0.0, 1.0]]), fill="mean")
+        tensor([[[1.0000, 2.2000],
+                 [2.4000, 4.0000]]])
+    """
+    x, batched = as_bchw(image, "image", channels_last=channels_last)
+    check_tensor(mask, "mask")
+    check_mask_dtype(mask, "mask")
+    check_same_device(image=image, mask=mask, fill=fill if isinstance(fill, torch.Tensor) else None)
+    m = _mask_4d(mask, image, x, batched, channels_last)
+    if isinstance(fill, str):
+        check_choice(fill, "fill", _FILL_MODES)
+    if inpaint_steps is not None and not (isinstance(fill, str) and fill == "inpaint"):
+        raise ValueError(
+            f"inpaint_steps: only used with fill='inpaint'; got inpaint_steps={inpaint_steps!r} with "
+            f"fill={describe(fill) if isinstance(fill, torch.Tensor) else repr(fill)}. Drop it or set fill='inpaint'."
+        )
+    if m.is_floating_point() or isinstance(fill, str):
+        if not x.is_floating_point():
+            why = "a floating (weight) mask" if m.is_floating_point() else f"fill={fill!r}"
+            raise DTypeError(
+                f"image: {why} needs a floating image; got {describe(image)}. "
+                f"Convert with `image.float()` (or pass a bool mask with a whole-number fill)."
+            )
+    if m.is_floating_point():
+        check_weight_range(mask, "mask")
+        m = m.to(x.dtype)
+    if isinstance(fill, str) and fill == "mean":
+        f = _mean_fill(x, m)
+    elif isinstance(fill, str):
+        steps = _DEFAULT_INPAINT_STEPS if inpaint_steps is None else inpaint_steps
+        f = _inpaint_fill(x, m, check_int(steps, "inpaint_steps", min_value=0))
+    else:
+        f = _tensor_fill(fill, image, x, batched, channels_last)
+    return from_bchw(_combine(x, m, f), batched, channels_last=channels_last)
+
+
+def inpaint(
+    image: torch.Tensor, mask: torch.Tensor, *, steps: int | None = None, channels_last: bool = False
+) -> torch.Tensor:
+    """Fill the pixels where ``mask`` is False from the valid ones (pull-push + smoothing).
+
+    Algorithm (bounded, batched, on device): **pull** builds a pyramid of normalised convolution:
+    at each of ``ceil(log2(max(H, W)))`` levels the sums of ``(x * m, m)`` over 2x2 blocks are
+    taken, down to 1x1. **Push** goes back up: each level's colour ``S / M`` (where its weight ``M``
+    is > 0) is blended, with weight ``min(M, 1)``, over the bilinear upsampling of the coarser level,
+    so holes get the average of the nearest valid pixels at the coarsest scale that has any. Then
+    ``steps`` normalised 3x3 box-filter iterations smooth the filled region (kept pixels fixed).
+    Every filled value is a convex combination of valid pixels, so it stays in their range.
+
+    Kept pixels are unchanged exactly; an image with no valid pixel gives 0; NaN/Inf under removed
+    pixels is ignored (but a NaN *kept* pixel spreads into the holes around it, as it would in
+    any average). A floating mask is a certainty in [0, 1]: ``image * w + filled * (1 - w)``.
+    Same as ``apply_mask(image, mask, fill="inpaint", inpaint_steps=steps)``.
+
+    Args:
+        image: floating ``(C, H, W)`` or ``(B, C, H, W)`` (``(..., H, W, C)`` with ``channels_last``).
+        mask: as in :func:`apply_mask`; True = valid pixel. Per-channel masks inpaint each channel
+            from its own valid pixels.
+        steps: Smoothing iterations after pull-push (default 4; 0 for pull-push only).
+        channels_last: The image is ``(H, W, C)`` or ``(B, H, W, C)``.
+
+    Returns:
+        The image's shape, layout and dtype (float16/bfloat16 are computed in float32).
+
+    Syncs: none. Cost: ``O(B C H W)`` work in ``ceil(log2(max(H, W))) + steps`` fixed launches.
+
+    Example:
+        >>> image = torch.tensor([[[1.0, 0.0, 3.0]]])
+        >>> mask = torch.tensor([[True, False, True]])
+        >>> inpaint(image, mask, steps=0)  # pull-push alone
+        tensor([[[1.0000, 1.5000, 3.0000]]])
+        >>> inpaint(image, mask)  # + 4 smoothing steps
+        tensor([[[1.0000, 1.9938, 3.0000]]])
+    """
+    return apply_mask(image, mask, fill="inpaint", channels_last=channels_last, inpaint_steps=steps)
+
+
+def _mask_4d(mask: torch.Tensor, image: torch.Tensor, x: torch.Tensor, batched: bool, channels_last: bool):
+    try:
+        return spatial_mask_as_4d(mask, x, batched, "mask")
+    except ShapeError as err:
+        # A hint only (the layout itself is never guessed): an (H, W, C) image read as (C, H, W).
+        if not channels_last and mask.ndim >= 2 and image.ndim >= 3 and mask.shape[-2:] == image.shape[-3:-1]:
+            raise ShapeError(f"{err} If image is channels-last (H, W, C), pass channels_last=True.") from None
+        raise
+
+
+def _combine(x: torch.Tensor, m: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Keep ``x`` where ``m`` (bool) or blend ``x * w + f * (1 - w)`` (weight), leak-free."""
+    if m.dtype == torch.bool:
+        return torch.where(m, x, f)
+    # Zero what a weight of 0 (for x) or 1 (for f) discards, so 0 * NaN/Inf cannot appear; finite
+    # values stay, so w == 0 gives exactly f, w == 1 exactly x, and d/dw stays x - f.
+    x_safe = torch.where((m > 0) | x.isfinite(), x, 0.0)
+    f_safe = torch.where((m < 1) | f.isfinite(), f, 0.0)
+    return x_safe * m + f_safe * (1 - m)
+
+
+def _drop_removed(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """x with removed pixels zeroed (bool), or only the non-finite ones under a weight of 0."""
+    if m.dtype == torch.bool:
+        return torch.where(m, x, 0.0)
+    return torch.where((m > 0) | x.isfinite(), x, 0.0)
+
+
+def _tensor_fill(fill: object, image: torch.Tensor, x: torch.Tensor, batched: bool, channels_last: bool):
+    """A number or tensor fill as a tensor in x's dtype that broadcasts to ``(B, C, H, W)``."""
+    if not isinstance(fill, torch.Tensor):
+        if not isinstance(fill, Real):
+            raise DTypeError(
+                f"fill: expected a number, a tensor, 'mean' or 'inpaint'; got {describe(fill)}."
+            )
+        return _scalar_as_tensor(fill, x, "fill", "image")
+    if fill.is_complex() or (not x.is_floating_point() and not is_exact_cast(fill.dtype, x.dtype)):
+        raise DTypeError(
+            f"fill: a {fill.dtype} fill cannot be stored exactly in the {x.dtype} image ({describe(image)}). "
+            f"Cast it yourself (`fill.to(image.dtype)`) or convert the image (`image.float()`)."
+        )
+    c = x.shape[1]
+    if fill.ndim == 1:  # always per-channel: (W,) would be ambiguous when W == C
+        if fill.shape[0] not in (1, c):
+            raise ShapeError(
+                f"fill: a 1-D fill is per-channel and needs C = {c} value(s) for image {describe(image)}; "
+                f"got {describe(fill)}. For a fill that varies along W, pass shape (1, 1, W)."
+            )
+        return fill.to(x.dtype).view(1, -1, 1, 1)
+    check_broadcast_to(fill, "fill", image.shape, "image")
+    f = fill.to(x.dtype).reshape((1,) * (image.ndim - fill.ndim) + tuple(fill.shape))
+    f = f if batched else f.unsqueeze(0)
+    return f.permute(0, 3, 1, 2) if channels_last else f  # same view as_bchw made of the image
+
+
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    # float16/bfloat16 sums over many pixels overflow or lose the count: accumulate in float32.
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _mean_fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Per-image, per-channel (weighted) mean of the kept pixels, ``(B, C, 1, 1)``; 0 if none."""
+    acc = _acc_dtype(x.dtype)
+    w = m.to(acc)
+    kept = _drop_removed(x, m).to(acc)
+    num = (kept * w).sum((2, 3), keepdim=True)
+    den = w.expand(x.shape).sum((2, 3), keepdim=True)
+    return (num / torch.where(den > 0, den, 1.0)).to(x.dtype)  # num is 0 where den is 0
+
+
+def _inpaint_fill(x: torch.Tensor, m: torch.Tensor, steps: int) -> torch.Tensor:
+    """The pull-push (+ smoothing) estimate for every pixel, ``(B, C, H, W)`` in x's dtype."""
+    acc = _acc_dtype(x.dtype)
+    w = m.to(acc).expand(x.shape)
+    xs = _drop_removed(x, m).to(acc)
+    sums, weights = [xs * w], [w]
+    h, wd = x.shape[-2:]
+    levels = (max(h, wd) - 1).bit_length()  # ceil(log2(max(H, W))): halvings down to 1x1
+    for _ in range(levels):  # pull: 2x2 block sums (zero-padded to even sizes)
+        s, k = sums[-1], weights[-1]
+        pad = (0, s.shape[-1] % 2, 0, s.shape[-2] % 2)
+        sums.append(F.avg_pool2d(F.pad(s, pad), 2, divisor_override=1))
+        weights.append(F.avg_pool2d(F.pad(k, pad), 2, divisor_override=1))
+
+    def colour(s: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        return s / torch.where(k > 0, k, 1.0)  # s is 0 where k is 0
+
+    c = colour(sums[-1], weights[-1])
+    est = c
+    for lvl in range(levels - 1, -1, -1):  # push: blend each level over the coarser estimate
+        s, k = sums[lvl], weights[lvl]
+        up = F.interpolate(c, size=(2 * c.shape[-2], 2 * c.shape[-1]), mode="bilinear", align_corners=False)
+        up = up[..., : s.shape[-2], : s.shape[-1]]
+        if lvl == 0:
+            est = up  # level 0 keeps its own pixels apart: _combine puts them back exactly
+        else:
+            a = k.clamp(max=1.0)
+            c = colour(s, k) * a + up * (1 - a)
+    for _ in range(steps):  # smoothing: kept pixels fixed, holes take their 3x3 neighbourhood mean
+        v = _combine(x.to(acc), m.to(acc) if m.is_floating_point() else m, est)
+        est = F.avg_pool2d(v, 3, stride=1, padding=1, count_include_pad=False)
+    return est.to(x.dtype)

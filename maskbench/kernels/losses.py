@@ -1,0 +1,401 @@
+"""Masked losses: BCE with logits, cross-entropy, MSE, L1, soft Dice, and any elementwise loss.
+
+Conventions shared by every loss here (the ``nn.Module`` wrappers live in ``loss_modules.py``):
+
+* **mask**: bool (keep where True) or floating weights in [0, 1]; it broadcasts to the loss's
+  elementwise shape without growing it (numpy rules, so an ``(N, H, W)`` mask on an
+  ``(N, C, H, W)`` loss is an error: write ``mask[:, None]``). A bool mask is used as is.
+* **reduction="mean"** divides by the number of kept elements *after broadcasting* the mask to
+  the loss's shape: an ``(H, W)`` mask on an ``(N, 1, H, W)`` loss counts each kept pixel N times.
+  A floating mask gives the weighted mean ``sum(w * l) / sum(w)``. ``"sum"`` sums the kept
+  (weighted) elements; ``"none"`` returns the elementwise loss, exactly 0 where excluded.
+* **empty**: a mean over nothing (empty mask, every target ignored) is ``empty`` (0.0 by default,
+  ``float("nan")`` if you prefer), with zero gradients, never a 0/0 NaN. A sum over nothing is 0.
+* **excluded elements never leak**: inputs there are replaced by 0 *before* any log/exp, so NaN,
+  +-Inf or garbage targets (e.g. an ignore value 255) give an exactly zero gradient there.
+* No Python branch on tensor data, no host sync; each loss compiles with
+  ``torch.compile(fullgraph=True)``. float16/bfloat16 losses are summed in float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from numbers import Real
+
+import torch
+import torch.nn.functional as F
+
+from maskbench._checks import DTypeError, ShapeError, check_labels, check_same_device, check_tensor, describe
+from maskbench.kernels._loss_utils import (
+    _INT_VIEW,
+    _apply_mask,
+    _channel_param,
+    _check_floating,
+    _check_mask,
+    _check_options,
+    _check_regression,
+    _check_same_shape,
+    _count,
+    _finish,
+    _FusedMaskedBCE,
+    _keep,
+    _safe_div,
+    _squared_error,
+    _absolute_error,
+    _where0,
+)
+
+__all__ = ["masked_loss", "masked_bce_with_logits", "masked_cross_entropy", "masked_mse", "masked_l1", "dice_loss"]
+
+
+def masked_loss(
+    elementwise_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    input: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    reduction: str = "mean",
+    empty: float = 0.0,
+) -> torch.Tensor:
+    """Mask and reduce any elementwise loss ``elementwise_fn(input, target)``.
+
+    Both ``input`` and ``target`` are replaced by 0 where the mask excludes before the call, and
+    the loss is zeroed there after it, so NaN/Inf/garbage there changes neither value nor gradient.
+
+    Args:
+        elementwise_fn: ``fn(input, target) -> loss`` of the broadcast shape of input and target
+            (e.g. ``lambda a, b: F.huber_loss(a, b, reduction="none")``).
+        input: Floating tensor, any shape.
+        target: Tensor broadcastable with ``input``.
+        mask: None, bool or floating weights in [0, 1], broadcastable to the loss's shape.
+        reduction: "mean" (over kept elements, counted at the loss's shape), "sum" or "none".
+        empty: The "mean" of nothing (0.0 by default; ``float("nan")`` allowed).
+
+    Returns:
+        A 0-d tensor ("mean", "sum") or the loss's shape ("none"), in the loss's dtype.
+
+    Syncs: none.
+
+    Example:
+        >>> x = torch.tensor([[0.5, 2.0, float("nan")]])
+        >>> y = torch.tensor([[0.0, 1.0, 9.0]])
+        >>> masked_loss(lambda a, b: (a - b).abs(), x, y, torch.tensor([True, True, False]))
+        tensor(0.7500)
+    """
+    check_tensor(input, "input")
+    check_tensor(target, "target")
+    try:
+        shape = torch.broadcast_shapes(input.shape, target.shape)
+    except RuntimeError:
+        raise ShapeError(f"target: expected a shape that broadcasts with input {tuple(input.shape)}; "
+                         f"got {describe(target)}.") from None
+    _check_options(reduction, empty)
+    mask = _check_mask(mask, shape, input, "the elementwise loss")
+    keep = _keep(mask)
+    loss = elementwise_fn(_where0(keep, input), _where0(keep, target))
+    if not isinstance(loss, torch.Tensor) or tuple(loss.shape) != tuple(shape):
+        raise ShapeError(
+            f"elementwise_fn: expected an elementwise loss of shape {tuple(shape)}; got {describe(loss)}. "
+            f"Pass reduction='none' to the torch loss you wrap."
+        )
+    return _finish(loss, mask, reduction, float(empty))
+
+
+def masked_bce_with_logits(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    pos_weight: torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
+    reduction: str = "mean",
+    empty: float = 0.0,
+) -> torch.Tensor:
+    """Binary cross-entropy on logits, like ``F.binary_cross_entropy_with_logits``, with a mask.
+
+    Elementwise ``weight * ((1 - t) * x + (1 + (pos_weight - 1) * t) * softplus(-x))``.
+
+    **Per-channel convention**: a 1-D ``pos_weight`` or ``weight`` of length C always applies to
+    dim 1 (the channels) of an ``(N, C, ...)`` input. (PyTorch broadcasts a 1-D ``pos_weight``
+    against the *last* dim, which silently weights image columns when W == C.) Other shapes
+    (0-d, or with the input's number of dims) broadcast to the input like PyTorch's.
+    "mean" divides by the (mask-weighted) count of kept elements, not by ``weight``'s sum, which
+    matches PyTorch for a full mask.
+
+    Args:
+        input: Logits, floating, any shape (typically ``(N, C, H, W)``).
+        target: Same shape as ``input``; floating in [0, 1] or bool.
+        mask: None, bool or floating weights in [0, 1], broadcastable to ``input.shape``
+            (``(H, W)``, ``(N, 1, H, W)``, ``(N, C, H, W)``, ...).
+        pos_weight: Weight of positive examples: ``(C,)`` per channel or broadcastable to input.
+        weight: Rescaling weight of each element: ``(C,)`` per channel or broadcastable to input.
+        reduction: "mean", "sum" or "none" (see the module docstring).
+        empty: The "mean" over an empty mask (0.0 by default; ``float("nan")`` allowed).
+
+    Returns:
+        0-d tensor, or ``input.shape`` for "none" (0 where excluded).
+
+    Syncs: none.
+
+    Example:
+        >>> x = torch.tensor([[[[0.0, 2.0], [float("nan"), -1.0]]]])  # (1, 1, 2, 2)
+        >>> t = torch.tensor([[[[0.0, 1.0], [1.0, 0.0]]]])
+        >>> m = torch.tensor([[True, True], [False, True]])  # (H, W)
+        >>> masked_bce_with_logits(x, t, m)
+        tensor(0.3778)
+    """
+    check_tensor(input, "input")
+    check_tensor(target, "target")
+    _check_floating(input, "input")
+    if target.dtype == torch.bool:
+        target = target.to(input.dtype)
+    elif not target.is_floating_point():
+        raise DTypeError(f"target: expected a floating (probabilities in [0, 1]) or bool target; "
+                         f"got {describe(target)}. Convert with `target.float()`.")
+    _check_same_shape(input, target)
+    _check_options(reduction, empty)
+    pos_weight = _channel_param(pos_weight, input, "pos_weight")
+    weight = _channel_param(weight, input, "weight")
+    mask = _check_mask(mask, input.shape, input, "the elementwise loss")
+    if (mask is not None and mask.dtype == torch.bool and pos_weight is None and weight is None
+            and reduction != "none" and input.dtype in _INT_VIEW and not torch.compiler.is_compiling()):
+        total = _FusedMaskedBCE.apply(input, target, mask)  # eager fast path, see its docstring
+        if reduction == "sum":
+            return total.to(input.dtype)
+        return _safe_div(total, _count(mask, input.shape, total.dtype), float(empty)).to(input.dtype)
+    keep = _keep(mask)
+    loss = F.binary_cross_entropy_with_logits(
+        _where0(keep, input), _where0(keep, target), weight=weight, pos_weight=pos_weight, reduction="none"
+    )
+    return _finish(loss, mask, reduction, float(empty))
+
+
+def masked_cross_entropy(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    ignore_index: int | None = None,
+    weight: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    empty: float = 0.0,
+) -> torch.Tensor:
+    """Cross-entropy of class logits against integer labels, with a mask and/or ``ignore_index``.
+
+    Elementwise the loss is ``F.cross_entropy(..., reduction="none")``'s. An element is excluded
+    where the mask excludes it *or* its target equals ``ignore_index``; excluded targets may be out
+    of the class range (e.g. 255): they are replaced by 0 before any indexing.
+    With class weights, "mean" divides by the sum over kept elements of ``mask * weight[target]``
+    (PyTorch's convention); without, by the (mask-weighted) count of kept elements. Unlike
+    ``F.cross_entropy``, which returns NaN when every target is ignored, this returns ``empty``.
+
+    Args:
+        input: Logits ``(N, K, *S)`` (e.g. ``(N, K, H, W)``), floating.
+        target: Integer labels ``(N, *S)`` in ``[0, K)`` where kept (any integer dtype).
+        mask: None, bool or floating weights in [0, 1], broadcastable to the loss's shape
+            ``(N, *S)``: ``(H, W)``, ``(N, H, W)``, ... (an ``(N, 1, H, W)`` mask needs ``mask[:, 0]``).
+        ignore_index: A label value to exclude (e.g. 255), or None.
+        weight: Class weights ``(K,)``, floating.
+        label_smoothing: In [0, 1], as in ``F.cross_entropy``.
+        reduction: "mean", "sum" or "none".
+        empty: The "mean" over nothing (0.0 by default; ``float("nan")`` allowed).
+
+    Returns:
+        0-d tensor, or ``(N, *S)`` for "none" (0 where excluded).
+
+    Syncs: none (on CPU, outside torch.compile, kept labels are checked against ``[0, K)``).
+
+    Example:
+        >>> logits = torch.tensor([[[2.0, 0.0, 5.0]], [[0.0, 2.0, float("nan")]]])[None]  # (1, 2, 1, 3)
+        >>> labels = torch.tensor([[[0, 1, 255]]])  # (1, 1, 3)
+        >>> masked_cross_entropy(logits, labels, ignore_index=255)
+        tensor(0.1269)
+    """
+    check_tensor(input, "input")
+    check_tensor(target, "target")
+    _check_floating(input, "input")
+    check_labels(target, "target")
+    if input.ndim < 2:
+        raise ShapeError(f"input: expected logits (N, K, ...); got {describe(input)}. "
+                         f"For one sample add a batch dim: input[None], target[None].")
+    num_classes = input.shape[1]
+    if tuple(target.shape) != (input.shape[0], *input.shape[2:]):
+        raise ShapeError(
+            f"target: expected (N, *S) = {(input.shape[0], *input.shape[2:])} for input (N, K, *S) = "
+            f"{tuple(input.shape)}; got {describe(target)}. One-hot targets: use target.argmax(1)."
+        )
+    _check_options(reduction, empty)
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, Real) or not 0 <= label_smoothing <= 1:
+        raise ValueError(f"label_smoothing: expected a number in [0, 1]; got {label_smoothing!r}.")
+    if weight is not None:
+        check_tensor(weight, "weight", ndim=1)
+        _check_floating(weight, "weight")
+        if weight.shape[0] != num_classes:
+            raise ShapeError(f"weight: expected class weights (K,) = ({num_classes},) for input "
+                             f"{tuple(input.shape)}; got {describe(weight)}.")
+        check_same_device(input=input, weight=weight)
+    mask = _check_mask(mask, target.shape, input, "the cross-entropy loss (N, *S)")
+    if ignore_index is not None:
+        valid = target != ignore_index
+        if mask is None:
+            mask = valid
+        else:
+            mask = mask & valid if mask.dtype == torch.bool else torch.where(valid, mask, 0.0)
+    keep = _keep(mask)
+    labels = _where0(keep, target)
+    check_labels(labels, "target", num_classes=num_classes)  # CPU eager only: names the stray labels
+    labels = labels.long()  # F.cross_entropy indexes with int64
+    logits = input if keep is None else _where0(keep.unsqueeze(1), input)
+    loss = F.cross_entropy(logits, labels, weight=weight, reduction="none", label_smoothing=float(label_smoothing))
+    denom = None
+    if weight is not None and reduction == "mean":
+        class_w = weight.take(labels).to(torch.promote_types(loss.dtype, torch.float32))
+        denom = (class_w if mask is None else _apply_mask(class_w, mask)).sum()
+    return _finish(loss, mask, reduction, float(empty), denom=denom)
+
+
+def masked_mse(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    reduction: str = "mean",
+    empty: float = 0.0,
+) -> torch.Tensor:
+    """Squared error ``(input - target) ** 2`` with a mask; e.g. depth with invalid (NaN) pixels.
+
+    Args:
+        input: Floating tensor, any shape.
+        target: Floating, the same shape as ``input`` (no silent broadcasting).
+        mask: None, bool or floating weights in [0, 1], broadcastable to ``input.shape``.
+        reduction: "mean", "sum" or "none".
+        empty: The "mean" over an empty mask (0.0 by default; ``float("nan")`` allowed).
+
+    Returns:
+        0-d tensor, or ``input.shape`` for "none" (0 where excluded).
+
+    Syncs: none.
+
+    Example:
+        >>> depth = torch.tensor([1.0, 2.0, float("nan")])
+        >>> masked_mse(torch.tensor([1.5, 2.0, 3.0]), depth, ~depth.isnan())
+        tensor(0.1250)
+    """
+    _check_regression(input, target)
+    return masked_loss(_squared_error, input, target, mask, reduction=reduction, empty=empty)
+
+
+def masked_l1(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    reduction: str = "mean",
+    empty: float = 0.0,
+) -> torch.Tensor:
+    """Absolute error ``|input - target|`` with a mask (same conventions as :func:`masked_mse`).
+
+    Example:
+        >>> masked_l1(torch.tensor([1.5, 2.0, 3.0]), torch.tensor([1.0, 2.0, 0.0]), torch.tensor([1.0, 1.0, 0.5]))
+        tensor(0.8000)
+    """
+    _check_regression(input, target)
+    return masked_loss(_absolute_error, input, target, mask, reduction=reduction, empty=empty)
+
+
+def dice_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    from_logits: bool = True,
+    smooth: float = 0.0,
+    per_image: bool = False,
+    reduction: str = "mean",
+    empty: float = 0.0,
+) -> torch.Tensor:
+    """Soft Dice loss ``1 - (2 sum(w p g) + smooth) / (sum(w p) + sum(w g) + smooth)`` per class.
+
+    ``p`` is ``sigmoid(input)`` for one channel, ``softmax(input, 1)`` for K > 1 (or ``input``
+    itself when ``from_logits=False``), ``g`` the target one-hot, ``w`` the mask. Sums run over the
+    spatial dims and the batch (one Dice per class), or only the spatial dims with ``per_image``
+    (one per image and class). **Empty convention**: a term whose prediction and target both sum
+    to 0 within the mask (nothing to find, nothing found, or an empty mask) has loss ``empty``
+    (0.0 by default: a perfect match; ``float("nan")`` to flag it), whatever ``smooth`` is.
+
+    Args:
+        input: ``(N, C, *S)`` logits (or probabilities), floating; C == 1 is binary.
+        target: ``(N, C, *S)`` one-hot/soft targets (floating or bool); or ``(N, *S)`` integer
+            labels (one-hot by comparison with ``0..C-1``, so labels outside, e.g. 255, match no
+            class; for C == 1 the foreground is label 1); for C == 1 also an ``(N, *S)`` float/bool.
+        mask: None, bool or floating weights in [0, 1], broadcastable to ``input.shape``
+            (``(H, W)``, ``(N, 1, H, W)``, ``(N, C, H, W)``; an ``(N, H, W)`` one needs ``mask[:, None]``).
+            Logits are zeroed where it excludes; with softmax a pixel's logits are used together,
+            so a per-channel mask zeroes only pixels it excludes in every channel.
+        from_logits: Apply sigmoid/softmax to ``input`` first.
+        smooth: Added to numerator and denominator (>= 0).
+        per_image: One Dice per (image, class) instead of per class over the batch.
+        reduction: "mean"/"sum" over the Dice terms, or "none": ``(C,)`` or ``(N, C)``
+            with ``per_image``. Slice "none" to drop the background class.
+        empty: Loss of a term with nothing predicted and nothing to find within the mask.
+
+    Returns:
+        0-d tensor, or ``(C,)`` / ``(N, C)`` for "none".
+
+    Syncs: none.
+
+    Example:
+        >>> logits = torch.tensor([[[[4.0, -4.0], [4.0, float("inf")]]]])  # (1, 1, 2, 2)
+        >>> target = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
+        >>> mask = torch.tensor([[True, True], [True, False]])
+        >>> dice_loss(logits, target, mask)
+        tensor(0.0136)
+    """
+    check_tensor(input, "input")
+    check_tensor(target, "target")
+    _check_floating(input, "input")
+    if input.ndim < 2:
+        raise ShapeError(f"input: expected (N, C, *S); got {describe(input)}. Add dims, e.g. input[None, None].")
+    if isinstance(smooth, bool) or not isinstance(smooth, Real) or not smooth >= 0:
+        raise ValueError(f"smooth: expected a number >= 0; got {smooth!r}.")
+    _check_options(reduction, empty)
+    check_same_device(input=input, target=target)
+    n, c, spatial = input.shape[0], input.shape[1], tuple(input.shape[2:])
+    acc = torch.promote_types(input.dtype, torch.float32)
+    integer = not (target.is_floating_point() or target.dtype == torch.bool)
+    if tuple(target.shape) == tuple(input.shape):
+        onehot = target.to(acc)
+    elif tuple(target.shape) == (n, *spatial) and (integer or c == 1):
+        labels = target.unsqueeze(1)
+        if integer:
+            classes = torch.arange(max(c, 2), device=input.device).view(1, -1, *([1] * len(spatial)))
+            onehot = (labels == classes[:, 1:] if c == 1 else labels == classes).to(acc)
+        else:
+            onehot = labels.to(acc)
+    else:
+        raise ShapeError(
+            f"target: expected {tuple(input.shape)} (one-hot) or integer labels (N, *S) = {(n, *spatial)} "
+            f"for input {tuple(input.shape)}; got {describe(target)}."
+        )
+    mask = _check_mask(mask, input.shape, input, "input")
+    keep = _keep(mask)
+    keep_in = keep
+    if keep is not None and from_logits and c > 1:
+        ch = keep.ndim - (input.ndim - 1)  # the channel axis of the (right-aligned) mask, if it has one
+        if ch >= 0 and keep.shape[ch] != 1:
+            keep_in = keep.any(dim=ch, keepdim=True)
+    x = _where0(keep_in, input)
+    if from_logits:
+        x = torch.sigmoid(x) if c == 1 else torch.softmax(x, dim=1)
+    p = _apply_mask(x.to(acc), mask)  # w * p, exactly 0 where excluded
+    g = _where0(keep, onehot)
+    dims = tuple(range(2, input.ndim)) if per_image else (0, *range(2, input.ndim))
+    inter = (p * g).sum(dims)
+    card = p.sum(dims) + _apply_mask(g, mask).sum(dims)
+    nonempty = card > 0
+    score = (2 * inter + smooth) / torch.where(nonempty, card + smooth, 1.0)
+    terms = torch.where(nonempty, 1 - score, float(empty))
+    if reduction == "none":
+        return terms.to(input.dtype)
+    return (terms.mean() if reduction == "mean" else terms.sum()).to(input.dtype)

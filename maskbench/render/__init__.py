@@ -1,0 +1,25 @@
+"""Tensors -> pixels: RGBA images, class palettes, overlays, contours and display proxies.
+
+Pure functions (torch in, ``uint8`` RGBA torch tensors out, on the input's device); no widget or
+Jupyter imports, so scripts can render masks to files without the notebook stack. The widgets in
+``maskbench.widgets`` use these to build what they send to the browser.
+"""
+
+from __future__ import annotations
+
+from maskbench.render.colors import OKABE_ITO, colorize_labels, label_palette, overlay, parse_color
+from maskbench.render.contours import contours
+from maskbench.render.pixels import display_size, downsample_labels, downsample_rgba, image_to_rgba
+
+__all__ = [
+    "OKABE_ITO",
+    "colorize_labels",
+    "contours",
+    "display_size",
+    "downsample_labels",
+    "downsample_rgba",
+    "image_to_rgba",
+    "label_palette",
+    "overlay",
+    "parse_color",
+]

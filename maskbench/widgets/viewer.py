@@ -1,0 +1,303 @@
+"""Viewer: image, mask, masked result and overlay side by side, with linked zoom and pan.
+
+The kernel owns the tensors and computes the masked result with :func:`maskbench.apply_mask` at
+full resolution; the browser gets display proxies once (RGBA image, uint8 labels or weights) and
+does the per-frame work itself: overlay blending while the opacity slider moves, zoom and pan.
+Changing ``mode`` or ``fill`` recomputes only the result panel and sends one RGBA proxy.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import warnings
+from collections.abc import Sequence
+
+import anywidget
+import torch
+import torch.nn.functional as F
+import traitlets
+
+from maskbench._checks import (
+    DTypeError,
+    MaskValueError,
+    ShapeError,
+    as_bchw,
+    check_labels,
+    check_mask_dtype,
+    check_weight_range,
+    describe,
+    from_bchw,
+    spatial_mask_as_4d,
+)
+from maskbench.render import (
+    contours,
+    display_size,
+    downsample_labels,
+    downsample_rgba,
+    image_to_rgba,
+    label_palette,
+    parse_color,
+)
+from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bits
+
+__all__ = ["Viewer", "MODES", "WidgetValueError", "WidgetTypeError"]
+
+_STATIC = pathlib.Path(__file__).parent / "static"
+#: keep / remove: keep the mask (or its complement) and put ``fill`` elsewhere; mean / inpaint:
+#: remove the masked region and fill it from the rest; weighted: ``image * w + fill * (1 - w)``.
+MODES = ("keep", "remove", "mean", "inpaint", "weighted")
+_MAX_DISPLAY = int((MAX_MESSAGE_BYTES // 4) ** 0.5)  # an RGBA proxy must fit in one message
+_FROM_BROWSER = ("mode", "fill", "opacity", "contours", "index")  # all else is kernel -> browser
+
+
+class WidgetValueError(traitlets.TraitError, ValueError):
+    """A widget property got a value it does not accept (state unchanged)."""
+
+
+class WidgetTypeError(traitlets.TraitError, TypeError):
+    """A widget property got a value of the wrong type (state unchanged)."""
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise WidgetTypeError(f"{name}: expected a number; got {describe(value)}.")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise WidgetValueError(f"{name}: expected a finite number; got {value}.")
+    return value
+
+
+class Viewer(anywidget.AnyWidget):
+    """Four linked panels: image, mask, masked result (``apply_mask``) and overlay.
+
+    Args:
+        image: ``(C, H, W)`` or ``(B, C, H, W)`` with C in (1, 3, 4); floating in [0, 1] or uint8.
+        mask: ``(H, W)``, ``(1, H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)``: bool (keep where True),
+            floating weight in [0, 1], or integer labels (drawn in class colours; the mask used for
+            masking is ``labels > 0``).
+        mode: one of :data:`MODES`; ``"weighted"`` needs a floating mask.
+        fill: the value removed pixels get in ``keep`` / ``remove`` / ``weighted`` modes.
+        opacity: overlay opacity in [0, 1] (blended in the browser).
+        classes: names of label ids 1, 2, ... (default ``"mask"`` or ``"class k"``).
+        colors: colours of label ids 1, 2, ... (``"#rrggbb"`` or ``(r, g, b)``; default palette).
+        contours: draw class outlines on the result and overlay panels.
+        max_display: long side of the browser's display proxy (the kernel keeps full resolution).
+        index: batch item shown (``(B, C, H, W)`` inputs).
+
+    ``viewer.result`` is the full-resolution masked image (all batch items) for the current
+    ``mode`` and ``fill``. Setting ``mode``, ``fill`` or ``index`` to a bad value raises
+    :class:`WidgetValueError` / :class:`WidgetTypeError` and changes nothing.
+    """
+
+    _esm = _STATIC / "viewer.js"
+    _css = _STATIC / "viewer.css"
+
+    mode = traitlets.Any("keep").tag(sync=True)
+    fill = traitlets.Any(0.0).tag(sync=True)
+    opacity = traitlets.Any(0.5).tag(sync=True)
+    contours = traitlets.Any(False).tag(sync=True)
+    index = traitlets.Any(0).tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    batch_size = traitlets.Int(1, read_only=True).tag(sync=True)
+    _modes = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    _kind = traitlets.Unicode("bool").tag(sync=True)  # bool | weight | labels
+    _classes = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    _full_size = traitlets.List(traitlets.Int()).tag(sync=True)
+    _palette = ArrayTrait()
+    _image = ArrayTrait()
+    _labels = ArrayTrait()  # (dh, dw) uint8/uint16 labels, or uint8 weight * 255
+    _edges = ArrayTrait()  # packed bits of contours(labels), or None
+    _result = ArrayTrait()
+
+    def __init__(
+        self,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        *,
+        mode: str = "keep",
+        fill: float = 0.0,
+        opacity: float = 0.5,
+        classes: Sequence[str] | None = None,
+        colors: Sequence[object] | None = None,
+        contours: bool = False,
+        max_display: int = 1024,
+        index: int = 0,
+    ) -> None:
+        x, batched = as_bchw(image, "image")
+        if x.shape[1] not in (1, 3, 4):
+            raise ShapeError(
+                f"image: expected 1, 3 or 4 channels to display; got {describe(image)}. "
+                f"Show some channels, e.g. `image[..., :3, :, :]`."
+            )
+        m = spatial_mask_as_4d(mask, x, batched, "mask", allow_channels=False)[:, 0]
+        if m.is_floating_point():
+            check_mask_dtype(m, "mask")
+            check_weight_range(m.cpu(), "mask")
+            kind, n_ids = "weight", 1
+        elif m.dtype == torch.bool:
+            kind, n_ids = "bool", 1
+        else:
+            check_labels(m, "mask")
+            lo, hi = (int(v) for v in m.aminmax()) if m.numel() else (0, 0)  # once, at construction
+            if lo < 0:
+                raise MaskValueError(f"mask: labels must be >= 0; got a minimum of {lo} in {describe(mask)}.")
+            kind, n_ids = "labels", max(hi, len(classes or ()), 1)
+            if n_ids >= 1 << 16:
+                raise MaskValueError(f"mask: at most 65535 classes can be shown; got label {hi}.")
+        if isinstance(max_display, bool) or not isinstance(max_display, int) or not 1 <= max_display <= _MAX_DISPLAY:
+            raise WidgetValueError(
+                f"max_display: expected an int in [1, {_MAX_DISPLAY}] (an RGBA proxy must fit in one "
+                f"{MAX_MESSAGE_BYTES}-byte message); got {max_display!r}."
+            )
+        self._x, self._batched, self._m = x, batched, m
+        self._display = display_size(x.shape[-2], x.shape[-1], max_display)
+        names = list(classes) if classes is not None else []
+        if kind == "labels" and len(names) > n_ids:
+            raise ShapeError(f"classes: got {len(names)} names for {n_ids} label ids.")
+        default = ["mask"] if kind != "labels" else [f"class {k}" for k in range(1, n_ids + 1)]
+        names = [str(s) for s in names] + default[len(names) :]
+        if len(names) != n_ids:
+            raise ShapeError(f"classes: expected {n_ids} name(s) for this mask; got {len(names)}.")
+        palette = label_palette(n_ids + 1)
+        for k, color in enumerate(colors or (), start=1):
+            if k > n_ids:
+                raise ShapeError(f"colors: got {len(colors)} colours for {n_ids} class(es).")
+            palette[k] = torch.tensor(parse_color(color), dtype=torch.uint8)
+        super().__init__()
+        self._validators = {"mode": self._check_mode, "fill": lambda v: _number(v, "fill"),
+                            "opacity": self._check_opacity, "contours": self._check_contours,
+                            "index": self._check_index}  # fmt: skip
+        with self.hold_sync():
+            self.set_trait("batch_size", x.shape[0])
+            self._kind, self._classes, self._palette = kind, names, palette.numpy()
+            self._modes = [md for md in MODES if md != "weighted" or kind == "weight"]
+            self._full_size = [int(x.shape[-2]), int(x.shape[-1])]
+            self.mode, self.fill, self.opacity = mode, fill, opacity
+            self.contours, self.index = contours, index
+        self._refresh_item()
+        self.observe(self._on_result_inputs, names=["mode", "fill"])
+        self.observe(lambda _: self._guard(self._refresh_item), names=["index"])
+        self.observe(lambda _: self._guard(self._send_edges), names=["contours"])
+
+    # -- validation (Python assignments and browser messages alike) -------------------------------
+    def _check_mode(self, value: object) -> str:
+        if value not in self._modes_for_kind():
+            extra = " ('weighted' needs a floating mask)" if value == "weighted" else ""
+            raise WidgetValueError(f"mode: expected one of {self._modes_for_kind()}; got {value!r}{extra}.")
+        return value  # type: ignore[return-value]
+
+    def _modes_for_kind(self) -> tuple[str, ...]:
+        return tuple(md for md in MODES if md != "weighted" or self._kind == "weight")
+
+    def _check_opacity(self, value: object) -> float:
+        value = _number(value, "opacity")
+        if not 0.0 <= value <= 1.0:
+            raise WidgetValueError(f"opacity: expected a number in [0, 1]; got {value}.")
+        return value
+
+    @staticmethod
+    def _check_contours(value: object) -> bool:
+        if not isinstance(value, bool):
+            raise WidgetTypeError(f"contours: expected True or False; got {describe(value)}.")
+        return value
+
+    def _check_index(self, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise WidgetTypeError(f"index: expected an int; got {describe(value)}.")
+        b = self._x.shape[0]
+        if not 0 <= value < b:
+            raise WidgetValueError(f"index: expected an int in [0, {b - 1}] for a batch of {b}; got {value}.")
+        return value
+
+    @traitlets.validate("mode", "fill", "opacity", "contours", "index")
+    def _validate(self, proposal):
+        return self._validators[proposal["trait"].name](proposal["value"])
+
+    def set_state(self, sync_data: dict) -> None:
+        """Browser -> kernel: reject unknown keys and bad values whole, with a warning; keep state."""
+        try:
+            for name, value in sync_data.items():
+                if name not in _FROM_BROWSER:
+                    raise WidgetValueError(f"{name!r} cannot be set from the browser")
+                self._validators[name](value)
+            super().set_state(sync_data)
+        except (traitlets.TraitError, ValueError, TypeError) as err:
+            self._report(f"rejected a browser update: {err}")
+            self.send_state([k for k in sync_data if k in self.keys])  # put the view back in sync
+
+    def _report(self, message: str) -> None:
+        self.error = message
+        warnings.warn(f"Viewer: {message}", UserWarning, stacklevel=3)
+
+    def _guard(self, fn) -> None:
+        """Run a kernel callback; show a failure in the widget (and warn) instead of losing it in a log."""
+        try:
+            fn()
+        except Exception as err:  # noqa: BLE001 - any failure must reach the user
+            self._report(f"{type(err).__name__}: {err}")
+        else:
+            self.error = ""
+
+    # -- computation -------------------------------------------------------------------------------
+    def _mask_item(self, i: int) -> torch.Tensor:
+        return self._m[i if self._m.shape[0] > 1 else 0]
+
+    def _apply(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """Masked result for ``x`` (B, C, H, W) and ``m`` (B|1, H, W) in the current mode."""
+        from maskbench import apply_mask
+
+        keep = m >= 0.5 if self._kind == "weight" else m > 0 if self._kind == "labels" else m
+        keep = keep[:, None]
+        if self.mode == "keep":
+            return apply_mask(x, keep, fill=self.fill)
+        if self.mode == "remove":
+            return apply_mask(x, ~keep, fill=self.fill)
+        if self.mode in ("mean", "inpaint"):
+            return apply_mask(x, ~keep, fill=self.mode)
+        return apply_mask(x, m[:, None], fill=self.fill)  # weighted
+
+    @property
+    def result(self) -> torch.Tensor:
+        """The masked image at full resolution, shaped like the input image (every batch item)."""
+        return from_bchw(self._apply(self._x, self._m), self._batched)
+
+    def _display_rgba(self, image: torch.Tensor) -> torch.Tensor:
+        return downsample_rgba(image_to_rgba(image), self._display).cpu()
+
+    def _display_labels(self) -> torch.Tensor:
+        m = self._mask_item(self.index)
+        if self._kind == "weight":  # area-averaged weight, quantised to 0..255
+            w = F.interpolate(m[None, None].float(), size=self._display, mode="area")[0, 0]
+            return (w.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+        labels = downsample_labels(m, self._display)
+        dtype = torch.uint8 if len(self._classes) < 256 else torch.int32
+        return labels.to(dtype).cpu()
+
+    def _refresh_item(self) -> None:
+        labels = self._display_labels()
+        with self.hold_sync():
+            self._image = self._display_rgba(self._x[self.index]).numpy()
+            self._labels = labels.numpy() if labels.dtype == torch.uint8 else labels.numpy().astype("uint16")
+            self._send_edges(labels)
+            self._send_result()
+
+    def _send_edges(self, labels: torch.Tensor | None = None) -> None:
+        if not self.contours:
+            self._edges = None
+            return
+        if labels is None:
+            labels = self._display_labels()
+        lab = labels >= 128 if self._kind == "weight" else labels
+        self._edges = pack_bits(contours(lab).numpy())
+
+    def _send_result(self) -> None:
+        i = self.index
+        out = self._apply(self._x[i : i + 1], self._mask_item(i)[None])[0]
+        if not out.is_floating_point() and out.dtype != torch.uint8:
+            out = out.float()
+        self._result = self._display_rgba(out).numpy()
+
+    def _on_result_inputs(self, change) -> None:
+        if change["name"] == "fill" and self.mode in ("mean", "inpaint"):
+            return  # fill is not used by these modes: nothing to redraw
+        self._guard(self._send_result)

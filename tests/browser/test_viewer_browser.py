@@ -1,0 +1,131 @@
+"""The Viewer in a real JupyterLab: four canvases draw, the mode picker reaches the kernel, the
+overlay blends in the browser exactly like maskbench.render.overlay, zoom and pan are linked."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+CELLS = [
+    """import torch, maskbench
+from maskbench.widgets import Viewer
+image = maskbench.sample_image("coins")  # (1, H, W) float in [0, 1]
+coins = maskbench.opening(maskbench.fill_holes(image[0] > 0.5), radius=2)
+labels, count = maskbench.label_components(maskbench.remove_small_objects(coins, min_size=200), connectivity=1)
+area = torch.bincount(labels.flatten(), minlength=int(count) + 1)
+area[torch.unique(labels[0])] = 0  # the bright strip along the top edge is not a coin
+size = torch.where(area[labels] >= area[area > 0].median(), 2, 1) * (area[labels] > 0)
+v = Viewer(image, size, classes=["small coin", "large coin"], fill=0.0)
+v""",
+]
+
+# Pixel statistics of one canvas, read back with getImageData.
+CANVAS_STATS = """sel => {
+    const c = document.querySelector(sel);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let sum = 0, opaque = 0, min = 255, max = 0;
+    for (let i = 0; i < d.length; i += 4) {
+        const v = d[i] + d[i + 1] + d[i + 2];
+        sum += v; if (d[i + 3] > 0) opaque++;
+        const g = d[i + 1]; if (g < min) min = g; if (g > max) max = g;
+    }
+    return {w: c.width, h: c.height, sum, opaque, min, max};
+}"""
+
+
+def _stats(page, panel: str) -> dict:
+    return page.evaluate(CANVAS_STATS, f".mb-viewer canvas.mb-viewer-canvas-{panel}")
+
+
+def _frames(page) -> list[dict]:
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.mb-viewer .mb-viewer-frame')].map(f => ({
+            zoom: f.dataset.zoom, tx: f.dataset.tx, ty: f.dataset.ty,
+            transform: f.querySelector('canvas').style.transform}))"""
+    )
+
+
+def test_viewer_in_jupyterlab(lab) -> None:
+    page = lab.open(CELLS, "viewer")
+    root = page.locator(".mb-viewer")
+    root.wait_for()
+    page.wait_for_function("() => document.querySelector('.mb-viewer canvas.mb-viewer-canvas-result').width > 1")
+    size = lab.run_code(page, "print(*v._image.shape[:2])")
+    h, w = (int(s) for s in size.split())
+
+    # 1. all four panels drew the proxy: full size, opaque, not one flat colour
+    stats = {p: _stats(page, p) for p in ("image", "mask", "result", "overlay")}
+    for panel, s in stats.items():
+        assert (s["w"], s["h"]) == (w, h), panel
+        assert s["opaque"] == w * h and s["max"] > s["min"], (panel, s)
+    assert stats["overlay"]["sum"] != stats["image"]["sum"]  # class colours were blended in
+    kernel_sum = lab.run_code(page, "print(int(v._result[..., :3].astype('int64').sum()))")
+    assert stats["result"]["sum"] == int(kernel_sum)  # the canvas shows exactly the kernel's pixels
+
+    # 2. the mode picker reaches the kernel; only the result panel is recomputed there
+    before = page.evaluate("() => document.querySelector('.mb-viewer').dataset.resultVersion")
+    page.locator(".mb-viewer select.mb-viewer-mode").select_option("inpaint")
+    page.wait_for_function(
+        "v => document.querySelector('.mb-viewer').dataset.resultVersion !== v", arg=before, timeout=30_000
+    )
+    ms = float(page.evaluate("() => document.querySelector('.mb-viewer').dataset.resultMs"))
+    lab.record_latency("viewer", "mode select -> inpainted result drawn (kernel round trip)", f"{h}x{w}", ms)
+    assert lab.run_code(page, "print(v.mode)") == "inpaint"
+    after = _stats(page, "result")
+    assert after["sum"] != stats["result"]["sum"]
+    assert after["sum"] == int(lab.run_code(page, "print(int(v._result[..., :3].astype('int64').sum()))"))
+    assert _stats(page, "image")["sum"] == stats["image"]["sum"]  # image panel untouched
+
+    # 3. opacity blends in the browser, bit-identical to maskbench.render.overlay
+    page.locator(".mb-viewer input.mb-viewer-opacity").fill("0.9")
+    page.wait_for_function(
+        "s => { const c = document.querySelector('.mb-viewer canvas.mb-viewer-canvas-overlay');"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let t = 0; for (let i = 0; i < d.length; i += 4) t += d[i] + d[i+1] + d[i+2]; return t !== s; }",
+        arg=stats["overlay"]["sum"],
+    )
+    ms = float(page.evaluate("() => document.querySelector('.mb-viewer').dataset.overlayMs"))
+    lab.record_latency("viewer", "opacity input -> overlay redrawn (in browser)", f"{h}x{w}", ms)
+    expected = lab.run_code(
+        page,
+        "from maskbench.render import overlay\n"
+        "o = overlay(torch.from_numpy(v._image), torch.from_numpy(v._labels).long(), torch.from_numpy(v._palette), opacity=0.9)\n"
+        "print(int(o[..., :3].long().sum()), v.opacity)",
+    )
+    assert expected.split() == [str(_stats(page, "overlay")["sum"]), "0.9"]
+
+    # 4. contours toggle from the UI; then the screenshot for the README gallery
+    page.locator(".mb-viewer input.mb-viewer-contours").check()
+    page.wait_for_function("() => document.querySelector('.mb-viewer').dataset.resultVersion !== undefined")
+    assert lab.run_code(page, "print(v.contours, v._edges is not None)") == "True True"
+    page.locator(".mb-viewer input.mb-viewer-opacity").fill("0.5")
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.wait_for_timeout(300)
+    lab.screenshot(root, "viewer")
+
+    # 5. wheel-zoom one panel: all four follow; drag another: all pan together
+    frames = page.locator(".mb-viewer .mb-viewer-frame")
+    box = frames.nth(0).bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function("() => Number(document.querySelector('.mb-viewer').dataset.zoom) > 1.5")
+    views = _frames(page)
+    assert len(views) == 4 and len({(v["zoom"], v["tx"], v["ty"], v["transform"]) for v in views}) == 1
+    assert float(views[0]["zoom"]) > 1.5 and float(views[0]["tx"]) < 0
+    box = frames.nth(2).bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 40, cy + 25, steps=8)
+    page.mouse.up()
+    panned = _frames(page)
+    assert len({(v["zoom"], v["tx"], v["ty"]) for v in panned}) == 1
+    assert float(panned[0]["tx"]) > float(views[0]["tx"])  # dragged right: the image moved right
+    page.locator(".mb-viewer button.mb-viewer-reset").click()
+    assert {v["zoom"] for v in _frames(page)} == {"1.0000"}
+
+    # 6. a bad value from Python is refused in the kernel; the widget keeps working
+    out = lab.run_code(page, "try:\n    v.mode = 'sideways'\nexcept ValueError as e:\n    print('refused', v.mode)")
+    assert out == "refused inpaint"
+    assert lab.console_errors(page) == []

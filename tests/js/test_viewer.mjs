@@ -1,0 +1,103 @@
+// Pure helpers of the Viewer front end (maskbench/widgets/static/viewer.js).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { loadWidget } from "./_load.mjs";
+
+const V = await loadWidget("viewer");
+// label_palette(3) from maskbench.render, with class 2's alpha lowered to 100
+const PALETTE = new Uint8Array([0, 0, 0, 0, 230, 159, 0, 255, 86, 180, 233, 100]);
+
+// The same integer formula as maskbench.render.overlay, written out plainly.
+function reference(base, cls, opacity, weight = 1) {
+  const a = Math.floor(opacity * PALETTE[4 * cls + 3] * weight + 0.5);
+  return [0, 1, 2].map((j) => Math.floor((base[j] * (255 - a) + PALETTE[4 * cls + j] * a + 127) / 255));
+}
+
+test("blendOverlay matches the Python overlay formula", () => {
+  const rgba = new Uint8ClampedArray([100, 100, 100, 100, 10, 200, 30, 255, 255, 0, 128, 7, 1, 2, 3, 255]);
+  const labels = new Uint8Array([0, 1, 2, 1]);
+  for (const opacity of [0, 0.25, 0.5, 0.9, 1]) {
+    const out = V.blendOverlay(rgba, labels, PALETTE, opacity);
+    for (let i = 0; i < 4; i++) {
+      const base = Array.from(rgba.slice(4 * i, 4 * i + 4));
+      const expected = labels[i] === 0 ? base.slice(0, 3) : reference(base, labels[i], opacity);
+      assert.deepEqual(Array.from(out.slice(4 * i, 4 * i + 3)), expected, `pixel ${i} opacity ${opacity}`);
+      assert.equal(out[4 * i + 3], rgba[4 * i + 3]); // alpha kept
+    }
+  }
+  // doctest value of maskbench.render.overlay: base 100, class 1, opacity 0.5 -> (165, 130, 50)
+  assert.deepEqual(Array.from(V.blendOverlay(rgba, labels, PALETTE, 0.5).slice(0, 3)), [100, 100, 100]);
+  const one = V.blendOverlay(new Uint8ClampedArray([100, 100, 100, 100]), new Uint8Array([1]), PALETTE, 0.5);
+  assert.deepEqual(Array.from(one), [165, 130, 50, 100]);
+});
+
+test("blendOverlay with weights scales the opacity by w = q / 255", () => {
+  const rgba = new Uint8ClampedArray([40, 80, 120, 255, 40, 80, 120, 255, 40, 80, 120, 255]);
+  const q = new Uint8Array([0, 128, 255]);
+  const out = V.blendOverlay(rgba, q, PALETTE, 0.8, "weight");
+  assert.deepEqual(Array.from(out.slice(0, 3)), [40, 80, 120]);
+  assert.deepEqual(Array.from(out.slice(4, 7)), reference([40, 80, 120], 1, 0.8, 128 / 255));
+  assert.deepEqual(Array.from(out.slice(8, 11)), reference([40, 80, 120], 1, 0.8, 1));
+});
+
+test("blendOverlay treats ids beyond the palette as background", () => {
+  const out = V.blendOverlay(new Uint8ClampedArray([9, 9, 9, 255]), new Uint16Array([300]), PALETTE, 1);
+  assert.deepEqual(Array.from(out), [9, 9, 9, 255]);
+});
+
+test("colorizeMask: class colours on black, weights as grey", () => {
+  const out = V.colorizeMask(new Uint8Array([0, 2, 7]), PALETTE);
+  assert.deepEqual(Array.from(out), [0, 0, 0, 255, 86, 180, 233, 255, 0, 0, 0, 255]);
+  const grey = V.colorizeMask(new Uint8Array([0, 128]), PALETTE, "weight");
+  assert.deepEqual(Array.from(grey), [0, 0, 0, 255, 128, 128, 128, 255]);
+});
+
+test("drawEdges paints only contour pixels of real classes", () => {
+  const rgba = new Uint8ClampedArray(12).fill(50);
+  V.drawEdges(rgba, new Uint8Array([1, 0, 2]), new Uint8Array([1, 1, 0]), PALETTE);
+  assert.deepEqual(Array.from(rgba), [230, 159, 0, 50, 50, 50, 50, 50, 50, 50, 50, 50]);
+});
+
+test("unpackBits reads numpy.packbits order (MSB first)", () => {
+  assert.deepEqual(Array.from(V.unpackBits(new Uint8Array([0b10100000, 0b1]), 9)), [1, 0, 1, 0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(Array.from(V.unpackBits(new Uint8Array([0xff, 0x80]), 9)), [1, 1, 1, 1, 1, 1, 1, 1, 1]);
+});
+
+test("decodeArray handles offsets, uint16 alignment and bad lengths", () => {
+  const raw = new Uint8Array([9, 1, 0, 2, 0]);
+  const u16 = V.decodeArray({ buffer: new DataView(raw.buffer, 1, 4), dtype: "uint16", shape: [2] });
+  assert.deepEqual(Array.from(u16.data), [1, 2]); // odd byteOffset: copied, not misread
+  const u8 = V.decodeArray({ buffer: new DataView(raw.buffer, 1, 4), dtype: "uint8", shape: [2, 2] });
+  assert.deepEqual(Array.from(u8.data), [1, 0, 2, 0]);
+  assert.equal(V.decodeArray(null), null);
+  assert.throws(() => V.decodeArray({ buffer: new DataView(raw.buffer), dtype: "uint8", shape: [4] }), /needs 4 items/);
+  assert.throws(() => V.decodeArray({ buffer: new DataView(raw.buffer), dtype: "float16", shape: [1] }), /unsupported/);
+});
+
+test("zoomAt keeps the point under the cursor fixed and clamps", () => {
+  const start = { s: 1, tx: 0, ty: 0 };
+  const z = V.zoomAt(start, 2, 0.25, 0.75);
+  assert.equal(z.s, 2);
+  const before = V.panelToImage(start, 0.25, 0.75, 400, 300);
+  const after = V.panelToImage(z, 0.25, 0.75, 400, 300);
+  assert.ok(Math.abs(before[0] - after[0]) < 1e-9 && Math.abs(before[1] - after[1]) < 1e-9);
+  assert.deepEqual(V.zoomAt(z, 1e-6, 0.5, 0.5), { s: 1, tx: 0, ty: 0 }); // never smaller than the panel
+  assert.equal(V.zoomAt(start, 1e6, 0.5, 0.5).s, V.MAX_ZOOM);
+  for (const [u, v] of [[0, 0], [1, 1], [0.3, 0.9]]) {
+    const w = V.zoomAt(z, 3, u, v);
+    assert.ok(w.tx <= 0 && w.tx >= 1 - w.s && w.ty <= 0 && w.ty >= 1 - w.s); // image covers the panel
+  }
+});
+
+test("panBy moves and clamps; viewTransform renders it", () => {
+  const z = { s: 4, tx: -1, ty: -1 };
+  assert.deepEqual(V.panBy(z, 0.5, -0.25), { s: 4, tx: -0.5, ty: -1.25 });
+  assert.deepEqual(V.panBy(z, 5, -5), { s: 4, tx: 0, ty: -3 });
+  assert.deepEqual(V.panBy({ s: 1, tx: 0, ty: 0 }, 0.3, 0.3), { s: 1, tx: 0, ty: 0 });
+  assert.equal(V.viewTransform({ s: 2, tx: -0.5, ty: -0.25 }), "translate(-50.0000%, -25.0000%) scale(2.0000)");
+});
+
+test("render is the default export, helpers never named render", () => {
+  assert.equal(typeof V.default.render, "function");
+  assert.equal(V.render, undefined);
+});

@@ -1,0 +1,359 @@
+"""apply_mask and inpaint: loop references, leak-free values and gradients, fills, layouts, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from maskbench import (
+    CastError,
+    DeviceError,
+    DTypeError,
+    MaskValueError,
+    ShapeError,
+    apply_mask,
+    inpaint,
+)
+
+# no_sync is a function-scoped factory of fresh context managers: safe to reuse across examples
+_FIXTURES_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+_TOL = {torch.float64: 1e-9, torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 4e-2}
+
+# mask shape kinds -> how each maps onto (B, C, H, W), written independently of _checks
+_BATCHED_KINDS = {
+    "HW": lambda m, b, c: m[None, None],
+    "1HW": lambda m, b, c: m[:, None],
+    "BHW": lambda m, b, c: m[:, None],
+    "B1HW": lambda m, b, c: m,
+    "11HW": lambda m, b, c: m,
+    "BCHW": lambda m, b, c: m,
+    "1CHW": lambda m, b, c: m,
+}
+_UNBATCHED_KINDS = {"HW": lambda m, b, c: m[None, None], "1HW": lambda m, b, c: m[None], "CHW": lambda m, b, c: m[None]}
+
+
+def _kind_shape(kind: str, b: int, c: int, h: int, w: int) -> tuple[int, ...]:
+    sizes = {"B": b, "C": c, "H": h, "W": w, "1": 1}
+    return tuple(sizes[ch] for ch in kind)
+
+
+@st.composite
+def cases(draw, fills=("number", "channel", "full", "mean")):
+    batched = draw(st.booleans())
+    b = draw(st.integers(1, 3)) if batched else 1
+    c, h, w = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    kind = draw(st.sampled_from(sorted(_BATCHED_KINDS if batched else _UNBATCHED_KINDS)))
+    weighted = draw(st.booleans())
+    dtype = draw(st.sampled_from([torch.float32, torch.float64, torch.float16, torch.bfloat16]))
+    channels_last = draw(st.booleans())
+    fill_kind = draw(st.sampled_from(fills))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    x = torch.randn(b, c, h, w, generator=g, dtype=torch.float64)
+    mshape = _kind_shape(kind, b, c, h, w)
+    p = draw(st.sampled_from([0.0, 0.5, 1.0]))
+    if weighted:
+        m = torch.rand(mshape, generator=g, dtype=torch.float64)
+        m = torch.where(m < 0.3, 0.0, torch.where(m > 0.8, 1.0, m)) * (p > 0)
+    else:
+        m = torch.rand(mshape, generator=g) < p
+    m4 = (_BATCHED_KINDS if batched else _UNBATCHED_KINDS)[kind](m, b, c).expand(b, c, h, w)
+    removed = m4 == 0
+    x = torch.where(removed & (torch.rand(x.shape, generator=g) < 0.4), float("nan"), x)
+    x = torch.where(removed & (torch.rand(x.shape, generator=g) < 0.2), -float("inf"), x)
+    x = x.to(dtype)
+    if fill_kind == "number":
+        fill, f4 = draw(st.sampled_from([0.0, -1.5, 7])), None
+        f4 = torch.full((b, c, h, w), float(fill), dtype=torch.float64)
+    elif fill_kind == "channel":
+        fill = torch.randn(c, generator=g, dtype=torch.float64)
+        f4 = fill.view(1, c, 1, 1).expand(b, c, h, w)
+    elif fill_kind == "full":
+        fb = torch.randn(1, c, 1, w, generator=g, dtype=torch.float64)  # varies along C and W
+        f4 = fb.expand(b, c, h, w)
+        fill = fb.permute(0, 2, 3, 1) if channels_last else fb
+        fill = fill if batched else fill[0]
+    else:
+        fill, f4 = "mean", None
+    image = x if batched else x[0]
+    if channels_last:
+        image = image.movedim(-3, -1)
+    return image, m, fill, dict(x=x, m4=m4, f4=f4, dtype=dtype, batched=batched, channels_last=channels_last)
+
+
+def _mean_reference(x: torch.Tensor, m4: torch.Tensor) -> torch.Tensor:
+    """Per image and channel: the (weighted) mean of kept pixels, 0 if none, by a Python loop."""
+    b, c = x.shape[:2]
+    out = torch.zeros(b, c, 1, 1, dtype=torch.float64)
+    for i in range(b):
+        for j in range(c):
+            w = m4[i, j].double().flatten().tolist()
+            v = x[i, j].double().flatten().tolist()
+            total = sum(wk for wk in w if wk > 0)
+            out[i, j] = sum(wk * vk for wk, vk in zip(w, v) if wk > 0) / total if total > 0 else 0.0
+    return out
+
+
+def _reference(x, m4, f4):
+    xs, ms, fs = x.double().numpy(), m4.double().numpy(), np.broadcast_to(f4.double().numpy(), x.shape)
+    if m4.dtype == torch.bool:
+        return np.where(ms > 0, xs, fs)
+    with np.errstate(invalid="ignore"):
+        blend = xs * ms + fs * (1 - ms)
+    return np.where(ms == 0, fs, np.where(ms == 1, xs, blend))
+
+
+def _to_bchw(out, info):
+    out = out.movedim(-1, -3) if info["channels_last"] else out
+    return out if info["batched"] else out[None]
+
+
+@_FIXTURES_OK
+@given(cases())
+def test_against_loop_reference(device, no_sync, case):
+    image, mask, fill, info = case
+    fill_d = fill.to(device) if isinstance(fill, torch.Tensor) else fill
+    with no_sync():
+        out = apply_mask(image.to(device), mask.to(device), fill=fill_d, channels_last=info["channels_last"])
+    assert out.shape == image.shape and out.dtype == image.dtype
+    x, m4 = info["x"], info["m4"]
+    f4 = info["f4"] if info["f4"] is not None else _mean_reference(x, m4)
+    expected = _reference(x, m4, f4)
+    got = _to_bchw(out.cpu(), info).double().numpy()
+    tol = _TOL[info["dtype"]]
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=4 * tol, equal_nan=True)
+    removed = (m4 == 0).numpy()
+    assert np.isfinite(got[removed]).all()  # NaN/-Inf under removed pixels never leak
+    kept = (m4 == 1).numpy()
+    assert np.array_equal(got[kept], x.double().numpy()[kept], equal_nan=True)  # exactly the image
+
+
+@pytest.mark.parametrize("fill", [0.0, "mean", "inpaint", "channel"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_is_exactly_zero_at_removed_pixels(device, no_sync, fill, weighted):
+    x = torch.randn(2, 3, 4, 5, device=device)
+    removed = torch.zeros(2, 1, 4, 5, dtype=torch.bool, device=device)
+    removed[:, :, 1:3, 2:4] = True
+    x = torch.where(removed, float("nan"), x).requires_grad_()
+    w = torch.rand(2, 1, 4, 5, device=device) * 0.8 + 0.2
+    mask = torch.where(removed, 0.0, w) if weighted else ~removed
+    if fill == "channel":
+        fill = torch.tensor([1.0, float("inf"), -2.0], device=device)
+    with no_sync():
+        out = apply_mask(x, mask, fill=fill)
+    if not isinstance(fill, torch.Tensor):
+        assert torch.isfinite(out).all()
+    (out.nan_to_num(0, 0, 0) * torch.randn_like(out)).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert (x.grad.masked_select(removed.expand_as(x)) == 0).all()
+
+
+def test_weighted_extremes_are_exact(device):
+    x = torch.tensor([[[1.5, float("nan"), 3.0, 4.0]]], device=device)
+    w = torch.tensor([[1.0, 0.0, 1.0, 0.25]], device=device)
+    out = apply_mask(x, w, fill=float("inf"))  # w == 1: exactly x, even with an Inf fill
+    assert out[0, 0, 0].item() == 1.5 and out[0, 0, 1].item() == float("inf") and out[0, 0, 2].item() == 3.0
+    out = apply_mask(x, w, fill=-2.0)
+    assert out.cpu().tolist() == [[[1.5, -2.0, 3.0, 4.0 * 0.25 - 2.0 * 0.75]]]
+
+
+def test_gradcheck_bool_number_fill(device):
+    x = torch.randn(2, 2, 3, 4, dtype=torch.float64, device=device, requires_grad=True)
+    mask = torch.rand(2, 3, 4, device=device) > 0.5
+    assert torch.autograd.gradcheck(lambda t: apply_mask(t, mask, fill=0.5), (x,))
+    fill = torch.randn(2, dtype=torch.float64, device=device, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t, f: apply_mask(t, mask, fill=f), (x, fill))
+
+
+def test_gradcheck_weighted_mean_fill(device):
+    x = torch.randn(2, 2, 3, 4, dtype=torch.float64, device=device, requires_grad=True)
+    w = (torch.rand(2, 1, 3, 4, dtype=torch.float64, device=device) * 0.8 + 0.1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t, v: apply_mask(t, v, fill="mean"), (x, w))
+    assert torch.autograd.gradcheck(lambda t, v: apply_mask(t, v, fill=-1.0), (x, w))
+    mask = torch.rand(3, 4, device=device) > 0.5
+    assert torch.autograd.gradcheck(lambda t: apply_mask(t, mask, fill="mean"), (x,))
+    assert torch.autograd.gradcheck(lambda t: apply_mask(t, mask, fill="inpaint", inpaint_steps=2), (x,))
+
+
+def test_mean_fill_empty_and_nan_safe(device, no_sync):
+    x = torch.tensor([[[1.0, 3.0], [float("nan"), 100.0]], [[5.0, 5.0], [5.0, 5.0]]], device=device)
+    mask = torch.tensor([[True, True], [False, False]], device=device)
+    with no_sync():
+        out = apply_mask(x, mask, fill="mean")
+        empty = apply_mask(x, torch.zeros(2, 2, dtype=torch.bool, device=device), fill="mean")
+    assert out.cpu().tolist() == [[[1.0, 3.0], [2.0, 2.0]], [[5.0, 5.0], [5.0, 5.0]]]
+    assert (empty == 0).all()  # nothing kept: 0, not NaN
+
+
+def test_channels_last_round_trip(device, no_sync):
+    x = torch.randn(2, 3, 5, 4, device=device)
+    mask = torch.rand(2, 5, 4, device=device) > 0.5
+    fill_cf = torch.randn(3, 5, 1, device=device)
+    with no_sync():
+        expected = apply_mask(x, mask, fill=fill_cf)
+        out = apply_mask(x.permute(0, 2, 3, 1), mask, fill=fill_cf.permute(1, 2, 0), channels_last=True)
+        single = apply_mask(x[0].permute(1, 2, 0), mask[0], fill="inpaint", channels_last=True)
+    assert out.shape == (2, 5, 4, 3)
+    torch.testing.assert_close(out.permute(0, 3, 1, 2), expected, rtol=0, atol=0)
+    torch.testing.assert_close(single.permute(2, 0, 1), apply_mask(x[0], mask[0], fill="inpaint"))
+
+
+def test_channels_last_is_never_guessed():
+    image = torch.zeros(5, 4, 3)  # (H, W, C) without channels_last: read as (C=5, H=4, W=3)
+    with pytest.raises(ShapeError, match=r"mask: expected .* to match image \(5, 4, 3\); got \(5, 4\) .*"
+                                         r"pass channels_last=True"):
+        apply_mask(image, torch.ones(5, 4, dtype=torch.bool))
+
+
+def test_fill_tensor_shapes(device):
+    x = torch.randn(3, 2, 4, device=device)
+    mask = torch.zeros(2, 4, dtype=torch.bool, device=device)
+    assert (apply_mask(x, mask, fill=torch.tensor(2.0, device=device)) == 2).all()
+    assert (apply_mask(x, mask, fill=torch.tensor([2.0], device=device)) == 2).all()
+    per_channel = apply_mask(x, mask, fill=torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, device=device))
+    assert per_channel.dtype == torch.float32 and per_channel[:, 0, 0].tolist() == [1.0, 2.0, 3.0]
+    row = torch.arange(4.0, device=device)
+    assert apply_mask(x, mask, fill=row.view(1, 1, 4))[2, 1].tolist() == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(ShapeError, match=r"fill: a 1-D fill is per-channel and needs C = 3 value\(s\) for image "
+                                         r"\(3, 2, 4\).*got \(4,\).*\(1, 1, W\)"):
+        apply_mask(x, mask, fill=row)
+    with pytest.raises(ShapeError, match=r"fill: expected a shape that broadcasts to image \(3, 2, 4\).*got \(2, 2, 4\)"):
+        apply_mask(x, mask, fill=torch.zeros(2, 2, 4, device=device))
+    with pytest.raises(ShapeError, match="fill: .*got \\(2, 3, 2, 4\\)"):  # would grow the image
+        apply_mask(x, mask, fill=torch.zeros(2, 3, 2, 4, device=device))
+
+
+def test_integer_images(device, no_sync):
+    x = torch.arange(12, dtype=torch.uint8, device=device).view(1, 3, 4)
+    mask = torch.tensor([[True, False, True, False]] * 3, device=device)
+    with no_sync():
+        out = apply_mask(x, mask, fill=255)
+        out2 = apply_mask(x, mask, fill=torch.tensor([9], dtype=torch.uint8, device=device))
+    assert out.dtype == torch.uint8 and out[0, 0].tolist() == [0, 255, 2, 255]
+    assert out2[0, 1].tolist() == [4, 9, 6, 9]
+    assert apply_mask(x, mask, fill=3.0)[0, 0, 1].item() == 3
+    for bad, piece in [(300, "300"), (-1, "-1"), (0.5, "0.5"), (float("nan"), "nan")]:
+        with pytest.raises(CastError, match=f"fill: .*{piece}.*image's dtype uint8.*uint8 holds whole numbers in \\[0, 255\\]"):
+            apply_mask(x, mask, fill=bad)
+    with pytest.raises(DTypeError, match=r"fill: a torch.float32 fill cannot be stored exactly in the torch.uint8 image"):
+        apply_mask(x, mask, fill=torch.tensor([1.0], device=device))
+    with pytest.raises(DTypeError, match=r"image: a floating \(weight\) mask needs a floating image; got \(1, 3, 4\) uint8"):
+        apply_mask(x, mask.float())
+    with pytest.raises(DTypeError, match=r"image: fill='mean' needs a floating image.*`image.float\(\)`"):
+        apply_mask(x, mask, fill="mean")
+    with pytest.raises(DTypeError, match=r"image: fill='inpaint' needs a floating image"):
+        inpaint(x, mask)
+
+
+def test_dtype_preserved(device):
+    mask = torch.rand(4, 4, device=device) > 0.5
+    for dtype in (torch.float16, torch.bfloat16, torch.float64):
+        x = torch.randn(2, 4, 4, device=device, dtype=dtype)
+        for fill in (0.0, "mean", "inpaint"):
+            assert apply_mask(x, mask, fill=fill).dtype == dtype
+            assert apply_mask(x, mask.double(), fill=fill).dtype == dtype
+
+
+def test_errors():
+    x = torch.zeros(3, 4, 5)
+    ok = torch.ones(4, 5, dtype=torch.bool)
+    with pytest.raises(DTypeError, match=r"mask: expected a bool or floating .*got \(4, 5\) uint8.*`mask > 0`"):
+        apply_mask(x, ok.to(torch.uint8))
+    with pytest.raises(MaskValueError, match=r"mask: a floating mask is a weight .*\[0, 255\]"):
+        apply_mask(x, torch.arange(20.0).view(4, 5).gt(9).float() * 255)
+    with pytest.raises(ShapeError, match=r"mask: expected \(H, W\) or \(1, H, W\) = \(4, 5\) or \(1, 4, 5\) .*"
+                                         r"to match image \(3, 4, 5\); got \(2, 4, 5\) bool"):
+        apply_mask(x, torch.ones(2, 4, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"fill: expected one of 'mean', 'inpaint'; got 'median'"):
+        apply_mask(x, ok, fill="median")
+    with pytest.raises(DTypeError, match=r"fill: expected a number, a tensor, 'mean' or 'inpaint'; got list"):
+        apply_mask(x, ok, fill=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"inpaint_steps: only used with fill='inpaint'; got inpaint_steps=3"):
+        apply_mask(x, ok, fill=0.0, inpaint_steps=3)
+    with pytest.raises(ValueError, match=r"inpaint_steps: expected an int >= 0; got -1"):
+        inpaint(x, ok, steps=-1)
+    with pytest.raises(DeviceError, match=r"mask: expected a tensor on cpu like image; got \(4, 5\) bool on meta"):
+        apply_mask(x, ok.to("meta"))
+    with pytest.raises(DeviceError, match=r"fill: expected a tensor on cpu like image"):
+        apply_mask(x, ok, fill=torch.zeros(3, device="meta"))
+    with pytest.raises(ShapeError, match=r"image: expected \(C, H, W\) or \(B, C, H, W\); got \(4, 5\).*`image\[None\]`"):
+        apply_mask(x[0], ok)
+
+
+def test_compiled_bool_mask_matches_eager(device):
+    x = torch.randn(2, 3, 5, 6, device=device)
+    mask = torch.rand(2, 5, 6, device=device) > 0.5
+    backend = "inductor" if device.type == "cuda" else "aot_eager"  # fullgraph is what we test; CPU stays fast
+    fn = torch.compile(apply_mask, fullgraph=True, backend=backend)
+    torch.testing.assert_close(fn(x, mask, fill=-1.0), apply_mask(x, mask, fill=-1.0), rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------- inpaint
+
+
+@_FIXTURES_OK
+@given(
+    st.integers(1, 2), st.integers(1, 2), st.integers(1, 9), st.integers(1, 9),
+    st.sampled_from([0.0, 0.2, 0.7, 1.0]), st.integers(0, 3), st.integers(0, 2**16),
+    st.sampled_from([torch.float32, torch.float64, torch.float16]),
+)
+def test_inpaint_properties(device, no_sync, b, c, h, w, p, steps, seed, dtype):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(b, c, h, w, generator=g, dtype=torch.float64) * 4 - 1
+    mask = torch.rand(b, c, h, w, generator=g) < p  # per-channel masks: each channel on its own
+    x = torch.where(mask, x, float("nan")).to(dtype)
+    with no_sync():
+        out = inpaint(x.to(device), mask.to(device), steps=steps)
+    out = out.cpu()
+    assert out.dtype == dtype and torch.isfinite(out).all()
+    assert torch.equal(out[mask], x[mask])  # kept pixels unchanged exactly
+    tol = 1e-2 if dtype == torch.float16 else 1e-6
+    for i in range(b):
+        for j in range(c):
+            kept = x[i, j][mask[i, j]].double()
+            filled = out[i, j].double()
+            if kept.numel() == 0:
+                assert (filled == 0).all()  # no valid pixel at all: 0
+            else:  # a convex combination of valid pixels: inside their range
+                assert filled.min() >= kept.min() - tol and filled.max() <= kept.max() + tol
+    # batch items are independent
+    torch.testing.assert_close(inpaint(x[:1], mask[:1], steps=steps), out[:1].to(x.dtype))
+
+
+def test_inpaint_constant_image_and_full_mask(device):
+    x = torch.full((1, 2, 7, 5), 3.25, device=device)
+    mask = torch.rand(7, 5, device=device) > 0.6
+    mask[3, 2] = True
+    torch.testing.assert_close(inpaint(x, mask), x)
+    y = torch.randn(2, 7, 5, device=device)
+    assert torch.equal(inpaint(y, torch.ones(7, 5, dtype=torch.bool, device=device)), y)
+    assert inpaint(torch.tensor([[[5.0]]], device=device), torch.tensor([[False]], device=device)).item() == 0.0
+
+
+def test_inpaint_smooth_image_beats_mean_fill(device):
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 24), torch.linspace(0, 1, 32), indexing="ij")
+    image = (torch.sin(3 * xx) + yy ** 2)[None].to(device)
+    mask = torch.ones(24, 32, dtype=torch.bool, device=device)
+    mask[5:11, 4:12] = False
+    mask[15:20, 20:30] = False
+    hole = ~mask
+    err_inpaint = (inpaint(image, mask) - image)[0][hole].abs().mean()
+    err_mean = (apply_mask(image, mask, fill="mean") - image)[0][hole].abs().mean()
+    assert err_inpaint < 0.25 * err_mean
+    assert err_inpaint < 0.05  # values span ~2
+    more = (inpaint(image, mask, steps=40) - image)[0][hole].abs().mean()
+    assert more <= err_inpaint
+
+
+def test_inpaint_weighted_and_same_as_apply_mask(device):
+    x = torch.randn(2, 3, 6, 5, device=device)
+    w = torch.rand(2, 1, 6, 5, device=device)
+    bool_mask = w > 0.5
+    torch.testing.assert_close(inpaint(x, bool_mask, steps=2), apply_mask(x, bool_mask, fill="inpaint", inpaint_steps=2))
+    filled = inpaint(x, w)
+    assert torch.isfinite(filled).all()
+    # a weight of 1 keeps the pixel, 0 replaces it by the estimate from the others
+    w01 = (w > 0.5).float()
+    torch.testing.assert_close(inpaint(x, w01), inpaint(x, w01 > 0))
