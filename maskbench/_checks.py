@@ -352,3 +352,30 @@ def check_increasing(x: torch.Tensor, name: str) -> torch.Tensor:
             f"starting {x[:6].tolist()}. Sort them with `{name}.sort().values`."
         )
     return x
+
+
+def check_probabilities(x: torch.Tensor, name: str = "probs", *, fix: str = "") -> torch.Tensor:
+    """Require a floating tensor of probabilities: every value in [0, 1], no NaN (values read on CPU only).
+
+    ``fix`` is appended to the message (e.g. "If these are logits, pass logits=True.").
+    """
+    check_tensor(x, name)
+    if not x.is_floating_point():
+        kind = "a bool mask (already thresholded)" if x.dtype == torch.bool else "integers"
+        raise DTypeError(
+            f"{name}: expected floating probabilities in [0, 1]; got {kind}, {describe(x)}. "
+            f"Convert with `{name}.float()` (divide 8-bit scores by 255)."
+        )
+    if _can_read_values(x) and x.numel() > 0:
+        bad = ~((x >= 0) & (x <= 1))
+        if bool(bad.any()):
+            nan = x.isnan()
+            n_nan = int(nan.sum())
+            lo, hi = x.masked_fill(nan, 0.5).aminmax()
+            seen = "only NaN" if n_nan == x.numel() else f"values in [{lo.item():.4g}, {hi.item():.4g}]"
+            raise MaskValueError(
+                f"{name}: expected probabilities in [0, 1] without NaN; got {seen} "
+                f"({int(bad.sum())} of {x.numel()} outside, {n_nan} NaN) for {describe(x)}. "
+                + (fix or f"Rescale them, e.g. `{name}.clamp(0, 1)`.")
+            )
+    return x

@@ -232,10 +232,12 @@ def load_image(path: str | os.PathLike, *, keep_alpha: bool = False) -> torch.Te
     pixels come as stored, so they line up with masks saved from the same array.
 
     >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "x.png")
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(folder.name, "x.png")
     >>> save_mask(path, torch.tensor([[0, 255]], dtype=torch.uint8))
     >>> load_image(path)
     tensor([[[0., 1.]]])
+    >>> folder.cleanup()
     """
     from PIL import Image
 
@@ -280,11 +282,13 @@ def load_mask(path: str | os.PathLike) -> torch.Tensor:
     and shape. Floating arrays are rejected.
 
     >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "labels.png")
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(folder.name, "labels.png")
     >>> save_mask(path, torch.tensor([[0, 3], [300, 1]]))
     >>> load_mask(path)
     tensor([[  0,   3],
             [300,   1]], dtype=torch.int32)
+    >>> folder.cleanup()
     """
     path = Path(path)
     if path.suffix.lower() == ".npy":
@@ -328,10 +332,12 @@ def save_mask(path: str | os.PathLike, mask: object) -> None:
     Floating masks are rejected (threshold or quantise them first).
 
     >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "mask.png")
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(folder.name, "mask.png")
     >>> save_mask(path, torch.tensor([[True, False]]))
     >>> load_mask(path)
     tensor([[ True, False]])
+    >>> folder.cleanup()
     """
     path = Path(path)
     suffix = path.suffix.lower()

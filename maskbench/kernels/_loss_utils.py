@@ -1,5 +1,5 @@
 """Private helpers of :mod:`maskbench.kernels.losses`: option/mask checks, NaN-safe masking and
-reduction, and the eager fast path for masked BCE (see ``_FusedMaskedBCE``)."""
+reduction, and the eager fast path for masked BCE (see ``FusedMaskedBCE``)."""
 
 from __future__ import annotations
 
@@ -21,15 +21,15 @@ from maskbench._checks import (
     describe,
 )
 
-_REDUCTIONS = ("mean", "sum", "none")
+REDUCTIONS = ("mean", "sum", "none")
 
 
-def _check_floating(x: torch.Tensor, name: str) -> None:
+def check_floating(x: torch.Tensor, name: str) -> None:
     if not x.is_floating_point():
         raise DTypeError(f"{name}: expected a floating tensor; got {describe(x)}. Convert with `{name}.float()`.")
 
 
-def _check_same_shape(input: torch.Tensor, target: torch.Tensor) -> None:
+def check_same_shape(input: torch.Tensor, target: torch.Tensor) -> None:
     if tuple(target.shape) != tuple(input.shape):
         raise ShapeError(
             f"target: expected the shape of input {tuple(input.shape)}; got {describe(target)}. "
@@ -37,21 +37,21 @@ def _check_same_shape(input: torch.Tensor, target: torch.Tensor) -> None:
         )
 
 
-def _check_regression(input: object, target: object) -> None:
+def check_regression(input: object, target: object) -> None:
     check_tensor(input, "input")
     check_tensor(target, "target")
-    _check_floating(input, "input")
-    _check_floating(target, "target")
-    _check_same_shape(input, target)
+    check_floating(input, "input")
+    check_floating(target, "target")
+    check_same_shape(input, target)
 
 
-def _check_options(reduction: object, empty: object) -> None:
-    check_choice(reduction, "reduction", _REDUCTIONS)
+def check_options(reduction: object, empty: object) -> None:
+    check_choice(reduction, "reduction", REDUCTIONS)
     if isinstance(empty, bool) or not isinstance(empty, Real):
         raise TypeError(f"empty: expected a Python number (e.g. 0.0 or float('nan')); got {describe(empty)}.")
 
 
-def _check_mask(mask: object, shape: tuple[int, ...], like: torch.Tensor, loss_name: str) -> torch.Tensor | None:
+def check_mask(mask: object, shape: tuple[int, ...], like: torch.Tensor, loss_name: str) -> torch.Tensor | None:
     if mask is None:
         return None
     check_tensor(mask, "mask")
@@ -71,12 +71,12 @@ def _check_mask(mask: object, shape: tuple[int, ...], like: torch.Tensor, loss_n
     return mask
 
 
-def _channel_param(p: object, input: torch.Tensor, name: str) -> torch.Tensor | None:
+def channel_param(p: object, input: torch.Tensor, name: str) -> torch.Tensor | None:
     """A 1-D ``pos_weight``/``weight`` is per channel (dim 1); other shapes broadcast to input."""
     if p is None:
         return None
     check_tensor(p, name)
-    _check_floating(p, name)
+    check_floating(p, name)
     check_same_device(input=input, **{name: p})
     if p.ndim == 1 and p.shape[0] != 1:
         if input.ndim < 2 or p.shape[0] != input.shape[1]:
@@ -91,18 +91,18 @@ def _channel_param(p: object, input: torch.Tensor, name: str) -> torch.Tensor | 
     return p
 
 
-def _keep(mask: torch.Tensor | None) -> torch.Tensor | None:
+def keep_of(mask: torch.Tensor | None) -> torch.Tensor | None:
     if mask is None or mask.dtype == torch.bool:
         return mask
     return mask > 0
 
 
-def _where0(keep: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+def where0(keep: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
     """``x`` where kept, else 0 of x's dtype (before the loss: NaN/Inf/garbage never reach it)."""
     return x if keep is None else torch.where(keep, x, x.new_zeros(()))
 
 
-def _apply_mask(loss: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def kept_values(loss: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """``w * loss``, exactly 0 where excluded even if the loss is NaN there."""
     if mask is None:
         return loss
@@ -111,22 +111,22 @@ def _apply_mask(loss: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return torch.where(mask > 0, loss * mask, 0.0)
 
 
-def _count(mask: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+def count_kept(mask: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """Kept elements at the loss's shape: each mask element counts once per broadcast copy."""
     copies = math.prod(shape) // max(mask.numel(), 1)
     kept = torch.count_nonzero(mask) if mask.dtype == torch.bool else mask.sum(dtype=dtype)
     return kept.to(dtype) * copies
 
 
-def _safe_div(total: torch.Tensor, denom: torch.Tensor, empty: float) -> torch.Tensor:
+def safe_div(total: torch.Tensor, denom: torch.Tensor, empty: float) -> torch.Tensor:
     ok = denom > 0
     return torch.where(ok, total / torch.where(ok, denom, 1.0), empty)
 
 
-def _finish(
+def reduce_loss(
     loss: torch.Tensor, mask: torch.Tensor | None, reduction: str, empty: float, *, denom: torch.Tensor | None = None
 ) -> torch.Tensor:
-    kept = _apply_mask(loss, mask)
+    kept = kept_values(loss, mask)
     if reduction == "none":
         return kept.to(loss.dtype)
     acc = torch.promote_types(loss.dtype, torch.float32)
@@ -134,32 +134,36 @@ def _finish(
     if reduction == "sum":
         return total.to(loss.dtype)
     if denom is None:
-        denom = total.new_full((), loss.numel()) if mask is None else _count(mask, loss.shape, acc)
-    return _safe_div(total, denom, empty).to(loss.dtype)
+        denom = total.new_full((), loss.numel()) if mask is None else count_kept(mask, loss.shape, acc)
+    return safe_div(total, denom, empty).to(loss.dtype)
 
 
-def _squared_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def squared_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).square()
 
 
-def _absolute_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def absolute_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).abs()
 
 
 # --- eager fast path for the common case: BCE with a bool mask, no weights -----------------------
 
 # float dtype -> integer dtype of the same width, to zero floats by AND-ing their bits
-_INT_VIEW = {torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64}
+INT_VIEW = {
+    torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64
+}
 
 
-def _keep_bits(keep: torch.Tensor, like: torch.Tensor) -> torch.Tensor | None:
+def keep_bits(keep: torch.Tensor, like: torch.Tensor) -> torch.Tensor | None:
     """All-ones where kept, 0 elsewhere, as integers as wide as ``like``'s floats (CPU only)."""
     if like.device.type != "cpu":
         return None
-    return keep.view(torch.uint8).to(_INT_VIEW[like.dtype]).neg_()
+    return keep.view(torch.uint8).to(INT_VIEW[like.dtype]).neg_()
 
 
-def _zero_outside(v: torch.Tensor, keep: torch.Tensor, bits: torch.Tensor | None, *, inplace: bool = False) -> torch.Tensor:
+def zero_outside(
+    v: torch.Tensor, keep: torch.Tensor, bits: torch.Tensor | None, *, inplace: bool = False
+) -> torch.Tensor:
     """``v`` where kept, else +0.0 exactly (NaN-safe). On CPU by a vectorised bitwise AND."""
     if bits is None:
         return torch.where(keep, v, 0.0)
@@ -169,7 +173,7 @@ def _zero_outside(v: torch.Tensor, keep: torch.Tensor, bits: torch.Tensor | None
     return (v.view(bits.dtype) & bits).view(v.dtype)
 
 
-class _FusedMaskedBCE(torch.autograd.Function):
+class FusedMaskedBCE(torch.autograd.Function):
     """Sum over kept elements of BCE with logits, with a bool mask, in as few eager passes as possible.
 
     Why: on CPU ``torch.where`` with a bool condition runs a scalar loop (about 10x slower than a
@@ -183,11 +187,11 @@ class _FusedMaskedBCE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, t: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        bits = _keep_bits(keep, x)
-        xs = _zero_outside(x, keep, bits)
+        bits = keep_bits(keep, x)
+        xs = zero_outside(x, keep, bits)
         loss = F.softplus(xs)
         loss.addcmul_(xs, t, value=-1)  # softplus(x) - x * t is BCE with logits
-        loss = _zero_outside(loss, keep, bits, inplace=True)  # excluded targets may be NaN
+        loss = zero_outside(loss, keep, bits, inplace=True)  # excluded targets may be NaN
         ctx.save_for_backward(x, xs, t, keep, bits)
         return loss.sum(dtype=torch.promote_types(x.dtype, torch.float32))
 
@@ -203,7 +207,7 @@ class _FusedMaskedBCE(torch.autograd.Function):
                 gt = -xs * grad
             return gx, gt, None
         if ctx.needs_input_grad[0]:
-            gx = _zero_outside(torch.sigmoid(xs).sub_(t).mul_(grad), keep, bits, inplace=True)
+            gx = zero_outside(torch.sigmoid(xs).sub_(t).mul_(grad), keep, bits, inplace=True)
         if ctx.needs_input_grad[1]:
             gt = xs * -grad  # xs is already 0 where excluded
         return gx, gt, None

@@ -230,6 +230,8 @@ def _mean_fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 
 def _inpaint_fill(x: torch.Tensor, m: torch.Tensor, steps: int) -> torch.Tensor:
     """The pull-push (+ smoothing) estimate for every pixel, ``(B, C, H, W)`` in x's dtype."""
+    if x.numel() == 0:  # a shape test, not a data one: pooling rejects empty sizes
+        return torch.zeros_like(x)
     acc = _acc_dtype(x.dtype)
     w = m.to(acc).expand(x.shape)
     xs = _drop_removed(x, m).to(acc)
@@ -256,7 +258,7 @@ def _inpaint_fill(x: torch.Tensor, m: torch.Tensor, steps: int) -> torch.Tensor:
         else:
             a = k.clamp(max=1.0)
             c = colour(s, k) * a + up * (1 - a)
+    x_acc, m_acc = x.to(acc), (m.to(acc) if m.is_floating_point() else m)
     for _ in range(steps):  # smoothing: kept pixels fixed, holes take their 3x3 neighbourhood mean
-        v = _combine(x.to(acc), m.to(acc) if m.is_floating_point() else m, est)
-        est = F.avg_pool2d(v, 3, stride=1, padding=1, count_include_pad=False)
+        est = F.avg_pool2d(_combine(x_acc, m_acc, est), 3, stride=1, padding=1, count_include_pad=False)
     return est.to(x.dtype)

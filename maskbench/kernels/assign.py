@@ -117,15 +117,21 @@ def _cast_error(what: str, src_dtype: torch.dtype, dst: torch.dtype, name: str, 
     elif not dst.is_floating_point:
         lo, hi = _int_range(dst)
         why = f"{_name(dst)} holds whole numbers in [{lo}, {hi}]"
-        fix = (f"pass a whole number in [{lo}, {hi}]" if scalar else
-               f"round and clamp {name} first (e.g. `{name}.round().clamp({lo}, {hi})`)") + f" or use a wider {dst_name}"
+        fix = f"pass a whole number in [{lo}, {hi}]" if scalar else (
+            f"round and clamp {name} first (e.g. `{name}.round().clamp({lo}, {hi})`)"
+        )
+        fix += f" or use a wider {dst_name}"
     elif src_dtype.is_floating_point:
         why = f"it overflows {_name(dst)} (max {torch.finfo(dst).max:.6g}) to Inf"
         fix = f"clamp {name} first or use a wider {dst_name} (e.g. `{dst_name}.double()`)"
     else:
         why = f"{_name(dst)} holds integers exactly only up to 2**{_significand_bits(dst)}"
-        fix = f"use a float64 {dst_name}" + ("" if scalar else f", or cast `{name}.to({dst_name}.dtype)` yourself to accept rounding")
-    return CastError(f"{name}: {what} cannot be stored exactly in {dst_name}'s dtype {_name(shown)} ({why}). To fix, {fix}.")
+        fix = f"use a float64 {dst_name}"
+        if not scalar:
+            fix += f", or cast `{name}.to({dst_name}.dtype)` yourself to accept rounding"
+    return CastError(
+        f"{name}: {what} cannot be stored exactly in {dst_name}'s dtype {_name(shown)} ({why}). To fix, {fix}."
+    )
 
 
 def _scalar_as_tensor(src: Number, dst: torch.Tensor, name: str, dst_name: str) -> torch.Tensor:

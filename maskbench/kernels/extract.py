@@ -222,7 +222,9 @@ def extract_classes(
     counts = counts_all[:k]
     offsets = torch.cat((counts.new_zeros(1), counts.cumsum(0)))
 
-    acc_dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    out_dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    # 16-bit floats would lose whole pixels in long sums: accumulate in float32, return out_dtype
+    acc_dtype = torch.float32 if out_dtype in (torch.float16, torch.bfloat16) else out_dtype
     v = planar.to(acc_dtype)
     denom = counts.clamp_min(1).to(acc_dtype)
     sums = torch.zeros(c, k + 1, dtype=acc_dtype, device=dev).index_add(1, key, v)
@@ -241,4 +243,4 @@ def extract_classes(
         order = order[: int(offsets[-1])]  # sync: N = number of in-range labels
     values = planar.index_select(1, order).t()
     coords = _flat_coords(order, n, h, w, batched)
-    return ClassPixels(values, coords, counts, offsets, mean, std)
+    return ClassPixels(values, coords, counts, offsets, mean.to(out_dtype), std.to(out_dtype))

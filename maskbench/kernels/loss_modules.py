@@ -104,7 +104,8 @@ class MaskedL1Loss(nn.Module):
     """Module form of :func:`~maskbench.kernels.losses.masked_l1`.
 
     Example:
-        >>> MaskedL1Loss(reduction="sum")(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0]), torch.tensor([True, False]))
+        >>> loss_fn = MaskedL1Loss(reduction="sum")
+        >>> loss_fn(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0]), torch.tensor([True, False]))
         tensor(1.)
     """
 

@@ -25,24 +25,32 @@ from numbers import Real
 import torch
 import torch.nn.functional as F
 
-from maskbench._checks import DTypeError, ShapeError, check_labels, check_same_device, check_tensor, describe
+from maskbench._checks import (
+    DTypeError,
+    ShapeError,
+    check_int,
+    check_labels,
+    check_same_device,
+    check_tensor,
+    describe,
+)
 from maskbench.kernels._loss_utils import (
-    _INT_VIEW,
-    _apply_mask,
-    _channel_param,
-    _check_floating,
-    _check_mask,
-    _check_options,
-    _check_regression,
-    _check_same_shape,
-    _count,
-    _finish,
-    _FusedMaskedBCE,
-    _keep,
-    _safe_div,
-    _squared_error,
-    _absolute_error,
-    _where0,
+    INT_VIEW,
+    FusedMaskedBCE,
+    absolute_error,
+    channel_param,
+    check_floating,
+    check_mask,
+    check_options,
+    check_regression,
+    check_same_shape,
+    count_kept,
+    keep_of,
+    kept_values,
+    reduce_loss,
+    safe_div,
+    squared_error,
+    where0,
 )
 
 __all__ = ["masked_loss", "masked_bce_with_logits", "masked_cross_entropy", "masked_mse", "masked_l1", "dice_loss"]
@@ -89,16 +97,16 @@ def masked_loss(
     except RuntimeError:
         raise ShapeError(f"target: expected a shape that broadcasts with input {tuple(input.shape)}; "
                          f"got {describe(target)}.") from None
-    _check_options(reduction, empty)
-    mask = _check_mask(mask, shape, input, "the elementwise loss")
-    keep = _keep(mask)
-    loss = elementwise_fn(_where0(keep, input), _where0(keep, target))
+    check_options(reduction, empty)
+    mask = check_mask(mask, shape, input, "the elementwise loss")
+    keep = keep_of(mask)
+    loss = elementwise_fn(where0(keep, input), where0(keep, target))
     if not isinstance(loss, torch.Tensor) or tuple(loss.shape) != tuple(shape):
         raise ShapeError(
             f"elementwise_fn: expected an elementwise loss of shape {tuple(shape)}; got {describe(loss)}. "
             f"Pass reduction='none' to the torch loss you wrap."
         )
-    return _finish(loss, mask, reduction, float(empty))
+    return reduce_loss(loss, mask, reduction, float(empty))
 
 
 def masked_bce_with_logits(
@@ -146,28 +154,29 @@ def masked_bce_with_logits(
     """
     check_tensor(input, "input")
     check_tensor(target, "target")
-    _check_floating(input, "input")
+    check_floating(input, "input")
     if target.dtype == torch.bool:
         target = target.to(input.dtype)
     elif not target.is_floating_point():
         raise DTypeError(f"target: expected a floating (probabilities in [0, 1]) or bool target; "
                          f"got {describe(target)}. Convert with `target.float()`.")
-    _check_same_shape(input, target)
-    _check_options(reduction, empty)
-    pos_weight = _channel_param(pos_weight, input, "pos_weight")
-    weight = _channel_param(weight, input, "weight")
-    mask = _check_mask(mask, input.shape, input, "the elementwise loss")
+    check_same_shape(input, target)
+    check_options(reduction, empty)
+    pos_weight = channel_param(pos_weight, input, "pos_weight")
+    weight = channel_param(weight, input, "weight")
+    mask = check_mask(mask, input.shape, input, "the elementwise loss")
     if (mask is not None and mask.dtype == torch.bool and pos_weight is None and weight is None
-            and reduction != "none" and input.dtype in _INT_VIEW and not torch.compiler.is_compiling()):
-        total = _FusedMaskedBCE.apply(input, target, mask)  # eager fast path, see its docstring
+            and reduction != "none" and input.dtype in INT_VIEW and target.dtype == input.dtype
+            and not torch.compiler.is_compiling()):
+        total = FusedMaskedBCE.apply(input, target, mask)  # eager fast path, see its docstring
         if reduction == "sum":
             return total.to(input.dtype)
-        return _safe_div(total, _count(mask, input.shape, total.dtype), float(empty)).to(input.dtype)
-    keep = _keep(mask)
+        return safe_div(total, count_kept(mask, input.shape, total.dtype), float(empty)).to(input.dtype)
+    keep = keep_of(mask)
     loss = F.binary_cross_entropy_with_logits(
-        _where0(keep, input), _where0(keep, target), weight=weight, pos_weight=pos_weight, reduction="none"
+        where0(keep, input), where0(keep, target), weight=weight, pos_weight=pos_weight, reduction="none"
     )
-    return _finish(loss, mask, reduction, float(empty))
+    return reduce_loss(loss, mask, reduction, float(empty))
 
 
 def masked_cross_entropy(
@@ -214,7 +223,7 @@ def masked_cross_entropy(
     """
     check_tensor(input, "input")
     check_tensor(target, "target")
-    _check_floating(input, "input")
+    check_floating(input, "input")
     check_labels(target, "target")
     if input.ndim < 2:
         raise ShapeError(f"input: expected logits (N, K, ...); got {describe(input)}. "
@@ -225,34 +234,36 @@ def masked_cross_entropy(
             f"target: expected (N, *S) = {(input.shape[0], *input.shape[2:])} for input (N, K, *S) = "
             f"{tuple(input.shape)}; got {describe(target)}. One-hot targets: use target.argmax(1)."
         )
-    _check_options(reduction, empty)
+    check_options(reduction, empty)
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, Real) or not 0 <= label_smoothing <= 1:
         raise ValueError(f"label_smoothing: expected a number in [0, 1]; got {label_smoothing!r}.")
     if weight is not None:
         check_tensor(weight, "weight", ndim=1)
-        _check_floating(weight, "weight")
+        check_floating(weight, "weight")
         if weight.shape[0] != num_classes:
             raise ShapeError(f"weight: expected class weights (K,) = ({num_classes},) for input "
                              f"{tuple(input.shape)}; got {describe(weight)}.")
         check_same_device(input=input, weight=weight)
-    mask = _check_mask(mask, target.shape, input, "the cross-entropy loss (N, *S)")
+    mask = check_mask(mask, target.shape, input, "the cross-entropy loss (N, *S)")
     if ignore_index is not None:
-        valid = target != ignore_index
+        valid = target != check_int(ignore_index, "ignore_index")
         if mask is None:
             mask = valid
         else:
             mask = mask & valid if mask.dtype == torch.bool else torch.where(valid, mask, 0.0)
-    keep = _keep(mask)
-    labels = _where0(keep, target)
+    keep = keep_of(mask)
+    labels = where0(keep, target)
     check_labels(labels, "target", num_classes=num_classes)  # CPU eager only: names the stray labels
     labels = labels.long()  # F.cross_entropy indexes with int64
-    logits = input if keep is None else _where0(keep.unsqueeze(1), input)
+    if keep is not None:  # right-align the mask to (N, *S), then add the class dim
+        keep = keep.reshape((1,) * (target.ndim - keep.ndim) + tuple(keep.shape)).unsqueeze(1)
+    logits = where0(keep, input)
     loss = F.cross_entropy(logits, labels, weight=weight, reduction="none", label_smoothing=float(label_smoothing))
     denom = None
     if weight is not None and reduction == "mean":
         class_w = weight.take(labels).to(torch.promote_types(loss.dtype, torch.float32))
-        denom = (class_w if mask is None else _apply_mask(class_w, mask)).sum()
-    return _finish(loss, mask, reduction, float(empty), denom=denom)
+        denom = (class_w if mask is None else kept_values(class_w, mask)).sum()
+    return reduce_loss(loss, mask, reduction, float(empty), denom=denom)
 
 
 def masked_mse(
@@ -282,8 +293,8 @@ def masked_mse(
         >>> masked_mse(torch.tensor([1.5, 2.0, 3.0]), depth, ~depth.isnan())
         tensor(0.1250)
     """
-    _check_regression(input, target)
-    return masked_loss(_squared_error, input, target, mask, reduction=reduction, empty=empty)
+    check_regression(input, target)
+    return masked_loss(squared_error, input, target, mask, reduction=reduction, empty=empty)
 
 
 def masked_l1(
@@ -300,8 +311,8 @@ def masked_l1(
         >>> masked_l1(torch.tensor([1.5, 2.0, 3.0]), torch.tensor([1.0, 2.0, 0.0]), torch.tensor([1.0, 1.0, 0.5]))
         tensor(0.8000)
     """
-    _check_regression(input, target)
-    return masked_loss(_absolute_error, input, target, mask, reduction=reduction, empty=empty)
+    check_regression(input, target)
+    return masked_loss(absolute_error, input, target, mask, reduction=reduction, empty=empty)
 
 
 def dice_loss(
@@ -354,12 +365,12 @@ def dice_loss(
     """
     check_tensor(input, "input")
     check_tensor(target, "target")
-    _check_floating(input, "input")
+    check_floating(input, "input")
     if input.ndim < 2:
         raise ShapeError(f"input: expected (N, C, *S); got {describe(input)}. Add dims, e.g. input[None, None].")
     if isinstance(smooth, bool) or not isinstance(smooth, Real) or not smooth >= 0:
         raise ValueError(f"smooth: expected a number >= 0; got {smooth!r}.")
-    _check_options(reduction, empty)
+    check_options(reduction, empty)
     check_same_device(input=input, target=target)
     n, c, spatial = input.shape[0], input.shape[1], tuple(input.shape[2:])
     acc = torch.promote_types(input.dtype, torch.float32)
@@ -378,21 +389,25 @@ def dice_loss(
             f"target: expected {tuple(input.shape)} (one-hot) or integer labels (N, *S) = {(n, *spatial)} "
             f"for input {tuple(input.shape)}; got {describe(target)}."
         )
-    mask = _check_mask(mask, input.shape, input, "input")
-    keep = _keep(mask)
+    mask = check_mask(mask, input.shape, input, "input")
+    keep = keep_of(mask)
     keep_in = keep
     if keep is not None and from_logits and c > 1:
         ch = keep.ndim - (input.ndim - 1)  # the channel axis of the (right-aligned) mask, if it has one
         if ch >= 0 and keep.shape[ch] != 1:
             keep_in = keep.any(dim=ch, keepdim=True)
-    x = _where0(keep_in, input)
+    x = where0(keep_in, input)
     if from_logits:
         x = torch.sigmoid(x) if c == 1 else torch.softmax(x, dim=1)
-    p = _apply_mask(x.to(acc), mask)  # w * p, exactly 0 where excluded
-    g = _where0(keep, onehot)
+    p = kept_values(x.to(acc), mask)  # w * p, exactly 0 where excluded
+    g = where0(keep, onehot)
     dims = tuple(range(2, input.ndim)) if per_image else (0, *range(2, input.ndim))
-    inter = (p * g).sum(dims)
-    card = p.sum(dims) + _apply_mask(g, mask).sum(dims)
+
+    def total(v: torch.Tensor) -> torch.Tensor:
+        return v.sum(dims) if dims else v  # v.sum(()) would reduce every dim
+
+    inter = total(p * g)
+    card = total(p) + total(kept_values(g, mask))
     nonempty = card > 0
     score = (2 * inter + smooth) / torch.where(nonempty, card + smooth, 1.0)
     terms = torch.where(nonempty, 1 - score, float(empty))

@@ -54,17 +54,47 @@ def _host_points(points: torch.Tensor, name: str) -> list[list[float]]:
     return host.tolist()
 
 
-def _segment_boxes(pts: list[list[float]], radius: float, h: int, w: int) -> list[tuple[int, int, int, int, int]]:
-    """``(segment, r0, r1, c0, c1)`` for each segment whose capsule touches the image (clipped)."""
+def _clip(a, b, lo_r, hi_r, lo_c, hi_c):
+    """Liang-Barsky: the part ``[t0, t1]`` of segment a->b inside the rectangle, or None."""
+    t0, t1 = 0.0, 1.0
+    for p, q in ((a[0] - b[0], a[0] - lo_r), (b[0] - a[0], hi_r - a[0]), (a[1] - b[1], a[1] - lo_c), (b[1] - a[1], hi_c - a[1])):
+        if p == 0:
+            if q < 0:
+                return None
+        elif p < 0:
+            t0 = max(t0, q / p)
+        else:
+            t1 = min(t1, q / p)
+    return (t0, t1) if t0 <= t1 else None
+
+
+def _segment_boxes(pts: list[list[float]], radius: float, h: int, w: int) -> list[tuple]:
+    """``(ar, ac, br, bc, r0, r1, c0, c1)`` per piece of the stroke that touches the image.
+
+    Segments are clipped to the image grown by the radius, then cut into pieces a few radii long:
+    the union of collinear pieces' capsules is the segment's capsule, and short pieces keep each
+    box close to the painted area (a long diagonal segment's box would be mostly empty).
+    """
     segs = [(pts[i], pts[i + 1]) for i in range(len(pts) - 1)] or [(pts[0], pts[0])]
+    piece = max(4.0 * radius, 16.0)
     boxes = []
-    for i, (a, b) in enumerate(segs):
-        r0 = max(0, math.ceil(min(a[0], b[0]) - radius))
-        r1 = min(h, math.floor(max(a[0], b[0]) + radius) + 1)
-        c0 = max(0, math.ceil(min(a[1], b[1]) - radius))
-        c1 = min(w, math.floor(max(a[1], b[1]) + radius) + 1)
-        if r0 < r1 and c0 < c1:
-            boxes.append((i, r0, r1, c0, c1))
+    for a, b in segs:
+        span = _clip(a, b, -radius - 1, h + radius, -radius - 1, w + radius)
+        if span is None:
+            continue
+        d = (b[0] - a[0], b[1] - a[1])
+        k = max(1, math.ceil(math.hypot(*d) * (span[1] - span[0]) / piece))
+        at = [span[0] + (span[1] - span[0]) * j / k for j in range(k + 1)]
+        ends = [(a[0] + d[0] * t, a[1] + d[1] * t) for t in at]
+        if span == (0.0, 1.0):  # keep the given endpoints exact
+            ends[0], ends[-1] = tuple(a), tuple(b)
+        for p, q in zip(ends[:-1], ends[1:]):
+            r0 = max(0, math.ceil(min(p[0], q[0]) - radius))
+            r1 = min(h, math.floor(max(p[0], q[0]) + radius) + 1)
+            c0 = max(0, math.ceil(min(p[1], q[1]) - radius))
+            c1 = min(w, math.floor(max(p[1], q[1]) + radius) + 1)
+            if r0 < r1 and c0 < c1:
+                boxes.append((p[0], p[1], q[0], q[1], r0, r1, c0, c1))
     return boxes
 
 
@@ -72,10 +102,10 @@ def _batches(boxes: list, budget: int = _PAIR_BUDGET) -> list[list]:
     """Split boxes into runs whose padded size (count x max height x max width) fits the budget."""
     batches, current, mh, mw = [], [], 0, 0
     for box in boxes:
-        bh, bw = max(mh, box[2] - box[1]), max(mw, box[4] - box[3])
+        bh, bw = max(mh, box[5] - box[4]), max(mw, box[7] - box[6])
         if current and (len(current) + 1) * bh * bw > budget:
             batches.append(current)
-            current, bh, bw = [], box[2] - box[1], box[4] - box[3]
+            current, bh, bw = [], box[5] - box[4], box[7] - box[6]
         current.append(box)
         mh, mw = bh, bw
     if current:
@@ -110,22 +140,19 @@ def _stroke_window(shape, points, radius, name="points"):
     boxes = _segment_boxes(_host_points(points, name), radius, h, w)
     if not boxes:
         return None
-    R0, R1 = min(bx[1] for bx in boxes), max(bx[2] for bx in boxes)
-    C0, C1 = min(bx[3] for bx in boxes), max(bx[4] for bx in boxes)
+    R0, R1 = min(bx[4] for bx in boxes), max(bx[5] for bx in boxes)
+    C0, C1 = min(bx[6] for bx in boxes), max(bx[7] for bx in boxes)
     dev = points.device
-    trash = (R1 - R0) * (C1 - C0)  # padded pixels outside a segment's own box land here
+    trash = (R1 - R0) * (C1 - C0)  # padded pixels outside a piece's own box land here
     flat = torch.zeros(trash + 1, dtype=torch.uint8, device=dev)
-    p = points.detach().to(torch.float32)
-    last = p.shape[0] - 1
     for batch in _batches(boxes):
-        mh = max(bx[2] - bx[1] for bx in batch)
-        mw = max(bx[4] - bx[3] for bx in batch)
-        meta = torch.tensor([[bx[0], bx[1], bx[2], bx[3], bx[4]] for bx in batch], device=dev)
-        seg, r0, r1, c0, c1 = (meta[:, i].view(-1, 1, 1) for i in range(5))
-        origin = meta[:, [1, 3]].to(torch.float32)
-        a = p[seg.view(-1)] - origin  # box-relative coordinates keep float32 precise
-        b = p[(seg.view(-1) + 1).clamp_max(last)] - origin
-        hit = _capsules(a, b, mh, mw, radius)
+        mh = max(bx[5] - bx[4] for bx in batch)
+        mw = max(bx[7] - bx[6] for bx in batch)
+        # box-relative coordinates (made in float64 on the host) keep float32 precise on big images
+        rel = torch.tensor([[ar - r0, ac - c0, br - r0, bc - c0] for ar, ac, br, bc, r0, _, c0, _ in batch], device=dev)
+        hit = _capsules(rel[:, :2].float(), rel[:, 2:].float(), mh, mw, radius)
+        meta = torch.tensor([bx[4:] for bx in batch], device=dev)
+        r0, r1, c0, c1 = (meta[:, i].view(-1, 1, 1) for i in range(4))
         rows = r0 + torch.arange(mh, device=dev).view(1, mh, 1)
         cols = c0 + torch.arange(mw, device=dev).view(1, 1, mw)
         inside = (rows < r1) & (cols < c1)

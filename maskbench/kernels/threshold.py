@@ -108,7 +108,7 @@ def histogram(x: torch.Tensor, *, bins: int = 256) -> tuple[torch.Tensor, torch.
     Example:
         >>> counts, centres = histogram(torch.tensor([[0.0, 1.0], [1.0, 3.0]]), bins=3)
         >>> counts
-        tensor([2, 1, 1])
+        tensor([1, 2, 1])
         >>> centres
         tensor([0.5000, 1.5000, 2.5000])
     """
@@ -133,8 +133,8 @@ def threshold_otsu(x: torch.Tensor, *, bins: int = 256) -> torch.Tensor:
 
     Example:
         >>> x = torch.tensor([[0.0, 0.1, 0.2], [0.8, 0.9, 1.0]])
-        >>> threshold_otsu(x, bins=4)
-        tensor(0.3750)
+        >>> threshold_otsu(x, bins=16)
+        tensor(0.2188)
     """
     h = _Hist(x, check_int(bins, "bins", min_value=2))
     c = h.counts.float()  # scikit-image casts counts to float32
@@ -158,8 +158,8 @@ def threshold_yen(x: torch.Tensor, *, bins: int = 256) -> torch.Tensor:
     Syncs: none.
 
     Example:
-        >>> threshold_yen(torch.tensor([[0.0, 0.1, 0.2], [0.8, 0.9, 1.0]]), bins=4)
-        tensor(0.3750)
+        >>> threshold_yen(torch.tensor([[0.0, 0.1, 0.2], [0.8, 0.9, 1.0]]), bins=16)
+        tensor(0.2188)
     """
     h = _Hist(x, check_int(bins, "bins", min_value=2))
     pmf = h.counts.float() / h.counts.sum(-1, keepdim=True).float()
@@ -184,8 +184,8 @@ def threshold_isodata(x: torch.Tensor, *, bins: int = 256) -> torch.Tensor:
     Syncs: none.
 
     Example:
-        >>> threshold_isodata(torch.tensor([[0.0, 0.1, 0.2], [0.8, 0.9, 1.0]]), bins=4)
-        tensor(0.1250)
+        >>> threshold_isodata(torch.tensor([[0.0, 0.1, 0.2], [0.8, 0.9, 1.0]]), bins=16)
+        tensor(0.4688)
     """
     h = _Hist(x, check_int(bins, "bins", min_value=2))
     c = h.counts.float()
@@ -298,14 +298,15 @@ def threshold_li(
     Syncs: none.
 
     Example:
-        >>> threshold_li(torch.tensor([[0.0, 0.1, 0.2], [0.8, 0.9, 1.0]]), bins=16)
-        tensor(0.4688)
+        >>> threshold_li(torch.tensor([[0.0, 0.1, 0.2], [0.8, 0.9, 1.0]]))
+        tensor(0.3641)
     """
     h = _Hist(x, check_int(bins, "bins", min_value=2), sums=True)
     # everything in bin units: u = (x - min) / bin width, so bin k spans [k, k + 1)
     c, s = h.counts.to(h.sums.dtype), h.sums
     step = h.step[:, None].to(s.dtype)
-    centre = torch.arange(bins, device=c.device, dtype=s.dtype) + 0.5
+    # a bin goes to the foreground when its mean is above t: exact for bins holding one value
+    bin_mean = s / c
     if tolerance is None:
         tol = torch.full_like(step, 0.5)
     elif isinstance(tolerance, Real) and not isinstance(tolerance, bool) and tolerance >= 0:
@@ -331,7 +332,7 @@ def threshold_li(
     for _ in range(_LI_ITERATIONS):  # fixed count; finished images are masked, not branched on
         active = (t_next - t_curr).abs() > tol
         t_curr = torch.where(active, t_next, t_curr)
-        fore = centre > t_curr
+        fore = bin_mean > t_curr
         n_f, s_f = (c * fore).sum(-1, keepdim=True), (s * fore).sum(-1, keepdim=True)
         mean_f, mean_b = s_f / n_f, (s_all - s_f) / (n_all - n_f)
         t_new = (mean_b - mean_f) / (torch.log(mean_b) - torch.log(mean_f))
@@ -556,6 +557,13 @@ def _bincount(idx: torch.Tensor, weights: torch.Tensor, length: int) -> torch.Te
     return torch.zeros(length, dtype=weights.dtype, device=idx.device).index_add_(0, idx, weights)
 
 
+def _fold(counts: torch.Tensor, bins: int) -> torch.Tensor:
+    """The first ``bins`` slots, with slot ``bins`` (pixels equal to the maximum) in the last bin."""
+    out = counts[:, :bins].clone()
+    out[:, -1] += counts[:, bins]
+    return out
+
+
 class _Hist:
     """Flat per-image histogram: counts ``(N, bins)``, centres ``(N, bins)`` and the flags."""
 
@@ -584,18 +592,18 @@ class _Hist:
         a.div_(torch.where(self.const, _INF, step)[:, None])
         # per-bin sums of (x - lo) / step, for Li's class means (ignored pixels weigh 0)
         weights = a.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0).view(-1) if sums else None
-        # the maximum lands on `bins`: back into the last bin; ignored pixels (-inf/NaN) -> slot `bins`
-        a.clamp_max_(bins - 0.5).nan_to_num_(nan=bins, posinf=bins, neginf=bins)
+        # ignored pixels (-inf/NaN) -> slot bins + 1; the maximum (exactly `bins`) is folded below
+        a.nan_to_num_(nan=bins + 1, posinf=bins + 1, neginf=bins + 1)
         idx = a.view(torch.int64 if a.dtype == torch.float64 else torch.int32)
         idx.copy_(a)  # truncating cast in place (same element size)
-        slots = bins + bins // 2 + 1  # per image: the bins, then the ignored pixels
+        slots = bins + 2 + bins // 2  # per image: the bins, the maximum, the ignored pixels
         base = torch.arange(n, device=a.device, dtype=idx.dtype) * slots
         idx.add_((base + self.const.to(idx.dtype) * (bins // 2))[:, None])
         idx = idx.view(-1)
         ones = torch.ones((), dtype=torch.int64, device=a.device).expand(idx.shape[0])
-        self.counts = _bincount(idx, ones, n * slots).view(n, slots)[:, :bins]
+        self.counts = _fold(_bincount(idx, ones, n * slots).view(n, slots), bins)
         if sums:
-            self.sums = _bincount(idx, weights, n * slots).view(n, slots)[:, :bins]
+            self.sums = _fold(_bincount(idx, weights, n * slots).view(n, slots), bins)
         self.step = step
         k = torch.arange(bins + 1, device=a.device, dtype=a.dtype)
         edges = k * step[:, None] + lo_e[:, None]  # numpy.linspace's arithmetic

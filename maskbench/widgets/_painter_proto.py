@@ -111,5 +111,7 @@ def proxy_labels(full: torch.Tensor, size: tuple[int, int], rows=None, cols=None
 
     ri, kr = index(h, dh, *rows)
     ci, kc = index(w, dw, *cols)
-    block = full.index_select(0, ri.reshape(-1)).index_select(1, ci.reshape(-1))
-    return block.view(ri.shape[0], kr, ci.shape[0], kc).amax(dim=(1, 3))
+    # separable max: rows first (over the columns the box needs), then columns
+    c_lo, c_hi = int(ci.min()), int(ci.max()) + 1
+    strip = full[:, c_lo:c_hi].index_select(0, ri.reshape(-1)).view(ri.shape[0], kr, c_hi - c_lo).amax(dim=1)
+    return strip.index_select(1, (ci - c_lo).reshape(-1)).view(ri.shape[0], ci.shape[0], kc).amax(dim=2)

@@ -14,6 +14,7 @@ visible when a 4096-pixel image is shown at 1024.
 
 from __future__ import annotations
 
+import functools
 import math
 import pathlib
 import time
@@ -27,7 +28,7 @@ import traitlets
 
 from maskbench._checks import ShapeError, check_int, check_labels, check_tensor, describe
 from maskbench.kernels.paint import _polygon_window, _stroke_window, flood_fill_mask
-from maskbench.render import display_size, downsample_rgba, image_to_rgba, label_palette, parse_color
+from maskbench.render import display_size, image_to_rgba, label_palette, parse_color
 from maskbench.widgets._history import History
 from maskbench.widgets._painter_proto import TOOLS, Rejected, parse_edit, proxy_box, proxy_labels
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait
@@ -40,6 +41,44 @@ _PATCH_BYTES = 4 * 1024 * 1024  # proxy patches larger than this go in row bands
 
 class PainterValueError(traitlets.TraitError, ValueError):
     """A painter property or edit got a value it does not accept (state unchanged)."""
+
+
+def _edit(method):
+    """Run an edit on one intra-op thread and record how long it took in ``last_edit_ms``.
+
+    Edits touch a stroke's bounding box, not the image: on such small tensors extra threads cost
+    more in hand-offs than they save, and on a busy machine they made a 1024x1024 stroke ~10x slower.
+    """
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        threads = torch.get_num_threads()
+        start = time.perf_counter()
+        torch.set_num_threads(1)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+            self.last_edit_ms = (time.perf_counter() - start) * 1000
+
+    return run
+
+
+def display_rgba(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The image's RGBA display proxy: area-average the image first, then convert with image_to_rgba.
+
+    Cheaper than ``downsample_rgba(image_to_rgba(image), size)`` on big images (one pass over the C
+    input channels instead of building, widening and averaging a full-size RGBA copy). Clamping to
+    [0, 1] and NaN -> 0 then apply to the averages: a NaN pixel darkens its whole proxy pixel.
+    """
+    image = image.detach()
+    image_to_rgba(image[..., :1, :1])  # validates shape and dtype with image_to_rgba's messages
+    if tuple(image.shape[-2:]) != tuple(size):
+        x = image.unsqueeze(0) if image.ndim == 2 else image
+        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+        x = torch.nn.functional.adaptive_avg_pool2d(x[None], size)[0]
+        image = x[0] if image.ndim == 2 else x
+    return image_to_rgba(image).cpu()
 
 
 def _parse_classes(classes) -> tuple[list[str], torch.Tensor]:
@@ -117,8 +156,7 @@ class Painter(anywidget.AnyWidget):
         check_tensor(image, "image", ndim=(2, 3))
         names, palette = _parse_classes(classes)
         check_int(max_display, "max_display", min_value=16)
-        rgba = image_to_rgba(image.detach()).cpu()
-        h, w = rgba.shape[:2]
+        h, w = image.shape[-2:]
         dh, dw = display_size(h, w, max_display)
         if dh * dw * 4 > MAX_MESSAGE_BYTES:
             side = int(math.sqrt(MAX_MESSAGE_BYTES / 4))
@@ -137,7 +175,7 @@ class Painter(anywidget.AnyWidget):
             self._load(mask, record=False)
         with self.hold_sync():
             self._palette = palette.numpy()
-            self._image = downsample_rgba(rgba, (dh, dw)).numpy()
+            self._image = display_rgba(image, (dh, dw)).numpy()
             self._labels = proxy_labels(self._full, (dh, dw)).numpy()
         self.on_msg(self._on_msg)
 
@@ -189,6 +227,7 @@ class Painter(anywidget.AnyWidget):
         """``(H, W)`` bool: where class ``cls`` (a name or a label) is painted."""
         return self._full == self._label(cls)
 
+    @_edit
     def _load(self, value, *, record: bool) -> None:
         h, w = self.image_shape
         if isinstance(value, np.ndarray):
@@ -253,39 +292,34 @@ class Painter(anywidget.AnyWidget):
         label = self.active_class if label is None else self._label(label)
         self._polygon(self._points(vertices), label)
 
+    @_edit
     def clear(self) -> None:
         """Set every pixel to the background (one undoable step)."""
         self._commit(0, 0, torch.zeros_like(self._full))
 
+    @_edit
     def undo(self) -> None:
         step = self._history.undo()
         if step is not None:
             self._commit(step.row, step.col, step.before(), record=False)
 
+    @_edit
     def redo(self) -> None:
         step = self._history.redo()
         if step is not None:
             self._commit(step.row, step.col, step.after(), record=False)
 
-    def _timed(method):
-        def timed(self, *args, **kwargs):
-            start = time.perf_counter()
-            method(self, *args, **kwargs)
-            self.last_edit_ms = (time.perf_counter() - start) * 1000
-
-        return timed
-
-    @_timed
+    @_edit
     def _stroke(self, points, radius, label, edit_id=None):
         hit = _stroke_window(tuple(self._full.shape), points, radius)
         self._apply_window(hit, label, edit_id)
 
-    @_timed
+    @_edit
     def _polygon(self, vertices, label, edit_id=None):
         hit = _polygon_window(tuple(self._full.shape), vertices)
         self._apply_window(hit, label, edit_id)
 
-    @_timed
+    @_edit
     def _fill(self, row, col, label, edit_id=None):
         region = flood_fill_mask(self._full, row, col)
         rows, cols = region.any(1).nonzero()[:, 0], region.any(0).nonzero()[:, 0]

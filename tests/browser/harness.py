@@ -288,7 +288,7 @@ class Lab:
         self.wait_idle(page)
         outputs = cells.nth(n).locator(".jp-OutputArea-output")
         text = "\n".join(outputs.all_inner_texts()).strip()
-        stderr = outputs.locator("[data-mime-type='application/vnd.jupyter.stderr']")
+        stderr = cells.nth(n).locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         if check and any("Traceback (most recent call last)" in t for t in stderr.all_inner_texts()):
             raise AssertionError(f"cell failed:\n{code}\n---\n{text}")
         return text

@@ -128,4 +128,22 @@ def test_viewer_in_jupyterlab(lab) -> None:
     # 6. a bad value from Python is refused in the kernel; the widget keeps working
     out = lab.run_code(page, "try:\n    v.mode = 'sideways'\nexcept ValueError as e:\n    print('refused', v.mode)")
     assert out == "refused inpaint"
+
+    # 7. batches: the next button moves the kernel's index and redraws the image panel
+    lab.run_code(page, "vb = Viewer(torch.stack([image, 1 - image]), size > 0)\nvb")
+    second = page.locator(".mb-viewer").nth(1)
+    second.locator("button.mb-viewer-next").wait_for()
+    assert second.locator("input.mb-viewer-index").input_value() == "0"
+    first_sum = page.evaluate(CANVAS_STATS.replace("document.querySelector(sel)", "document.querySelectorAll(sel)[1]"),
+                              ".mb-viewer canvas.mb-viewer-canvas-image")  # fmt: skip
+    second.locator("button.mb-viewer-next").click()
+    page.wait_for_function("() => document.querySelectorAll('.mb-viewer input.mb-viewer-index')[1].value === '1'")
+    assert lab.run_code(page, "print(vb.index)") == "1"
+    page.wait_for_function(
+        "s => { const c = document.querySelectorAll('.mb-viewer canvas.mb-viewer-canvas-image')[1];"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let t = 0; for (let i = 0; i < d.length; i += 4) t += d[i] + d[i+1] + d[i+2]; return t !== s; }",
+        arg=first_sum["sum"],
+    )
+    assert second.locator("button.mb-viewer-next").is_disabled()
     assert lab.console_errors(page) == []

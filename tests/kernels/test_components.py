@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -130,6 +131,24 @@ def test_roots_do_not_depend_on_check_interval(check_every, device):
     parent, iterations = _component_roots(masks, 1, check_every=check_every)
     reference, _ = _component_roots(masks, 1, check_every=1)
     assert torch.equal(parent, reference) and iterations % check_every == 0
+
+
+def test_syncs_only_at_fixed_point_checks(device):
+    # The documented syncs: at most one per 4 iterations (the fixed-point check) on CUDA.
+    if device.type != "cuda":
+        pytest.skip("host syncs are only observable on CUDA")
+    m = torch.from_numpy(np.stack([spiral(64), _random_mask(64, 64, 0.6, 4)])).to(device)
+    _, iterations = _component_roots(m, 1)
+    previous = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            label_components(m)
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    assert len(syncs) <= iterations // 4
 
 
 def test_label_checkerboard_connectivity(device):

@@ -101,6 +101,10 @@ def test_extract_pixels_channels_last(device) -> None:
     a = extract_pixels(image, mask, channels_last=True)
     b = extract_pixels(image.permute(0, 3, 1, 2), mask)
     assert torch.equal(a.values, b.values) and torch.equal(a.coords, b.coords)
+    labels = torch.randint(0, 3, (2, 5, 4), device=device)
+    ca = extract_classes(image, labels, num_classes=3, channels_last=True)
+    cb = extract_classes(image.permute(0, 3, 1, 2), labels, num_classes=3)
+    assert all(torch.equal(p, q) for p, q in zip(ca, cb))
     # values are the image's pixels at coords
     bb, rr, cc = a.coords.unbind(1)
     assert torch.equal(a.values, image[bb, rr, cc])
@@ -165,7 +169,7 @@ def image_and_labels(draw):
     c, h, w = draw(st.integers(1, 3)), draw(st.integers(1, 7)), draw(st.integers(1, 7))
     k = draw(st.integers(1, 6))
     ldtype = draw(st.sampled_from([torch.uint8, torch.int16, torch.int32, torch.int64]))
-    idtype = draw(st.sampled_from([torch.float32, torch.float64, torch.int32]))
+    idtype = draw(st.sampled_from([torch.float32, torch.float64, torch.int32, torch.float16, torch.bfloat16]))
     b = batch or 1
     gen = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
     image = (torch.rand(b, c, h, w, generator=gen) * 10).to(idtype)
@@ -195,7 +199,8 @@ def test_extract_classes_matches_per_class_loop(case, device, no_sync) -> None:
     assert out.offsets.cpu().tolist() == [0, *np.cumsum(ref_counts).tolist()]
     assert torch.equal(out.values.cpu(), ref_v) and out.values.dtype == image.dtype
     assert torch.equal(out.coords.cpu(), ref_c) and out.coords.dtype == torch.int64
-    tol = 1e-5 if image.dtype == torch.float64 else 1e-4
+    tol = {torch.float64: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}.get(image.dtype, 1e-4)
+    assert out.mean.dtype == out.std.dtype == (image.dtype if image.is_floating_point() else torch.float32)
     np.testing.assert_allclose(out.mean.double().cpu().numpy(), ref_mean, rtol=tol, atol=tol)
     np.testing.assert_allclose(out.std.double().cpu().numpy(), ref_std, rtol=tol, atol=10 * tol)
     for cls in range(k):

@@ -183,6 +183,8 @@ def test_bce_bool_target_and_dtypes(device):
         got = masked_bce_with_logits(x.to(dtype), t, m)
         assert got.dtype == dtype
         torch.testing.assert_close(got.double(), ref, rtol=tol, atol=tol)
+    mixed = masked_bce_with_logits(x, t.double(), m)  # promotes like PyTorch
+    assert mixed.dtype == F64 and torch.allclose(mixed, ref)
 
 
 # --- cross-entropy ----------------------------------------------------------------------------------
@@ -250,6 +252,8 @@ def test_ce_errors(device):
         masked_cross_entropy(x, y, weight=torch.ones(4, device=device))
     with pytest.raises(ValueError, match="label_smoothing"):
         masked_cross_entropy(x, y, label_smoothing=1.5)
+    with pytest.raises(TypeError, match="ignore_index: expected an int"):
+        masked_cross_entropy(x, y, ignore_index=255.0)
     if device.type == "cpu":  # a kept label out of range is named (CPU eager check)
         bad = y.clone()
         bad[0, 0] = 7
@@ -331,7 +335,8 @@ def test_dice_multiclass_labels_equal_one_hot(device, no_sync):
     p = torch.softmax(torch.where(m > 0, x, 0), 1)
     _close(got, ref_dice(_np(p), _np(onehot), _np(m), per_image=False))
     # from probabilities; and for C == 1 labels == 1 are the foreground
-    _close(dice_loss(p, y, m, from_logits=False, reduction="none"), ref_dice(_np(p), _np(onehot), _np(m), per_image=False))
+    from_probs = dice_loss(p, y, m, from_logits=False, reduction="none")
+    _close(from_probs, ref_dice(_np(p), _np(onehot), _np(m), per_image=False))
     binary = dice_loss(x[:, :1], (y == 1).long(), m, reduction="none")
     torch.testing.assert_close(binary, dice_loss(x[:, :1], (y == 1)[:, None].double(), m, reduction="none"))
 
@@ -349,6 +354,15 @@ def test_dice_per_channel_mask_with_softmax(device):
     assert torch.isfinite(loss) and (x.grad[0, :, 0, 0] == 0).all() and (x.grad[0, :, 1, 1] != 0).all()
 
 
+def test_dice_without_spatial_dims(device):
+    # (N, C) input: per_image terms are single elements (sum over no dims must not reduce them all)
+    p = torch.tensor([[0.9, 0.1], [0.2, 0.8]], dtype=F64, device=device)
+    y = torch.tensor([0, 0], device=device)
+    got = dice_loss(p, y, from_logits=False, per_image=True, reduction="none")
+    _close(got, [[1 - 1.8 / 1.9, 1.0], [1 - 0.4 / 1.2, 1.0]])
+    _close(dice_loss(p, y, from_logits=False, reduction="none"), [1 - 2.2 / 3.1, 1.0])
+
+
 def test_dice_errors(device):
     x = torch.randn(2, 3, 4, 4, device=device)
     with pytest.raises(ShapeError, match=r"target: expected \(2, 3, 4, 4\) \(one-hot\) or integer labels"):
@@ -357,3 +371,214 @@ def test_dice_errors(device):
         dice_loss(x, torch.zeros(2, 4, 4, dtype=torch.long, device=device), torch.ones(2, 4, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="smooth"):
         dice_loss(x, torch.zeros(2, 4, 4, dtype=torch.long, device=device), smooth=-1)
+
+
+# --- properties shared by every loss ------------------------------------------------------------------
+
+LOSS_NAMES = ["bce", "mse", "l1", "generic", "ce", "dice"]
+
+
+def _call(name, x, y, m, **kw):
+    if name == "bce":
+        return masked_bce_with_logits(x, y, m, **kw)
+    if name == "mse":
+        return masked_mse(x, y, m, **kw)
+    if name == "l1":
+        return masked_l1(x, y, m, **kw)
+    if name == "generic":
+        return masked_loss(lambda a, b: F.smooth_l1_loss(a, b, reduction="none"), x, y, m, **kw)
+    if name == "ce":
+        return masked_cross_entropy(x, y, m, **kw)
+    return dice_loss(x, y, m, **kw)
+
+
+def _case(name, n, c, h, w, gen, dtype, device):
+    x = torch.randn(n, c, h, w, generator=gen, dtype=dtype).to(device)
+    if name in ("ce", "dice"):
+        y = torch.randint(0, c, (n, h, w), generator=gen).to(device)
+    else:
+        y = torch.rand(n, c, h, w, generator=gen, dtype=dtype).to(device)
+    return x, y
+
+
+def _reference(name, x, y, m, reduction):
+    x, m = _np(x), _np(m)
+    if name == "ce":
+        return ref_ce(x, _np(y).astype(int), m, reduction)
+    y = _np(y)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if name == "bce":
+            return ref_bce(x, y, m, reduction)
+        if name in ("mse", "l1", "generic"):
+            d = np.abs(x - y)
+            loss = {"mse": d * d, "l1": d, "generic": np.where(d < 1, 0.5 * d * d, d - 0.5)}[name]
+            return ref_reduce(loss, m, reduction)
+    c = x.shape[1]
+    keep = np.broadcast_to(m, x.shape) > 0
+    x0 = np.where(keep.any(1, keepdims=True) if c > 1 else keep, x, 0)
+    p = 1 / (1 + np.exp(-x0)) if c == 1 else np.exp(x0) / np.exp(x0).sum(1, keepdims=True)
+    g = (y[:, None] == (np.arange(c) if c > 1 else np.array([1]))[None, :, None, None]).astype(float)
+    terms = ref_dice(p, g, m, per_image=False)
+    return {"none": terms, "sum": terms.sum(), "mean": terms.mean()}[reduction]
+
+
+@st.composite
+def loss_cases(draw):
+    name = draw(st.sampled_from(LOSS_NAMES))
+    n, h, w = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    c = draw(st.integers(2 if name == "ce" else 1, 3))
+    shapes = [(h, w), (n, 1, h, w), (n, c, h, w)] if name != "ce" else [(h, w), (n, h, w), (1, h, w)]
+    mshape = draw(st.sampled_from(shapes))
+    fill = draw(st.sampled_from(["random", "empty", "full"]))
+    weighted = draw(st.booleans())
+    poison = draw(st.sampled_from([NAN, INF, -INF]))
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    return name, (n, c, h, w), mshape, fill, weighted, poison, reduction, draw(st.integers(0, 2**16))
+
+
+@_FIXTURES_OK
+@given(loss_cases())
+def test_property_reference_nan_safety_and_gradients(device, no_sync, case):
+    name, (n, c, h, w), mshape, fill, weighted, poison, reduction, seed = case
+    gen = torch.Generator().manual_seed(seed)
+    x, y = _case(name, n, c, h, w, gen, F64, device)
+    m = {"random": torch.rand(mshape, generator=gen) > 0.5, "empty": torch.zeros(mshape, dtype=torch.bool),
+         "full": torch.ones(mshape, dtype=torch.bool)}[fill]
+    if weighted:  # a float mask: weights in (0, 1] where kept, 0 elsewhere
+        m = torch.where(m, torch.rand(mshape, generator=gen, dtype=F64).clamp_min(0.05), 0.0)
+    m = m.to(device)
+    # elements whose inputs nothing may read: excluded in every channel of their pixel (CE/softmax)
+    lshape = (n, h, w) if name == "ce" else (n, c, h, w)
+    excl = ~(m > 0).expand(lshape)
+    excl_in = excl[:, None].expand(n, c, h, w) if name == "ce" else excl
+    if name == "dice" and c > 1:
+        excl_in = excl.all(1, keepdim=True).expand(n, c, h, w)
+    x = torch.where(excl_in, poison, x).requires_grad_()
+    if name in ("ce", "dice"):
+        y = torch.where(excl if name == "ce" else excl[:, 0], 255, y)  # out-of-range garbage
+    else:
+        y = torch.where(excl, NAN, y)
+    if name == "dice" and reduction == "none":
+        reduction = "sum"  # Dice "none" is per class, tested elsewhere
+    with no_sync():
+        loss = _call(name, x, y, m, reduction=reduction)
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+    assert torch.isfinite(loss).all() and torch.isfinite(grad).all()
+    assert (grad[excl_in] == 0).all()
+    _close(loss, _reference(name, x, y, m, reduction), atol=1e-8)
+    if reduction == "none":
+        assert (loss[excl] == 0).all()  # exactly 0, not just close
+    if fill == "empty":
+        assert (loss == 0).all()
+        if reduction == "mean":
+            assert torch.isnan(_call(name, x, y, m, reduction="mean", empty=NAN))
+    if fill == "full" and not weighted and reduction == "mean":
+        torch.testing.assert_close(loss, _call(name, x.detach(), y, None))
+    if reduction != "none":  # the broadcast count rule: same as the mask materialised at full size
+        full = m.expand(lshape).contiguous()
+        torch.testing.assert_close(loss, _call(name, x, y, full, reduction=reduction))
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES + ["bce_weighted"])
+def test_gradcheck_float64(device, name):
+    gen = torch.Generator().manual_seed(5)
+    base = "bce" if name == "bce_weighted" else name
+    x, y = _case(base, 2, 2, 2, 3, gen, F64, device)
+    m = (torch.rand(2, 3, generator=gen) > 0.3).to(device)
+    m[0, 0], m[1, 2] = True, False
+    kw = {}
+    if name == "bce_weighted":
+        m = torch.rand(2, 1, 2, 3, generator=gen, dtype=F64).to(device)
+        m[..., 1, 2] = 0.0
+        kw = {"pos_weight": torch.tensor([2.0, 0.5], dtype=F64, device=device)}
+    x[..., 1, 2] = NAN  # excluded: the gradient there must be 0, numerically and analytically
+    x.requires_grad_()
+    assert torch.autograd.gradcheck(lambda a: _call(base, a, y, m, **kw), (x,))
+    if name == "bce":  # the fused eager path: double backward, and the gradient w.r.t. the target
+        yr = y.clone().requires_grad_()
+        assert torch.autograd.gradgradcheck(lambda a, b: _call("bce", a, b, m), (x, yr))
+
+
+def test_compile_fullgraph_matches_eager_aot(device):
+    # backend="aot_eager" proves one graph (no breaks, no host sync) and traces the backward cheaply
+    gen = torch.Generator().manual_seed(6)
+    for name in LOSS_NAMES:
+        x, y = _case(name, 2, 3, 3, 4, gen, torch.float32, device)
+        m = (torch.rand(3, 4, generator=gen) > 0.4).to(device)
+        x.requires_grad_()
+        compiled = torch.compile(lambda a, b, c, name=name: _call(name, a, b, c), fullgraph=True, backend="aot_eager")
+        got, eager = compiled(x, y, m), _call(name, x, y, m)
+        torch.testing.assert_close(got, eager)
+        torch.testing.assert_close(torch.autograd.grad(got, x)[0], torch.autograd.grad(eager, x)[0])
+
+
+def test_compile_inductor_bce_matches_eager(device):
+    # SLOW-ish (~10 s on 2 CPU cores): the one real inductor compile. Eager takes the fused fast path,
+    # the compiled graph the composite one: they must agree.
+    x = torch.randn(2, 1, 4, 4, device=device).requires_grad_()
+    t, m = torch.rand(2, 1, 4, 4, device=device), torch.rand(4, 4, device=device) > 0.5
+    compiled = torch.compile(masked_bce_with_logits, fullgraph=True)
+    got, eager = compiled(x, t, m), masked_bce_with_logits(x, t, m)
+    torch.testing.assert_close(got, eager)
+    torch.testing.assert_close(torch.autograd.grad(got, x)[0], torch.autograd.grad(eager, x)[0])
+
+
+# --- modules, errors ---------------------------------------------------------------------------------
+
+
+def test_modules_equal_functions(device):
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 3, 4, 4, generator=gen).to(device)
+    t = torch.rand(2, 3, 4, 4, generator=gen).to(device)
+    y = torch.randint(0, 3, (2, 4, 4), generator=gen).to(device)
+    m = (torch.rand(4, 4, generator=gen) > 0.3).to(device)
+    pw, cw = torch.tensor([1.0, 2.0, 3.0], device=device), torch.tensor([0.5, 1.0, 2.0], device=device)
+    ce_kw = {"weight": cw, "ignore_index": 2, "label_smoothing": 0.1}
+    pairs = [
+        (MaskedBCEWithLogitsLoss(pos_weight=pw, reduction="sum"),
+         masked_bce_with_logits(x, t, m, pos_weight=pw, reduction="sum"), t),
+        (MaskedCrossEntropyLoss(**ce_kw), masked_cross_entropy(x, y, m, **ce_kw), y),
+        (MaskedMSELoss(empty=NAN), masked_mse(x, t, m, empty=NAN), t),
+        (MaskedL1Loss(reduction="none"), masked_l1(x, t, m, reduction="none"), t),
+        (DiceLoss(per_image=True, smooth=1.0), dice_loss(x, y, m, per_image=True, smooth=1.0), y),
+    ]
+    for module, expected, target in pairs:
+        torch.testing.assert_close(module(x, target, m), expected)
+    module = MaskedBCEWithLogitsLoss(pos_weight=pw)
+    assert set(module.state_dict()) == {"pos_weight"} and module.double().pos_weight.dtype == F64
+    assert mb.DiceLoss is DiceLoss and mb.masked_loss is masked_loss
+
+
+def test_mask_errors(device):
+    x, t = torch.randn(2, 1, 4, 5, device=device), torch.rand(2, 1, 4, 5, device=device)
+    with pytest.raises(DTypeError, match=r"mask: expected a bool or floating .*uint8.*mask > 0"):
+        masked_bce_with_logits(x, t, torch.ones(4, 5, dtype=torch.uint8, device=device))
+    with pytest.raises(ShapeError, match=r"mask: expected a shape that broadcasts to the elementwise loss "
+                                         r"\(2, 1, 4, 5\).*got \(2, 4, 5\).*mask\[:, None\]"):
+        masked_mse(x, t, torch.ones(2, 4, 5, dtype=torch.bool, device=device))
+    with pytest.raises(ShapeError, match=r"got \(5, 4\)"):
+        masked_l1(x, t, torch.ones(5, 4, dtype=torch.bool, device=device))
+    if device.type == "cpu":
+        with pytest.raises(MaskValueError, match=r"mask: a floating mask is a weight"):
+            masked_bce_with_logits(x, t, torch.full((4, 5), 2.0))
+    with pytest.raises(DeviceError, match=r"mask: expected a tensor on"):
+        masked_mse(x, t, torch.ones(4, 5, dtype=torch.bool, device="meta"))
+    with pytest.raises(ValueError, match=r"reduction: expected one of 'mean', 'sum', 'none'; got 'avg'"):
+        masked_l1(x, t, reduction="avg")
+    with pytest.raises(TypeError, match=r"empty: expected a Python number"):
+        masked_l1(x, t, empty=True)
+
+
+def test_input_and_target_errors(device):
+    x = torch.randn(2, 1, 4, 4, device=device)
+    with pytest.raises(ShapeError, match=r"target: expected the shape of input \(2, 1, 4, 4\); "
+                                         r"got \(2, 4, 4\).*target\[:, None\]"):
+        masked_bce_with_logits(x, torch.rand(2, 4, 4, device=device))
+    with pytest.raises(DTypeError, match=r"target: expected a floating .* or bool target.*int64"):
+        masked_bce_with_logits(x, torch.ones(2, 1, 4, 4, dtype=torch.long, device=device))
+    with pytest.raises(DTypeError, match=r"input: expected a floating tensor; got \(2, 1, 4, 4\) int64"):
+        masked_mse(x.long(), x)
+    with pytest.raises(DTypeError, match=r"input: expected a torch.Tensor"):
+        masked_l1(np.zeros(3), x)
+    with pytest.raises(ShapeError, match=r"weight: expected a shape that broadcasts to input"):
+        masked_bce_with_logits(x, x.sigmoid(), weight=torch.ones(3, 4, 4, device=device))

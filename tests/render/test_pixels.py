@@ -123,3 +123,12 @@ def test_downsample_labels_device_bool_and_thin_lines(device) -> None:
         downsample_labels(torch.zeros(4, 4, device=device), (2, 2))
     with pytest.raises(ValueError, match="method"):
         downsample_labels(mask, (2, 2), method="bilinear")
+
+
+def test_render_imports_no_widget_stack() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, maskbench.render; print(sorted(m for m in ('ipywidgets', 'anywidget', 'traitlets', 'matplotlib') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -380,3 +385,46 @@ def test_proxy_box_covers_every_block_touching_the_box(h, w, data):
     for i in range(dw):
         if (i * w) // dw < c1 and -(-(i + 1) * w // dw) > c0:
             assert x0 <= i < x1
+
+
+# ---------------------------------------------------------------- browser preview == kernel
+JS = Path(__file__).resolve().parents[2] / "maskbench" / "widgets" / "static" / "painter.js"
+NODE_SCRIPT = """
+import { readFileSync } from "node:fs";
+const src = readFileSync(process.argv[1], "utf8");
+const P = await import("data:text/javascript;base64," + Buffer.from(src).toString("base64"));
+const cases = JSON.parse(readFileSync(0, "utf8"));
+const out = cases.map(({ kind, h, w, pts, radius }) => {
+  const labels = new Uint8Array(h * w);
+  if (kind === "stroke") P.rasterStroke(labels, w, h, pts, radius, 1);
+  else P.rasterPolygon(labels, w, h, pts, 1);
+  return Array.from(labels);
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def test_browser_preview_rules_match_the_kernels():
+    """The JS preview (at proxy = full resolution) paints the same pixels as the kernel."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js not found: the JS/kernel agreement check did not run")
+    g = torch.Generator().manual_seed(5)
+    cases = []
+    for i in range(40):
+        n = int(torch.randint(1 if i % 2 == 0 else 3, 7, (1,), generator=g))
+        pts = (torch.rand(n, 2, generator=g) * 30 - 4).to(torch.float32)
+        if i % 4 == 1:
+            pts = pts.round()  # vertices on pixel centres: the tie-breaking rules must agree
+        cases.append({"kind": "stroke" if i % 2 == 0 else "polygon", "h": 19, "w": 23,
+                      "pts": pts.reshape(-1).tolist(), "radius": float(torch.rand(1, generator=g) * 5)})  # fmt: skip
+    run = subprocess.run([node, "--input-type=module", "-e", NODE_SCRIPT, str(JS)], input=json.dumps(cases),
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    for case, got in zip(cases, json.loads(run.stdout)):
+        pts = torch.tensor(case["pts"], dtype=torch.float32).view(-1, 2)
+        if case["kind"] == "stroke":
+            ref = stroke_mask((19, 23), pts, case["radius"])
+        else:
+            ref = polygon_mask((19, 23), pts)
+        np.testing.assert_array_equal(np.array(got).reshape(19, 23), ref.numpy().astype(int), err_msg=str(case))

@@ -1,0 +1,170 @@
+"""The ThresholdTuner's computations, kept apart from the widget wiring (tuner.py).
+
+Inputs are validated once (through ``maskbench._checks``); the authoritative work uses maskbench's
+kernels at full resolution (``threshold``, ``opening``, ``remove_small_objects``, ``fill_holes``,
+``confusion_counts``, ``threshold_sweep``, ``auto_threshold``). What goes to the browser is built
+here as small numpy arrays: a probability display proxy, a fixed-bin histogram, the sweep curves
+and bit-packed masks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from maskbench._checks import (
+    DTypeError,
+    ShapeError,
+    as_bchw,
+    check_bool_mask,
+    check_probabilities,
+    check_same_device,
+    check_tensor,
+    describe,
+)
+from maskbench.widgets._transport import pack_bits
+
+__all__ = [
+    "HIST_BINS", "SWEEP_THRESHOLDS", "FLOAT_PROXY_PIXELS", "prepare_probs", "prepare_image",
+    "prepare_target", "clean_mask", "mask_metrics", "probability_histogram", "probs_proxy",
+    "nearest_resize", "packed_proxy",
+]  # fmt: skip
+
+HIST_BINS = 100  # fixed bins over [0, 1]: bin k holds k/100 <= p < (k+1)/100 (p == 1 in the last)
+SWEEP_THRESHOLDS = 256  # torch.linspace(0, 1, 256), threshold_sweep's default
+FLOAT_PROXY_PIXELS = 512 * 512  # up to this many proxy pixels, probabilities travel as float32
+
+
+def prepare_probs(probs: object, *, logits: bool) -> tuple[torch.Tensor, bool]:
+    """``(H, W)`` or ``(B, H, W)`` probabilities (or logits) -> ``(B, H, W)`` probabilities, batched?"""
+    if not isinstance(logits, bool):
+        raise TypeError(f"logits: expected True or False; got {describe(logits)}.")
+    check_tensor(probs, "probs", ndim=(2, 3))
+    if probs.numel() == 0:
+        raise ShapeError(f"probs: expected a non-empty (H, W) or (B, H, W) map; got {describe(probs)}.")
+    batched = probs.ndim == 3
+    p = (probs if batched else probs.unsqueeze(0)).detach()
+    if logits:
+        if not p.is_floating_point():
+            raise DTypeError(f"probs: logits=True expects floating logits; got {describe(probs)}.")
+        p = p.sigmoid()
+        fix = "logits=True applies a sigmoid: NaN logits have no probability; replace them first."
+    else:
+        fix = ("If these are logits, pass logits=True (a sigmoid is applied); "
+               "otherwise rescale them, e.g. `probs.clamp(0, 1)`.")  # fmt: skip
+    check_probabilities(p.cpu(), "probs", fix=fix)  # values are read on CPU (a no-op copy there)
+    return p, batched
+
+
+def prepare_image(image: object, probs: torch.Tensor, batched: bool) -> torch.Tensor | None:
+    """Optional ``(C, H, W)`` / ``(B, C, H, W)`` image under the overlay -> ``(B|1, C, H, W)``."""
+    if image is None:
+        return None
+    x, image_batched = as_bchw(image, "image")
+    b, h, w = probs.shape
+    if x.shape[1] not in (1, 3, 4):
+        raise ShapeError(f"image: expected 1, 3 or 4 channels to display; got {describe(image)}.")
+    if tuple(x.shape[-2:]) != (h, w) or x.shape[0] not in (1, b) or (image_batched and not batched and x.shape[0] != 1):
+        want = f"(C, {h}, {w})" + (f" or ({b}, C, {h}, {w})" if batched else "")
+        raise ShapeError(f"image: expected {want} to match probs {tuple(probs.shape[-3 if batched else -2:])}; "
+                         f"got {describe(image)}.")  # fmt: skip
+    check_same_device(probs=probs, image=x)
+    return x
+
+
+def prepare_target(target: object, probs: torch.Tensor, batched: bool) -> torch.Tensor | None:
+    """Optional bool ground truth ``(H, W)`` or ``(B, H, W)`` -> ``(B|1, H, W)``."""
+    if target is None:
+        return None
+    check_bool_mask(target, "target")
+    b, h, w = probs.shape
+    ok = tuple(target.shape) == (h, w) or (target.ndim == 3 and tuple(target.shape) in ((1, h, w), (b, h, w)))
+    if not ok:
+        want = f"({h}, {w})" + (f" or ({b}, {h}, {w})" if batched else "")
+        raise ShapeError(f"target: expected {want} to match probs; got {describe(target)}.")
+    check_same_device(probs=probs, target=target)
+    return target if target.ndim == 3 else target.unsqueeze(0)
+
+
+def clean_mask(mask: torch.Tensor, *, min_size: int, fill_holes: bool, opening_radius: int) -> torch.Tensor:
+    """Clean-up in a fixed order: opening (specks, thin bridges), small objects, then holes."""
+    import maskbench
+
+    if opening_radius > 0:
+        mask = maskbench.opening(mask, radius=opening_radius)
+    if min_size > 1:
+        mask = maskbench.remove_small_objects(mask, min_size=min_size)
+    if fill_holes:
+        mask = maskbench.fill_holes(mask)
+    return mask
+
+
+def _ratio(num: int, den: int) -> float:
+    return num / den if den > 0 else 1.0  # maskbench.metrics' default empty=1.0
+
+
+def mask_metrics(mask: torch.Tensor, target: torch.Tensor | None) -> dict[str, float]:
+    """Foreground fraction and, with a target, IoU / Dice / precision / recall (Python floats).
+
+    One ``maskbench.confusion_counts`` call gives the counts ``maskbench.iou`` and friends use (one
+    pass over the pixels instead of four); the ratios follow their ``empty=1.0`` convention.
+    """
+    import maskbench
+
+    out = {"foreground": float(torch.count_nonzero(mask)) / max(mask.numel(), 1)}
+    if target is not None:
+        tp, fp, fn, _ = (int(v) for v in maskbench.confusion_counts(mask, target))
+        out.update(iou=_ratio(tp, tp + fp + fn), dice=_ratio(2 * tp, 2 * tp + fp + fn),
+                   precision=_ratio(tp, tp + fp), recall=_ratio(tp, tp + fn))  # fmt: skip
+    return out
+
+
+def probability_histogram(probs: torch.Tensor, target: torch.Tensor | None, bins: int = HIST_BINS) -> np.ndarray:
+    """Counts over ``bins`` fixed bins of [0, 1]: ``(1, bins)``, or ``(2, bins)`` = (target False, True)."""
+    idx = (probs.reshape(-1) * bins).long().clamp_(0, bins - 1)
+    rows = 1
+    if target is not None:
+        idx = idx + bins * target.reshape(-1).long()
+        rows = 2
+    counts = torch.bincount(idx, minlength=rows * bins)
+    return counts.view(rows, bins).to(torch.int32).cpu().numpy()
+
+
+def nearest_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(H, W)`` -> ``size`` by picking the pixel nearest each output pixel's centre (values kept)."""
+    h, w = x.shape
+    if (h, w) == tuple(size):
+        return x
+
+    def index(n_in: int, n_out: int) -> torch.Tensor:
+        pos = (torch.arange(n_out, device=x.device, dtype=torch.float64) + 0.5) * (n_in / n_out)
+        return pos.floor().long().clamp(0, n_in - 1)
+
+    return x.index_select(0, index(h, size[0])).index_select(1, index(w, size[1]))
+
+
+def probs_proxy(probs: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """Display proxy of one ``(H, W)`` probability map: float32 when small, else uint8 ``round(p * 255)``.
+
+    Nearest sampling (not area averaging): every proxy pixel is a real probability, so the
+    browser's thresholded preview is the full-resolution mask sampled at those pixels.
+    """
+    p = nearest_resize(probs, size)
+    if size[0] * size[1] <= FLOAT_PROXY_PIXELS:
+        return p.to(torch.float32).cpu().numpy()
+    return (p.float() * 255).round_().to(torch.uint8).cpu().numpy()
+
+
+def packed_proxy(mask: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """A bool ``(H, W)`` mask at display size, bit-packed (``_transport.pack_bits``)."""
+    return pack_bits(nearest_resize(mask, size).cpu().numpy())
+
+
+def resize_image_rgba(image: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """``(C, H, W)`` image -> ``(dh, dw, 4)`` uint8 RGBA display proxy (area-averaged)."""
+    from maskbench.render import downsample_rgba, image_to_rgba
+
+    if not image.is_floating_point() and image.dtype != torch.uint8:
+        image = image.float()
+    return downsample_rgba(image_to_rgba(image), size).cpu().numpy()
+
