@@ -69,6 +69,7 @@ _EXPORTS: dict[str, str] = {
     "precision": "maskbench.kernels.metrics",
     "recall": "maskbench.kernels.metrics",
     "f1": "maskbench.kernels.metrics",
+    "Confusion": "maskbench.kernels.metrics",
     "threshold_sweep": "maskbench.kernels.sweep",
     "ThresholdSweep": "maskbench.kernels.sweep",
     "SweepResult": "maskbench.kernels.sweep",

@@ -98,8 +98,17 @@ def keep_of(mask: torch.Tensor | None) -> torch.Tensor | None:
 
 
 def where0(keep: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-    """``x`` where kept, else 0 of x's dtype (before the loss: NaN/Inf/garbage never reach it)."""
-    return x if keep is None else torch.where(keep, x, x.new_zeros(()))
+    """``x`` where kept, else 0 of x's dtype (before the loss: NaN/Inf/garbage never reach it).
+
+    Differentiable (the gradient is zeroed alike). In eager mode on CPU it ANDs the bits instead of
+    calling ``torch.where``, whose CPU kernel is a scalar loop about 10x slower (see ZeroOutside).
+    """
+    if keep is None:
+        return x
+    if (x.device.type == "cpu" and x.dtype in INT_VIEW and not torch.compiler.is_compiling()
+            and torch.broadcast_shapes(keep.shape, x.shape) == x.shape):
+        return ZeroOutside.apply(x, keep)
+    return torch.where(keep, x, x.new_zeros(()))
 
 
 def kept_values(loss: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -107,8 +116,8 @@ def kept_values(loss: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         return loss
     if mask.dtype == torch.bool:
-        return torch.where(mask, loss, 0.0)
-    return torch.where(mask > 0, loss * mask, 0.0)
+        return where0(mask, loss)
+    return where0(mask > 0, loss * mask)
 
 
 def count_kept(mask: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -146,16 +155,21 @@ def absolute_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).abs()
 
 
-# --- eager fast path for the common case: BCE with a bool mask, no weights -----------------------
+# --- eager CPU fast paths -------------------------------------------------------------------------
 
-# float dtype -> integer dtype of the same width, to zero floats by AND-ing their bits
+# dtype -> integer dtype of the same width, to zero values by AND-ing their bits with 0 / all-ones
 INT_VIEW = {
-    torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64
+    torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64,
+    torch.uint8: torch.uint8, torch.int8: torch.int8, torch.int16: torch.int16, torch.int32: torch.int32,
+    torch.int64: torch.int64,
 }
 
 
 def keep_bits(keep: torch.Tensor, like: torch.Tensor) -> torch.Tensor | None:
-    """All-ones where kept, 0 elsewhere, as integers as wide as ``like``'s floats (CPU only)."""
+    """All-ones where kept, 0 elsewhere, as integers as wide as ``like``'s elements (CPU only).
+
+    A transient integer copy of the mask, made only on CPU where it is ~10x cheaper than where.
+    """
     if like.device.type != "cpu":
         return None
     return keep.view(torch.uint8).to(INT_VIEW[like.dtype]).neg_()
@@ -171,6 +185,20 @@ def zero_outside(
         v.view(bits.dtype).bitwise_and_(bits)
         return v
     return (v.view(bits.dtype) & bits).view(v.dtype)
+
+
+class ZeroOutside(torch.autograd.Function):
+    """``torch.where(keep, x, 0)`` by a bitwise AND (CPU, eager); differentiable any number of times."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(keep)
+        return zero_outside(x, keep, keep_bits(keep, x))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (keep,) = ctx.saved_tensors
+        return where0(keep, grad), None
 
 
 class FusedMaskedBCE(torch.autograd.Function):

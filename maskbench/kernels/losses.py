@@ -305,10 +305,19 @@ def masked_l1(
     reduction: str = "mean",
     empty: float = 0.0,
 ) -> torch.Tensor:
-    """Absolute error ``|input - target|`` with a mask (same conventions as :func:`masked_mse`).
+    """Absolute error ``|input - target|`` with a mask.
+
+    Args:
+        input, target, mask, reduction, empty: As in :func:`masked_mse`.
+
+    Returns:
+        0-d tensor, or ``input.shape`` for "none" (0 where excluded).
+
+    Syncs: none.
 
     Example:
-        >>> masked_l1(torch.tensor([1.5, 2.0, 3.0]), torch.tensor([1.0, 2.0, 0.0]), torch.tensor([1.0, 1.0, 0.5]))
+        >>> weights = torch.tensor([1.0, 1.0, 0.5])  # a floating mask: weighted mean
+        >>> masked_l1(torch.tensor([1.5, 2.0, 3.0]), torch.tensor([1.0, 2.0, 0.0]), weights)
         tensor(0.8000)
     """
     check_regression(input, target)

@@ -220,16 +220,10 @@ def _score(
         return _ratio(num, den, empty)
     if average == "micro":
         return _ratio(num.sum(-1), den.sum(-1), empty)
+    # macro: mean over the classes present in pred or target (as torchmetrics), skipping NaN scores
     value = _ratio(num, den, empty)
     include = ((c.tp + c.fp + c.fn) > 0) & ~value.isnan()
-    total = torch.where(include, value, 0.0).sum(-1)
-    n = include.sum(-1)
-    return _ratio_float(total, n, empty)
-
-
-def _ratio_float(total: torch.Tensor, n: torch.Tensor, empty: float) -> torch.Tensor:
-    mean = total / n.clamp_min(1).to(total.dtype)
-    return torch.where(n > 0, mean, mean.new_full((), empty))
+    return _ratio(torch.where(include, value, 0.0).sum(-1), include.sum(-1), empty)
 
 
 def _metric(formula: str, extra: str, example: str):

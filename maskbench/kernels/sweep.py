@@ -34,6 +34,9 @@ from maskbench.kernels.metrics import _bincount_fixed, _ratio
 __all__ = ["SweepResult", "threshold_sweep", "ThresholdSweep"]
 
 _METRICS = ("iou", "dice", "f1", "precision", "recall")
+# Largest T for the arithmetic bucket path; beyond it, torch.bucketize (float32 rounding stays far
+# below half a bin up to here, and the exhaustive test covers it).
+_UNIFORM_MAX = 65536
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,9 @@ class SweepResult:
         """
         check_choice(metric, "metric", _METRICS)
         curve = getattr(self, metric)(empty=empty)
-        j = curve.nan_to_num(nan=-float("inf")).argmax()
-        return self.thresholds[j], curve[j]
+        j = curve.nan_to_num(nan=-float("inf")).argmax().reshape(1)
+        # gather, not x[j]: indexing with a 0-d device tensor may read it on the host
+        return self.thresholds.gather(0, j).squeeze(0), curve.gather(0, j).squeeze(0)
 
 
 def _check_thresholds(thresholds: int | torch.Tensor) -> None:
@@ -154,15 +158,12 @@ def _bucket(x: torch.Tensor, thresholds: torch.Tensor, uniform: bool) -> torch.T
     if not uniform:
         idx = torch.bucketize(x, thresholds, right=True, out_int32=True)
         return idx.masked_fill_(x.isnan(), 0)
-    # thresholds == linspace(0, 1, T): k = floor(x * (T - 1)) is the count minus one up to float
-    # rounding (far below one bin); two exact comparisons with the neighbouring thresholds fix it.
-    # The pad is NaN so that nothing is ever >= it (not even +inf); NaN x becomes k = 0 and fails
-    # both comparisons, giving 0. int32 and index_select: about 3x faster than int64 indexing.
-    pad = torch.cat([thresholds, thresholds.new_full((1,), float("nan"))])
-    k = torch.mul(x, t - 1).nan_to_num_(nan=0.0).clamp_(0, t - 1).int()  # truncation == floor here
-    below = pad.index_select(0, k) <= x
-    above = pad.index_select(0, k + 1) <= x
-    return k.add_(below).add_(above)
+    # thresholds == linspace(0, 1, T): k = round(x * (T - 1)) is the nearest threshold up to float
+    # rounding (far below half a bin for T <= _UNIFORM_MAX), so thresholds[k - 1] <= x <
+    # thresholds[k + 1] and one exact comparison gives the count: k + (thresholds[k] <= x). x < 0 and
+    # -inf clamp to k = 0, x > 1 and +inf to k = T - 1, NaN to k = 0 (and NaN >= t is False).
+    k = torch.mul(x, t - 1).nan_to_num_(nan=0.0).clamp_(0, t - 1).round_().int()
+    return k.add_(thresholds.index_select(0, k) <= x)
 
 
 def _histogram(
@@ -190,7 +191,7 @@ def _result(thresholds: torch.Tensor, hist: torch.Tensor) -> SweepResult:
 def _make_thresholds(thresholds: int | torch.Tensor, device: torch.device | None) -> tuple[torch.Tensor, bool]:
     if isinstance(thresholds, torch.Tensor):
         return (thresholds if device is None else thresholds.to(device)), False
-    return torch.linspace(0, 1, thresholds, device=device), True
+    return torch.linspace(0, 1, thresholds, device=device), thresholds <= _UNIFORM_MAX
 
 
 def threshold_sweep(
@@ -259,7 +260,6 @@ class ThresholdSweep:
     def __init__(self, thresholds: int | torch.Tensor = 256, device: torch.device | str | None = None) -> None:
         _check_thresholds(thresholds)
         self._spec = thresholds
-        self._uniform = not isinstance(thresholds, torch.Tensor)
         self.device = None if device is None else torch.device(device)
         if self.device is None and isinstance(thresholds, torch.Tensor):
             self.device = thresholds.device
@@ -269,7 +269,7 @@ class ThresholdSweep:
             self._allocate(self.device)
 
     def _allocate(self, device: torch.device) -> None:
-        self.thresholds, _ = _make_thresholds(self._spec, device)
+        self.thresholds, self._uniform = _make_thresholds(self._spec, device)
         t = self.thresholds.numel()
         self._hist = torch.zeros(2, t + 1, dtype=torch.int64, device=device)
 

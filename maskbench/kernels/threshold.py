@@ -308,7 +308,7 @@ def threshold_li(
     # a bin goes to the foreground when its mean is above t: exact for bins holding one value
     bin_mean = s / c
     if tolerance is None:
-        tol = torch.full_like(step, 0.5)
+        tol = torch.zeros_like(step)
     elif isinstance(tolerance, Real) and not isinstance(tolerance, bool) and tolerance >= 0:
         tol = float(tolerance) / step
     else:

@@ -27,7 +27,7 @@ from maskbench.widgets._transport import pack_bits
 __all__ = [
     "HIST_BINS", "SWEEP_THRESHOLDS", "FLOAT_PROXY_PIXELS", "prepare_probs", "prepare_image",
     "prepare_target", "clean_mask", "mask_metrics", "probability_histogram", "probs_proxy",
-    "nearest_resize", "packed_proxy",
+    "nearest_resize", "packed_proxy", "resize_image_rgba",
 ]  # fmt: skip
 
 HIST_BINS = 100  # fixed bins over [0, 1]: bin k holds k/100 <= p < (k+1)/100 (p == 1 in the last)
@@ -43,7 +43,7 @@ def prepare_probs(probs: object, *, logits: bool) -> tuple[torch.Tensor, bool]:
     if probs.numel() == 0:
         raise ShapeError(f"probs: expected a non-empty (H, W) or (B, H, W) map; got {describe(probs)}.")
     batched = probs.ndim == 3
-    p = (probs if batched else probs.unsqueeze(0)).detach()
+    p = probs.detach()
     if logits:
         if not p.is_floating_point():
             raise DTypeError(f"probs: logits=True expects floating logits; got {describe(probs)}.")
@@ -53,6 +53,7 @@ def prepare_probs(probs: object, *, logits: bool) -> tuple[torch.Tensor, bool]:
         fix = ("If these are logits, pass logits=True (a sigmoid is applied); "
                "otherwise rescale them, e.g. `probs.clamp(0, 1)`.")  # fmt: skip
     check_probabilities(p.cpu(), "probs", fix=fix)  # values are read on CPU (a no-op copy there)
+    p = p if batched else p.unsqueeze(0)
     return p, batched
 
 
@@ -64,6 +65,9 @@ def prepare_image(image: object, probs: torch.Tensor, batched: bool) -> torch.Te
     b, h, w = probs.shape
     if x.shape[1] not in (1, 3, 4):
         raise ShapeError(f"image: expected 1, 3 or 4 channels to display; got {describe(image)}.")
+    if not (x.is_floating_point() or x.dtype in (torch.uint8, torch.bool)):
+        raise DTypeError(f"image: expected floating values in [0, 1] or uint8; got {describe(image)}. "
+                         f"Rescale it, e.g. `image.float() / image.max()`.")  # fmt: skip
     if tuple(x.shape[-2:]) != (h, w) or x.shape[0] not in (1, b) or (image_batched and not batched and x.shape[0] != 1):
         want = f"(C, {h}, {w})" + (f" or ({b}, C, {h}, {w})" if batched else "")
         raise ShapeError(f"image: expected {want} to match probs {tuple(probs.shape[-3 if batched else -2:])}; "
@@ -164,7 +168,5 @@ def resize_image_rgba(image: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """``(C, H, W)`` image -> ``(dh, dw, 4)`` uint8 RGBA display proxy (area-averaged)."""
     from maskbench.render import downsample_rgba, image_to_rgba
 
-    if not image.is_floating_point() and image.dtype != torch.uint8:
-        image = image.float()
     return downsample_rgba(image_to_rgba(image), size).cpu().numpy()
 

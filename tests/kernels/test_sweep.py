@@ -86,6 +86,17 @@ def test_uniform_fast_path_is_exact_at_every_threshold(device, dtype, t):
     assert torch.equal(_bucket(x.to(dt), thr.to(dt), uniform=False).long(), expected)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_uniform_fast_path_at_its_largest_t(device, dtype):
+    t = 65536  # _UNIFORM_MAX; torch.bucketize is the reference (a comparison matrix is too big)
+    thr = torch.linspace(0, 1, t, device=device)
+    x = thr.to(dtype)
+    x = torch.cat([x, torch.nextafter(x, x.new_tensor(-1.0)), torch.nextafter(x, x.new_tensor(2.0))])
+    x = torch.cat([x, torch.rand(10_000, device=device, dtype=dtype)])
+    expected = torch.bucketize(x, thr.to(dtype), right=True)
+    assert torch.equal(_bucket(x, thr.to(dtype), uniform=True).long(), expected)
+
+
 def test_nan_is_never_positive(device, no_sync):
     probs = torch.tensor([float("nan"), float("nan"), 0.5], device=device)
     target = torch.tensor([True, False, True], device=device)

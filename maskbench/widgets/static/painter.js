@@ -186,15 +186,16 @@ function render({ model, el }) {
   };
   const [sizeWrap, sizeInput, sizeOut] = slider("Size", 1, 256, 1);
   const [opWrap, opInput, opOut] = slider("Opacity", 0, 1, 0.05);
-  const undoBtn = node("button", "mb-act", "↶ Undo"), redoBtn = node("button", "mb-act", "↷ Redo"), fitBtn = node("button", "mb-act", "Fit");
+  const undoBtn = node("button", "mb-act", "↶ Undo"), redoBtn = node("button", "mb-act", "↷ Redo"), fitBtn = node("button", "mb-act", "⤢ Fit");
   undoBtn.title = "Undo (Ctrl+Z)"; redoBtn.title = "Redo (Ctrl+Shift+Z or Ctrl+Y)"; fitBtn.title = "Fit the image (R)";
   undoBtn.onclick = () => model.send({ type: "undo" });
   redoBtn.onclick = () => model.send({ type: "redo" });
   fitBtn.onclick = () => resetView();
   sizeInput.oninput = () => setTrait("brush_size", Number(sizeInput.value));
   opInput.oninput = () => setTrait("opacity", Number(opInput.value));
-  const spacer = node("div", "mb-spacer");
-  bar.append(group, sizeWrap, opWrap, spacer, undoBtn, redoBtn, fitBtn);
+  const acts = node("div", "mb-acts");
+  acts.append(undoBtn, redoBtn, fitBtn);
+  bar.append(group, sizeWrap, opWrap, acts);
   for (const [keys, what] of HELP) { const s = node("span"); s.append(node("kbd", "", keys), ` ${what}`); help.appendChild(s); }
   const readout = node("span", "mb-readout"), timing = node("span", "mb-timing"), errorBox = node("span", "mb-error");
   errorBox.title = "click to dismiss";
@@ -440,6 +441,8 @@ function render({ model, el }) {
     else handled = k.length === 1; // swallow other plain keys so notebook shortcuts do not fire here
     if (handled) { e.preventDefault(); e.stopPropagation(); }
   }
+  // clicking elsewhere hands the keyboard back to the notebook (a non-focusable target would not)
+  function onOutside(e) { if (!root.contains(e.target) && root.contains(document.activeElement)) document.activeElement.blur(); }
   function onKeyUp(e) { if (e.key === " ") { space = false; stage.classList.remove("mb-panning"); e.stopPropagation(); } }
 
   // kernel messages --------------------------------------------------------------------------------
@@ -474,7 +477,7 @@ function render({ model, el }) {
     [canvas, "pointerdown", onDown], [canvas, "pointermove", onMove], [canvas, "pointerup", onUp],
     [canvas, "pointercancel", onUp], [canvas, "pointerleave", () => { hover = null; draw(); }],
     [canvas, "wheel", onWheel, { passive: false }], [canvas, "contextmenu", (e) => { e.preventDefault(); e.stopPropagation(); }],
-    [root, "keydown", onKey], [root, "keyup", onKeyUp],
+    [root, "keydown", onKey], [root, "keyup", onKeyUp], [document, "pointerdown", onOutside, true],
   ];
   for (const [target, type, fn, opts] of listeners) target.addEventListener(type, fn, opts);
   const traitEvents = [

@@ -1,0 +1,377 @@
+"""ThresholdTuner: pick a threshold for a probability map by eye and by the numbers.
+
+The browser gets, once per image, a display proxy of the probabilities and thresholds and blends
+it itself on every slider movement (no kernel round trip). The kernel receives the threshold
+throttled (at most every ~100 ms while dragging, always on release) and does the authoritative
+work at full resolution with maskbench's kernels: ``threshold``, clean-up (``opening``,
+``remove_small_objects``, ``fill_holes``), metrics against the target (``confusion_counts``, the
+counts behind ``iou`` / ``dice`` / ``precision`` / ``recall``), automatic methods
+(``auto_threshold``) and the IoU/Dice-vs-threshold curve (``threshold_sweep``).
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import time
+import warnings
+from numbers import Real
+
+import anywidget
+import torch
+import traitlets
+
+from maskbench._checks import describe
+from maskbench.kernels.threshold import THRESHOLD_METHODS
+from maskbench.render import contours, display_size
+from maskbench.widgets import _tuner_core as core
+from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bits
+
+__all__ = ["ThresholdTuner", "METHODS", "TunerValueError", "TunerTypeError"]
+
+_STATIC = pathlib.Path(__file__).parent / "static"
+#: "manual" (the slider) or an automatic method of ``maskbench.THRESHOLD_METHODS``.
+METHODS = ("manual", *THRESHOLD_METHODS)
+_MAX_DISPLAY = int((MAX_MESSAGE_BYTES // 4) ** 0.5)  # an RGBA proxy must fit in one message
+_MAX_RADIUS = 64
+_FROM_BROWSER = ("threshold", "method", "index", "min_size", "fill_holes", "opening_radius", "opacity", "show_target")
+
+
+class TunerValueError(traitlets.TraitError, ValueError):
+    """A tuner property got a value it does not accept (state unchanged)."""
+
+
+class TunerTypeError(traitlets.TraitError, TypeError):
+    """A tuner property got a value of the wrong type (state unchanged)."""
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype.is_complex:
+        value = value.item()  # e.g. maskbench.threshold_otsu(probs)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TunerTypeError(f"{name}: expected a number; got {describe(value)}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise TunerValueError(f"{name}: expected a finite number; got {value}.")
+    return value
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TunerTypeError(f"{name}: expected True or False; got {describe(value)}.")
+    return value
+
+
+def _count(value: object, name: str, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TunerTypeError(f"{name}: expected an int; got {describe(value)}.")
+    if not 0 <= value <= high:
+        raise TunerValueError(f"{name}: expected an int in [0, {high}]; got {value}.")
+    return value
+
+
+class ThresholdTuner(anywidget.AnyWidget):
+    """A threshold slider with a live overlay, histogram, metrics, IoU/Dice curve and clean-up.
+
+    Args:
+        probs: ``(H, W)`` or a batch ``(B, H, W)`` of floating probabilities in [0, 1] (any device).
+        image: optional ``(C, H, W)`` or ``(B, C, H, W)`` image (C in 1, 3, 4; float in [0, 1] or
+            uint8) drawn under the overlay; by default the probabilities are drawn as grey.
+        target: optional bool ground truth ``(H, W)`` or ``(B, H, W)``: enables the metrics, the
+            split histogram and the IoU/Dice curve.
+        logits: ``probs`` holds logits; a sigmoid is applied. The threshold, the slider, the
+            histogram and the curve are then all in probability units (``probs >= t`` is
+            ``logits >= log(t / (1 - t))``).
+        threshold: starting threshold in [0, 1]; a pixel is in the mask when ``p >= threshold``.
+        method: ``"manual"`` or an automatic method (``"otsu"``, ``"li"``, ``"yen"``,
+            ``"triangle"``, ``"mean"``, ``"isodata"``) that sets the threshold per image.
+        min_size, fill_holes, opening_radius: clean-up applied after thresholding, in this
+            order: ``opening(radius=opening_radius)``, ``remove_small_objects(min_size=min_size)``,
+            ``fill_holes`` (each skipped when 0 / False).
+        max_display: long side of the browser's display proxy (the kernel keeps full resolution).
+        index: batch item shown.
+        opacity: overlay opacity in [0, 1] (blended in the browser).
+        show_target: outline the target on the overlay.
+
+    ``tuner.mask`` is the cleaned bool mask of the current image at full resolution, ``tuner.masks``
+    that of every image ``(B, H, W)`` (with an automatic method, each image gets its own value),
+    ``tuner.metrics`` the current image's results after clean-up (``threshold``, ``foreground``
+    = share of pixels in the mask, ``cleaned``, and with a target ``iou``, ``dice``,
+    ``precision``, ``recall`` with maskbench's ``empty=1.0`` convention), ``tuner.sweep`` the
+    current image's :class:`maskbench.SweepResult` (before clean-up). A bad assignment raises
+    :class:`TunerValueError` / :class:`TunerTypeError` and changes nothing.
+
+    Example:
+        >>> import maskbench
+        >>> from maskbench.widgets import ThresholdTuner
+        >>> scene = maskbench.synthetic_scene(32, num_classes=2)
+        >>> tuner = ThresholdTuner(scene.probs, image=scene.image, target=scene.mask)
+        >>> tuner.apply_method("otsu") == float(maskbench.threshold_otsu(scene.probs))
+        True
+        >>> bool((tuner.mask == (scene.probs >= tuner.threshold)).all()), sorted(tuner.metrics)
+        (True, ['cleaned', 'dice', 'foreground', 'iou', 'precision', 'recall', 'threshold'])
+    """
+
+    # One ES module: the pure helpers (tuner_core.js, also imported by node tests) + the widget.
+    _esm = (_STATIC / "tuner_core.js").read_text() + "\n" + (_STATIC / "tuner.js").read_text()
+    _css = _STATIC / "tuner.css"
+
+    threshold = traitlets.Any(0.5).tag(sync=True)
+    method = traitlets.Any("manual").tag(sync=True)
+    index = traitlets.Any(0).tag(sync=True)
+    min_size = traitlets.Any(0).tag(sync=True)
+    fill_holes = traitlets.Any(False).tag(sync=True)
+    opening_radius = traitlets.Any(0).tag(sync=True)
+    opacity = traitlets.Any(0.5).tag(sync=True)
+    show_target = traitlets.Any(True).tag(sync=True)
+    metrics = traitlets.Dict().tag(sync=True)  # kernel -> browser: results for metrics["threshold"]
+    best = traitlets.Dict().tag(sync=True)  # best IoU / Dice thresholds of the current image
+    error = traitlets.Unicode("").tag(sync=True)
+    batch_size = traitlets.Int(1, read_only=True).tag(sync=True)
+    _methods = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    _full_size = traitlets.List(traitlets.Int()).tag(sync=True)
+    _compute_ms = traitlets.Float(0.0).tag(sync=True)  # the last recompute's kernel time, shown in the status
+    _probs = ArrayTrait()  # (dh, dw) float32, or uint8 round(p * 255) for large proxies
+    _image = ArrayTrait()  # (dh, dw, 4) uint8 RGBA, or None: the browser draws the probs as grey
+    _hist = ArrayTrait()  # (1 | 2, HIST_BINS) int32 counts; 2 rows = target False / True
+    _curve = ArrayTrait()  # (3, T) float32: thresholds, IoU, Dice; None without a target
+    _target_edges = ArrayTrait()  # packed bits of the target's outline at display size
+    _mask = ArrayTrait()  # packed bits of the cleaned mask at display size, for metrics["threshold"]
+
+    def __init__(
+        self,
+        probs: torch.Tensor,
+        *,
+        image: torch.Tensor | None = None,
+        target: torch.Tensor | None = None,
+        logits: bool = False,
+        threshold: float = 0.5,
+        method: str = "manual",
+        min_size: int = 0,
+        fill_holes: bool = False,
+        opening_radius: int = 0,
+        max_display: int = 1024,
+        index: int = 0,
+        opacity: float = 0.5,
+        show_target: bool = True,
+    ) -> None:
+        p, batched = core.prepare_probs(probs, logits=logits)
+        self._p, self._batched, self._logits = p, batched, logits
+        self._x = core.prepare_image(image, p, batched)
+        self._t = core.prepare_target(target, p, batched)
+        if isinstance(max_display, bool) or not isinstance(max_display, int) or not 1 <= max_display <= _MAX_DISPLAY:
+            raise TunerValueError(
+                f"max_display: expected an int in [1, {_MAX_DISPLAY}] (an RGBA proxy must fit in one "
+                f"{MAX_MESSAGE_BYTES}-byte message); got {max_display!r}."
+            )
+        self._display = display_size(p.shape[-2], p.shape[-1], max_display)
+        self._validators = {
+            "threshold": self._check_threshold, "method": self._check_method, "index": self._check_index,
+            "min_size": lambda v: _count(v, "min_size", p.shape[-2] * p.shape[-1] + 1),
+            "fill_holes": lambda v: _flag(v, "fill_holes"), "opacity": self._check_opacity,
+            "opening_radius": lambda v: _count(v, "opening_radius", _MAX_RADIUS),
+            "show_target": lambda v: _flag(v, "show_target"),
+        }  # fmt: skip
+        start = dict(threshold=threshold, method=method, index=index, min_size=min_size, fill_holes=fill_holes,
+                     opening_radius=opening_radius, opacity=opacity, show_target=show_target)  # fmt: skip
+        start = {k: self._validators[k](v) for k, v in start.items()}  # fail before the widget exists
+        self._method_value: float | None = None
+        self._sweep = None
+        self._mask_full: torch.Tensor | None = None
+        self._loading = True
+        super().__init__()
+        with self.hold_sync():
+            self.set_trait("batch_size", p.shape[0])
+            self._methods = list(METHODS)
+            self._full_size = [int(p.shape[-2]), int(p.shape[-1])]
+            for name, value in start.items():
+                setattr(self, name, value)
+        self._loading = False
+        self._load_item()
+        self.observe(self._on_threshold, names=["threshold"])
+        self.observe(self._on_method, names=["method"])
+        self.observe(lambda _: self._guard(self._load_item), names=["index"])
+        self.observe(lambda _: self._guard(self._recompute), names=["min_size", "fill_holes", "opening_radius"])
+
+    # -- validation (Python assignments and browser messages alike) -------------------------------
+    def _check_threshold(self, value: object) -> float:
+        value = _number(value, "threshold")
+        if not 0.0 <= value <= 1.0:
+            hint = ""
+            if self._logits:
+                hint = (" With logits=True the threshold is still a probability (the tuner works on "
+                        "sigmoid(logits)): for a logit z use float(torch.sigmoid(torch.tensor(z))).")  # fmt: skip
+            raise TunerValueError(f"threshold: expected a probability in [0, 1]; got {value}.{hint}")
+        return value
+
+    @staticmethod
+    def _check_method(value: object) -> str:
+        if value not in METHODS:
+            raise TunerValueError(f"method: expected one of {', '.join(map(repr, METHODS))}; got {value!r}.")
+        return value  # type: ignore[return-value]
+
+    def _check_index(self, value: object) -> int:
+        b = self._p.shape[0]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TunerTypeError(f"index: expected an int; got {describe(value)}.")
+        if not 0 <= value < b:
+            raise TunerValueError(f"index: expected an int in [0, {b - 1}] for a batch of {b}; got {value}.")
+        return value
+
+    @staticmethod
+    def _check_opacity(value: object) -> float:
+        value = _number(value, "opacity")
+        if not 0.0 <= value <= 1.0:
+            raise TunerValueError(f"opacity: expected a number in [0, 1]; got {value}.")
+        return value
+
+    @traitlets.validate(*_FROM_BROWSER)
+    def _validate(self, proposal):
+        return self._validators[proposal["trait"].name](proposal["value"])
+
+    def set_state(self, sync_data: dict) -> None:
+        """Browser -> kernel: reject unknown keys and bad values whole, with a warning; keep state."""
+        try:
+            for name, value in sync_data.items():
+                if name not in _FROM_BROWSER:
+                    raise TunerValueError(f"{name!r} cannot be set from the browser")
+                self._validators[name](value)
+        except (traitlets.TraitError, ValueError, TypeError) as err:
+            self._report(f"rejected a browser update: {err}")
+            self.send_state([k for k in sync_data if k in self.keys])  # put the view back in sync
+            return
+        super().set_state(sync_data)
+
+    def _report(self, message: str) -> None:
+        self.error = message
+        warnings.warn(f"ThresholdTuner: {message}", UserWarning, stacklevel=3)
+
+    def _guard(self, fn) -> None:
+        """Run a kernel callback; show a failure in the widget (and warn) instead of losing it in a log."""
+        try:
+            fn()
+        except Exception as err:  # noqa: BLE001 - any failure must reach the user
+            self._report(f"{type(err).__name__}: {err}")
+        else:
+            self.error = ""
+
+    # -- public API --------------------------------------------------------------------------------
+    @property
+    def mask(self) -> torch.Tensor:
+        """Cleaned bool mask ``(H, W)`` of the current image at full resolution (a copy)."""
+        return self._mask_full.clone()
+
+    @mask.setter
+    def mask(self, value: object) -> None:
+        raise AttributeError(
+            "mask: the tuner's mask is derived from the threshold and the clean-up options; set "
+            "tuner.threshold (or edit a mask by hand with maskbench.widgets.Painter)."
+        )
+
+    @property
+    def masks(self) -> torch.Tensor:
+        """Cleaned bool masks ``(B, H, W)`` of every image (``(1, H, W)`` for one image).
+
+        With ``method="manual"`` every image uses ``threshold``; with an automatic method each
+        image gets the method's value for that image (the current one equals ``threshold``).
+        """
+        import maskbench
+
+        value = self.threshold if self.method == "manual" else self._auto_values(self._p)
+        return self._clean(maskbench.threshold(self._p, value))
+
+    @property
+    def sweep(self):
+        """:class:`maskbench.SweepResult` of the current image (None without a target)."""
+        return self._sweep
+
+    @property
+    def logits(self) -> bool:
+        """Whether ``probs`` were logits (the tuner works on their sigmoid)."""
+        return self._logits
+
+    def apply_method(self, name: str) -> float:
+        """Move the threshold to method ``name``'s value for the current image; returns it."""
+        if self.method == name:
+            self._on_method({"new": name})  # the same method again: re-apply it
+        else:
+            self.method = name  # validated; the observer moves the threshold
+        return self.threshold
+
+    # -- computation -------------------------------------------------------------------------------
+    def _auto_values(self, p: torch.Tensor) -> torch.Tensor:
+        import maskbench
+
+        return maskbench.auto_threshold(p, method=self.method).clamp(0, 1)
+
+    def _clean(self, mask: torch.Tensor) -> torch.Tensor:
+        return core.clean_mask(mask, min_size=self.min_size, fill_holes=self.fill_holes,
+                               opening_radius=self.opening_radius)  # fmt: skip
+
+    def _target_item(self, i: int) -> torch.Tensor | None:
+        return None if self._t is None else self._t[i if self._t.shape[0] > 1 else 0]
+
+    def _load_item(self) -> None:
+        """A new image: proxies, histogram and sweep once; the method's value; then the mask."""
+        import maskbench
+
+        i = self.index
+        p, tgt = self._p[i], self._target_item(i)
+        self._sweep = None if tgt is None else maskbench.threshold_sweep(p, tgt, thresholds=core.SWEEP_THRESHOLDS)
+        best = {}
+        if self._sweep is not None:
+            for name in ("iou", "dice"):
+                t, v = self._sweep.best(name)
+                best[name], best[f"{name}_threshold"] = float(v), float(t)
+        x = None if self._x is None else self._x[i if self._x.shape[0] > 1 else 0]
+        s, size = self._sweep, self._display
+        with self.hold_sync():
+            self._probs = core.probs_proxy(p, size)
+            self._image = None if x is None else core.resize_image_rgba(x, size)
+            self._hist = core.probability_histogram(p, tgt)
+            edges = None if tgt is None else contours(core.nearest_resize(tgt, size))
+            self._target_edges = None if edges is None else pack_bits(edges.cpu().numpy())
+            self._curve = None if s is None else torch.stack([s.thresholds, s.iou(), s.dice()]).float().cpu().numpy()
+            self.best = best
+            if self.method != "manual":
+                self._method_value = float(self._auto_values(p))
+                self._loading = True  # the threshold observer must not recompute: done just below
+                try:
+                    self.threshold = self._method_value
+                finally:
+                    self._loading = False
+            self._recompute()
+
+    def _recompute(self) -> None:
+        """The authoritative mask and metrics for the current image and threshold."""
+        import maskbench
+
+        start = time.perf_counter()
+        i, t = self.index, self.threshold
+        mask = self._clean(maskbench.threshold(self._p[i], t))
+        cleaned = self.min_size > 1 or self.fill_holes or self.opening_radius > 0
+        metrics = {"threshold": t, **core.mask_metrics(mask, self._target_item(i)), "cleaned": cleaned}
+        self._mask_full = mask
+        with self.hold_sync():
+            self._mask = core.packed_proxy(mask, self._display)
+            self._compute_ms = (time.perf_counter() - start) * 1000
+            self.metrics = metrics
+
+    def _on_threshold(self, change) -> None:
+        if self._loading:
+            return
+        if self.method != "manual" and change["new"] != self._method_value:
+            self.method = "manual"  # the slider moved away from the method's value
+        self._guard(self._recompute)
+
+    def _on_method(self, change) -> None:
+        if self._loading or change["new"] == "manual":
+            return
+
+        def move() -> None:
+            self._method_value = float(self._auto_values(self._p[self.index]))
+            if self.threshold == self._method_value:
+                return  # nothing changes
+            self.threshold = self._method_value  # its observer recomputes
+
+        self._guard(move)
