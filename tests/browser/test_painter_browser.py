@@ -113,6 +113,7 @@ def test_painter_tools_in_the_browser(lab) -> None:
     assert abs(shown[0] - view.scale) < 1e-6 and abs(shown[1] - view.tx) < 1e-6  # the drawn transform is the fit
 
     # 1. a horizontal brush stroke: painted pixels == stroke_mask of the same path, nowhere else
+    print("STEP 1", flush=True)
     a, b = view.screen(300, 200), view.screen(300, 700)
     drag(page, widget, [a, b], acks=1)
     pts = [view.image(*a), view.image(*b)]
@@ -121,6 +122,7 @@ def test_painter_tools_in_the_browser(lab) -> None:
     assert got["diff"] <= 0.01 * got["n"] and got["n"] > 8000, got
 
     # 2. eraser (key E), vertically across the stroke
+    print("STEP 2", flush=True)
     page.keyboard.press("e")
     c, d = view.screen(250, 450), view.screen(350, 450)
     drag(page, widget, [c, d], acks=2)
@@ -135,6 +137,7 @@ def test_painter_tools_in_the_browser(lab) -> None:
     assert got["tool"] == "eraser" and got["kept_outside_eraser"] and got["left_in_core"] == 0 and got["erased"] > 300, got
 
     # 3. undo / redo from the keyboard (the widget must have focus: click its legend first)
+    print("STEP 3", flush=True)
     widget.locator(".mb-legend").click(position={"x": 600, "y": 5})
     page.keyboard.press("Control+z")
     assert kernel(lab, page, "print(json.dumps([bool(torch.equal(p.mask, s1)), p.can_redo]))") == [True, True]
@@ -147,6 +150,7 @@ def test_painter_tools_in_the_browser(lab) -> None:
     assert kernel(lab, page, "print(json.dumps(bool(torch.equal(p.mask, s2))))") is True
 
     # 4. switch class with a key, then flood fill inside a ring drawn from Python
+    print("STEP 4", flush=True)
     ring = "[(600, 100), (600, 300), (800, 300), (800, 100), (600, 100)]"
     lab.run_code(page, f"p.paint_stroke({ring}, radius=4, label=1)\nbefore_fill = p.mask")
     view = View(page, 0, (1024, 1024), (1024, 1024))
@@ -167,6 +171,7 @@ def test_painter_tools_in_the_browser(lab) -> None:
     assert 150 * 150 < got["region"] < 200 * 200, got
 
     # 5. lasso (key L): a right triangle with horizontal and vertical sides
+    print("STEP 5", flush=True)
     widget.locator(".mb-legend").click(position={"x": 600, "y": 5})
     page.keyboard.press("1")
     page.keyboard.press("l")
@@ -179,6 +184,7 @@ def test_painter_tools_in_the_browser(lab) -> None:
     assert got["diff"] <= 0.01 * got["n"] and got["n"] > 10000, got
 
     # 6. zoom with the wheel, then paint: the pixel under the cursor stays the one painted, and a
+    print("STEP 6", flush=True)
     #    60 px drag covers 60 / scale image pixels
     page.keyboard.press("b")
     lab.run_code(page, "before_zoom = p.mask")
@@ -203,6 +209,7 @@ def test_painter_tools_in_the_browser(lab) -> None:
     assert dot["outside"] == 0 and dot["missing"] == 0 and 250 < dot["n"] < 400, dot
 
     # 7. latency at 1024x1024: pointer-up -> kernel mask updated (kernel clock) and -> view updated
+    print("STEP 7", flush=True)
     widget.locator(".mb-legend").click(position={"x": 600, "y": 5})
     page.keyboard.press("r")  # back to the fitted view
     view = View(page, 0, (1024, 1024), (1024, 1024))
@@ -218,6 +225,7 @@ def test_painter_tools_in_the_browser(lab) -> None:
     lab.record_latency("painter", "pointer-up to browser showing the kernel's patch (median of 15)", "1024x1024", statistics.median(roundtrips))
 
     # 8. screenshot of the demo painter (coins, two classes) and no console errors
+    print("STEP 8", flush=True)
     demo = page.locator(".mb-painter").nth(1)
     demo.scroll_into_view_if_needed()
     page.mouse.move(5, 5)

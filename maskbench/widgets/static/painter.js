@@ -149,16 +149,15 @@ export function colorize(rgba, labels, w, palette, box) {
 const TOOLS = [["brush", "Brush", "B"], ["eraser", "Eraser", "E"], ["fill", "Fill", "F"], ["lasso", "Lasso", "L"]];
 const HELP = [["B E F L", "tools"], ["1–9 0", "class"], ["[ ]", "size"], ["Ctrl+Z", "undo"], ["Ctrl+Shift+Z / Ctrl+Y", "redo"], ["wheel", "zoom"], ["space+drag / right-drag", "pan"], ["R", "fit"]];
 
-function node(tag, cls, text) {
+function node(tag, cls, text, props) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;
-  return e;
+  return Object.assign(e, props);
 }
 
 function render({ model, el }) {
-  const root = node("div", "mb-painter");
-  root.tabIndex = 0;
+  const root = node("div", "mb-painter", undefined, { tabIndex: 0 });
   root.dataset.lmSuppressShortcuts = "true";
   const bar = node("div", "mb-bar"), stage = node("div", "mb-stage"), canvas = node("canvas", "mb-canvas");
   const legend = node("div", "mb-legend"), status = node("div", "mb-status"), help = node("div", "mb-help");
@@ -171,10 +170,8 @@ function render({ model, el }) {
   const toolButtons = {};
   const group = node("div", "mb-group");
   for (const [name, label, key] of TOOLS) {
-    const b = node("button", "mb-tool");
+    const b = node("button", "mb-tool", undefined, { title: `${label} (${key})`, onclick: () => setTrait("tool", name) });
     b.append(node("span", "", label), node("kbd", "", key));
-    b.title = `${label} (${key})`;
-    b.onclick = () => setTrait("tool", name);
     toolButtons[name] = b;
     group.appendChild(b);
   }
@@ -186,20 +183,17 @@ function render({ model, el }) {
   };
   const [sizeWrap, sizeInput, sizeOut] = slider("Size", 1, 256, 1);
   const [opWrap, opInput, opOut] = slider("Opacity", 0, 1, 0.05);
-  const undoBtn = node("button", "mb-act", "↶ Undo"), redoBtn = node("button", "mb-act", "↷ Redo"), fitBtn = node("button", "mb-act", "⤢ Fit");
-  undoBtn.title = "Undo (Ctrl+Z)"; redoBtn.title = "Redo (Ctrl+Shift+Z or Ctrl+Y)"; fitBtn.title = "Fit the image (R)";
-  undoBtn.onclick = () => model.send({ type: "undo" });
-  redoBtn.onclick = () => model.send({ type: "redo" });
-  fitBtn.onclick = () => resetView();
+  const undoBtn = node("button", "mb-act", "↶ Undo", { title: "Undo (Ctrl+Z)", onclick: () => model.send({ type: "undo" }) });
+  const redoBtn = node("button", "mb-act", "↷ Redo", { title: "Redo (Ctrl+Shift+Z or Ctrl+Y)", onclick: () => model.send({ type: "redo" }) });
+  const fitBtn = node("button", "mb-act", "⤢ Fit", { title: "Fit the image (R)", onclick: () => resetView() });
   sizeInput.oninput = () => setTrait("brush_size", Number(sizeInput.value));
   opInput.oninput = () => setTrait("opacity", Number(opInput.value));
   const acts = node("div", "mb-acts");
   acts.append(undoBtn, redoBtn, fitBtn);
   bar.append(group, sizeWrap, opWrap, acts);
   for (const [keys, what] of HELP) { const s = node("span"); s.append(node("kbd", "", keys), ` ${what}`); help.appendChild(s); }
-  const readout = node("span", "mb-readout"), timing = node("span", "mb-timing"), errorBox = node("span", "mb-error");
-  errorBox.title = "click to dismiss";
-  errorBox.onclick = () => setTrait("error", "");
+  const readout = node("span", "mb-readout"), timing = node("span", "mb-timing");
+  const errorBox = node("span", "mb-error", "", { title: "click to dismiss", onclick: () => setTrait("error", "") });
   status.append(readout, timing, errorBox);
 
   // state ------------------------------------------------------------------------------------------
@@ -323,12 +317,12 @@ function render({ model, el }) {
     legend.replaceChildren();
     const cur = model.get("active_class");
     classes().forEach((name, i) => {
-      const item = node("button", i === cur ? "mb-class mb-on" : "mb-class"), sw = node("span", "mb-swatch");
+      const item = node("button", i === cur ? "mb-class mb-on" : "mb-class", undefined, { onclick: () => setTrait("active_class", i) });
+      const sw = node("span", "mb-swatch");
       const c = palette.subarray(4 * i, 4 * i + 4);
       if (i) sw.style.background = `rgb(${c[0]},${c[1]},${c[2]})`; // class 0 keeps the "none" slash
       item.append(node("kbd", "", i < 10 ? String(i) : ""), sw, node("span", "", name));
       item.title = `Paint ${name}${i < 10 ? ` (key ${i})` : ""}`;
-      item.onclick = () => setTrait("active_class", i);
       legend.appendChild(item);
     });
     draw();
