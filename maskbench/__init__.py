@@ -93,6 +93,10 @@ _EXPORTS: dict[str, str] = {
     "label_components": "maskbench.kernels.morphology",
     "remove_small_objects": "maskbench.kernels.morphology",
     "fill_holes": "maskbench.kernels.morphology",
+    # painting (rasterisers used by the Painter widget)
+    "stroke_mask": "maskbench.kernels.paint",
+    "polygon_mask": "maskbench.kernels.paint",
+    "flood_fill_mask": "maskbench.kernels.paint",
     # io
     "one_hot": "maskbench.io",
     "from_one_hot": "maskbench.io",

@@ -57,7 +57,8 @@ def _host_points(points: torch.Tensor, name: str) -> list[list[float]]:
 def _clip(a, b, lo_r, hi_r, lo_c, hi_c):
     """Liang-Barsky: the part ``[t0, t1]`` of segment a->b inside the rectangle, or None."""
     t0, t1 = 0.0, 1.0
-    for p, q in ((a[0] - b[0], a[0] - lo_r), (b[0] - a[0], hi_r - a[0]), (a[1] - b[1], a[1] - lo_c), (b[1] - a[1], hi_c - a[1])):
+    dr, dc = b[0] - a[0], b[1] - a[1]
+    for p, q in ((-dr, a[0] - lo_r), (dr, hi_r - a[0]), (-dc, a[1] - lo_c), (dc, hi_c - a[1])):
         if p == 0:
             if q < 0:
                 return None

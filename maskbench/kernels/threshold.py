@@ -274,7 +274,7 @@ def threshold_li(
     *,
     tolerance: float | None = None,
     initial: float | torch.Tensor | None = None,
-    bins: int = 256,
+    bins: int = 4096,
 ) -> torch.Tensor:
     """Li's minimum cross-entropy threshold per image, iterated on the histogram.
 
@@ -302,18 +302,20 @@ def threshold_li(
         tensor(0.3641)
     """
     h = _Hist(x, check_int(bins, "bins", min_value=2), sums=True)
-    # everything in bin units: u = (x - min) / bin width, so bin k spans [k, k + 1)
-    c, s = h.counts.to(h.sums.dtype), h.sums
-    step = h.step[:, None].to(s.dtype)
-    # a bin goes to the foreground when its mean is above t: exact for bins holding one value
+    # bin units: u = (x - min) / bin width, bin k spans [k, k + 1); float64 sums where available
+    wide = _wide_float(h.counts.device)
+    c, s = h.counts.to(wide), h.sums.to(wide)
+    step = h.step[:, None].to(wide)
     bin_mean = s / c
-    if tolerance is None:
-        tol = torch.zeros_like(step)
+    if tolerance is None:  # scikit-image's: half the smallest gap between distinct values
+        tol = 0.5 * _smallest_gap(bin_mean, c > 0)[:, None]  # exact when bins hold one value each
     elif isinstance(tolerance, Real) and not isinstance(tolerance, bool) and tolerance >= 0:
         tol = float(tolerance) / step
     else:
         raise ValueError(f"tolerance: expected None or a number >= 0; got {describe(tolerance)}.")
-    n_all, s_all = c.sum(-1, keepdim=True), s.sum(-1, keepdim=True)
+    pad = torch.nn.functional.pad
+    cum_c, cum_s = pad(c.cumsum(-1), (1, 0)), pad(s.cumsum(-1), (1, 0))  # [k]: bins below k
+    n_all, s_all = cum_c[:, -1:], cum_s[:, -1:]
     if initial is None:
         t_next = s_all / n_all
     else:
@@ -326,19 +328,32 @@ def threshold_li(
             t0 = torch.full((), float(initial), device=c.device)
         else:
             raise TypeError(f"initial: expected None, a number or a tensor; got {describe(initial)}.")
-        t0 = (t0.to(s.dtype).expand(h.batch).reshape(-1, 1) - h.edges0[:, None].to(s.dtype)) / step
-        t_next = t0.clamp(0.5, bins - 1.5)  # keep both classes non-empty
+        t0 = (t0.to(wide).expand(h.batch).reshape(-1, 1) - h.edges0[:, None].to(wide)) / step
+        t_next = t0.clamp(0.0, bins - 1.0)  # keep both classes non-empty
     t_curr = t_next - 2 * tol - 1
     for _ in range(_LI_ITERATIONS):  # fixed count; finished images are masked, not branched on
         active = (t_next - t_curr).abs() > tol
         t_curr = torch.where(active, t_next, t_curr)
-        fore = bin_mean > t_curr
-        n_f, s_f = (c * fore).sum(-1, keepdim=True), (s * fore).sum(-1, keepdim=True)
-        mean_f, mean_b = s_f / n_f, (s_all - s_f) / (n_all - n_f)
+        # background: the bins below t's bin j, plus bin j when its mean is <= t (exact for
+        # bins that hold one value); O(1) per image and step thanks to the cumulative sums
+        j = t_curr.nan_to_num(0.0).floor().clamp(0, bins - 1).long()  # NaN: image without pixels
+        in_b = (bin_mean.gather(-1, j) <= t_curr).to(wide)
+        n_b = cum_c.gather(-1, j) + in_b * c.gather(-1, j)
+        s_b = cum_s.gather(-1, j) + in_b * s.gather(-1, j)
+        mean_f, mean_b = (s_all - s_b) / (n_all - n_b), s_b / n_b
         t_new = (mean_b - mean_f) / (torch.log(mean_b) - torch.log(mean_f))
         t_next = torch.where(active & (mean_b != 0), t_new, t_next)
         tol = torch.where(active & (mean_b == 0), _INF, tol)  # scikit-image's `break`
     return h.finish((t_next * step).squeeze(-1).to(h.centres.dtype) + h.edges0)
+
+
+def _smallest_gap(value: torch.Tensor, occupied: torch.Tensor) -> torch.Tensor:
+    """Smallest difference between the values of consecutive occupied bins (inf if none)."""
+    k = torch.arange(value.shape[-1], device=value.device)
+    last = torch.where(occupied, k, -1).cummax(-1).values  # last occupied bin <= k
+    prev = torch.nn.functional.pad(last, (1, 0), value=-1)[:, :-1]  # last occupied bin < k
+    gap = value - value.gather(-1, prev.clamp_min(0))
+    return torch.where(occupied & (prev >= 0), gap, _INF).amin(-1)
 
 
 def threshold_multiotsu(x: torch.Tensor, *, classes: int = 3, bins: int = 256) -> torch.Tensor:

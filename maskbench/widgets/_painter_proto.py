@@ -1,4 +1,4 @@
-"""The Painter's wire protocol: display-proxy labels out, validated edit messages in.
+"""The Painter's wire protocol: display proxies (image, labels) out, validated edit messages in.
 
 Browser -> kernel, ``model.send(content, undefined, buffers)``:
     ``{"type": "edit", "tool": "brush"|"eraser", "label", "radius", "n", "id", "t0"}`` + one
@@ -13,12 +13,16 @@ Kernel -> browser: ``{"type": "patch", "id", "y", "x", "h", "w", "done"}`` + one
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["TOOLS", "Edit", "Rejected", "parse_edit", "proxy_labels"]
+from maskbench._checks import describe
+from maskbench.render import image_to_rgba, label_palette, parse_color
+
+__all__ = ["TOOLS", "Edit", "Rejected", "parse_edit", "parse_classes", "proxy_box", "proxy_labels", "display_rgba"]
 
 TOOLS = ("brush", "eraser", "fill", "lasso")
 MAX_POINTS = 1 << 18
@@ -90,7 +94,9 @@ def _points(content: dict, buffers: list, shape: tuple[int, int]) -> torch.Tenso
 def proxy_box(shape: tuple[int, int], size: tuple[int, int], r0: int, r1: int, c0: int, c1: int):
     """Proxy ``(y0, y1, x0, x1)`` covering image box ``[r0, r1) x [c0, c1)`` (blocks overlap by one)."""
     (h, w), (dh, dw) = shape, size
-    return (max(0, r0 * dh // h - 1), min(dh, -(-r1 * dh // h) + 1), max(0, c0 * dw // w - 1), min(dw, -(-c1 * dw // w) + 1))
+    y0, y1 = max(0, r0 * dh // h - 1), min(dh, -(-r1 * dh // h) + 1)
+    x0, x1 = max(0, c0 * dw // w - 1), min(dw, -(-c1 * dw // w) + 1)
+    return y0, y1, x0, x1
 
 
 def proxy_labels(full: torch.Tensor, size: tuple[int, int], rows=None, cols=None) -> torch.Tensor:
@@ -115,3 +121,39 @@ def proxy_labels(full: torch.Tensor, size: tuple[int, int], rows=None, cols=None
     c_lo, c_hi = int(ci.min()), int(ci.max()) + 1
     strip = full[:, c_lo:c_hi].index_select(0, ri.reshape(-1)).view(ri.shape[0], kr, c_hi - c_lo).amax(dim=1)
     return strip.index_select(1, (ci - c_lo).reshape(-1)).view(ri.shape[0], ci.shape[0], kc).amax(dim=2)
+
+
+def display_rgba(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The image's RGBA display proxy: area-average the image first, then convert with image_to_rgba.
+
+    Cheaper than ``downsample_rgba(image_to_rgba(image), size)`` on big images (one pass over the C
+    input channels instead of building, widening and averaging a full-size RGBA copy). Clamping to
+    [0, 1] and NaN -> 0 then apply to the averages: a NaN pixel darkens its whole proxy pixel.
+    """
+    image = image.detach()
+    image_to_rgba(image[..., :1, :1])  # validates shape and dtype with image_to_rgba's messages
+    if tuple(image.shape[-2:]) != tuple(size):
+        x = image.unsqueeze(0) if image.ndim == 2 else image
+        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+        x = torch.nn.functional.adaptive_avg_pool2d(x[None], size)[0]
+        image = x[0] if image.ndim == 2 else x
+    return image_to_rgba(image).cpu()
+
+
+def parse_classes(classes, error=ValueError) -> tuple[list[str], torch.Tensor]:
+    """Class names and their (K, 4) palette from a list of names or a dict name -> colour."""
+    if isinstance(classes, Mapping):
+        names = [str(k) for k in classes]
+        palette = label_palette(max(len(names), 1)).clone()
+        for i, colour in enumerate(classes.values()):
+            if colour is not None:
+                palette[i] = torch.tensor(parse_color(colour), dtype=torch.uint8)
+    elif isinstance(classes, Sequence) and not isinstance(classes, str):
+        names = [str(k) for k in classes]
+        palette = label_palette(max(len(names), 1))
+    else:
+        raise error(f"classes: expected a list of names or a dict name -> colour; got {describe(classes)}.")
+    if not 2 <= len(names) <= 256:
+        raise error(f"classes: expected 2 to 256 classes (label 0 is the background); got {len(names)}.")
+    palette[0, 3] = 0  # label 0 is "nothing painted": never drawn over the image
+    return names, palette

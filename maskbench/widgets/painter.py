@@ -19,7 +19,6 @@ import math
 import pathlib
 import time
 import warnings
-from collections.abc import Mapping, Sequence
 
 import anywidget
 import numpy as np
@@ -28,9 +27,17 @@ import traitlets
 
 from maskbench._checks import ShapeError, check_int, check_labels, check_tensor, describe
 from maskbench.kernels.paint import _polygon_window, _stroke_window, flood_fill_mask
-from maskbench.render import display_size, image_to_rgba, label_palette, parse_color
+from maskbench.render import display_size
 from maskbench.widgets._history import History
-from maskbench.widgets._painter_proto import TOOLS, Rejected, parse_edit, proxy_box, proxy_labels
+from maskbench.widgets._painter_proto import (
+    TOOLS,
+    Rejected,
+    display_rgba,
+    parse_classes,
+    parse_edit,
+    proxy_box,
+    proxy_labels,
+)
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait
 
 __all__ = ["Painter", "TOOLS", "PainterValueError"]
@@ -62,41 +69,6 @@ def _edit(method):
             self.last_edit_ms = (time.perf_counter() - start) * 1000
 
     return run
-
-
-def display_rgba(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """The image's RGBA display proxy: area-average the image first, then convert with image_to_rgba.
-
-    Cheaper than ``downsample_rgba(image_to_rgba(image), size)`` on big images (one pass over the C
-    input channels instead of building, widening and averaging a full-size RGBA copy). Clamping to
-    [0, 1] and NaN -> 0 then apply to the averages: a NaN pixel darkens its whole proxy pixel.
-    """
-    image = image.detach()
-    image_to_rgba(image[..., :1, :1])  # validates shape and dtype with image_to_rgba's messages
-    if tuple(image.shape[-2:]) != tuple(size):
-        x = image.unsqueeze(0) if image.ndim == 2 else image
-        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-        x = torch.nn.functional.adaptive_avg_pool2d(x[None], size)[0]
-        image = x[0] if image.ndim == 2 else x
-    return image_to_rgba(image).cpu()
-
-
-def _parse_classes(classes) -> tuple[list[str], torch.Tensor]:
-    if isinstance(classes, Mapping):
-        names = [str(k) for k in classes]
-        palette = label_palette(max(len(names), 1)).clone()
-        for i, colour in enumerate(classes.values()):
-            if colour is not None:
-                palette[i] = torch.tensor(parse_color(colour), dtype=torch.uint8)
-    elif isinstance(classes, Sequence) and not isinstance(classes, str):
-        names = [str(k) for k in classes]
-        palette = label_palette(max(len(names), 1))
-    else:
-        raise PainterValueError(f"classes: expected a list of names or a dict name -> colour; got {describe(classes)}.")
-    if not 2 <= len(names) <= 256:
-        raise PainterValueError(f"classes: expected 2 to 256 classes (label 0 is the background); got {len(names)}.")
-    palette[0, 3] = 0  # label 0 is "nothing painted": never drawn over the image
-    return names, palette
 
 
 class Painter(anywidget.AnyWidget):
@@ -154,7 +126,7 @@ class Painter(anywidget.AnyWidget):
         history_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         check_tensor(image, "image", ndim=(2, 3))
-        names, palette = _parse_classes(classes)
+        names, palette = parse_classes(classes, PainterValueError)
         check_int(max_display, "max_display", min_value=16)
         h, w = image.shape[-2:]
         dh, dw = display_size(h, w, max_display)
@@ -174,9 +146,12 @@ class Painter(anywidget.AnyWidget):
         if mask is not None:
             self._load(mask, record=False)
         with self.hold_sync():
-            self._palette = palette.numpy()
-            self._image = display_rgba(image, (dh, dw)).numpy()
-            self._labels = proxy_labels(self._full, (dh, dw)).numpy()
+            # tensors, not numpy arrays: traitlets compares old and new values, and `None == ndarray`
+            # is an elementwise Python-object comparison (0.2 s for a 4 MB image)
+            self._palette = palette
+            self._image = display_rgba(image, (dh, dw))
+            empty = torch.zeros((dh, dw), dtype=torch.uint8)
+            self._labels = empty if mask is None else proxy_labels(self._full, (dh, dw))
         self.on_msg(self._on_msg)
 
     # ------------------------------------------------------------------ validation of traits
@@ -362,7 +337,7 @@ class Painter(anywidget.AnyWidget):
             self.send(head, [memoryview(np.ascontiguousarray(patch)).cast("B")])
 
     def _send_full(self) -> None:
-        self._labels = proxy_labels(self._full, self._proxy_size).numpy()
+        self._labels = proxy_labels(self._full, self._proxy_size)
 
     def _on_msg(self, _widget, content, buffers) -> None:
         if not isinstance(content, dict):

@@ -17,8 +17,9 @@ from maskbench import DTypeError, MaskValueError, ShapeError
 from maskbench.kernels.paint import flood_fill_mask, polygon_mask, stroke_mask
 from maskbench.widgets import _painter_proto, painter as painter_module
 from maskbench.widgets._history import History, rle_decode, rle_encode
-from maskbench.widgets._painter_proto import proxy_labels
+from maskbench.widgets._painter_proto import display_rgba, proxy_labels
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES
+from maskbench.render import downsample_rgba, image_to_rgba
 from maskbench.widgets.painter import Painter, PainterValueError
 
 H, W = 24, 40
@@ -35,7 +36,7 @@ def make(h=H, w=W, **kwargs):
 
 def browser_view(p):
     """What a browser would hold: the `_labels` proxy with every patch message applied."""
-    view = np.array(p._labels, copy=True)
+    view = p._labels.numpy().copy()
     for content, buffers in p.sent:
         if content["type"] == "patch" and content["h"]:
             y, x, h, w = content["y"], content["x"], content["h"], content["w"]
@@ -56,7 +57,7 @@ def edit(p, tool, pts=None, **extra):
 # ---------------------------------------------------------------- construction
 def test_initial_state():
     p = make()
-    assert p._image.shape == (H, W, 4) and p._image.dtype == np.uint8
+    assert p._image.shape == (H, W, 4) and p._image.dtype == torch.uint8
     assert p._labels.shape == (H, W) and not p._labels.any()
     assert p._palette.shape == (3, 4) and p._palette[0, 3] == 0  # background never drawn
     assert p.class_names == list(CLASSES) and p.image_shape == [H, W]
@@ -70,6 +71,38 @@ def test_display_proxy_is_bounded_and_messages_small():
     assert p._image.shape == (64, 28, 4) and p._labels.shape == (64, 28)
     with pytest.raises(PainterValueError, match=r"max_display: a 2048x2048 RGBA proxy .* max_display <= 1448"):
         Painter(torch.zeros(2048, 2048, dtype=torch.uint8), max_display=2048)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        torch.rand(61, 90),
+        torch.rand(3, 61, 90),
+        torch.randint(0, 256, (1, 61, 90), dtype=torch.uint8),
+        torch.rand(61, 90) > 0.5,
+        torch.rand(4, 61, 90),
+    ],
+    ids=["grey", "rgb", "uint8", "bool", "rgba"],
+)
+def test_display_rgba_matches_render_path(image):
+    """Averaging before quantising differs from downsample_rgba(image_to_rgba(.)) by rounding only."""
+    got = display_rgba(image, (20, 31))
+    ref = downsample_rgba(image_to_rgba(image), (20, 31))
+    assert got.shape == (20, 31, 4) and got.dtype == torch.uint8
+    assert (got.int() - ref.int()).abs().max() <= 1
+    assert torch.equal(display_rgba(image, (61, 90)), image_to_rgba(image))  # no resize: exact
+
+
+def test_display_rgba_validates_like_image_to_rgba():
+    with pytest.raises(ShapeError, match="image: expected"):
+        display_rgba(torch.rand(2, 8, 8), (4, 4))
+    with pytest.raises(DTypeError, match="image: expected a floating image"):
+        display_rgba(torch.zeros(8, 8, dtype=torch.int32), (4, 4))
+    nan = torch.rand(8, 8)
+    nan[0, 0] = float("nan")
+    out = display_rgba(nan, (4, 4))
+    assert out[0, 0, :3].tolist() == [0, 0, 0] and out[0, 0, 3] == 255  # the NaN pixel's block is drawn black
+    assert out[1:, 1:, :3].float().mean() > 50
 
 
 def test_classes_dict_colours_and_errors():
@@ -184,7 +217,7 @@ def test_mask_assignment_validates_and_is_one_step():
     p.paint_stroke([(5, 5)], radius=2)
     before, steps = p.mask, len(p._history)
     bad = [
-        (torch.zeros(W, H, dtype=torch.uint8), ShapeError, r"mask: expected \(H, W\) = \(24, 40\).*\(40, 24\).*transposed"),
+        (torch.zeros(W, H, dtype=torch.uint8), ShapeError, r"mask: expected \(H, W\) = \(24, 40\).*\(40, 24\).*transp"),
         (torch.zeros(1, H, W, dtype=torch.uint8), ShapeError, r"\(1, 24, 40\) uint8.*reshape"),
         (torch.zeros(H, W), DTypeError, r"mask: expected an integer label map.*float32"),
         (torch.full((H, W), 3, dtype=torch.int64), MaskValueError, r"mask: expected labels in \[0, 2\]"),
@@ -207,7 +240,7 @@ def test_initial_mask_and_view():
     m = torch.randint(0, 3, (H, W), dtype=torch.int32)
     p = Painter(torch.rand(H, W), mask=m, classes=CLASSES)
     assert torch.equal(p.mask, m.to(torch.uint8)) and not p.can_undo
-    np.testing.assert_array_equal(p._labels, m.numpy())
+    np.testing.assert_array_equal(p._labels.numpy(), m.numpy())
 
 
 @pytest.mark.parametrize("suffix", [".png", ".npy"])
@@ -342,7 +375,7 @@ def test_large_image_edits_at_full_resolution():
     p = Painter(img)
     p.sent = []
     p.send = lambda content, buffers=None: p.sent.append((content, buffers))
-    assert p._image.shape == (683, 1024, 4) and p._image.nbytes < MAX_MESSAGE_BYTES
+    assert p._image.shape == (683, 1024, 4) and p._image.numel() < MAX_MESSAGE_BYTES
     pts = torch.tensor([[100.0, 100.0], [2000.0, 3000.0]])
     edit(p, "brush", pts.tolist(), radius=3.0)
     assert torch.equal(p.mask_of(1), stroke_mask((2048, 3072), pts, 3.0))

@@ -147,7 +147,7 @@ export function colorize(rgba, labels, w, palette, box) {
 // ---- 2. the view ----------------------------------------------------------------------------------
 
 const TOOLS = [["brush", "Brush", "B"], ["eraser", "Eraser", "E"], ["fill", "Fill", "F"], ["lasso", "Lasso", "L"]];
-const HELP = [["B E F L", "tools"], ["1–9 0", "class"], ["[ ]", "size"], ["Ctrl+Z", "undo"], ["Ctrl+Shift+Z / Ctrl+Y", "redo"], ["wheel", "zoom"], ["space+drag / right-drag", "pan"], ["R", "fit"]];
+const HELP = [["B E F L", "tools"], ["1–9 0", "class"], ["[ ]", "size"], ["Ctrl+Z", "undo"], ["Ctrl+Shift+Z / Ctrl+Y", "redo"], ["wheel", "zoom"], ["space / right-drag", "pan"], ["R", "fit"]];
 
 function node(tag, cls, text, props) {
   const e = document.createElement(tag);
@@ -183,9 +183,9 @@ function render({ model, el }) {
   };
   const [sizeWrap, sizeInput, sizeOut] = slider("Size", 1, 256, 1);
   const [opWrap, opInput, opOut] = slider("Opacity", 0, 1, 0.05);
-  const undoBtn = node("button", "mb-act", "↶ Undo", { title: "Undo (Ctrl+Z)", onclick: () => model.send({ type: "undo" }) });
-  const redoBtn = node("button", "mb-act", "↷ Redo", { title: "Redo (Ctrl+Shift+Z or Ctrl+Y)", onclick: () => model.send({ type: "redo" }) });
-  const fitBtn = node("button", "mb-act", "⤢ Fit", { title: "Fit the image (R)", onclick: () => resetView() });
+  const undoBtn = node("button", "mb-act", "↶", { title: "Undo (Ctrl+Z)", onclick: () => model.send({ type: "undo" }) });
+  const redoBtn = node("button", "mb-act", "↷", { title: "Redo (Ctrl+Shift+Z or Ctrl+Y)", onclick: () => model.send({ type: "redo" }) });
+  const fitBtn = node("button", "mb-act", "⤢", { title: "Fit the image (R)", onclick: () => resetView() });
   sizeInput.oninput = () => setTrait("brush_size", Number(sizeInput.value));
   opInput.oninput = () => setTrait("opacity", Number(opInput.value));
   const acts = node("div", "mb-acts");
@@ -210,21 +210,25 @@ function render({ model, el }) {
   const draw = () => { if (!frame) frame = requestAnimationFrame(paint); };
 
   function rebuild() {
-    const img = decodeArray(model.get("_image")), lab = decodeArray(model.get("_labels"));
-    const shape = model.get("image_shape");
-    const pal = decodeArray(model.get("_palette"));
+    const img = decodeArray(model.get("_image")), shape = model.get("image_shape"), pal = decodeArray(model.get("_palette"));
     if (pal) palette = pal.data;
-    if (!img || !lab || !shape || shape.length !== 2) return;
+    if (!img || !shape || shape.length !== 2) return;
     const [dh, dw] = img.shape;
     geo = { H: shape[0], W: shape[1], dh, dw };
     imgCanvas.width = labCanvas.width = dw;
     imgCanvas.height = labCanvas.height = dh;
     imgCanvas.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(img.data.buffer), dw, dh), 0, 0);
-    truth = lab.data;
     labImage = new ImageData(dw, dh);
     rgba = labImage.data;
-    refresh([0, dh, 0, dw]);
+    setLabels();
     resize();
+  }
+
+  function setLabels() { // the kernel's full proxy labels (at start, and in answer to "hello")
+    const lab = decodeArray(model.get("_labels"));
+    if (!geo || !lab || lab.data.length !== geo.dh * geo.dw) return;
+    truth = lab.data;
+    refresh([0, geo.dh, 0, geo.dw]);
   }
 
   // shown = truth + previews still in flight; copy the kernel's truth over `box` and recolour
@@ -258,15 +262,15 @@ function render({ model, el }) {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     if (!geo) return;
-    ctx.save();
-    ctx.translate(view.tx, view.ty);
-    ctx.scale(view.scale, view.scale);
+    const s = dpr * view.scale;
+    ctx.setTransform(s, 0, 0, s, dpr * view.tx, dpr * view.ty);
     ctx.imageSmoothingEnabled = view.scale < 1; // smooth the photo when shrunk, crisp pixels when zoomed in
     ctx.drawImage(imgCanvas, 0, 0);
     ctx.imageSmoothingEnabled = false;
     ctx.globalAlpha = model.get("opacity");
     ctx.drawImage(labCanvas, 0, 0);
-    ctx.restore();
+    ctx.globalAlpha = 1;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     if (active && active.kind === "lasso" && active.screen.length > 2) {
       ctx.beginPath();
       ctx.moveTo(active.screen[0], active.screen[1]);
@@ -475,7 +479,8 @@ function render({ model, el }) {
   ];
   for (const [target, type, fn, opts] of listeners) target.addEventListener(type, fn, opts);
   const traitEvents = [
-    ["change:_image change:_labels change:image_shape", rebuild],
+    ["change:_image change:image_shape", rebuild],
+    ["change:_labels", setLabels],
     ["change:_palette change:class_names", () => { rebuild(); syncUI(); }],
     ["change:tool change:active_class change:brush_size change:opacity change:error change:can_undo change:can_redo change:last_edit_ms", syncUI],
     ["msg:custom", onCustom],
