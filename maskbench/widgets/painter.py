@@ -83,7 +83,8 @@ class Painter(anywidget.AnyWidget):
             full resolution).
         brush_size: brush diameter in image pixels (default: the long side / 64).
         opacity: overlay opacity in [0, 1].
-        history_bytes: memory budget of the undo history (at least the newest step is kept).
+        history_bytes: memory budget of the undo history: up to 200 steps are kept while their
+            (run-length encoded) boxes fit, oldest dropped first, the newest always.
 
     >>> p = Painter(torch.zeros(32, 48), classes=["background", "cell", "nucleus"])
     >>> p.paint_stroke([(10, 5), (10, 30)], radius=2.0)
@@ -144,7 +145,11 @@ class Painter(anywidget.AnyWidget):
         self.set_trait("class_names", names)
         self.active_class = 1
         if mask is not None:
-            self._load(mask, record=False)
+            try:
+                self._load(mask, record=False)
+            except Exception:
+                self.close()  # the comm is already open: do not leave a half-built widget behind
+                raise
         with self.hold_sync():
             # tensors, not numpy arrays: traitlets compares old and new values, and `None == ndarray`
             # is an elementwise Python-object comparison (0.2 s for a 4 MB image)

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from harness import Lab, LabServer, find_browser  # tests/browser is on sys.path (no __init__.py)
+from .harness import Lab, LabServer, find_browser
 
 _SKIPPED: list[str] = []
 

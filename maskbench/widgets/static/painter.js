@@ -15,9 +15,7 @@ export function decodeArray(value) {
 
 /** Flat [row, col, row, col, ...] -> little-endian Float32 bytes, the wire format of strokes. */
 export function packPoints(flat) {
-  const out = new Float32Array(flat.length);
-  out.set(flat);
-  return out;
+  return Float32Array.from(flat);
 }
 
 /** The view that fits a (dh, dw) proxy in a (stageW, stageH) stage, centred. */
@@ -57,8 +55,8 @@ export function clampToImage(row, col, geo) {
 }
 
 const EMPTY = [0, 0, 0, 0];
-const grow = (box, y0, y1, x0, x1) =>
-  y0 >= y1 || x0 >= x1 ? box : box ? [Math.min(box[0], y0), Math.max(box[1], y1), Math.min(box[2], x0), Math.max(box[3], x1)] : [y0, y1, x0, x1];
+const grow = (b, y0, y1, x0, x1) =>
+  y0 >= y1 || x0 >= x1 ? b : b ? [Math.min(b[0], y0), Math.max(b[1], y1), Math.min(b[2], x0), Math.max(b[3], x1)] : [y0, y1, x0, x1];
 
 /** Round brush along flat [r, c, ...] (pixel centres) on labels (w x h); the kernel's capsule rule.
  * Returns the changed box [y0, y1, x0, x1] or null. */
@@ -147,7 +145,8 @@ export function colorize(rgba, labels, w, palette, box) {
 // ---- 2. the view ----------------------------------------------------------------------------------
 
 const TOOLS = [["brush", "Brush", "B"], ["eraser", "Eraser", "E"], ["fill", "Fill", "F"], ["lasso", "Lasso", "L"]];
-const HELP = [["B E F L", "tools"], ["1–9 0", "class"], ["[ ]", "size"], ["Ctrl+Z", "undo"], ["Ctrl+Shift+Z / Ctrl+Y", "redo"], ["wheel", "zoom"], ["space / right-drag", "pan"], ["R", "fit"]];
+const HELP = [["B E F L", "tools"], ["1–9 0", "class"], ["[ ]", "size"], ["Ctrl+Z", "undo"],
+  ["Ctrl+Shift+Z / Ctrl+Y", "redo"], ["wheel", "zoom"], ["space / right-drag", "pan"], ["R", "fit"]];
 
 function node(tag, cls, text, props) {
   const e = document.createElement(tag);
@@ -160,10 +159,8 @@ function render({ model, el }) {
   const root = node("div", "mb-painter", undefined, { tabIndex: 0 });
   root.dataset.lmSuppressShortcuts = "true";
   const bar = node("div", "mb-bar"), stage = node("div", "mb-stage"), canvas = node("canvas", "mb-canvas");
-  const legend = node("div", "mb-legend"), status = node("div", "mb-status"), help = node("div", "mb-help");
-  stage.appendChild(canvas);
-  root.append(bar, stage, legend, status, help);
-  el.appendChild(root);
+  const legend = node("div", "mb-legend"), row = node("div", "mb-row"), status = node("div", "mb-status"), help = node("div", "mb-help");
+  stage.appendChild(canvas), root.append(bar, stage, row, status, help), el.appendChild(root);
   const ctx = canvas.getContext("2d");
 
   // toolbar ----------------------------------------------------------------------------------------
@@ -171,26 +168,22 @@ function render({ model, el }) {
   const group = node("div", "mb-group");
   for (const [name, label, key] of TOOLS) {
     const b = node("button", "mb-tool", undefined, { title: `${label} (${key})`, onclick: () => setTrait("tool", name) });
-    b.append(node("span", "", label), node("kbd", "", key));
     toolButtons[name] = b;
-    group.appendChild(b);
+    b.append(node("span", "", label), node("kbd", "", key)), group.appendChild(b);
   }
-  const slider = (label, min, max, step) => {
-    const wrap = node("label", "mb-slider"), input = node("input"), out = node("output");
-    Object.assign(input, { type: "range", min, max, step });
+  const slider = (label, min, max, step, trait) => {
+    const wrap = node("label", "mb-slider"), out = node("output");
+    const input = node("input", "", undefined, { type: "range", min, max, step, oninput: () => setTrait(trait, Number(input.value)) });
     wrap.append(node("span", "", label), input, out);
     return [wrap, input, out];
   };
-  const [sizeWrap, sizeInput, sizeOut] = slider("Size", 1, 256, 1);
-  const [opWrap, opInput, opOut] = slider("Opacity", 0, 1, 0.05);
+  const [sizeWrap, sizeInput, sizeOut] = slider("Size", 1, 256, 1, "brush_size");
+  const [opWrap, opInput, opOut] = slider("Opacity", 0, 1, 0.05, "opacity");
   const undoBtn = node("button", "mb-act", "↶", { title: "Undo (Ctrl+Z)", onclick: () => model.send({ type: "undo" }) });
   const redoBtn = node("button", "mb-act", "↷", { title: "Redo (Ctrl+Shift+Z or Ctrl+Y)", onclick: () => model.send({ type: "redo" }) });
   const fitBtn = node("button", "mb-act", "⤢", { title: "Fit the image (R)", onclick: () => resetView() });
-  sizeInput.oninput = () => setTrait("brush_size", Number(sizeInput.value));
-  opInput.oninput = () => setTrait("opacity", Number(opInput.value));
   const acts = node("div", "mb-acts");
-  acts.append(undoBtn, redoBtn, fitBtn);
-  bar.append(group, sizeWrap, opWrap, acts);
+  acts.append(undoBtn, redoBtn, fitBtn), bar.append(group, sizeWrap, opWrap), row.append(legend, acts);
   for (const [keys, what] of HELP) { const s = node("span"); s.append(node("kbd", "", keys), ` ${what}`); help.appendChild(s); }
   const readout = node("span", "mb-readout"), timing = node("span", "mb-timing");
   const errorBox = node("span", "mb-error", "", { title: "click to dismiss", onclick: () => setTrait("error", "") });
@@ -352,7 +345,8 @@ function render({ model, el }) {
       const op = { kind: "fill", value: label, row: Math.round(pr), col: Math.round(pc) };
       return send(op, { type: "edit", tool, label, row: r, col: c });
     }
-    active = { kind: tool === "lasso" ? "lasso" : "stroke", tool, value: tool === "eraser" ? 0 : label, image: [], proxy: [], screen: [], box: null };
+    const kind = tool === "lasso" ? "lasso" : "stroke";
+    active = { kind, tool, value: tool === "eraser" ? 0 : label, image: [], proxy: [], screen: [], box: null };
     active.proxyRadius = (radius() * geo.dw) / geo.W;
     addPoint(sx, sy);
   }
@@ -445,7 +439,7 @@ function render({ model, el }) {
 
   // kernel messages --------------------------------------------------------------------------------
   function onCustom(msg, buffers) {
-    if (!msg || !geo) return;
+    if (!msg || !geo || !truth) return;
     if (msg.type === "patch") {
       if (msg.h && msg.w && buffers && buffers.length) {
         const b = buffers[0], data = new Uint8Array(b.buffer || b, b.byteOffset || 0, msg.h * msg.w);
@@ -482,7 +476,8 @@ function render({ model, el }) {
     ["change:_image change:image_shape", rebuild],
     ["change:_labels", setLabels],
     ["change:_palette change:class_names", () => { rebuild(); syncUI(); }],
-    ["change:tool change:active_class change:brush_size change:opacity change:error change:can_undo change:can_redo change:last_edit_ms", syncUI],
+    ["change:tool change:active_class change:brush_size change:opacity change:error", syncUI],
+    ["change:can_undo change:can_redo change:last_edit_ms", syncUI],
     ["msg:custom", onCustom],
   ];
   for (const [names, fn] of traitEvents) model.on(names, fn);
