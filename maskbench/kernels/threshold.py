@@ -338,8 +338,11 @@ def threshold_li(
     if initial is None:
         t_next = s_all / n_all
     else:
-        t0 = initial.detach() if isinstance(initial, torch.Tensor) else torch.tensor(float(initial))
-        t0 = t0.to(device=c.device, dtype=wide).expand(h.batch).reshape(-1, 1)
+        if isinstance(initial, torch.Tensor):
+            t0 = initial.detach().to(wide)
+        else:  # written on the device directly: no host->device copy
+            t0 = torch.full((), float(initial), device=c.device, dtype=wide)
+        t0 = t0.expand(h.batch).reshape(-1, 1)
         t_next = ((t0 - h.edges0[:, None].to(wide)) / step).clamp(0.0, bins - 1.0)  # both classes non-empty
     t_curr = t_next - 2 * tol - 1
     for _ in range(_LI_ITERATIONS):  # fixed count; finished images are masked, not branched on

@@ -151,13 +151,15 @@ def test_polygon_mask_integer_vertices_pnpoly(device, verts):
 
 def test_polygon_mask_agrees_with_skimage_on_generic_polygons(device):
     rng = np.random.default_rng(3)
-    for _ in range(10):
+    compared = 0
+    for _ in range(20):
         verts = rng.uniform(-3, 33, size=(rng.integers(3, 9), 2))
+        if not _is_simple(verts):  # rules differ only where a polygon crosses itself
+            continue
         got = polygon_mask((30, 30), torch.tensor(verts, device=device)).cpu().numpy()
-        ref = polygon2mask((30, 30), verts)  # convex or not; generic vertices avoid tie-breaks
-        # skimage uses the nonzero-ish rule for self-intersections: compare simple polygons only
-        if _is_simple(verts):
-            np.testing.assert_array_equal(got, ref)
+        np.testing.assert_array_equal(got, polygon2mask((30, 30), verts))  # generic vertices: no ties
+        compared += 1
+    assert compared >= 5
 
 
 def _is_simple(v):

@@ -18,7 +18,7 @@ import skimage.data
 import skimage.exposure
 import skimage.filters as skf
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import maskbench
@@ -164,6 +164,7 @@ def images(draw, *, max_side: int = 24):
 @fixtures_ok
 @given(images())
 def test_random_images_match_skimage(device, no_sync, a):
+    assume(a.max() > a.min())  # constant images: see test_constant_images_return_their_value
     for method, ref in SKIMAGE.items():
         ours = float(run(THRESHOLD_METHODS[method], a, device, no_sync))
         assert abs(ours - float(ref(a))) <= tolerance(a), (method, ours, float(ref(a)))
@@ -175,7 +176,7 @@ def test_random_images_match_skimage(device, no_sync, a):
 
 
 @fixtures_ok
-@given(st.lists(images(max_side=12), min_size=1, max_size=4), st.integers(1, 12), st.integers(1, 12))
+@given(st.lists(images(max_side=12), min_size=1, max_size=3), st.integers(1, 12), st.integers(1, 12))
 def test_batches_equal_each_image(device, no_sync, imgs, h, w):
     batch = np.stack([np.resize(i.astype(np.float32), (h, w)) for i in imgs])
     for method in list(THRESHOLD_METHODS) + ["multiotsu"]:
@@ -467,8 +468,8 @@ def test_otsu_timing_vs_skimage_loop(device):
             return [skf.threshold_otsu(img) for img in batch]
 
         ours(), theirs()
-        t_ours = min(_timed(ours) for _ in range(5))
-        t_theirs = min(_timed(theirs) for _ in range(5))
+        t_ours = min(_timed(ours) for _ in range(3))
+        t_theirs = min(_timed(theirs) for _ in range(3))
         print(f"\notsu 16x512x512 {np.dtype(dtype).name}: maskbench {t_ours * 1e3:.1f} ms, "
               f"skimage loop {t_theirs * 1e3:.1f} ms, ratio {t_theirs / t_ours:.2f}x "
               f"({torch.get_num_threads()} torch threads, {device})")
