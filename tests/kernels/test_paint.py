@@ -150,32 +150,17 @@ def test_polygon_mask_integer_vertices_pnpoly(device, verts):
 
 
 def test_polygon_mask_agrees_with_skimage_on_generic_polygons(device):
+    # star-shaped (angle-sorted) polygons are simple, where every fill rule agrees; generic
+    # float vertices put no pixel centre exactly on an edge
     rng = np.random.default_rng(3)
-    compared = 0
-    for _ in range(20):
-        verts = rng.uniform(-3, 33, size=(rng.integers(3, 9), 2))
-        if not _is_simple(verts):  # rules differ only where a polygon crosses itself
-            continue
+    for _ in range(12):
+        n = rng.integers(3, 12)
+        angle = np.sort(rng.uniform(0, 2 * np.pi, n))
+        radius = rng.uniform(3, 18, n)
+        verts = np.stack([15 + radius * np.sin(angle), 14 + radius * np.cos(angle)], 1)
         got = polygon_mask((30, 30), torch.tensor(verts, device=device)).cpu().numpy()
-        np.testing.assert_array_equal(got, polygon2mask((30, 30), verts))  # generic vertices: no ties
-        compared += 1
-    assert compared >= 5
-
-
-def _is_simple(v):
-    n = len(v)
-
-    def cross(o, a, b):
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-    for i in range(n):
-        for j in range(i + 1, n):
-            if abs(i - j) in (1, n - 1):
-                continue
-            a, b, c, d = v[i], v[(i + 1) % n], v[j], v[(j + 1) % n]
-            if cross(a, b, c) * cross(a, b, d) < 0 and cross(c, d, a) * cross(c, d, b) < 0:
-                return False
-    return True
+        np.testing.assert_array_equal(got, polygon2mask((30, 30), verts))
+        assert got.any()
 
 
 def test_polygon_mask_even_odd_star_has_a_hole(device):
