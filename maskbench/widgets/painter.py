@@ -38,6 +38,7 @@ from maskbench.widgets._painter_proto import (
     proxy_box,
     proxy_labels,
 )
+from maskbench.widgets._errors import WidgetValueError
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait
 
 __all__ = ["Painter", "TOOLS", "PainterValueError"]
@@ -46,7 +47,7 @@ _STATIC = pathlib.Path(__file__).parent / "static"
 _PATCH_BYTES = 4 * 1024 * 1024  # proxy patches larger than this go in row bands
 
 
-class PainterValueError(traitlets.TraitError, ValueError):
+class PainterValueError(WidgetValueError):
     """A painter property or edit got a value it does not accept (state unchanged)."""
 
 

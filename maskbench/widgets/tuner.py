@@ -25,6 +25,7 @@ from maskbench._checks import describe
 from maskbench.kernels.threshold import THRESHOLD_METHODS
 from maskbench.render import contours, display_size
 from maskbench.widgets import _tuner_core as core
+from maskbench.widgets._errors import WidgetTypeError, WidgetValueError
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bits
 
 __all__ = ["ThresholdTuner", "METHODS", "TunerValueError", "TunerTypeError"]
@@ -37,11 +38,11 @@ _MAX_RADIUS = 64
 _FROM_BROWSER = ("threshold", "method", "index", "min_size", "fill_holes", "opening_radius", "opacity", "show_target")
 
 
-class TunerValueError(traitlets.TraitError, ValueError):
+class TunerValueError(WidgetValueError):
     """A tuner property got a value it does not accept (state unchanged)."""
 
 
-class TunerTypeError(traitlets.TraitError, TypeError):
+class TunerTypeError(WidgetTypeError):
     """A tuner property got a value of the wrong type (state unchanged)."""
 
 

@@ -38,6 +38,7 @@ from maskbench.render import (
     label_palette,
     parse_color,
 )
+from maskbench.widgets._errors import WidgetTypeError, WidgetValueError
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bits
 
 __all__ = ["Viewer", "MODES", "WidgetValueError", "WidgetTypeError"]
@@ -48,14 +49,6 @@ _STATIC = pathlib.Path(__file__).parent / "static"
 MODES = ("keep", "remove", "mean", "inpaint", "weighted")
 _MAX_DISPLAY = int((MAX_MESSAGE_BYTES // 4) ** 0.5)  # an RGBA proxy must fit in one message
 _FROM_BROWSER = ("mode", "fill", "opacity", "contours", "index")  # all else is kernel -> browser
-
-
-class WidgetValueError(traitlets.TraitError, ValueError):
-    """A widget property got a value it does not accept (state unchanged)."""
-
-
-class WidgetTypeError(traitlets.TraitError, TypeError):
-    """A widget property got a value of the wrong type (state unchanged)."""
 
 
 def _number(value: object, name: str) -> float:

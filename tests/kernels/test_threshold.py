@@ -79,6 +79,56 @@ def tolerance(a: np.ndarray) -> float:
     return (hi - lo) / 256 + 8 * float(np.spacing(np.abs(a.dtype.type(max(abs(lo), abs(hi))))))
 
 
+def criterion(method: str, a: np.ndarray):
+    """scikit-image's objective (float64, on its own histogram) as a function of bin indices."""
+    counts, centres = skimage.exposure.histogram(a.reshape(-1), 256)
+    h = counts.astype(np.float64)
+    if method == "otsu":
+        w1, w2 = np.cumsum(h), np.cumsum(h[::-1])[::-1]
+        m1, m2 = np.cumsum(h * centres) / w1, (np.cumsum((h * centres)[::-1]) / w2[::-1])[::-1]
+        score = np.append(w1[:-1] * w2[1:] * (m1[:-1] - m2[1:]) ** 2, -np.inf)
+        return centres, lambda idx: score[idx[0]]
+    if method == "yen":
+        pmf = h / h.sum()
+        p1, p1_sq, p2_sq = np.cumsum(pmf), np.cumsum(pmf**2), np.cumsum(pmf[::-1] ** 2)[::-1]
+        with np.errstate(divide="ignore"):
+            score = np.log(1 / (p1_sq[:-1] * p2_sq[1:]) * (p1[:-1] * (1.0 - p1[:-1])) ** 2)
+        return centres, lambda idx: np.append(score, -np.inf)[idx[0]]
+    # multi-Otsu, with scikit-image's weights (bin 0 counts as value 1, var[0, 0] = 0)
+    prob = h / h.sum()
+    value = np.arange(256.0)
+    value[0] = 1
+    z, f = np.concatenate([[0], np.cumsum(prob)]), np.concatenate([[0], np.cumsum(prob * value)])
+
+    def var(lo, hi):
+        n = z[hi + 1] - z[lo]
+        return 0.0 if n <= 0 or (lo == 0 and hi == 0) else (f[hi + 1] - f[lo]) ** 2 / n
+
+    def sigma(idx):
+        edges = [-1, *idx, 255]
+        return sum(var(edges[k] + 1, edges[k + 1]) for k in range(len(edges) - 1))
+
+    return centres, sigma
+
+
+def agrees(method: str, a: np.ndarray, ours, ref) -> bool:
+    """Within one bin width of scikit-image, or a near-tie: our bins score as well as scikit-image's
+    under its own criterion up to float32 rounding (scikit-image accumulates in float32, so on
+    flat criteria its argmax is decided by rounding)."""
+    ours, ref = np.atleast_1d(ours).astype(np.float64), np.atleast_1d(ref).astype(np.float64)
+    if np.abs(ours - ref).max() <= tolerance(a):
+        return True
+    if method not in ("otsu", "yen", "multiotsu"):
+        return False
+    centres, score = criterion(method, a)
+
+    def index(t):
+        return int(np.abs(centres - t).argmin())
+
+    best, mine = score([index(t) for t in ref]), score([index(t) for t in ours])
+    return mine >= best - 1e-5 * abs(best) - 1e-12
+
+
 def run(fn, a: np.ndarray, device, no_sync, **kw) -> torch.Tensor:
     x = torch.from_numpy(a).to(device)
     with no_sync():
@@ -167,12 +217,13 @@ def test_random_images_match_skimage(device, no_sync, a):
     assume(a.max() > a.min())  # constant images: see test_constant_images_return_their_value
     for method, ref in SKIMAGE.items():
         ours = float(run(THRESHOLD_METHODS[method], a, device, no_sync))
-        assert abs(ours - float(ref(a))) <= tolerance(a), (method, ours, float(ref(a)))
+        assert agrees(method, a, ours, ref(a)), (method, ours, float(ref(a)))
     for classes in (2, 3):
-        if len(np.unique(skimage.exposure.histogram(a, 256)[0].nonzero()[0])) < classes:
-            continue
+        if np.count_nonzero(skimage.exposure.histogram(a, 256)[0]) < classes:
+            continue  # scikit-image raises; see test_multiotsu_few_values
         ours = run(threshold_multiotsu, a, device, no_sync, classes=classes).numpy()
-        assert np.abs(ours - skf.threshold_multiotsu(a, classes=classes)).max() <= tolerance(a)
+        ref = skf.threshold_multiotsu(a, classes=classes)
+        assert agrees("multiotsu", a, ours, ref), (classes, ours, ref)
 
 
 @fixtures_ok
@@ -198,7 +249,7 @@ def test_nan_and_inf_pixels_are_ignored(device, no_sync, a, frac, bad):
         return
     for method, ref in SKIMAGE.items():
         ours = float(run(THRESHOLD_METHODS[method], dirty, device, no_sync))
-        assert abs(ours - float(ref(finite))) <= tolerance(finite), method
+        assert agrees(method, finite, ours, ref(finite)), method
     with no_sync():
         counts, _ = histogram(torch.from_numpy(dirty).to(device))
     np.testing.assert_array_equal(counts.numpy(), skimage.exposure.histogram(finite, 256)[0])
