@@ -23,7 +23,7 @@ install: $(STAMP)
 
 ## Install everything and open JupyterLab on the tour notebook.
 lab: install
-	$(VENV)/bin/jupyter lab --ServerApp.port=$(LAB_PORT) notebooks/00_tour.ipynb
+	$(VENV)/bin/jupyter lab --ServerApp.port=$(LAB_PORT) $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_tour.ipynb
 
 ## Install everything and run the whole suite (unit, doctests, notebooks, JS helpers, real browser).
 # Two runs: everything else on 2 workers, then the browser tests serially in one process, so that a

@@ -118,6 +118,8 @@ def agrees(method: str, a: np.ndarray, ours, ref) -> bool:
     ours, ref = np.atleast_1d(ours).astype(np.float64), np.atleast_1d(ref).astype(np.float64)
     if np.abs(ours - ref).max() <= tolerance(a):
         return True
+    if method == "isodata":
+        return isodata_tie(a, float(ours[0]))
     if method not in ("otsu", "yen", "multiotsu"):
         return False
     centres, score = criterion(method, a)
@@ -127,6 +129,21 @@ def agrees(method: str, a: np.ndarray, ours, ref) -> bool:
 
     best, mine = score([index(t) for t in ref]), score([index(t) for t in ours])
     return mine >= best - 1e-5 * abs(best) - 1e-12
+
+
+def isodata_tie(a: np.ndarray, ours: float) -> bool:
+    """Our bin meets ISODATA's condition 0 <= mean-gap < width up to rounding (float64), and no
+    earlier bin meets it robustly: on a boundary case scikit-image's float32 sums decide."""
+    counts, centres = skimage.exposure.histogram(a.reshape(-1), 256)
+    h = counts.astype(np.float64)
+    low, cum = np.cumsum(h * centres), np.cumsum(h)
+    gap = (low[:-1] / cum[:-1] + (low[-1] - low[:-1]) / (cum[-1] - cum[:-1])) / 2 - centres[:-1]
+    width = centres[1] - centres[0]
+    eps = 16 * float(np.spacing(np.abs(a).max())) + 1e-6 * width
+    i = int(np.abs(centres - ours).argmin())
+    loose = (gap >= -eps) & (gap < width + eps)
+    strict = (gap >= eps) & (gap < width - eps)
+    return bool(loose[i]) and not strict[:i].any()
 
 
 def run(fn, a: np.ndarray, device, no_sync, **kw) -> torch.Tensor:
