@@ -316,10 +316,8 @@ def threshold_li(
     elif initial is not None and (isinstance(initial, bool) or not isinstance(initial, Real)):
         raise TypeError(f"initial: expected None, a number or a tensor; got {describe(initial)}.")
     h = _Hist(x, check_int(bins, "bins", min_value=2), sums=True)
-    # bin units: u = (x - min) / bin width, bin k spans [k, k + 1); float64 sums where available
-    wide = _wide_float(h.counts.device)
-    c, s = h.counts.to(wide), h.sums.to(wide)
-    step = h.step[:, None].to(wide)
+    # values shifted so the image minimum is 0 (as scikit-image does), sums in float64
+    c, s = h.counts.to(h.sums.dtype), h.sums
     occupied = c > 0
     # key[k]: bin k's mean (the previous one's for empty bins), non-decreasing, so that
     # searchsorted(key, t, right=True) is the number of bins in the background of t
@@ -327,7 +325,7 @@ def threshold_li(
     if tolerance is None:  # scikit-image's: half the smallest gap between distinct values
         tol = 0.5 * _smallest_gap(s / c, occupied)[:, None]
     else:
-        tol = float(tolerance) / step
+        tol = torch.full_like(key[:, :1], float(tolerance))
     # every split q (background = bins < q): the next threshold, and whether m_b == 0
     pad = torch.nn.functional.pad
     cum_c, cum_s = pad(c.cumsum(-1), (1, 0)), pad(s.cumsum(-1), (1, 0))
@@ -339,11 +337,13 @@ def threshold_li(
         t_next = s_all / n_all
     else:
         if isinstance(initial, torch.Tensor):
-            t0 = initial.detach().to(wide)
+            t0 = initial.detach().to(s.dtype)
         else:  # written on the device directly: no host->device copy
-            t0 = torch.full((), float(initial), device=c.device, dtype=wide)
-        t0 = t0.expand(h.batch).reshape(-1, 1)
-        t_next = ((t0 - h.edges0[:, None].to(wide)) / step).clamp(0.0, bins - 1.0)  # both classes non-empty
+            t0 = torch.full((), float(initial), device=s.device, dtype=s.dtype)
+        t0 = t0.expand(h.batch).reshape(-1, 1) - h.edges0[:, None].to(s.dtype)
+        # inside the image range, with the top bin in the foreground: both classes non-empty
+        top = torch.nextafter(key[:, -1:], torch.zeros_like(key[:, -1:]))
+        t_next = torch.minimum(t0.clamp_min(0.0), top)
     t_curr = t_next - 2 * tol - 1
     for _ in range(_LI_ITERATIONS):  # fixed count; finished images are masked, not branched on
         active = (t_next - t_curr).abs() > tol
@@ -352,7 +352,7 @@ def threshold_li(
         stop = stop_split.gather(-1, q)
         t_next = torch.where(active & ~stop, t_split.gather(-1, q), t_next)
         tol = torch.where(active & stop, _INF, tol)
-    return h.finish((t_next * step).squeeze(-1).to(h.centres.dtype) + h.edges0)
+    return h.finish(t_next.squeeze(-1).to(h.centres.dtype) + h.edges0)
 
 
 def _smallest_gap(value: torch.Tensor, occupied: torch.Tensor) -> torch.Tensor:
@@ -612,9 +612,9 @@ class _Hist:
         # bin = trunc((x - lo) / step) (numpy's formula for power-of-two bins); a constant image
         # gets (x - v) / inf = 0 here and its bin, bins // 2, from the offset below
         a.sub_(torch.where(self.const, lo, lo_e)[:, None])
+        if sums:  # per-bin sums of x - min in float64, for Li's class means (ignored pixels: 0)
+            weights = a.to(_wide_float(a.device)).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0).view(-1)
         a.div_(torch.where(self.const, _INF, step)[:, None])
-        # per-bin sums of (x - lo) / step, for Li's class means (ignored pixels weigh 0)
-        weights = a.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0).view(-1) if sums else None
         # ignored pixels (-inf/NaN) -> slot bins + 1; the maximum (exactly `bins`) is folded below
         a.nan_to_num_(nan=bins + 1, posinf=bins + 1, neginf=bins + 1)
         idx = a.view(torch.int64 if a.dtype == torch.float64 else torch.int32)
