@@ -46,17 +46,19 @@ def measure(
     bytes_formula: str = "",
     check_sync: bool = True,
     syncs_documented: bool = False,
+    reps_warmup: tuple[int, int] | None = None,
 ) -> list[Row]:
     """Time ``ours``, every baseline and the peer in rotation; one row per baseline.
 
     ``peer`` is ``(name, fn)``, or ``(reason, None)`` when the peer library is missing: the reason
     (e.g. "MONAI MaskedLoss: not installed") is shown in the peer column. The peer goes on the
     first row only. ``check_sync`` runs ``ours`` once under the CUDA sync debug mode.
+    ``reps_warmup`` overrides the rep counts of a full run (for baselines taking many seconds).
     """
     fns = {"ours": ours, **{f"b:{name}": fn for name, fn in baselines.items()}}
     if peer is not None and peer[1] is not None:
         fns["peer"] = peer[1]
-    n, warm = reps(quick, slow=slow)
+    n, warm = reps_warmup if reps_warmup and not quick else reps(quick, slow=slow)
     t = compare(fns, device=device, reps=n, warmup=warm)
     synced = sync_free(ours, device) if check_sync else None
     rows = []

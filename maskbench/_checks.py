@@ -379,3 +379,12 @@ def check_probabilities(x: torch.Tensor, name: str = "probs", *, fix: str = "") 
                 + (fix or f"Rescale them, e.g. `{name}.clamp(0, 1)`.")
             )
     return x
+
+
+def check_real(x: object, name: str = "x") -> torch.Tensor:
+    """Require a tensor of real numbers: floating or integer, not ``bool`` (a mask) or complex."""
+    check_tensor(x, name)
+    if x.dtype == torch.bool or x.is_complex():
+        fix = "A bool tensor is already a mask." if x.dtype == torch.bool else f"Take `{name}.real` or `{name}.abs()` first."
+        raise DTypeError(f"{name}: expected a real (float or integer) tensor; got {describe(x)}. {fix}")
+    return x

@@ -2,10 +2,16 @@
 
 Stated tolerance for the automatic methods: ``|ours - skimage| <= (max - min) / 256`` (one bin
 width; Li and multi-Otsu included), plus a few float ulps of the image's magnitude because bin
-centres are rounded in the image's dtype. Random images are well conditioned (range at least a
-third of the largest magnitude): in float32 images whose range is tiny next to their magnitude
-the bin edges themselves are rounded, and numpy re-checks pixels against the rounded edges,
-which maskbench skips for speed.
+centres are rounded in the image's dtype. On scikit-image's sample images that is what we test.
+On small random images two float effects need a second clause, checked explicitly:
+
+* near-ties: scikit-image accumulates its criteria in float32, so on a flat criterion its argmax
+  is decided by rounding; there we require our bins to score as well as its bins under its own
+  criterion (computed in float64) up to float32 rounding (``agrees``);
+* bin edges: numpy re-checks pixels within a rounding error of a bin edge against the rounded
+  edges; maskbench skips that for speed (see ``maskbench.histogram``). Random images therefore
+  avoid values that sit on edges up to rounding: they are well conditioned (range at least a
+  third of the largest magnitude) and lattices use exact (dyadic or integer) spacings.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ SAMPLES = ["camera", "coins", "moon", "page", "text", "cell", "horse", "checkerb
 _cache: dict[str, np.ndarray] = {}
 # the fixtures used inside @given (device, no_sync) hold no per-example state
 fixtures_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+_DEFAULT_THREADS = torch.get_num_threads()
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -111,11 +118,22 @@ def criterion(method: str, a: np.ndarray):
     return centres, sigma
 
 
+def reference(method: str, a: np.ndarray) -> float | None:
+    try:
+        return float(SKIMAGE[method](a))
+    except IndexError:  # threshold_isodata when rounding leaves no bin meeting its condition
+        assert method == "isodata"
+        return None
+
+
 def agrees(method: str, a: np.ndarray, ours, ref) -> bool:
     """Within one bin width of scikit-image, or a near-tie: our bins score as well as scikit-image's
     under its own criterion up to float32 rounding (scikit-image accumulates in float32, so on
     flat criteria its argmax is decided by rounding)."""
-    ours, ref = np.atleast_1d(ours).astype(np.float64), np.atleast_1d(ref).astype(np.float64)
+    ours = np.atleast_1d(ours).astype(np.float64)
+    if ref is None:  # scikit-image failed (its float32 ISODATA can find no bin at all)
+        return method == "isodata" and isodata_tie(a, float(ours[0]))
+    ref = np.atleast_1d(ref).astype(np.float64)
     if np.abs(ours - ref).max() <= tolerance(a):
         return True
     if method == "isodata":
@@ -207,7 +225,7 @@ def test_batch_of_samples_equals_each_image(device, no_sync):
 
 @st.composite
 def images(draw, *, max_side: int = 24):
-    """Uniform, bimodal, integer-lattice and heavy-tailed images (not constant)."""
+    """Uniform, bimodal, integer-lattice and heavy-tailed images (constant only when 1 x 1)."""
     h, w = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     kind = draw(st.sampled_from(["uniform", "bimodal", "lattice", "heavy"]))
@@ -220,21 +238,19 @@ def images(draw, *, max_side: int = 24):
         a = rng.integers(0, draw(st.integers(2, 300)), (h, w)).astype(np.float64)
     else:
         a = rng.exponential(1.0, (h, w)) ** 3
-    scale = draw(st.sampled_from([1.0, 255.0, 1e-3, 1e4]))
-    a = a * scale + draw(st.sampled_from([0.0, -0.5, 2.0])) * scale * (a.max() + 1e-9)
-    a = a.astype(draw(st.sampled_from([np.float32, np.float64])))
-    if a.max() == a.min():
-        a.flat[0] = a.flat[0] + scale  # keep it non-constant (constants have their own test)
-    return a
+    # dyadic or integer scales: a lattice scaled by 1e-3 can sit within rounding of the bin edges
+    scale = draw(st.sampled_from([1.0, 255.0, 2.0**-10, 1e4]))
+    a = a * scale + draw(st.sampled_from([0.0, -0.5, 2.0])) * scale * a.max()
+    return a.astype(draw(st.sampled_from([np.float32, np.float64])))
 
 
 @fixtures_ok
 @given(images())
 def test_random_images_match_skimage(device, no_sync, a):
     assume(a.max() > a.min())  # constant images: see test_constant_images_return_their_value
-    for method, ref in SKIMAGE.items():
-        ours = float(run(THRESHOLD_METHODS[method], a, device, no_sync))
-        assert agrees(method, a, ours, ref(a)), (method, ours, float(ref(a)))
+    for method in SKIMAGE:
+        ours, ref = float(run(THRESHOLD_METHODS[method], a, device, no_sync)), reference(method, a)
+        assert agrees(method, a, ours, ref), (method, ours, ref)
     for classes in (2, 3):
         if np.count_nonzero(skimage.exposure.histogram(a, 256)[0]) < classes:
             continue  # scikit-image raises; see test_multiotsu_few_values
@@ -264,9 +280,9 @@ def test_nan_and_inf_pixels_are_ignored(device, no_sync, a, frac, bad):
     finite = dirty[np.isfinite(dirty)]
     if finite.size == 0 or finite.min() == finite.max():
         return
-    for method, ref in SKIMAGE.items():
+    for method in SKIMAGE:
         ours = float(run(THRESHOLD_METHODS[method], dirty, device, no_sync))
-        assert agrees(method, finite, ours, ref(finite)), method
+        assert agrees(method, finite, ours, reference(method, finite)), method
     with no_sync():
         counts, _ = histogram(torch.from_numpy(dirty).to(device))
     np.testing.assert_array_equal(counts.numpy(), skimage.exposure.histogram(finite, 256)[0])
@@ -520,7 +536,7 @@ def test_auto_threshold_dispatch_and_exports(device):
 
 
 def test_otsu_timing_vs_skimage_loop(device):
-    """16 x 512 x 512 batched Otsu vs scikit-image image by image (printed, never asserted)."""
+    """16 x 512 x 512 batched Otsu vs scikit-image image by image (printed with -s, never asserted)."""
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
         batch = rng.random((16, 512, 512)).astype(dtype)
@@ -535,13 +551,18 @@ def test_otsu_timing_vs_skimage_loop(device):
         def theirs():
             return [skf.threshold_otsu(img) for img in batch]
 
-        ours(), theirs()
-        t_ours = min(_timed(ours) for _ in range(3))
-        t_theirs = min(_timed(theirs) for _ in range(3))
-        print(f"\notsu 16x512x512 {np.dtype(dtype).name}: maskbench {t_ours * 1e3:.1f} ms, "
-              f"skimage loop {t_theirs * 1e3:.1f} ms, ratio {t_theirs / t_ours:.2f}x "
-              f"({torch.get_num_threads()} torch threads, {device})")
         assert np.allclose(ours().cpu().numpy(), theirs())
+        t_theirs = min(_timed(theirs) for _ in range(3))
+        for threads in sorted({1, _DEFAULT_THREADS}):
+            torch.set_num_threads(threads)
+            try:
+                ours()
+                t_ours = min(_timed(ours) for _ in range(3))
+            finally:
+                torch.set_num_threads(1)
+            print(f"\notsu 16x512x512 {np.dtype(dtype).name} on {device}, {threads} torch thread(s): "
+                  f"maskbench {t_ours * 1e3:.1f} ms, skimage loop {t_theirs * 1e3:.1f} ms, "
+                  f"ratio {t_theirs / t_ours:.2f}x")
 
 
 def _timed(fn) -> float:

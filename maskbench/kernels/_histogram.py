@@ -1,0 +1,148 @@
+"""Private helpers of ``maskbench.kernels.threshold``: batched per-image histograms and searches.
+
+``Hist`` bins every image of a ``(..., H, W)`` batch into its own [min, max] range with one flat
+``bincount`` (``index_add_`` off CPU), without a Python loop over images and without host syncs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from maskbench._checks import ShapeError, check_int, check_real, describe
+
+_INF = float("inf")
+
+
+def as_work(x: torch.Tensor, name: str) -> tuple[torch.Tensor, tuple[int, ...], torch.dtype, bool]:
+    """``(..., H, W)`` -> ``(N, H*W)`` in the working float dtype; batch shape; out dtype; is a copy."""
+    check_real(x, name)
+    if x.ndim < 2 or x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise ShapeError(
+            f"{name}: expected (..., H, W) images with H, W >= 1; got {describe(x)}."
+            + (f" For a 1-D signal use {name}[None]." if x.ndim == 1 else "")
+        )
+    if x.is_floating_point():
+        work = torch.float64 if x.dtype == torch.float64 else torch.float32
+        out = x.dtype
+    else:
+        work = torch.float64 if x.dtype in (torch.int32, torch.int64) else torch.float32
+        out = work
+    batch = tuple(x.shape[:-2])
+    flat = x.detach().reshape(-1, x.shape[-2] * x.shape[-1])
+    owned = flat.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()  # reshape copied
+    if flat.dtype != work:
+        flat, owned = flat.to(work), True
+    return flat, batch, out, owned
+
+
+def wide_float(device: torch.device) -> torch.dtype:
+    return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+
+
+def rcumsum(t: torch.Tensor) -> torch.Tensor:
+    return t.flip(-1).cumsum(-1).flip(-1)
+
+
+def _bincount(idx: torch.Tensor, weights: torch.Tensor, length: int) -> torch.Tensor:
+    """``sum(weights[idx == i])`` for every ``i < length``, sync-free."""
+    if idx.device.type == "cpu":  # the fastest CPU path
+        return torch.bincount(idx, None if weights.dtype == torch.int64 else weights, minlength=length)
+    # CUDA's bincount reads the maximum back to the host: index_add_ does not
+    return torch.zeros(length, dtype=weights.dtype, device=idx.device).index_add_(0, idx, weights)
+
+
+class Hist:
+    """Flat per-image histogram: counts ``(N, bins)``, centres ``(N, bins)`` and the flags."""
+
+    def __init__(self, x: torch.Tensor, bins: int, *, sums: bool = False) -> None:
+        bins = check_int(bins, "bins", min_value=1)
+        flat, self.batch, self.out_dtype, owned = as_work(x, "x")
+        n = flat.shape[0]
+        # One scratch buffer `a`; every later step is in place (fresh multi-MB buffers cost page
+        # faults, which dominate on CPU). Ignored pixels become +inf for the minimum...
+        if owned:
+            a = flat.nan_to_num_(nan=_INF, posinf=_INF, neginf=_INF)
+        else:
+            a = flat.nan_to_num(nan=_INF, posinf=_INF, neginf=_INF)
+        lo = a.amin(-1)
+        hi = a.nan_to_num_(posinf=-_INF, neginf=-_INF).amax(-1)  # ...and -inf for the maximum
+        self.empty = lo > hi  # no finite pixel
+        self.const = lo == hi
+        self.value = lo
+        # numpy's range: [v - 0.5, v + 0.5] for a constant image, [0, 1] for an empty one
+        lo_e = torch.where(self.const, lo - 0.5, torch.where(self.empty, 0.0, lo))
+        hi_e = torch.where(self.const, hi + 0.5, torch.where(self.empty, 1.0, hi))
+        step = (hi_e - lo_e) / bins
+        # degenerate ranges (wider than the dtype's max, or below bins * its tiniest normal) get
+        # a finite, positive step: no NaN below, whatever the pixels
+        step = torch.where(torch.isfinite(step), step, hi_e / bins - lo_e / bins)
+        step = step.clamp_min(torch.finfo(a.dtype).tiny)
+        # bin = trunc((x - lo) / step) (numpy's formula for power-of-two bins); a constant image
+        # gets (x - v) / FLT_MAX = 0 here and is moved to bin bins // 2 below
+        a.sub_(torch.where(self.const, lo, lo_e)[:, None])
+        if sums:  # per-bin sums of x - min in float64, for Li's class means (ignored pixels: 0)
+            weights = a.to(wide_float(a.device), copy=True).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0).view(-1)
+        a.div_(torch.where(self.const, torch.finfo(a.dtype).max, step)[:, None])
+        a.clamp_(-1.0, bins)  # ignored pixels: -inf -> -1 (slot 0); the maximum lands on `bins`
+        idx = a.view(torch.int64 if a.dtype == torch.float64 else torch.int32)
+        idx.copy_(a)  # truncating cast in place (same element size)
+        slots = bins + 2  # per image: ignored pixels, the bins, the maximum (folded below)
+        idx.add_((torch.arange(n, device=a.device, dtype=idx.dtype) * slots + 1)[:, None])
+        idx = idx.view(-1)
+        ones = torch.ones((), dtype=torch.int64, device=a.device).expand(idx.shape[0])
+        self.counts = self._fold(_bincount(idx, ones, n * slots).view(n, slots), bins)
+        if sums:
+            self.sums = self._fold(_bincount(idx, weights, n * slots).view(n, slots), bins)
+        self.step = step
+        k = torch.arange(bins + 1, device=a.device, dtype=a.dtype)
+        edges = k * step[:, None] + lo_e[:, None]  # numpy.linspace's arithmetic
+        edges[:, -1] = hi_e
+        self.centres = (edges[:, :-1] + edges[:, 1:]) / 2
+        self.edges0 = lo_e
+
+    def _fold(self, slots: torch.Tensor, bins: int) -> torch.Tensor:
+        """Slots -> bins: the maximum joins the last bin, a constant image moves to bin bins // 2."""
+        out = slots[:, 1 : bins + 1].clone()
+        out[:, -1] += slots[:, bins + 1]
+        return torch.where(self.const[:, None], out.roll(bins // 2, -1), out)
+
+    def at(self, idx: torch.Tensor) -> torch.Tensor:
+        """The centre of bin ``idx`` (``(N,)``) of each image."""
+        return self.centres.gather(-1, idx.reshape(-1, 1)).squeeze(-1)
+
+    def finish(self, t: torch.Tensor, extra: tuple[int, ...] = ()) -> torch.Tensor:
+        """Apply the constant/empty conventions and restore the batch shape."""
+        cond = (lambda m: m[:, None]) if extra else (lambda m: m)
+        t = torch.where(cond(self.const), cond(self.value).to(t.dtype), t)
+        t = torch.where(cond(self.empty), math.nan, t)
+        return t.to(self.out_dtype).reshape(self.batch + extra)
+
+
+def smallest_gap(value: torch.Tensor, occupied: torch.Tensor) -> torch.Tensor:
+    """Smallest difference between the values of consecutive occupied bins (inf if none)."""
+    k = torch.arange(value.shape[-1], device=value.device)
+    last = torch.where(occupied, k, -1).cummax(-1).values  # last occupied bin <= k
+    prev = torch.nn.functional.pad(last, (1, 0), value=-1)[:, :-1]  # last occupied bin < k
+    gap = value - value.gather(-1, prev.clamp_min(0))
+    return torch.where(occupied & (prev >= 0), gap, _INF).amin(-1)
+
+
+def multiotsu_dp(var: torch.Tensor, k: int) -> torch.Tensor:
+    """Best ``k`` increasing cut indices for ``sum var[class]`` by dynamic programming."""
+    n = var.shape[-1]
+    i = torch.arange(n, device=var.device)
+    below = i[:, None] < i[None, :]  # cut i before end j
+    shifted = torch.nn.functional.pad(var[:, 1:, :], (0, 0, 0, 1))  # shifted[i, j] = var[i+1, j]
+    best = var[:, 0, :]  # best[j]: classes 0..m cover bins 0..j
+    choices = []
+    for _ in range(k - 1):
+        cand = (best[:, :, None] + shifted).masked_fill(~below, -_INF)
+        best, arg = cand.max(1)
+        choices.append(arg)
+    last = (best[:, :-1] + var[:, 1:, n - 1]).argmax(-1)
+    cuts = [last]
+    for arg in reversed(choices):
+        cuts.append(arg.gather(-1, cuts[-1][:, None]).squeeze(-1))
+    return torch.stack(cuts[::-1], -1)
