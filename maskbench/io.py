@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from maskbench._coco_rle import rle_from_string, rle_to_string
 from maskbench._checks import (
     DTypeError,
     MaskValueError,
@@ -150,48 +151,7 @@ def rle_encode(mask: object, *, compressed: bool = False) -> dict:
         counts.insert(0, 0)  # COCO starts with a run of zeros
     if not counts:
         counts = [0]
-    return {"size": [h, w], "counts": _rle_to_string(counts) if compressed else counts}
-
-
-def _rle_to_string(counts: list[int]) -> str:
-    """COCO's compact counts (pycocotools maskApi.c ``rleToString``).
-
-    Each count (from the third on, as a delta against the count two before) is written in 5-bit
-    chunks, least significant first; bit 0x20 marks "more chunks follow"; each chunk is offset by 48.
-    """
-    out = []
-    for i, count in enumerate(counts):
-        x = count - counts[i - 2] if i > 2 else count
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5  # arithmetic shift: negative deltas end at -1
-            more = x != -1 if c & 0x10 else x != 0
-            out.append(chr((c | 0x20 if more else c) + 48))
-    return "".join(out)
-
-
-def _rle_from_string(s: str) -> list[int]:
-    """Inverse of :func:`_rle_to_string` (pycocotools ``rleFrString``)."""
-    counts: list[int] = []
-    p = 0
-    while p < len(s):
-        x, k, more = 0, 0, True
-        while more:
-            if p >= len(s):
-                raise MaskValueError(f"rle: compressed counts end inside a number: {s!r}.")
-            c = ord(s[p]) - 48
-            if not 0 <= c < 64:
-                raise MaskValueError(f"rle: invalid character {s[p]!r} in compressed counts.")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p, k = p + 1, k + 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)  # sign-extend
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    return counts
+    return {"size": [h, w], "counts": rle_to_string(counts) if compressed else counts}
 
 
 def rle_decode(rle: dict) -> torch.Tensor:
@@ -209,7 +169,7 @@ def rle_decode(rle: dict) -> torch.Tensor:
     counts = rle["counts"]
     if isinstance(counts, bytes):
         counts = counts.decode("ascii")
-    counts = _rle_from_string(counts) if isinstance(counts, str) else [int(c) for c in counts]
+    counts = rle_from_string(counts) if isinstance(counts, str) else [int(c) for c in counts]
     if any(c < 0 for c in counts) or sum(counts) != h * w:
         raise MaskValueError(
             f"rle: counts must be non-negative and sum to H*W = {h}*{w} = {h * w}; "
