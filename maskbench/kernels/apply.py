@@ -7,6 +7,8 @@ the result nor any gradient, and the gradient w.r.t. the image there is exactly 
 
 from __future__ import annotations
 
+import math
+
 from numbers import Real
 
 import torch
@@ -114,7 +116,8 @@ def apply_mask(
         f = _inpaint_fill(x, m, check_int(steps, "inpaint_steps", min_value=0))
     else:
         f = _tensor_fill(fill, image, x, batched, channels_last)
-    return from_bchw(_combine(x, m, f), batched, channels_last=channels_last)
+    finite_fill = isinstance(fill, Real) and math.isfinite(fill)  # known on the host: no sync
+    return from_bchw(_combine(x, m, f, finite_fill=finite_fill), batched, channels_last=channels_last)
 
 
 def inpaint(
@@ -168,7 +171,7 @@ def _mask_4d(mask: torch.Tensor, image: torch.Tensor, x: torch.Tensor, batched: 
         raise
 
 
-def _combine(x: torch.Tensor, m: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def _combine(x: torch.Tensor, m: torch.Tensor, f: torch.Tensor, *, finite_fill: bool = False) -> torch.Tensor:
     """Keep ``x`` where ``m`` (bool) or blend ``x * w + f * (1 - w)`` (weight), leak-free."""
     if m.dtype == torch.bool:
         return torch.where(m, x, f)
@@ -177,7 +180,9 @@ def _combine(x: torch.Tensor, m: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     # sanitising x and f with isfinite() and blending by hand.)
     f = f.to(x.dtype)
     blended = torch.lerp(f.expand_as(x), x, m)
-    return torch.where(m == 0, f, torch.where(m == 1, x, blended))
+    if not finite_fill:  # lerp(f, x, 1) is x - (x - f) * 0: NaN when f is Inf
+        blended = torch.where(m == 1, x, blended)
+    return torch.where(m == 0, f, blended)
 
 
 def _drop_removed(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
