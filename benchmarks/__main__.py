@@ -1,7 +1,8 @@
 """``python -m benchmarks [--device cpu|cuda|all] [--quick] [--only TEXT] [--out DIR] [--threads N|auto]``.
 
 Runs every case module on each device and writes ``<out>/<device>.md`` (default
-``benchmarks/results/``). Without ``--device``: the CPU, plus CUDA when a GPU is present.
+``benchmarks/results/``; for ``--quick`` or ``--only`` runs, a temporary folder, so that a partial
+run never replaces the committed tables). Without ``--device``: the CPU, plus CUDA when present.
 
 Threads: ``auto`` (the default) keeps torch's thread count unless the machine is already
 oversubscribed (1-minute load average >= the number of cores): then torch runs on 1 thread,
@@ -17,6 +18,7 @@ import importlib
 import os
 import platform
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -118,10 +120,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: cpu, plus cuda when torch.cuda.is_available()")
     parser.add_argument("--quick", action="store_true", help="small sizes and 2 reps (a smoke run)")
     parser.add_argument("--only", default=None, help="run only the cases whose operation contains TEXT")
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"where the tables go (default {RESULTS})")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"where the tables go (default {RESULTS}; a temporary folder with --quick/--only)")
     parser.add_argument("--threads", default="auto", help="torch CPU threads: N, or auto (default; see above)")
     args = parser.parse_args(argv)
     _case.set_only(args.only)
+    if args.out is None:
+        args.out = Path(tempfile.gettempdir()) / "maskbench-bench" if (args.quick or args.only) else RESULTS
     threads, threads_why = choose_threads(args.threads)
     torch.set_num_threads(threads)
     print(f"torch threads: {threads} ({threads_why})", flush=True)

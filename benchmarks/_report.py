@@ -39,8 +39,15 @@ def _value(row: Row, measure: str, copy_bw: float | None) -> float | None:
     return None
 
 
+def ratio_text(v: float | None) -> str:
+    """Three significant digits, never in exponent notation (0.0424, 1.66, 195, 1403)."""
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
+
+
 def _fmt(v: float, measure: str) -> str:
-    return f"{v:.0%}" if measure == "bandwidth" else f"{v:.3g}x"
+    return f"{v:.0%}" if measure == "bandwidth" else f"{ratio_text(v)}x"
 
 
 def evaluate(target: Target, rows: list[Row], device: str, copy_bw: float | None) -> tuple[str, str]:
@@ -86,8 +93,7 @@ def table(rows: list[Row], cuda: bool, copy_bw: float | None) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r.operation, r.masks, r.size, fmt_ms(r.ours_s), r.baseline, fmt_ms(r.baseline_s),
-                 "-" if r.ratio is None else f"{r.ratio:.3g}", r.peer or "-", fmt_ms(r.peer_s),
-                 "-" if r.peer_ratio is None else f"{r.peer_ratio:.3g}"]
+                 ratio_text(r.ratio), r.peer or "-", fmt_ms(r.peer_s), ratio_text(r.peer_ratio)]
         if cuda:
             sync = "-" if r.sync_free is None else ("yes" if r.sync_free else "no")
             if r.sync_free is False and r.syncs_documented:
@@ -109,7 +115,7 @@ def latency_section(latencies: list[dict] | None) -> list[str]:
     out += ["Median of the browser tests' measurements (`tests/browser/_artifacts/latency.jsonl`, from the last "
             "`make test`, not from this run).", "",
             "| widget | what | size | median ms | n |", "|---|---|---|---|---|"]
-    out += [f"| {_cell(d['widget'])} | {_cell(d['what'])} | {d['size']} | {d['median_ms']:.3g} | {d['n']} |"
+    out += [f"| {_cell(d['widget'])} | {_cell(d['what'])} | {d['size']} | {fmt_ms(d['median_ms'] / 1e3)} | {d['n']} |"
             for d in latencies]
     sizes = {d["size"] for d in latencies}
     missing = [s for s in ("1024x1024", "4096x4096") if s not in sizes]

@@ -194,3 +194,26 @@ def test_targets_use_the_worst_row_and_flag_a_float_mask_copy() -> None:
     row.extra["mask_copies"] = "no wider copy of the mask"
     assert _report.evaluate(bce, [row], "cpu", None)[1] == "MET"
     assert _report.evaluate(_report.TARGETS[5], rows, "cpu", None)[1].startswith("not measured")
+
+
+def test_cuda_report_shows_sync_and_bandwidth_columns() -> None:
+    """The CUDA table is rendered from the same rows: exercised here without a GPU."""
+    rows = [
+        Row("apply_mask bool, fill 0", "8x3x512x512", 1e-3, baseline_s=2e-3, baseline="image * mask", key="apply_bool",
+            masks="blobby", bytes_moved=800_000_000, sync_free=True, extra={"bytes_formula": "image + out"}),
+        Row("masked BCE fwd+bwd", "8x1x512x512", 1e-3, baseline_s=1e-3, baseline="naive", key="bce", masks="blobby",
+            bytes_moved=400_000_000, sync_free=False),
+        Row("label_components", "4x512x512", 1e-3, baseline_s=1e-3, baseline="skimage", key="label", masks="blobby",
+            sync_free=False, syncs_documented=True),
+    ]
+    text = _report.render({"device": "fake"}, rows, "cuda", 1e12, None, [])
+    table = {r["operation"]: r for r in _section(text, "Results")}
+    assert table["apply_mask bool, fill 0"]["of copy BW"] == "80%"
+    assert table["apply_mask bool, fill 0"]["sync-free"] == "yes"
+    assert table["label_components"]["sync-free"] == "no (documented)"
+    targets = {t["target"]: t for t in _section(text, "Targets (issue 6)")}
+    assert targets[_report.TARGETS[5].text]["status"] == "MET"  # elementwise: 80% >= 70%
+    assert targets[_report.TARGETS[6].text]["status"] == "MISSED"  # losses: 40%
+    sync = targets[_report.TARGETS[7].text]
+    assert sync["status"] == "MISSED" and "masked BCE fwd+bwd" in sync["measured"] and "label" not in sync["measured"]
+    assert targets[_report.TARGETS[0].text]["status"].startswith("not measured (CPU target")
