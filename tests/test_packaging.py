@@ -82,3 +82,13 @@ def test_unknown_attribute_is_attribute_error() -> None:
         assert "not_a_function" in str(err)
     else:  # pragma: no cover
         raise AssertionError("expected AttributeError")
+
+
+def test_readme_example_runs() -> None:
+    """The README's first Python example runs as written (and its empty-mask loss is 0, not NaN)."""
+    readme = (ROOT / "README.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", readme, re.S)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    assert namespace["loss"].item() == 0.0
+    assert namespace["kept"].shape == namespace["image"].shape
