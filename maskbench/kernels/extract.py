@@ -3,7 +3,7 @@
 ``extract_pixels`` is boolean indexing with coordinates attached, plus a fixed-size variant
 (``max_pixels=K``) that never syncs, for CUDA graphs. ``extract_classes`` groups *all* classes in one
 stable sort instead of one boolean index per class, and computes per-class count/mean/std with
-fixed-size ``scatter_add_``/``index_add_`` buffers (no host sync).
+``searchsorted`` on the sorted labels and fixed-size ``index_add`` buffers (no host sync).
 """
 
 from __future__ import annotations
@@ -74,8 +74,18 @@ class ClassPixels(NamedTuple):
 
 def _flat_coords(index: torch.Tensor, n: int, h: int, w: int, batched: bool) -> torch.Tensor:
     """Flat (B*H*W) indices (non-negative) -> (N, 3) (batch, row, col) or (N, 2) (row, col), int64."""
-    if n < 2**31:  # int64 division is several times slower than int32 on CPU
-        index = index.int()
+    if n <= 2**53:
+        # Integer division is scalar on CPU; float division is vectorised and exact here: for
+        # 0 <= a < 2**p (p = mantissa bits) the rounded a / d never rounds up onto the next integer.
+        d = index.to(torch.float32 if n <= 2**24 else torch.float64)
+        b = d.div(h * w).floor_()
+        rem = d.sub_(b, alpha=h * w)
+        r = rem.div(w).floor_()
+        cols = (b, r, rem.sub_(r, alpha=w)) if batched else (r, rem.sub_(r, alpha=w))
+        out = torch.empty(index.shape[0], len(cols), dtype=torch.long, device=index.device)
+        for i, col in enumerate(cols):
+            out[:, i].copy_(col)
+        return out
     b, rem = index.div(h * w, rounding_mode="floor"), index.remainder(h * w)
     r, c = rem.div(w, rounding_mode="floor"), rem.remainder(w)
     return torch.stack((b, r, c) if batched else (r, c), dim=-1).long()
@@ -216,11 +226,14 @@ def extract_classes(
 
     in_range = (flat_labels >= 0) & (flat_labels < k)
     key = torch.where(in_range, flat_labels, k)  # out-of-range -> sentinel class k, sorted last
-    # torch.bincount syncs on CUDA (it reads the max); a fixed-size scatter_add does not.
-    counts_all = torch.zeros(k + 1, dtype=torch.long, device=dev)
-    counts_all.scatter_add_(0, key, torch.ones_like(key))
-    counts = counts_all[:k]
-    offsets = torch.cat((counts.new_zeros(1), counts.cumsum(0)))
+    # Sorting the narrowest integer dtype is ~2x faster than int64 on CPU.
+    narrow = torch.uint8 if k < 2**8 - 1 else torch.int16 if k < 2**15 - 1 else torch.int32
+    narrow = narrow if k < 2**31 - 1 else torch.int64
+    sorted_key, order = torch.sort(key.to(narrow), stable=True)
+    # Class starts from the sorted keys: K + 1 binary searches, fixed size, no sync (unlike
+    # bincount on CUDA); offsets[K] is where the out-of-range sentinel class begins.
+    offsets = torch.searchsorted(sorted_key, torch.arange(k + 1, dtype=narrow, device=dev))
+    counts = offsets.diff()
 
     out_dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
     # 16-bit floats would lose whole pixels in long sums: accumulate in float32, return out_dtype
@@ -236,9 +249,6 @@ def extract_classes(
     # sqrt'(0) is inf: empty/constant classes take the 0 branch and get zero gradient (NaN stays NaN).
     std = torch.where(var == 0, 0.0, var.clamp_min(torch.finfo(acc_dtype).tiny).sqrt())
 
-    # Sorting the narrowest integer dtype is ~2x faster than int64 on CPU.
-    narrow = torch.int16 if k < 2**15 - 1 else torch.int32 if k < 2**31 - 1 else torch.int64
-    order = torch.sort(key.to(narrow), stable=True).indices
     if drop_ignored:
         order = order[: int(offsets[-1])]  # sync: N = number of in-range labels
     values = planar.index_select(1, order).t()
