@@ -2,8 +2,8 @@
 
 Without a browser (or without Playwright / JupyterLab) the browser tests SKIP with a loud reason,
 except when ``MASKBENCH_REQUIRE_BROWSER=1`` (CI), where they FAIL. Every test here is marked
-``browser`` and ``xdist_group("browser")`` so ``pytest -n 2 --dist loadgroup`` keeps them in one
-worker, with one server.
+``browser``; ``make test`` runs them in a second, serial pytest run so that one JupyterLab server
+and one Chromium serve them all (xdist groups are not honoured under pytest 9).
 """
 
 from __future__ import annotations
