@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import pathlib
 import time
-import warnings
 from numbers import Real
 
 import anywidget
@@ -25,7 +24,7 @@ from maskbench._checks import describe
 from maskbench.kernels.threshold import THRESHOLD_METHODS
 from maskbench.render import contours, display_size
 from maskbench.widgets import _tuner_core as core
-from maskbench.widgets._errors import WidgetTypeError, WidgetValueError
+from maskbench.widgets._errors import GuardedState, WidgetTypeError, WidgetValueError
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bits
 
 __all__ = ["ThresholdTuner", "METHODS", "TunerValueError", "TunerTypeError"]
@@ -71,7 +70,7 @@ def _count(value: object, name: str, high: int) -> int:
     return value
 
 
-class ThresholdTuner(anywidget.AnyWidget):
+class ThresholdTuner(GuardedState, anywidget.AnyWidget):
     """A threshold slider with a live overlay, histogram, metrics, IoU/Dice curve and clean-up.
 
     Args:
@@ -112,6 +111,8 @@ class ThresholdTuner(anywidget.AnyWidget):
         >>> bool((tuner.mask == (scene.probs >= tuner.threshold)).all()), sorted(tuner.metrics)
         (True, ['cleaned', 'dice', 'foreground', 'iou', 'precision', 'recall', 'threshold'])
     """
+
+    _from_browser = _FROM_BROWSER
 
     # One ES module: the pure helpers (tuner_core.js, also imported by node tests) + the widget.
     _esm = (_STATIC / "tuner_core.js").read_text() + "\n" + (_STATIC / "tuner.js").read_text()
@@ -229,32 +230,6 @@ class ThresholdTuner(anywidget.AnyWidget):
     @traitlets.validate(*_FROM_BROWSER)
     def _validate(self, proposal):
         return self._validators[proposal["trait"].name](proposal["value"])
-
-    def set_state(self, sync_data: dict) -> None:
-        """Browser -> kernel: reject unknown keys and bad values whole, with a warning; keep state."""
-        try:
-            for name, value in sync_data.items():
-                if name not in _FROM_BROWSER:
-                    raise TunerValueError(f"{name!r} cannot be set from the browser")
-                self._validators[name](value)
-        except (traitlets.TraitError, ValueError, TypeError) as err:
-            self._report(f"rejected a browser update: {err}")
-            self.send_state([k for k in sync_data if k in self.keys])  # put the view back in sync
-            return
-        super().set_state(sync_data)
-
-    def _report(self, message: str) -> None:
-        self.error = message
-        warnings.warn(f"ThresholdTuner: {message}", UserWarning, stacklevel=3)
-
-    def _guard(self, fn) -> None:
-        """Run a kernel callback; show a failure in the widget (and warn) instead of losing it in a log."""
-        try:
-            fn()
-        except Exception as err:  # noqa: BLE001 - any failure must reach the user
-            self._report(f"{type(err).__name__}: {err}")
-        else:
-            self.error = ""
 
     # -- public API --------------------------------------------------------------------------------
     @property

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import pathlib
-import warnings
 from collections.abc import Sequence
 
 import anywidget
@@ -39,7 +38,7 @@ from maskbench.render import (
     label_palette,
     parse_color,
 )
-from maskbench.widgets._errors import WidgetTypeError, WidgetValueError
+from maskbench.widgets._errors import GuardedState, WidgetTypeError, WidgetValueError
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bits
 
 __all__ = ["Viewer", "MODES", "WidgetValueError", "WidgetTypeError"]
@@ -82,7 +81,7 @@ def _number(value: object, name: str) -> float:
     return value
 
 
-class Viewer(anywidget.AnyWidget):
+class Viewer(GuardedState, anywidget.AnyWidget):
     """Four linked panels: image, mask, masked result (``apply_mask``) and overlay.
 
     Args:
@@ -103,6 +102,8 @@ class Viewer(anywidget.AnyWidget):
     ``mode`` and ``fill``. Setting ``mode``, ``fill`` or ``index`` to a bad value raises
     :class:`WidgetValueError` / :class:`WidgetTypeError` and changes nothing.
     """
+
+    _from_browser = _FROM_BROWSER
 
     _esm = _STATIC / "viewer.js"
     _css = _STATIC / "viewer.css"
@@ -224,34 +225,9 @@ class Viewer(anywidget.AnyWidget):
             raise WidgetValueError(f"index: expected an int in [0, {b - 1}] for a batch of {b}; got {value}.")
         return value
 
-    @traitlets.validate("mode", "fill", "opacity", "contours", "index")
+    @traitlets.validate(*_FROM_BROWSER)
     def _validate(self, proposal):
         return self._validators[proposal["trait"].name](proposal["value"])
-
-    def set_state(self, sync_data: dict) -> None:
-        """Browser -> kernel: reject unknown keys and bad values whole, with a warning; keep state."""
-        try:
-            for name, value in sync_data.items():
-                if name not in _FROM_BROWSER:
-                    raise WidgetValueError(f"{name!r} cannot be set from the browser")
-                self._validators[name](value)
-            super().set_state(sync_data)
-        except (traitlets.TraitError, ValueError, TypeError) as err:
-            self._report(f"rejected a browser update: {err}")
-            self.send_state([k for k in sync_data if k in self.keys])  # put the view back in sync
-
-    def _report(self, message: str) -> None:
-        self.error = message
-        warnings.warn(f"Viewer: {message}", UserWarning, stacklevel=3)
-
-    def _guard(self, fn) -> None:
-        """Run a kernel callback; show a failure in the widget (and warn) instead of losing it in a log."""
-        try:
-            fn()
-        except Exception as err:  # noqa: BLE001 - any failure must reach the user
-            self._report(f"{type(err).__name__}: {err}")
-        else:
-            self.error = ""
 
     # -- computation -------------------------------------------------------------------------------
     def _mask_item(self, i: int) -> torch.Tensor:
