@@ -38,7 +38,7 @@ from maskbench.widgets._painter_proto import (
     proxy_box,
     proxy_labels,
 )
-from maskbench.widgets._errors import WidgetValueError
+from maskbench.widgets._common import WidgetValueError, one_torch_thread
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait
 
 __all__ = ["Painter", "TOOLS", "PainterValueError"]
@@ -60,13 +60,11 @@ def _edit(method):
 
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        threads = torch.get_num_threads()
         start = time.perf_counter()
-        torch.set_num_threads(1)
         try:
-            return method(self, *args, **kwargs)
+            with one_torch_thread():
+                return method(self, *args, **kwargs)
         finally:
-            torch.set_num_threads(threads)
             self.last_edit_ms = (time.perf_counter() - start) * 1000
 
     return run

@@ -24,7 +24,7 @@ from maskbench._checks import describe
 from maskbench.kernels.threshold import THRESHOLD_METHODS
 from maskbench.render import contours, display_size
 from maskbench.widgets import _tuner_core as core
-from maskbench.widgets._errors import GuardedState, WidgetTypeError, WidgetValueError
+from maskbench.widgets._common import GuardedState, WidgetTypeError, WidgetValueError
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bits
 
 __all__ = ["ThresholdTuner", "METHODS", "TunerValueError", "TunerTypeError"]

@@ -38,7 +38,7 @@ from maskbench.render import (
     label_palette,
     parse_color,
 )
-from maskbench.widgets._errors import GuardedState, WidgetTypeError, WidgetValueError
+from maskbench.widgets._common import GuardedState, WidgetTypeError, WidgetValueError, one_torch_thread
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bits
 
 __all__ = ["Viewer", "MODES", "WidgetValueError", "WidgetTypeError"]
@@ -60,14 +60,10 @@ def _serial_for_small_items(method):
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        threads = torch.get_num_threads()
-        if threads == 1 or self._x[0].numel() > _SERIAL_MAX:
+        if self._x[0].numel() > _SERIAL_MAX:
             return method(self, *args, **kwargs)
-        torch.set_num_threads(1)
-        try:
+        with one_torch_thread():
             return method(self, *args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
 
     return wrapper
 
