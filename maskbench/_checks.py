@@ -165,22 +165,29 @@ def _can_read_values(x: torch.Tensor) -> bool:
 def check_weight_range(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
     """Reject a floating mask with values outside [0, 1] or NaN (CPU tensors, eager mode only)."""
     if mask.is_floating_point() and _can_read_values(mask) and mask.numel() > 0:
-        bad = ~((mask >= 0) & (mask <= 1))
-        if bool(bad.any()):
-            # NaN would turn aminmax into [nan, nan]; Inf must show as inf (nan_to_num clips it).
-            nan = mask.isnan()
-            n_nan = int(nan.sum())
-            lo, hi = mask.masked_fill(nan, 0.5).aminmax()
-            seen = f"{'non-NaN ' if n_nan else ''}values in [{lo.item():.4g}, {hi.item():.4g}]"
-            seen = "only NaN" if n_nan == mask.numel() else seen
+        seen = _outside_unit_interval(mask)
+        if seen:
             raise MaskValueError(
                 f"{name}: a floating mask is a weight and must lie in [0, 1] (no NaN); "
-                f"got {seen} "
-                f"({int(bad.sum())} of {mask.numel()} outside, {n_nan} NaN) for {describe(mask)}. "
+                f"{seen} for {describe(mask)}. "
                 f"For a binary mask pass a bool tensor (e.g. `{name} > 0.5`); "
                 f"for a weight rescale it (e.g. `{name}.clamp(0, 1)`)."
             )
     return mask
+
+
+def _outside_unit_interval(x: torch.Tensor) -> str:
+    """``""`` when every value of ``x`` lies in [0, 1]; else what was seen, for a message (reads values)."""
+    bad = ~((x >= 0) & (x <= 1))
+    if not bool(bad.any()):
+        return ""
+    # NaN would turn aminmax into [nan, nan]; Inf must show as inf (nan_to_num clips it).
+    nan = x.isnan()
+    n_nan = int(nan.sum())
+    lo, hi = x.masked_fill(nan, 0.5).aminmax()
+    seen = f"{'non-NaN ' if n_nan else ''}values in [{lo.item():.4g}, {hi.item():.4g}]"
+    seen = "only NaN" if n_nan == x.numel() else seen
+    return f"got {seen} ({int(bad.sum())} of {x.numel()} outside, {n_nan} NaN)"
 
 
 def check_labels(labels: torch.Tensor, name: str = "labels", *, num_classes: int | None = None) -> torch.Tensor:
@@ -367,15 +374,10 @@ def check_probabilities(x: torch.Tensor, name: str = "probs", *, fix: str = "") 
             f"Convert with `{name}.float()` (divide 8-bit scores by 255)."
         )
     if _can_read_values(x) and x.numel() > 0:
-        bad = ~((x >= 0) & (x <= 1))
-        if bool(bad.any()):
-            nan = x.isnan()
-            n_nan = int(nan.sum())
-            lo, hi = x.masked_fill(nan, 0.5).aminmax()
-            seen = "only NaN" if n_nan == x.numel() else f"values in [{lo.item():.4g}, {hi.item():.4g}]"
+        seen = _outside_unit_interval(x)
+        if seen:
             raise MaskValueError(
-                f"{name}: expected probabilities in [0, 1] without NaN; got {seen} "
-                f"({int(bad.sum())} of {x.numel()} outside, {n_nan} NaN) for {describe(x)}. "
+                f"{name}: expected probabilities in [0, 1] without NaN; {seen} for {describe(x)}. "
                 + (fix or f"Rescale them, e.g. `{name}.clamp(0, 1)`.")
             )
     return x
