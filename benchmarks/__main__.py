@@ -98,7 +98,11 @@ def run_device(device: torch.device, *, quick: bool, out: Path, threads_why: str
         "versions": _versions(),
         "torch threads": f"{torch.get_num_threads()} (os.cpu_count() = {os.cpu_count()}; {threads_why})",
         "load average (1, 5, 15 min)": f"before {load_before}; after {_load()}"
-        + (" — a shared machine: absolute times are noisy, ratios less so" if os.getloadavg()[0] > (os.cpu_count() or 1) else ""),
+        + (
+            " — a shared machine: absolute times are noisy, ratios less so"
+            if os.getloadavg()[0] > (os.cpu_count() or 1)
+            else ""
+        ),
         "mode": "quick (small sizes, 2 reps: a smoke run, not a measurement)" if quick else "full",
         "wall time": f"{time.perf_counter() - start:.0f} s",
     }
@@ -116,12 +120,20 @@ def run_device(device: torch.device, *, quick: bool, out: Path, threads_why: str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=("cpu", "cuda", "all"), default=None,
-                        help="default: cpu, plus cuda when torch.cuda.is_available()")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "all"),
+        default=None,
+        help="default: cpu, plus cuda when torch.cuda.is_available()",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes and 2 reps (a smoke run)")
     parser.add_argument("--only", default=None, help="run only the cases whose operation contains TEXT")
-    parser.add_argument("--out", type=Path, default=None,
-                        help=f"where the tables go (default {RESULTS}; a temporary folder with --quick/--only)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"where the tables go (default {RESULTS}; a temporary folder with --quick/--only)",
+    )
     parser.add_argument("--threads", default="auto", help="torch CPU threads: N, or auto (default; see above)")
     args = parser.parse_args(argv)
     _case.set_only(args.only)
@@ -133,8 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     wanted = ["cpu", "cuda"] if args.device in (None, "all") else [args.device]
     for name in wanted:
         if name == "cuda" and not torch.cuda.is_available():
-            print(f"== cuda: skipped: torch.cuda.is_available() is False (torch {torch.__version__}, "
-                  f"built with CUDA {torch.version.cuda or 'none'}); the CUDA table is unmeasured.", flush=True)
+            print(
+                f"== cuda: skipped: torch.cuda.is_available() is False (torch {torch.__version__}, "
+                f"built with CUDA {torch.version.cuda or 'none'}); the CUDA table is unmeasured.",
+                flush=True,
+            )
             continue
         run_device(torch.device(name), quick=args.quick, out=args.out, threads_why=threads_why)
     return 0

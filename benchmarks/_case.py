@@ -64,9 +64,18 @@ def measure(
     rows = []
     for i, name in enumerate(baselines):
         row = Row(
-            operation=operation, size=size, ours_s=t["ours"], baseline_s=t[f"b:{name}"], baseline=name,
-            masks=masks, key=key, note=note, bytes_moved=bytes_moved, sync_free=synced,
-            syncs_documented=syncs_documented, extra={"bytes_formula": bytes_formula} if bytes_formula else {},
+            operation=operation,
+            size=size,
+            ours_s=t["ours"],
+            baseline_s=t[f"b:{name}"],
+            baseline=name,
+            masks=masks,
+            key=key,
+            note=note,
+            bytes_moved=bytes_moved,
+            sync_free=synced,
+            syncs_documented=syncs_documented,
+            extra={"bytes_formula": bytes_formula} if bytes_formula else {},
         )
         if i == 0 and peer is not None:
             row.peer, row.peer_s = peer[0], t.get("peer")
@@ -78,8 +87,11 @@ def measure(
 def _print(row: Row) -> None:
     ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
     peer = f"  peer {row.peer} {fmt_ms(row.peer_s)} ms" if row.peer else ""
-    print(f"  {row.operation:<34} {row.masks:<9} {row.size:<14} {fmt_ms(row.ours_s):>7} ms  "
-          f"vs {row.baseline} {fmt_ms(row.baseline_s)} ms = {ratio}{peer}", flush=True)
+    print(
+        f"  {row.operation:<34} {row.masks:<9} {row.size:<14} {fmt_ms(row.ours_s):>7} ms  "
+        f"vs {row.baseline} {fmt_ms(row.baseline_s)} ms = {ratio}{peer}",
+        flush=True,
+    )
 
 
 def grad_step(loss_fn: Callable[[], torch.Tensor], *leaves: torch.Tensor) -> Callable[[], None]:

@@ -46,7 +46,7 @@ def _resize(t: torch.Tensor, size: int, mode: str) -> torch.Tensor:
     return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _drawn(size: int, num_classes: int, count: int) -> mb.Scene:
     return mb.synthetic_scene(size, num_classes=num_classes, batch=count, seed=0)
 

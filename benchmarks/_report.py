@@ -22,8 +22,13 @@ TARGETS = (
     Target("extract_classes >= 5x the per-class boolean-indexing loop", "cpu", ("extract_classes",), "ratio", 5.0),
     Target("batched Otsu >= 3x scikit-image per image", "cpu", ("otsu",), "ratio", 3.0),
     Target("masked BCE forward+backward >= 1.0x naive, with no float copy of the mask", "cpu", ("bce",), "ratio", 1.0),
-    Target("elementwise masking >= 70% of the measured copy bandwidth", "cuda",
-           ("apply_bool", "apply_weighted", "apply_mean", "assign"), "bandwidth", 0.70),
+    Target(
+        "elementwise masking >= 70% of the measured copy bandwidth",
+        "cuda",
+        ("apply_bool", "apply_weighted", "apply_mean", "assign"),
+        "bandwidth",
+        0.70,
+    ),
     Target("masked losses >= 70% of the measured copy bandwidth", "cuda", ("bce", "ce", "dice"), "bandwidth", 0.70),
     Target("no host sync in the sync-free kernels (set_sync_debug_mode('error'))", "cuda", (), "sync"),
 )
@@ -85,23 +90,47 @@ def _cell(text: str) -> str:
 
 
 def table(rows: list[Row], cuda: bool, copy_bw: float | None) -> list[str]:
-    head = ["operation", "masks", "size", "maskbench ms", "baseline", "baseline ms", "ratio", "peer", "peer ms",
-            "peer ratio"]
+    head = [
+        "operation",
+        "masks",
+        "size",
+        "maskbench ms",
+        "baseline",
+        "baseline ms",
+        "ratio",
+        "peer",
+        "peer ms",
+        "peer ratio",
+    ]
     if cuda:
         head += ["sync-free", "bytes counted", "MB", "GB/s", "of copy BW"]
     head.append("note")
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r.operation, r.masks, r.size, fmt_ms(r.ours_s), r.baseline, fmt_ms(r.baseline_s),
-                 ratio_text(r.ratio), r.peer or "-", fmt_ms(r.peer_s), ratio_text(r.peer_ratio)]
+        cells = [
+            r.operation,
+            r.masks,
+            r.size,
+            fmt_ms(r.ours_s),
+            r.baseline,
+            fmt_ms(r.baseline_s),
+            ratio_text(r.ratio),
+            r.peer or "-",
+            fmt_ms(r.peer_s),
+            ratio_text(r.peer_ratio),
+        ]
         if cuda:
             sync = "-" if r.sync_free is None else ("yes" if r.sync_free else "no")
             if r.sync_free is False and r.syncs_documented:
                 sync = "no (documented)"
             bw = None if not r.bytes_moved else r.bytes_moved / r.ours_s
-            cells += [sync, r.extra.get("bytes_formula", "-"), "-" if not r.bytes_moved else f"{r.bytes_moved / 1e6:.0f}",
-                      "-" if bw is None else f"{bw / 1e9:.0f}",
-                      "-" if bw is None or not copy_bw else f"{bw / copy_bw:.0%}"]
+            cells += [
+                sync,
+                r.extra.get("bytes_formula", "-"),
+                "-" if not r.bytes_moved else f"{r.bytes_moved / 1e6:.0f}",
+                "-" if bw is None else f"{bw / 1e9:.0f}",
+                "-" if bw is None or not copy_bw else f"{bw / copy_bw:.0%}",
+            ]
         cells.append(r.note or "")
         out.append("| " + " | ".join(_cell(str(c)) for c in cells) + " |")
     return out
@@ -110,13 +139,22 @@ def table(rows: list[Row], cuda: bool, copy_bw: float | None) -> list[str]:
 def latency_section(latencies: list[dict] | None) -> list[str]:
     out = ["## Browser latencies", ""]
     if latencies is None:
-        return out + ["not measured in this run — run `make test` first (the browser tests write "
-                      "`tests/browser/_artifacts/latency.jsonl`).", ""]
-    out += ["Median of the browser tests' measurements (`tests/browser/_artifacts/latency.jsonl`, from the last "
-            "`make test`, not from this run).", "",
-            "| widget | what | size | median ms | n |", "|---|---|---|---|---|"]
-    out += [f"| {_cell(d['widget'])} | {_cell(d['what'])} | {d['size']} | {fmt_ms(d['median_ms'] / 1e3)} | {d['n']} |"
-            for d in latencies]
+        return out + [
+            "not measured in this run — run `make test` first (the browser tests write "
+            "`tests/browser/_artifacts/latency.jsonl`).",
+            "",
+        ]
+    out += [
+        "Median of the browser tests' measurements (`tests/browser/_artifacts/latency.jsonl`, from the last "
+        "`make test`, not from this run).",
+        "",
+        "| widget | what | size | median ms | n |",
+        "|---|---|---|---|---|",
+    ]
+    out += [
+        f"| {_cell(d['widget'])} | {_cell(d['what'])} | {d['size']} | {fmt_ms(d['median_ms'] / 1e3)} | {d['n']} |"
+        for d in latencies
+    ]
     sizes = {d["size"] for d in latencies}
     missing = [s for s in ("1024x1024", "4096x4096") if s not in sizes]
     if missing:
@@ -124,14 +162,24 @@ def latency_section(latencies: list[dict] | None) -> list[str]:
     return out + [""]
 
 
-def render(meta: dict[str, str], rows: list[Row], device: str, copy_bw: float | None,
-           latencies: list[dict] | None, errors: list[str]) -> str:
+def render(
+    meta: dict[str, str],
+    rows: list[Row],
+    device: str,
+    copy_bw: float | None,
+    latencies: list[dict] | None,
+    errors: list[str],
+) -> str:
     lines = [f"# maskbench benchmarks: {device.upper()}", ""]
     lines += [f"- **{k}**: {v}" for k, v in meta.items()]
-    lines += ["", "Times are medians of interleaved repetitions after warm-up; ratio = baseline ms / maskbench ms "
-              "and peer ratio = peer ms / maskbench ms (> 1: maskbench is faster), both measured in this run. "
-              "Masks: `blobby` from `maskbench.synthetic_scene` (drawn at up to 256^2, rotated/flipped for the batch, "
-              "upsampled for larger sizes), `rand>0.5` from `torch.rand(...) > 0.5`.", ""]
+    lines += [
+        "",
+        "Times are medians of interleaved repetitions after warm-up; ratio = baseline ms / maskbench ms "
+        "and peer ratio = peer ms / maskbench ms (> 1: maskbench is faster), both measured in this run. "
+        "Masks: `blobby` from `maskbench.synthetic_scene` (drawn at up to 256^2, rotated/flipped for the batch, "
+        "upsampled for larger sizes), `rand>0.5` from `torch.rand(...) > 0.5`.",
+        "",
+    ]
     lines += ["## Targets (issue 6)", "", "| target | device | measured | status |", "|---|---|---|---|"]
     for t in TARGETS:
         measured, status = evaluate(t, rows, device, copy_bw)

@@ -15,8 +15,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn: Callable[[], object], *, device: torch.device, reps: int = 7, warmup: int = 2,
-                   min_time: float = 0.0) -> float:
+def median_seconds(
+    fn: Callable[[], object], *, device: torch.device, reps: int = 7, warmup: int = 2, min_time: float = 0.0
+) -> float:
     """Median wall time of ``fn()`` in seconds, after ``warmup`` untimed calls (device synchronised)."""
     for _ in range(warmup):
         fn()
@@ -33,8 +34,9 @@ def median_seconds(fn: Callable[[], object], *, device: torch.device, reps: int 
     return statistics.median(times)
 
 
-def compare(fns: dict[str, Callable[[], object]], *, device: torch.device, reps: int = 7,
-            warmup: int = 2) -> dict[str, float]:
+def compare(
+    fns: dict[str, Callable[[], object]], *, device: torch.device, reps: int = 7, warmup: int = 2
+) -> dict[str, float]:
     """Median seconds of each candidate, timed in rotation (one rep of each, then the next rep).
 
     Interleaving makes load from other processes on a shared machine hit every candidate alike, so

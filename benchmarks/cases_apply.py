@@ -44,36 +44,51 @@ def _apply_rows(batch: int, size: int, kind: str, device: torch.device, quick: b
     common = dict(device=device, quick=quick, slow=slow)
     if wanted(OPERATIONS[0], "apply"):
         rows += measure(
-            OPERATIONS[0], shape, kind, key="apply_bool",
+            OPERATIONS[0],
+            shape,
+            kind,
+            key="apply_bool",
             ours=lambda: mb.apply_mask(image, mask),
             baselines={
                 "image * mask": lambda: image * mask,
                 "torch.where(mask, image, 0)": lambda: torch.where(mask, image, 0.0),
                 "image.masked_fill(~mask, 0)": lambda: image.masked_fill(~mask, 0.0),
             },
-            bytes_moved=8 * el + px, bytes_formula="image read + output written (4 B each), mask read (1 B/px)",
+            bytes_moved=8 * el + px,
+            bytes_formula="image read + output written (4 B each), mask read (1 B/px)",
             **common,
         )
     if wanted(OPERATIONS[1], "apply"):
         rows += measure(
-            OPERATIONS[1], shape, kind, key="apply_weighted",
+            OPERATIONS[1],
+            shape,
+            kind,
+            key="apply_weighted",
             ours=lambda: mb.apply_mask(image, weight),
             baselines={"image * w": lambda: image * weight},
-            bytes_moved=8 * el + 4 * px, bytes_formula="image read + output written (4 B each), weight read (4 B/px)",
+            bytes_moved=8 * el + 4 * px,
+            bytes_formula="image read + output written (4 B each), weight read (4 B/px)",
             note="fill 0; ours also keeps NaN/Inf under w == 0 out of the result",
             **common,
         )
     if wanted(OPERATIONS[2], "apply"):
         rows += measure(
-            OPERATIONS[2], shape, kind, key="apply_mean",
+            OPERATIONS[2],
+            shape,
+            kind,
+            key="apply_mean",
             ours=lambda: mb.apply_mask(image, mask, fill="mean"),
             baselines={"mean of image * m.float(), torch.where": lambda: _naive_mean_fill(image, mask)},
-            bytes_moved=8 * el + px, bytes_formula="minimum traffic: image read once, output written, mask read",
+            bytes_moved=8 * el + px,
+            bytes_formula="minimum traffic: image read once, output written, mask read",
             **common,
         )
     if wanted(OPERATIONS[3], "apply", "inpaint"):
         rows += measure(
-            OPERATIONS[3], shape, kind, key="apply_inpaint",
+            OPERATIONS[3],
+            shape,
+            kind,
+            key="apply_inpaint",
             ours=lambda: mb.apply_mask(image, mask, fill="inpaint"),
             baselines={"image * mask (zero fill)": lambda: image * mask},
             note="not the same result: the ratio is the cost of inpainting relative to a plain zero fill",
@@ -94,13 +109,18 @@ def _assign_rows(batch: int, size: int, kind: str, device: torch.device, quick: 
 
     el, px = dst.numel(), batch * size * size
     return measure(
-        OPERATIONS[4], size_text(batch, 3, size, size), kind, key="assign",
+        OPERATIONS[4],
+        size_text(batch, 3, size, size),
+        kind,
+        key="assign",
         ours=lambda: mb.assign_where(dst, src, cond),
         baselines={"out = dst.clone(); out[cond] = src[cond]": index_put},
         peer=("torch.where(cond, src, dst)", lambda: torch.where(cond, src, dst)),
-        bytes_moved=12 * el + px, bytes_formula="dst, src read + output written (4 B each), cond read (1 B/px)",
+        bytes_moved=12 * el + px,
+        bytes_formula="dst, src read + output written (4 B each), cond read (1 B/px)",
         note="baseline syncs on CUDA (boolean indexing)",
-        device=device, quick=quick,
+        device=device,
+        quick=quick,
     )
 
 

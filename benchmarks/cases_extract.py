@@ -46,17 +46,26 @@ def cases(device: torch.device, quick: bool) -> list[Row]:
             return per_class_loop(image, labels, NUM_CLASSES)
 
         rows += measure(
-            OPERATIONS[0], shape, kind, key="extract_classes",
+            OPERATIONS[0],
+            shape,
+            kind,
+            key="extract_classes",
             ours=lambda: mb.extract_classes(image, labels, num_classes=NUM_CLASSES),
             baselines={f"per-class loop ({NUM_CLASSES} x labels == k, index, nonzero, mean, std)": loop},
             note="values, coords, counts, mean, std; syncs once (N depends on the labels)",
-            syncs_documented=True, device=device, quick=quick,
+            syncs_documented=True,
+            device=device,
+            quick=quick,
         )
         rows += measure(
-            OPERATIONS[1], shape, kind, key="extract_classes_nosync",
+            OPERATIONS[1],
+            shape,
+            kind,
+            key="extract_classes_nosync",
             ours=lambda: mb.extract_classes(image, labels, num_classes=NUM_CLASSES, drop_ignored=False),
             baselines={"per-class loop": loop},
             note="the sync-free variant (N = B*H*W)",
-            device=device, quick=quick,
+            device=device,
+            quick=quick,
         )
     return rows

@@ -57,12 +57,18 @@ def _bce(batch: int, size: int, kind: str, device: torch.device, quick: bool) ->
     px = x.numel()
     shape = size_text(*x.shape)
     rows = measure(
-        OPERATIONS[0], shape, kind, key="bce",
-        ours=grad_step(ours, x), baselines={"naive (bce * mask.float()).sum() / mask.float().sum()": grad_step(naive, x)},
-        peer=peer, bytes_moved=13 * px,
+        OPERATIONS[0],
+        shape,
+        kind,
+        key="bce",
+        ours=grad_step(ours, x),
+        baselines={"naive (bce * mask.float()).sum() / mask.float().sum()": grad_step(naive, x)},
+        peer=peer,
+        bytes_moved=13 * px,
         bytes_formula="logits, target read (4 B/px), mask read (1 B/px), grad written (4 B/px): a fused fwd+bwd's minimum",
         note=f"maskbench: {ours_copies}; naive: {naive_copies}",
-        device=device, quick=quick,
+        device=device,
+        quick=quick,
     )
     rows[0].extra["mask_copies"] = ours_copies
     if device.type == "cuda" and not quick:
@@ -77,9 +83,16 @@ def _compiled_bce(x, t, keep, naive, shape, kind, device) -> list[Row]:
         step = grad_step(lambda: compiled(x, t, keep), x)
         step()  # compile outside the timing
         return measure(
-            OPERATIONS[0] + " (torch.compile)", shape, kind, key="bce_compiled",
-            ours=step, baselines={"naive (eager)": grad_step(naive, x)}, bytes_moved=13 * x.numel(),
-            bytes_formula="as the eager row", device=device, quick=False,
+            OPERATIONS[0] + " (torch.compile)",
+            shape,
+            kind,
+            key="bce_compiled",
+            ours=step,
+            baselines={"naive (eager)": grad_step(naive, x)},
+            bytes_moved=13 * x.numel(),
+            bytes_formula="as the eager row",
+            device=device,
+            quick=False,
         )
     except Exception as err:  # an optional extra row: report, never lose the eager rows
         print(f"  torch.compile(masked_bce_with_logits) failed: {type(err).__name__}: {err}")
@@ -91,7 +104,8 @@ def _multiclass_inputs(batch: int, size: int, kind: str, device: torch.device):
         sc = scene(batch, size, num_classes=NUM_CLASSES)
         # logits that roughly follow the labels, as a half-trained model's would
         x = 4 * F.one_hot(sc.labels, NUM_CLASSES).permute(0, 3, 1, 2).float() + torch.randn(
-            batch, NUM_CLASSES, size, size, generator=torch.Generator().manual_seed(0))
+            batch, NUM_CLASSES, size, size, generator=torch.Generator().manual_seed(0)
+        )
         y = sc.labels
     else:
         x, y = 4 * rand(batch, NUM_CLASSES, size, size) - 2, randint(NUM_CLASSES, batch, size, size)
@@ -108,21 +122,33 @@ def _multiclass(batch: int, size: int, kind: str, device: torch.device, quick: b
     rows: list[Row] = []
 
     if wanted(OPERATIONS[1], "loss", "cross"):
+
         def naive_ce() -> torch.Tensor:
             return (F.cross_entropy(x, y, reduction="none") * keep.float()).sum() / keep.float().sum()
 
         peer = (_NO_MONAI, None)
         if _MonaiMasked is not None:
             monai_ce = _MonaiMasked(torch.nn.CrossEntropyLoss)
-            peer = ("MONAI MaskedLoss(CrossEntropyLoss)", grad_step(lambda: monai_ce(x, onehot, keep[:, None].float()), x))
+            peer = (
+                "MONAI MaskedLoss(CrossEntropyLoss)",
+                grad_step(lambda: monai_ce(x, onehot, keep[:, None].float()), x),
+            )
         rows += measure(
-            OPERATIONS[1], shape, kind, key="ce",
+            OPERATIONS[1],
+            shape,
+            kind,
+            key="ce",
             ours=grad_step(lambda: mb.masked_cross_entropy(x, y, keep), x),
             baselines={"naive (ce * mask.float()).sum() / mask.float().sum()": grad_step(naive_ce, x)},
-            peer=peer, bytes_moved=bytes_moved, bytes_formula=formula, device=device, quick=quick,
+            peer=peer,
+            bytes_moved=bytes_moved,
+            bytes_formula=formula,
+            device=device,
+            quick=quick,
         )
 
     if wanted(OPERATIONS[2], "loss", "dice"):
+
         def naive_dice() -> torch.Tensor:
             m = keep[:, None].float()
             p = torch.softmax(x, 1) * m
@@ -133,13 +159,22 @@ def _multiclass(batch: int, size: int, kind: str, device: torch.device, quick: b
         peer = (_NO_MONAI.replace("MaskedLoss", "MaskedDiceLoss"), None)
         if _MonaiDice is not None:
             monai_dice = _MonaiDice(softmax=True, to_onehot_y=True)
-            peer = ("MONAI MaskedDiceLoss(softmax, to_onehot_y)",
-                    grad_step(lambda: monai_dice(x, y[:, None], keep[:, None].float()), x))
+            peer = (
+                "MONAI MaskedDiceLoss(softmax, to_onehot_y)",
+                grad_step(lambda: monai_dice(x, y[:, None], keep[:, None].float()), x),
+            )
         rows += measure(
-            OPERATIONS[2], shape, kind, key="dice",
+            OPERATIONS[2],
+            shape,
+            kind,
+            key="dice",
             ours=grad_step(lambda: mb.dice_loss(x, y, keep[:, None]), x),
             baselines={"naive softmax * mask.float(), one_hot, sums": grad_step(naive_dice, x)},
-            peer=peer, bytes_moved=bytes_moved, bytes_formula=formula, device=device, quick=quick,
+            peer=peer,
+            bytes_moved=bytes_moved,
+            bytes_formula=formula,
+            device=device,
+            quick=quick,
         )
     return rows
 

@@ -28,19 +28,37 @@ def cases(device: torch.device, quick: bool) -> list[Row]:
         note = "scikit-image runs on the CPU" if device.type != "cpu" else ""
         if wanted(OPERATIONS[0], "components", "label"):
             rows += measure(
-                OPERATIONS[0], shape, kind, key="label",
+                OPERATIONS[0],
+                shape,
+                kind,
+                key="label",
                 ours=lambda: mb.label_components(mask),
-                baselines={"skimage.measure.label per image": lambda: [skimage.measure.label(a, connectivity=1) for a in images]},
-                note=note, syncs_documented=True, device=device, quick=quick,
+                baselines={
+                    "skimage.measure.label per image": lambda: [
+                        skimage.measure.label(a, connectivity=1) for a in images
+                    ]
+                },
+                note=note,
+                syncs_documented=True,
+                device=device,
+                quick=quick,
             )
         if wanted(OPERATIONS[1], "small"):
             # ours keeps objects of >= MIN_SIZE pixels; skimage 0.26's max_size removes <= max_size
             rows += measure(
-                OPERATIONS[1], shape, kind, key="remove_small",
+                OPERATIONS[1],
+                shape,
+                kind,
+                key="remove_small",
                 ours=lambda: mb.remove_small_objects(mask, min_size=MIN_SIZE),
-                baselines={f"skimage.morphology.remove_small_objects(max_size={MIN_SIZE - 1}) per image": lambda: [
-                    skimage.morphology.remove_small_objects(a, max_size=MIN_SIZE - 1) for a in images]},
-                note=note, syncs_documented=True, device=device, quick=quick,
+                baselines={
+                    f"skimage.morphology.remove_small_objects(max_size={MIN_SIZE - 1}) per image": lambda: [
+                        skimage.morphology.remove_small_objects(a, max_size=MIN_SIZE - 1) for a in images
+                    ]
+                },
+                note=note,
+                syncs_documented=True,
+                device=device,
+                quick=quick,
             )
     return rows
-

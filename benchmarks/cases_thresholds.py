@@ -51,11 +51,20 @@ def _sweep_rows(batch: int, size: int, kind: str, device: torch.device, quick: b
 
         peer = (f"torchmetrics BinaryPrecisionRecallCurve(thresholds={NUM_THRESHOLDS})", torchmetrics_curve)
     return measure(
-        OPERATIONS[0], size_text(batch, 1, size, size), kind, key="sweep",
+        OPERATIONS[0],
+        size_text(batch, 1, size, size),
+        kind,
+        key="sweep",
         ours=lambda: mb.threshold_sweep(probs, target, thresholds=NUM_THRESHOLDS),
-        baselines={f"loop over {NUM_THRESHOLDS} thresholds (>=, &, sum)": lambda: loop_sweep(probs, target, thresholds)},
-        peer=peer, bytes_moved=5 * probs.numel(), bytes_formula="probs read (4 B/px), target read (1 B/px)",
-        reps_warmup=(3, 1), device=device, quick=quick,  # the loop and torchmetrics take seconds per call
+        baselines={
+            f"loop over {NUM_THRESHOLDS} thresholds (>=, &, sum)": lambda: loop_sweep(probs, target, thresholds)
+        },
+        peer=peer,
+        bytes_moved=5 * probs.numel(),
+        bytes_formula="probs read (4 B/px), target read (1 B/px)",
+        reps_warmup=(3, 1),
+        device=device,
+        quick=quick,  # the loop and torchmetrics take seconds per call
     )
 
 
@@ -70,11 +79,17 @@ def _auto_rows(batch: int, size: int, kind: str, device: torch.device, quick: bo
             continue
         sk = getattr(skf, f"threshold_{method}")
         rows += measure(
-            op, size_text(batch, size, size), kind, key=method,
+            op,
+            size_text(batch, size, size),
+            kind,
+            key=method,
             ours=lambda method=method: mb.auto_threshold(x, method=method),
-            baselines={f"skimage.filters.threshold_{method} per image": lambda sk=sk: np.array([sk(a) for a in images])},
+            baselines={
+                f"skimage.filters.threshold_{method} per image": lambda sk=sk: np.array([sk(a) for a in images])
+            },
             note="scikit-image runs on the CPU" if device.type != "cpu" else "",
-            device=device, quick=quick,
+            device=device,
+            quick=quick,
         )
     return rows
 

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from maskbench.render import image_to_rgba, label_palette, overlay
-from maskbench.widgets._transport import pack_bits
 from benchmarks._case import measure, wanted
 from benchmarks._data import rand_mask, scene, size_text
 from benchmarks._timing import Row
+from maskbench.render import image_to_rgba, label_palette, overlay
+from maskbench.widgets._transport import pack_bits
 
 OPERATIONS = ("widget overlay (render.overlay)", "widget mask payload (pack_bits)")
 LATENCY_FILE = Path(__file__).resolve().parent.parent / "tests" / "browser" / "_artifacts" / "latency.jsonl"
@@ -62,11 +62,17 @@ def cases(device: torch.device, quick: bool) -> list[Row]:
             if wanted(OPERATIONS[0], "widget", "overlay"):
                 rgba_np, labels_np, pal_np = rgba.cpu().numpy(), labels.cpu().numpy().astype(np.intp), palette.numpy()
                 rows += measure(
-                    OPERATIONS[0], shape, kind, key="overlay",
+                    OPERATIONS[0],
+                    shape,
+                    kind,
+                    key="overlay",
                     ours=lambda: overlay(rgba, labels, palette, opacity=0.5).cpu(),
                     baselines={"numpy float blend": lambda: numpy_overlay(rgba_np, labels_np, pal_np, 0.5)},
-                    note="ours includes .cpu() (what the widget sends); exact integer maths", check_sync=False,
-                    slow=slow, device=device, quick=quick,
+                    note="ours includes .cpu() (what the widget sends); exact integer maths",
+                    check_sync=False,
+                    slow=slow,
+                    device=device,
+                    quick=quick,
                 )
             if wanted(OPERATIONS[1], "widget", "payload", "pack"):
                 mask = labels > 0
@@ -76,11 +82,18 @@ def cases(device: torch.device, quick: bool) -> list[Row]:
                 if size <= _JSON_MAX:
                     peer = ("json.dumps(mask.tolist())", lambda: json.dumps(mask.cpu().numpy().tolist()))
                 rows += measure(
-                    OPERATIONS[1], shape, kind, key="payload",
+                    OPERATIONS[1],
+                    shape,
+                    kind,
+                    key="payload",
                     ours=lambda: pack_bits(mask.cpu().numpy()),
                     baselines={"PNG via PIL (ipywidgets.Image)": lambda: png_payload(mask.cpu().numpy())},
-                    peer=peer, note=f"payload {packed / 1024:.0f} KiB packed vs {png / 1024:.0f} KiB PNG",
-                    check_sync=False, slow=slow, device=device, quick=quick,
+                    peer=peer,
+                    note=f"payload {packed / 1024:.0f} KiB packed vs {png / 1024:.0f} KiB PNG",
+                    check_sync=False,
+                    slow=slow,
+                    device=device,
+                    quick=quick,
                 )
     return rows
 

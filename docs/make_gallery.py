@@ -39,8 +39,9 @@ def main(names: list[str]) -> int:
     missing = []
     for path in paths:
         nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=900, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
         png = gallery_png(nb)
         if png is None:
             missing.append(path.name)

@@ -60,7 +60,7 @@ _EXPORTS: dict[str, str] = {
     "auto_threshold": "maskbench.kernels.threshold",
     "THRESHOLD_METHODS": "maskbench.kernels.threshold",
     "histogram": "maskbench.kernels.threshold",
-    "argmax_labels": "maskbench.kernels.threshold",
+    "argmax_labels": "maskbench.kernels.labels",
     "hysteresis_threshold": "maskbench.kernels.morphology",
     # metrics and sweeps
     "confusion_counts": "maskbench.kernels.metrics",
@@ -98,8 +98,8 @@ _EXPORTS: dict[str, str] = {
     "polygon_mask": "maskbench.kernels.paint",
     "flood_fill_mask": "maskbench.kernels.paint",
     # io
-    "one_hot": "maskbench.io",
-    "from_one_hot": "maskbench.io",
+    "one_hot": "maskbench.kernels.labels",
+    "from_one_hot": "maskbench.kernels.labels",
     "rle_encode": "maskbench.io",
     "rle_decode": "maskbench.io",
     "load_image": "maskbench.io",

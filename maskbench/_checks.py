@@ -11,12 +11,15 @@ kernels promise not to do.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import torch
 
 __all__ = [
     "MaskbenchError",
+    "ArgumentError",
+    "ArgumentTypeError",
     "ShapeError",
     "DTypeError",
     "DeviceError",
@@ -26,6 +29,8 @@ __all__ = [
     "check_tensor",
     "check_choice",
     "check_int",
+    "check_number",
+    "short_repr",
     "check_same_device",
     "check_mask_dtype",
     "check_weight_range",
@@ -38,7 +43,27 @@ __all__ = [
 
 
 class MaskbenchError(Exception):
-    """Base of maskbench's input errors (always combined with ValueError or TypeError)."""
+    """Base of maskbench's input errors (always combined with ValueError or TypeError).
+
+    Like kornia's errors it can carry what went wrong as attributes, for code that reacts to them:
+    ``name`` (the argument), ``expected`` and ``got`` (short descriptions); each ``None`` if unknown.
+    """
+
+    def __init__(
+        self, message: str = "", *, name: str | None = None, expected: str | None = None, got: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.name = name
+        self.expected = expected
+        self.got = got
+
+
+class ArgumentError(MaskbenchError, ValueError):
+    """An option or number has a value the operation does not accept (e.g. a negative radius)."""
+
+
+class ArgumentTypeError(MaskbenchError, TypeError):
+    """An argument has a Python type the operation does not accept (e.g. a string for a size)."""
 
 
 class ShapeError(MaskbenchError, ValueError):
@@ -87,22 +112,92 @@ def check_tensor(x: object, name: str, *, ndim: int | Sequence[int] | None = Non
     return x
 
 
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a bad 9 MiB string must not come back whole."""
+    text = describe(value) if isinstance(value, torch.Tensor) else repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text)} chars)"
+
+
 def check_choice(value: object, name: str, choices: Iterable[object]) -> object:
     """Require ``value`` to be one of ``choices``."""
     choices = tuple(choices)
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}; got {value!r}.")
+    try:
+        ok = value in choices
+    except Exception:  # noqa: BLE001 - e.g. a tensor compared with strings
+        ok = False
+    if not ok:
+        expected = f"one of {', '.join(map(repr, choices))}"
+        raise ArgumentError(
+            f"{name}: expected {expected}; got {short_repr(value)}.",
+            name=name,
+            expected=expected,
+            got=short_repr(value),
+        )
     return value
 
 
 def check_int(value: object, name: str, *, min_value: int | None = None, max_value: int | None = None) -> int:
     """Require a Python integer (not bool) in ``[min_value, max_value]``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an int; got {describe(value)}.")
-    if min_value is not None and value < min_value:
-        raise ValueError(f"{name}: expected an int >= {min_value}; got {value}.")
-    if max_value is not None and value > max_value:
-        raise ValueError(f"{name}: expected an int <= {max_value}; got {value}.")
+    return check_number(value, name, min=min_value, max=max_value, integer=True)
+
+
+def check_number(
+    value: object,
+    name: str,
+    *,
+    min: float | None = None,  # noqa: A002 - the issue's and numpy's name
+    max: float | None = None,  # noqa: A002
+    finite: bool = True,
+    integer: bool = False,
+) -> int | float:
+    """Require a real Python/numpy number (never ``bool``) in ``[min, max]``; returns it as int or float.
+
+    ``integer=True`` accepts only integers (``3``, ``np.int64(3)``; not ``3.0``); ``finite=True``
+    rejects NaN and +-Inf. Numbers too large for a float (``10**400``) are rejected as out of range
+    instead of raising ``OverflowError``. A 0-d tensor is not a number here (that would be a host sync).
+    """
+    import numbers
+
+    kind = "an int" if integer else "a number"
+    if isinstance(value, (bool, torch.Tensor)) or not isinstance(value, numbers.Integral if integer else numbers.Real):
+        got = short_repr(value) if not isinstance(value, torch.Tensor) else f"a tensor {describe(value)}"
+        fix = " Pass a Python int, e.g. int(x)." if integer else " Pass a Python float, e.g. float(x)."
+        raise ArgumentTypeError(
+            f"{name}: expected {kind}; got {type(value).__name__} {got}.{fix}", name=name, expected=kind, got=got
+        )
+    value = int(value) if integer else value
+    if not integer:
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ArgumentError(
+                f"{name}: expected a finite number; got {short_repr(value)} (too large for a float).",
+                name=name,
+                expected="a finite number",
+                got=short_repr(value),
+            ) from None
+        if finite and not math.isfinite(value):
+            raise ArgumentError(
+                f"{name}: expected a finite number; got {value}.",
+                name=name,
+                expected="a finite number",
+                got=repr(value),
+            )
+        if math.isnan(value) and (min is not None or max is not None):
+            raise ArgumentError(f"{name}: expected a number, not NaN.", name=name, expected=kind, got="nan")
+    bounds = ""
+    if min is not None and value < min:
+        bounds = f">= {min}"
+    elif max is not None and value > max:
+        bounds = f"<= {max}"
+    if bounds:
+        expected = f"{kind} {bounds}"
+        raise ArgumentError(
+            f"{name}: expected {expected}; got {short_repr(value)}.",
+            name=name,
+            expected=expected,
+            got=short_repr(value),
+        )
     return value
 
 
@@ -301,9 +396,7 @@ def spatial_mask_as_4d(
 def check_broadcast_to(x: torch.Tensor, name: str, shape: Sequence[int], target_name: str) -> None:
     """Require ``x`` to broadcast to ``shape`` *without* growing ``shape`` (numpy rules)."""
     shape = tuple(shape)
-    ok = x.ndim <= len(shape) and all(
-        xs in (1, ts) for xs, ts in zip(reversed(tuple(x.shape)), reversed(shape))
-    )
+    ok = x.ndim <= len(shape) and all(xs in (1, ts) for xs, ts in zip(reversed(tuple(x.shape)), reversed(shape)))
     if not ok:
         raise ShapeError(
             f"{name}: expected a shape that broadcasts to {target_name} {shape} "
@@ -319,9 +412,7 @@ def check_same_shape(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str)
             hint = f" Drop the channel dim with `{a_name}[:, 0]`."
         elif b.ndim == a.ndim + 1 and b.shape[1] == 1 and b.shape[:1] + b.shape[2:] == a.shape:
             hint = f" Drop the channel dim with `{b_name}[:, 0]`."
-        raise ShapeError(
-            f"{b_name}: expected the same shape as {a_name} {tuple(a.shape)}; got {describe(b)}.{hint}"
-        )
+        raise ShapeError(f"{b_name}: expected the same shape as {a_name} {tuple(a.shape)}; got {describe(b)}.{hint}")
 
 
 def check_label_range(
@@ -387,6 +478,10 @@ def check_real(x: object, name: str = "x") -> torch.Tensor:
     """Require a tensor of real numbers: floating or integer, not ``bool`` (a mask) or complex."""
     check_tensor(x, name)
     if x.dtype == torch.bool or x.is_complex():
-        fix = "A bool tensor is already a mask." if x.dtype == torch.bool else f"Take `{name}.real` or `{name}.abs()` first."
+        fix = (
+            "A bool tensor is already a mask."
+            if x.dtype == torch.bool
+            else f"Take `{name}.real` or `{name}.abs()` first."
+        )
         raise DTypeError(f"{name}: expected a real (float or integer) tensor; got {describe(x)}. {fix}")
     return x

@@ -1,4 +1,4 @@
-"""Masks in and out: one-hot, COCO RLE, image/mask files (PNG, NPY) and numpy/PIL/DLPack conversion.
+"""Masks in and out: COCO RLE, image/mask files (PNG, NPY) and numpy/PIL/DLPack conversion.
 
 PIL is imported inside the functions that read or write files, so ``import maskbench`` stays light.
 """
@@ -13,22 +13,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maskbench._coco_rle import rle_from_string, rle_to_string
 from maskbench._checks import (
     DTypeError,
     MaskValueError,
     ShapeError,
-    _can_read_values,
     check_bool_mask,
-    check_int,
-    check_labels,
-    check_tensor,
     describe,
 )
+from maskbench._coco_rle import rle_from_string, rle_to_string
 
 __all__ = [
-    "one_hot",
-    "from_one_hot",
     "rle_encode",
     "rle_decode",
     "load_image",
@@ -36,86 +30,6 @@ __all__ = [
     "save_mask",
     "as_tensor",
 ]
-
-
-# ---------------------------------------------------------------- one-hot
-
-
-def one_hot(labels: torch.Tensor, num_classes: int, *, dtype: torch.dtype = torch.bool) -> torch.Tensor:
-    """Labels to one-hot planes, channel axis before (H, W).
-
-    Args:
-        labels: integer ``(H, W)`` or ``(B, H, W)``.
-        num_classes: K.
-        dtype: output dtype (``torch.bool`` by default; e.g. ``torch.float32`` for losses).
-
-    Returns:
-        ``(K, H, W)`` or ``(B, K, H, W)``. A label outside ``[0, K)`` (e.g. an ignore value 255)
-        gives a pixel with no channel set, rather than an error (``torch.nn.functional.one_hot``
-        raises, and on CUDA that check is a host sync). Sync-free.
-
-    >>> one_hot(torch.tensor([[0, 2], [255, 1]]), 3).int()
-    tensor([[[1, 0],
-             [0, 0]],
-    <BLANKLINE>
-            [[0, 0],
-             [0, 1]],
-    <BLANKLINE>
-            [[0, 1],
-             [0, 0]]], dtype=torch.int32)
-    """
-    check_labels(labels, "labels")
-    if labels.ndim not in (2, 3):
-        raise ShapeError(f"labels: expected (H, W) or (B, H, W); got {describe(labels)}.")
-    k = check_int(num_classes, "num_classes", min_value=1)
-    classes = torch.arange(k, device=labels.device).view(k, 1, 1)
-    planes = labels.unsqueeze(-3).long() == classes  # (..., K, H, W)
-    return planes if dtype == torch.bool else planes.to(dtype)
-
-
-def from_one_hot(onehot: torch.Tensor, *, dim: int = -3, ignore_index: int | None = None) -> torch.Tensor:
-    """One-hot planes back to int64 labels (the index of the set channel along ``dim``).
-
-    A channel is *set* where it is nonzero (True for bool). Rule: every pixel must have exactly one
-    set channel. Pixels with none get ``ignore_index`` when it is given (the inverse of
-    :func:`one_hot` on an ignore value). On CPU (eager) a pixel with several set channels, or with
-    none and no ``ignore_index``, raises :class:`~maskbench.MaskValueError`; on an accelerator
-    nothing is checked (that would sync): such pixels get the first set channel, or 0. For soft
-    class probabilities use ``maskbench.argmax_labels`` instead.
-
-    Args:
-        onehot: ``(K, H, W)``, ``(B, K, H, W)`` or any shape with the classes on ``dim``.
-        dim: the class axis (default -3, i.e. just before (H, W)).
-        ignore_index: label for pixels with no set channel.
-
-    Returns:
-        int64 labels with ``dim`` removed. Sync-free.
-
-    >>> planes = one_hot(torch.tensor([[0, 2], [255, 1]]), 3)
-    >>> from_one_hot(planes, ignore_index=255)
-    tensor([[  0,   2],
-            [255,   1]])
-    """
-    check_tensor(onehot, "onehot")
-    if onehot.ndim == 0:
-        raise ShapeError(f"onehot: expected a class axis at dim={dim}; got {describe(onehot)}.")
-    if not -onehot.ndim <= dim < onehot.ndim or onehot.shape[dim] == 0:
-        raise ShapeError(f"onehot: expected a non-empty class axis at dim={dim}; got {describe(onehot)}.")
-    is_set = onehot != 0
-    n_set = is_set.sum(dim)
-    if _can_read_values(onehot) and onehot.numel() > 0:
-        several = int((n_set > 1).sum())
-        none = 0 if ignore_index is not None else int((n_set == 0).sum())
-        if several or none:
-            raise MaskValueError(
-                f"onehot: expected exactly one set channel per pixel along dim={dim} of {describe(onehot)}; "
-                f"got {several} pixel(s) with several and {none} with none. "
-                "For pixels with none pass ignore_index=...; for soft probabilities use maskbench.argmax_labels."
-            )
-    labels = is_set.to(torch.uint8).argmax(dim)  # first set channel (0 when none)
-    if ignore_index is not None:
-        labels = torch.where(n_set == 0, ignore_index, labels)
-    return labels
 
 
 # ---------------------------------------------------------------- COCO RLE

@@ -50,7 +50,10 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--device", "cpu", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return (out / "cpu.md").read_text(), proc.stdout
@@ -95,8 +98,13 @@ def test_quick_run_states_every_target(quick_run: tuple[str, str]) -> None:
 def test_cuda_request_without_gpu_is_skipped_with_a_reason(tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: the CUDA path runs for real")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--device", "cuda", "--out", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--device", "cuda", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0
     assert "skipped: torch.cuda.is_available() is False" in proc.stdout
     assert not list(tmp_path.iterdir())
@@ -164,7 +172,8 @@ def test_mask_copies_sees_float_copies_only_of_the_mask() -> None:
     mask = torch.rand(4, 4) > 0.5
     other = torch.rand(4, 4) > 0.5
     assert describe_copies(mask_copies(lambda: (mask.float(), other.double()), mask), mask) == (
-        "mask copied to float32 (4 B/px)")
+        "mask copied to float32 (4 B/px)"
+    )
     assert mask_copies(lambda: torch.where(mask, 1.0, 0.0), mask) == []
 
 
@@ -184,12 +193,22 @@ def test_browser_latencies_median_and_missing_file(tmp_path: Path) -> None:
 
 def test_targets_use_the_worst_row_and_flag_a_float_mask_copy() -> None:
     sweep = _report.TARGETS[0]
-    rows = [Row("s", "1", 1.0, baseline_s=30.0, key="sweep", masks="blobby"),
-            Row("s", "1", 1.0, baseline_s=10.0, key="sweep", masks="rand>0.5")]
+    rows = [
+        Row("s", "1", 1.0, baseline_s=30.0, key="sweep", masks="blobby"),
+        Row("s", "1", 1.0, baseline_s=10.0, key="sweep", masks="rand>0.5"),
+    ]
     measured, status = _report.evaluate(sweep, rows, "cpu", None)
     assert status == "MISSED" and measured.startswith("worst 10x")
     bce = _report.TARGETS[4]
-    row = Row("b", "1", 1.0, baseline_s=2.0, key="bce", masks="blobby", extra={"mask_copies": "mask copied to float32 (4 B/px)"})
+    row = Row(
+        "b",
+        "1",
+        1.0,
+        baseline_s=2.0,
+        key="bce",
+        masks="blobby",
+        extra={"mask_copies": "mask copied to float32 (4 B/px)"},
+    )
     assert _report.evaluate(bce, [row], "cpu", None)[1] == "MISSED"
     row.extra["mask_copies"] = "no wider copy of the mask"
     assert _report.evaluate(bce, [row], "cpu", None)[1] == "MET"
@@ -199,12 +218,40 @@ def test_targets_use_the_worst_row_and_flag_a_float_mask_copy() -> None:
 def test_cuda_report_shows_sync_and_bandwidth_columns() -> None:
     """The CUDA table is rendered from the same rows: exercised here without a GPU."""
     rows = [
-        Row("apply_mask bool, fill 0", "8x3x512x512", 1e-3, baseline_s=2e-3, baseline="image * mask", key="apply_bool",
-            masks="blobby", bytes_moved=800_000_000, sync_free=True, extra={"bytes_formula": "image + out"}),
-        Row("masked BCE fwd+bwd", "8x1x512x512", 1e-3, baseline_s=1e-3, baseline="naive", key="bce", masks="blobby",
-            bytes_moved=400_000_000, sync_free=False),
-        Row("label_components", "4x512x512", 1e-3, baseline_s=1e-3, baseline="skimage", key="label", masks="blobby",
-            sync_free=False, syncs_documented=True),
+        Row(
+            "apply_mask bool, fill 0",
+            "8x3x512x512",
+            1e-3,
+            baseline_s=2e-3,
+            baseline="image * mask",
+            key="apply_bool",
+            masks="blobby",
+            bytes_moved=800_000_000,
+            sync_free=True,
+            extra={"bytes_formula": "image + out"},
+        ),
+        Row(
+            "masked BCE fwd+bwd",
+            "8x1x512x512",
+            1e-3,
+            baseline_s=1e-3,
+            baseline="naive",
+            key="bce",
+            masks="blobby",
+            bytes_moved=400_000_000,
+            sync_free=False,
+        ),
+        Row(
+            "label_components",
+            "4x512x512",
+            1e-3,
+            baseline_s=1e-3,
+            baseline="skimage",
+            key="label",
+            masks="blobby",
+            sync_free=False,
+            syncs_documented=True,
+        ),
     ]
     text = _report.render({"device": "fake"}, rows, "cuda", 1e12, None, [])
     table = {r["operation"]: r for r in _section(text, "Results")}

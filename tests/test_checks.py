@@ -33,8 +33,13 @@ from maskbench._checks import (
 
 @pytest.mark.parametrize(
     "cls, base",
-    [(ShapeError, ValueError), (DTypeError, TypeError), (DeviceError, ValueError),
-     (MaskValueError, ValueError), (CastError, ValueError)],
+    [
+        (ShapeError, ValueError),
+        (DTypeError, TypeError),
+        (DeviceError, ValueError),
+        (MaskValueError, ValueError),
+        (CastError, ValueError),
+    ],
 )
 def test_error_classes_subclass_builtin_errors(cls, base):
     assert issubclass(cls, base) and issubclass(cls, MaskbenchError)
@@ -79,8 +84,11 @@ def test_check_same_device():
     cpu, meta = torch.zeros(2), torch.zeros(2, device="meta")
     check_same_device(image=cpu, mask=cpu, fill=None)
     check_same_device()
-    with pytest.raises(DeviceError, match=r"mask: expected a tensor on cpu like image; got \(2,\) float32 on meta\. "
-                                          r"Move it with mask.to\(image.device\)"):
+    with pytest.raises(
+        DeviceError,
+        match=r"mask: expected a tensor on cpu like image; got \(2,\) float32 on meta\. "
+        r"Move it with mask.to\(image.device\)",
+    ):
         check_same_device(image=cpu, mask=meta)
 
 
@@ -140,9 +148,13 @@ def test_check_labels():
     assert check_labels(lab, num_classes=3) is lab
     check_labels(torch.tensor([5, -3]))  # no num_classes: dtype only
     for bad in (lab.float(), lab.bool()):
-        with pytest.raises(DTypeError, match=r"labels: expected an integer label map .*argmax_labels.*`labels.long\(\)`"):
+        with pytest.raises(
+            DTypeError, match=r"labels: expected an integer label map .*argmax_labels.*`labels.long\(\)`"
+        ):
             check_labels(bad)
-    with pytest.raises(MaskValueError, match=r"seg: expected labels in \[0, 1\] for num_classes=2; got values in \[0, 2\]"):
+    with pytest.raises(
+        MaskValueError, match=r"seg: expected labels in \[0, 1\] for num_classes=2; got values in \[0, 2\]"
+    ):
         check_labels(lab, "seg", num_classes=2)
     with pytest.raises(MaskValueError, match=r"values in \[-1, 1\]"):
         check_labels(torch.tensor([-1, 1]), num_classes=2)
@@ -150,12 +162,15 @@ def test_check_labels():
         check_labels([0, 1])
 
 
-@pytest.mark.parametrize("shape, channels_last, batched, bchw", [
-    ((3, 4, 5), False, False, (1, 3, 4, 5)),
-    ((2, 3, 4, 5), False, True, (2, 3, 4, 5)),
-    ((4, 5, 3), True, False, (1, 3, 4, 5)),
-    ((2, 4, 5, 3), True, True, (2, 3, 4, 5)),
-])
+@pytest.mark.parametrize(
+    "shape, channels_last, batched, bchw",
+    [
+        ((3, 4, 5), False, False, (1, 3, 4, 5)),
+        ((2, 3, 4, 5), False, True, (2, 3, 4, 5)),
+        ((4, 5, 3), True, False, (1, 3, 4, 5)),
+        ((2, 4, 5, 3), True, True, (2, 3, 4, 5)),
+    ],
+)
 def test_as_bchw_round_trip(shape, channels_last, batched, bchw):
     image = torch.randn(shape)
     x, b = as_bchw(image, channels_last=channels_last)
@@ -165,7 +180,9 @@ def test_as_bchw_round_trip(shape, channels_last, batched, bchw):
 
 
 def test_as_bchw_errors():
-    with pytest.raises(ShapeError, match=r"image: expected \(C, H, W\) or \(B, C, H, W\); got \(4, 5\) .*`image\[None\]`"):
+    with pytest.raises(
+        ShapeError, match=r"image: expected \(C, H, W\) or \(B, C, H, W\); got \(4, 5\) .*`image\[None\]`"
+    ):
         as_bchw(torch.zeros(4, 5))
     with pytest.raises(ShapeError, match=r"img: expected \(H, W, C\) or \(B, H, W, C\); got \(1, 1, 1, 1, 1\)"):
         as_bchw(torch.zeros(1, 1, 1, 1, 1), "img", channels_last=True)
@@ -174,36 +191,43 @@ def test_as_bchw_errors():
 B, C, H, W = 2, 3, 4, 5
 
 
-@pytest.mark.parametrize("mask_shape, expected", [
-    ((H, W), (1, 1, H, W)),
-    ((1, H, W), (1, 1, H, W)),
-    ((B, H, W), (B, 1, H, W)),
-    ((B, 1, H, W), (B, 1, H, W)),
-    ((1, 1, H, W), (1, 1, H, W)),
-    ((B, C, H, W), (B, C, H, W)),
-    ((1, C, H, W), (1, C, H, W)),
-])
+@pytest.mark.parametrize(
+    "mask_shape, expected",
+    [
+        ((H, W), (1, 1, H, W)),
+        ((1, H, W), (1, 1, H, W)),
+        ((B, H, W), (B, 1, H, W)),
+        ((B, 1, H, W), (B, 1, H, W)),
+        ((1, 1, H, W), (1, 1, H, W)),
+        ((B, C, H, W), (B, C, H, W)),
+        ((1, C, H, W), (1, C, H, W)),
+    ],
+)
 def test_spatial_mask_batched_accepts(mask_shape, expected):
     image = torch.zeros(B, C, H, W)
     assert tuple(spatial_mask_as_4d(torch.ones(mask_shape, dtype=torch.bool), image, True).shape) == expected
 
 
-@pytest.mark.parametrize("mask_shape, expected", [((H, W), (1, 1, H, W)), ((1, H, W), (1, 1, H, W)),
-                                                  ((C, H, W), (1, C, H, W))])
+@pytest.mark.parametrize(
+    "mask_shape, expected", [((H, W), (1, 1, H, W)), ((1, H, W), (1, 1, H, W)), ((C, H, W), (1, C, H, W))]
+)
 def test_spatial_mask_unbatched_accepts(mask_shape, expected):
     image = torch.zeros(1, C, H, W)  # an unbatched (C, H, W) image after as_bchw
     assert tuple(spatial_mask_as_4d(torch.ones(mask_shape), image, False).shape) == expected
 
 
-@pytest.mark.parametrize("batched, mask_shape", [
-    (True, (C, H, W)),          # 3-D on a batch is (B, H, W); C != B here
-    (True, (B + 1, 1, H, W)),
-    (True, (B, C + 1, H, W)),
-    (True, (1, B, C, H, W)),
-    (False, (C + 1, H, W)),
-    (False, (1, C, H, W)),      # unbatched images take no 4-D mask
-    (True, (H + 1, W)),
-])
+@pytest.mark.parametrize(
+    "batched, mask_shape",
+    [
+        (True, (C, H, W)),  # 3-D on a batch is (B, H, W); C != B here
+        (True, (B + 1, 1, H, W)),
+        (True, (B, C + 1, H, W)),
+        (True, (1, B, C, H, W)),
+        (False, (C + 1, H, W)),
+        (False, (1, C, H, W)),  # unbatched images take no 4-D mask
+        (True, (H + 1, W)),
+    ],
+)
 def test_spatial_mask_rejects(batched, mask_shape):
     image = torch.zeros(B if batched else 1, C, H, W)
     with pytest.raises(ShapeError) as info:
@@ -227,11 +251,14 @@ def test_spatial_mask_allow_channels_false():
         spatial_mask_as_4d(torch.ones(C, H, W), torch.zeros(1, C, H, W), False, allow_channels=False)
 
 
-@pytest.mark.parametrize("mask_shape, hint", [
-    ((W, H), "looks transposed (W, H)"),
-    ((H * W,), f"reshape it to ({H}, {W})"),
-    ((H, W, 3), "looks channels-last (H, W, C)"),
-])
+@pytest.mark.parametrize(
+    "mask_shape, hint",
+    [
+        ((W, H), "looks transposed (W, H)"),
+        ((H * W,), f"reshape it to ({H}, {W})"),
+        ((H, W, 3), "looks channels-last (H, W, C)"),
+    ],
+)
 def test_spatial_mask_hints(mask_shape, hint):
     with pytest.raises(ShapeError, match=r".*" + hint.replace("(", r"\(").replace(")", r"\)")):
         spatial_mask_as_4d(torch.ones(mask_shape), torch.zeros(1, C, H, W), False)
@@ -262,7 +289,9 @@ def test_check_broadcast_to_matches_numpy_rule(xs, target):
 
 
 def test_check_broadcast_to_message():
-    with pytest.raises(ShapeError, match=r"src: expected a shape that broadcasts to dst \(3, 2\) .*got \(3, 3\) float32"):
+    with pytest.raises(
+        ShapeError, match=r"src: expected a shape that broadcasts to dst \(3, 2\) .*got \(3, 3\) float32"
+    ):
         check_broadcast_to(torch.zeros(3, 3), "src", (3, 2), "dst")
     check_broadcast_to(torch.zeros(3, 1), "src", (3, 2), "dst")
 

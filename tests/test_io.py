@@ -134,7 +134,8 @@ def test_rle_string_codec_round_trips_any_counts(counts: list[int]) -> None:
     rle = {"size": [1, total], "counts": counts}
     mask = rle_decode(rle)
     assert rle_decode({"size": [1, total], "counts": rle_encode(mask, compressed=True)["counts"]}).equal(mask)
-    from maskbench._coco_rle import rle_from_string as _rle_from_string, rle_to_string as _rle_to_string
+    from maskbench._coco_rle import rle_from_string as _rle_from_string
+    from maskbench._coco_rle import rle_to_string as _rle_to_string
 
     assert _rle_from_string(_rle_to_string(counts)) == counts
 

@@ -41,10 +41,6 @@ def test_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
     )
     client.execute()
     errors = [
-        out
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.outputs
-        if out.output_type == "error"
+        out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs if out.output_type == "error"
     ]
     assert not errors, errors

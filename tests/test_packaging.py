@@ -37,13 +37,22 @@ def _environment() -> tuple[dict[str, str], dict[str, str]]:
     return conda, pip
 
 
-def test_runtime_dependencies_agree() -> None:
+def _runtime_and_extras() -> dict[str, str]:
+    """Core dependencies plus every user extra (not `test`), without the self-references."""
     project = _pyproject()
+    reqs = list(project["dependencies"])
+    for extra, items in project["optional-dependencies"].items():
+        if extra != "test":
+            reqs += [r for r in items if _name(r) != "maskbench"]
+    return {_name(r): r.replace(" ", "") for r in reqs}
+
+
+def test_runtime_dependencies_agree() -> None:
     conda, _ = _environment()
-    runtime = {_name(r): r.replace(" ", "") for r in project["dependencies"]}
+    runtime = _runtime_and_extras()
     assert set(runtime) == set(conda)
     for name, req in runtime.items():
-        version = req[len(name):]
+        version = req[len(name) :]
         assert conda[name].endswith(version), (name, req, conda[name])
 
 
@@ -54,9 +63,23 @@ def test_test_extra_agrees() -> None:
 
 
 def test_design_card_dependencies_present() -> None:
-    names = {_name(r) for r in _pyproject()["dependencies"]}
+    names = set(_runtime_and_extras())
     assert {"torch", "numpy", "matplotlib", "ipywidgets", "anywidget", "jupyterlab", "pillow", "scikit-image"} <= names
-    assert all("==" not in r for r in _pyproject()["dependencies"]), "torch and friends stay unpinned for users"
+    assert all("==" not in r for r in _runtime_and_extras().values()), "torch and friends stay unpinned for users"
+
+
+def test_kernels_install_without_the_jupyter_stack() -> None:
+    """The packaging decision (README, "Install"): core = kernels, io, data; the Jupyter stack is an extra."""
+    project = _pyproject()
+    core = {_name(r) for r in project["dependencies"]}
+    assert core == {"torch", "numpy", "scipy", "pillow", "scikit-image", "tqdm"}
+    extras = project["optional-dependencies"]
+    assert {_name(r) for r in extras["widgets"]} == {"ipywidgets", "anywidget", "matplotlib"}
+    assert {"maskbench[widgets]", "jupyterlab>=4.0"} <= set(extras["lab"])
+    assert {_name(r) for r in extras["dask"]} == {"distributed"}
+    assert extras["all"] == ["maskbench[lab,dask]"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert '-e ".[all,test]"' in makefile
 
 
 def test_import_does_not_pull_jupyter_stack() -> None:

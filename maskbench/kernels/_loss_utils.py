@@ -105,8 +105,12 @@ def where0(keep: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
     """
     if keep is None:
         return x
-    if (x.device.type == "cpu" and x.dtype in INT_VIEW and not torch.compiler.is_compiling()
-            and torch.broadcast_shapes(keep.shape, x.shape) == x.shape):
+    if (
+        x.device.type == "cpu"
+        and x.dtype in INT_VIEW
+        and not torch.compiler.is_compiling()
+        and torch.broadcast_shapes(keep.shape, x.shape) == x.shape
+    ):
         return ZeroOutside.apply(x, keep)
     return torch.where(keep, x, x.new_zeros(()))
 
@@ -159,8 +163,14 @@ def absolute_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 # dtype -> integer dtype of the same width, to zero values by AND-ing their bits with 0 / all-ones
 INT_VIEW = {
-    torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64,
-    torch.uint8: torch.uint8, torch.int8: torch.int8, torch.int16: torch.int16, torch.int32: torch.int32,
+    torch.float16: torch.int16,
+    torch.bfloat16: torch.int16,
+    torch.float32: torch.int32,
+    torch.float64: torch.int64,
+    torch.uint8: torch.uint8,
+    torch.int8: torch.int8,
+    torch.int16: torch.int16,
+    torch.int32: torch.int32,
     torch.int64: torch.int64,
 }
 

@@ -8,7 +8,6 @@ the result nor any gradient, and the gradient w.r.t. the image there is exactly 
 from __future__ import annotations
 
 import math
-
 from numbers import Real
 
 import torch
@@ -196,9 +195,7 @@ def _tensor_fill(fill: object, image: torch.Tensor, x: torch.Tensor, batched: bo
     """A number or tensor fill as a tensor in x's dtype that broadcasts to ``(B, C, H, W)``."""
     if not isinstance(fill, torch.Tensor):
         if not isinstance(fill, Real):
-            raise DTypeError(
-                f"fill: expected a number, a tensor, 'mean' or 'inpaint'; got {describe(fill)}."
-            )
+            raise DTypeError(f"fill: expected a number, a tensor, 'mean' or 'inpaint'; got {describe(fill)}.")
         return _scalar_as_tensor(fill, x, "fill", "image")
     if fill.is_complex() or (not x.is_floating_point() and not is_exact_cast(fill.dtype, x.dtype)):
         raise DTypeError(

@@ -106,8 +106,9 @@ def _exact_values(v: torch.Tensor, dst: torch.dtype) -> torch.Tensor:
     return in_range & (back == v.long())
 
 
-def _cast_error(what: str, src_dtype: torch.dtype, dst: torch.dtype, name: str, dst_name: str,
-                scalar: bool) -> CastError:
+def _cast_error(
+    what: str, src_dtype: torch.dtype, dst: torch.dtype, name: str, dst_name: str, scalar: bool
+) -> CastError:
     """``what`` says which values failed (and how many); the rest explains the dtype and a fix."""
     shown = dst
     dst = _COMPLEX_PART.get(dst, dst)
@@ -117,8 +118,10 @@ def _cast_error(what: str, src_dtype: torch.dtype, dst: torch.dtype, name: str, 
     elif not dst.is_floating_point:
         lo, hi = _int_range(dst)
         why = f"{_name(dst)} holds whole numbers in [{lo}, {hi}]"
-        fix = f"pass a whole number in [{lo}, {hi}]" if scalar else (
-            f"round and clamp {name} first (e.g. `{name}.round().clamp({lo}, {hi})`)"
+        fix = (
+            f"pass a whole number in [{lo}, {hi}]"
+            if scalar
+            else (f"round and clamp {name} first (e.g. `{name}.round().clamp({lo}, {hi})`)")
         )
         fix += f" or use a wider {dst_name}"
     elif src_dtype.is_floating_point:
@@ -164,8 +167,14 @@ def _scalar_as_tensor(src: Number, dst: torch.Tensor, name: str, dst_name: str) 
     return torch.full((), value, dtype=dst.dtype, device=dst.device)
 
 
-def cast_exact(src: torch.Tensor, dst_dtype: torch.dtype, *, cond: torch.Tensor | None = None,
-               name: str = "src", dst_name: str = "dst") -> torch.Tensor:
+def cast_exact(
+    src: torch.Tensor,
+    dst_dtype: torch.dtype,
+    *,
+    cond: torch.Tensor | None = None,
+    name: str = "src",
+    dst_name: str = "dst",
+) -> torch.Tensor:
     """``src.to(dst_dtype)``, raising :class:`CastError` if a value where ``cond`` holds would change.
 
     Syncs: only when the cast is not exact by dtype (see the module docstring).
@@ -185,8 +194,10 @@ def cast_exact(src: torch.Tensor, dst_dtype: torch.dtype, *, cond: torch.Tensor 
             values, bad_b = torch.broadcast_tensors(src.detach(), bad)
             first = values[bad_b][0].item()
             total = int(cond.expand_as(bad_b).sum()) if cond is not None else bad_b.numel()
-            what = (f"{int(bad_b.sum())} of {total} value(s) assigned where cond is True ({name} is {describe(src)}; "
-                    f"first offending value: {first!r})")
+            what = (
+                f"{int(bad_b.sum())} of {total} value(s) assigned where cond is True ({name} is {describe(src)}; "
+                f"first offending value: {first!r})"
+            )
             raise _cast_error(what, src.dtype, dst_dtype, name, dst_name, False)
     return src.to(dst_dtype)
 

@@ -49,8 +49,15 @@ class MaskedBCEWithLogitsLoss(nn.Module):
         self.reduction, self.empty = reduction, empty
 
     def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return masked_bce_with_logits(input, target, mask, pos_weight=self.pos_weight, weight=self.weight,
-                                      reduction=self.reduction, empty=self.empty)
+        return masked_bce_with_logits(
+            input,
+            target,
+            mask,
+            pos_weight=self.pos_weight,
+            weight=self.weight,
+            reduction=self.reduction,
+            empty=self.empty,
+        )
 
 
 class MaskedCrossEntropyLoss(nn.Module):
@@ -80,8 +87,16 @@ class MaskedCrossEntropyLoss(nn.Module):
         self.reduction, self.empty = reduction, empty
 
     def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return masked_cross_entropy(input, target, mask, ignore_index=self.ignore_index, weight=self.weight,
-                                    label_smoothing=self.label_smoothing, reduction=self.reduction, empty=self.empty)
+        return masked_cross_entropy(
+            input,
+            target,
+            mask,
+            ignore_index=self.ignore_index,
+            weight=self.weight,
+            label_smoothing=self.label_smoothing,
+            reduction=self.reduction,
+            empty=self.empty,
+        )
 
 
 class MaskedMSELoss(nn.Module):
@@ -141,5 +156,13 @@ class DiceLoss(nn.Module):
         self.reduction, self.empty = reduction, empty
 
     def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return dice_loss(input, target, mask, from_logits=self.from_logits, smooth=self.smooth,
-                         per_image=self.per_image, reduction=self.reduction, empty=self.empty)
+        return dice_loss(
+            input,
+            target,
+            mask,
+            from_logits=self.from_logits,
+            smooth=self.smooth,
+            per_image=self.per_image,
+            reduction=self.reduction,
+            empty=self.empty,
+        )

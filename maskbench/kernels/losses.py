@@ -95,8 +95,9 @@ def masked_loss(
     try:
         shape = torch.broadcast_shapes(input.shape, target.shape)
     except RuntimeError:
-        raise ShapeError(f"target: expected a shape that broadcasts with input {tuple(input.shape)}; "
-                         f"got {describe(target)}.") from None
+        raise ShapeError(
+            f"target: expected a shape that broadcasts with input {tuple(input.shape)}; got {describe(target)}."
+        ) from None
     check_options(reduction, empty)
     mask = check_mask(mask, shape, input, "the elementwise loss")
     keep = keep_of(mask)
@@ -158,16 +159,25 @@ def masked_bce_with_logits(
     if target.dtype == torch.bool:
         target = target.to(input.dtype)
     elif not target.is_floating_point():
-        raise DTypeError(f"target: expected a floating (probabilities in [0, 1]) or bool target; "
-                         f"got {describe(target)}. Convert with `target.float()`.")
+        raise DTypeError(
+            f"target: expected a floating (probabilities in [0, 1]) or bool target; "
+            f"got {describe(target)}. Convert with `target.float()`."
+        )
     check_same_shape(input, target)
     check_options(reduction, empty)
     pos_weight = channel_param(pos_weight, input, "pos_weight")
     weight = channel_param(weight, input, "weight")
     mask = check_mask(mask, input.shape, input, "the elementwise loss")
-    if (mask is not None and mask.dtype == torch.bool and pos_weight is None and weight is None
-            and reduction != "none" and input.dtype in INT_VIEW and target.dtype == input.dtype
-            and not torch.compiler.is_compiling()):
+    if (
+        mask is not None
+        and mask.dtype == torch.bool
+        and pos_weight is None
+        and weight is None
+        and reduction != "none"
+        and input.dtype in INT_VIEW
+        and target.dtype == input.dtype
+        and not torch.compiler.is_compiling()
+    ):
         total = FusedMaskedBCE.apply(input, target, mask)  # eager fast path, see its docstring
         if reduction == "sum":
             return total.to(input.dtype)
@@ -226,8 +236,10 @@ def masked_cross_entropy(
     check_floating(input, "input")
     check_labels(target, "target")
     if input.ndim < 2:
-        raise ShapeError(f"input: expected logits (N, K, ...); got {describe(input)}. "
-                         f"For one sample add a batch dim: input[None], target[None].")
+        raise ShapeError(
+            f"input: expected logits (N, K, ...); got {describe(input)}. "
+            f"For one sample add a batch dim: input[None], target[None]."
+        )
     num_classes = input.shape[1]
     if tuple(target.shape) != (input.shape[0], *input.shape[2:]):
         raise ShapeError(
@@ -241,8 +253,10 @@ def masked_cross_entropy(
         check_tensor(weight, "weight", ndim=1)
         check_floating(weight, "weight")
         if weight.shape[0] != num_classes:
-            raise ShapeError(f"weight: expected class weights (K,) = ({num_classes},) for input "
-                             f"{tuple(input.shape)}; got {describe(weight)}.")
+            raise ShapeError(
+                f"weight: expected class weights (K,) = ({num_classes},) for input "
+                f"{tuple(input.shape)}; got {describe(weight)}."
+            )
         check_same_device(input=input, weight=weight)
     mask = check_mask(mask, target.shape, input, "the cross-entropy loss (N, *S)")
     if ignore_index is not None:

@@ -311,9 +311,7 @@ def dice(
     empty: float = 1.0,
 ) -> Tensor:
     c = _counts_for(pred, target, num_classes, ignore, per_image)
-    return _score(
-        c, 2 * c.tp, 2 * c.tp + c.fp + c.fn, multiclass=num_classes is not None, average=average, empty=empty
-    )
+    return _score(c, 2 * c.tp, 2 * c.tp + c.fp + c.fn, multiclass=num_classes is not None, average=average, empty=empty)
 
 
 def precision(
@@ -354,9 +352,7 @@ def f1(
     average: str | None = None,
     empty: float = 1.0,
 ) -> Tensor:
-    return dice(
-        pred, target, num_classes=num_classes, ignore=ignore, per_image=per_image, average=average, empty=empty
-    )
+    return dice(pred, target, num_classes=num_classes, ignore=ignore, per_image=per_image, average=average, empty=empty)
 
 
 iou.__doc__ = _metric(

@@ -53,9 +53,7 @@ __all__ = [
 FOOTPRINTS = ("square", "disk")
 
 
-def footprint_mask(
-    radius: int, kind: str = "square", *, device: torch.device | str | None = None
-) -> torch.Tensor:
+def footprint_mask(radius: int, kind: str = "square", *, device: torch.device | str | None = None) -> torch.Tensor:
     """The footprint used by :func:`dilate` and :func:`erode`, as a bool ``(2r+1, 2r+1)`` tensor.
 
     Args:

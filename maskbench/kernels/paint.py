@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-
 import torch
 
 from .._checks import DTypeError, ShapeError, check_int, check_labels, check_tensor, describe

@@ -203,8 +203,10 @@ def _normalize_dims(dim: Dim, ndim: int) -> tuple[int, ...]:
     for d in dims:
         check_int(d, "dim")
         if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise ShapeError(f"dim: expected a value in [{-max(ndim, 1)}, {max(ndim, 1) - 1}] for x with "
-                             f"{ndim} dimension(s); got {d}.")
+            raise ShapeError(
+                f"dim: expected a value in [{-max(ndim, 1)}, {max(ndim, 1) - 1}] for x with "
+                f"{ndim} dimension(s); got {d}."
+            )
         out.append(d % max(ndim, 1) if ndim else 0)
     if len(set(out)) != len(out):
         raise ValueError(f"dim: each dimension may appear once; got {dim!r}.")

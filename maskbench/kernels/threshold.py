@@ -35,21 +35,27 @@ import torch
 
 from maskbench._checks import (
     DTypeError,
-    ShapeError,
     check_broadcast_to,
     check_choice,
     check_int,
     check_real,
     check_same_device,
-    check_tensor,
     describe,
 )
 from maskbench.kernels._histogram import _INF, Hist, as_work, multiotsu_dp, rcumsum, smallest_gap, wide_float
 
 __all__ = [
-    "threshold", "histogram", "threshold_otsu", "threshold_li", "threshold_yen",
-    "threshold_triangle", "threshold_mean", "threshold_isodata", "threshold_multiotsu",
-    "auto_threshold", "THRESHOLD_METHODS", "argmax_labels",
+    "threshold",
+    "histogram",
+    "threshold_otsu",
+    "threshold_li",
+    "threshold_yen",
+    "threshold_triangle",
+    "threshold_mean",
+    "threshold_isodata",
+    "threshold_multiotsu",
+    "auto_threshold",
+    "THRESHOLD_METHODS",
 ]
 
 _LI_ITERATIONS = 100  # scikit-image's samples need <= 22 steps, random images ~40; then frozen
@@ -457,52 +463,3 @@ def auto_threshold(x: torch.Tensor, *, method: str = "otsu", **kwargs) -> torch.
     """
     check_choice(method, "method", THRESHOLD_METHODS)
     return THRESHOLD_METHODS[method](x, **kwargs)
-
-
-def argmax_labels(
-    probs: torch.Tensor, *, min_confidence: float | None = None, background: int = 0, dim: int = -3
-) -> torch.Tensor:
-    """Class labels from a multi-class probability map: the most likely class per pixel.
-
-    Args:
-        probs: ``(..., K, H, W)`` floating probabilities (or scores) with the classes on ``dim``.
-        min_confidence: pixels whose largest probability is below this get ``background``.
-        background: label for unsure pixels and for pixels with a NaN probability.
-        dim: the class dimension (default -3).
-
-    Returns:
-        int64 labels ``probs.shape`` without ``dim``, e.g. ``(..., H, W)``. Ties take the lowest
-        class index (as ``torch.argmax``).
-
-    Syncs: none.
-
-    Example:
-        >>> p = torch.tensor([[[0.7, 0.2]], [[0.3, 0.5]], [[0.0, 0.3]]])  # (K=3, H=1, W=2)
-        >>> argmax_labels(p)
-        tensor([[0, 1]])
-        >>> argmax_labels(p, min_confidence=0.6, background=255)
-        tensor([[  0, 255]])
-    """
-    check_tensor(probs, "probs")
-    if not probs.is_floating_point():
-        raise DTypeError(
-            f"probs: expected floating probabilities (..., K, H, W); got {describe(probs)}. "
-            f"An integer map is already labels; for one-hot masks use maskbench.from_one_hot."
-        )
-    if probs.ndim < 3:
-        raise ShapeError(
-            f"probs: expected (..., K, H, W) class probabilities (at least 3 dims); got "
-            f"{describe(probs)}. For one foreground probability map use "
-            f"maskbench.threshold(probs, 0.5)."
-        )
-    dim = check_int(dim, "dim", min_value=-probs.ndim, max_value=probs.ndim - 1)
-    if probs.shape[dim] == 0:
-        raise ShapeError(f"probs: expected at least one class on dim {dim}; got {describe(probs)}.")
-    check_int(background, "background")
-    if min_confidence is not None and (isinstance(min_confidence, bool) or not isinstance(min_confidence, Real)):
-        raise TypeError(f"min_confidence: expected a number or None; got {describe(min_confidence)}.")
-    conf, labels = probs.detach().max(dim)
-    unsure = torch.isnan(conf)
-    if min_confidence is not None:
-        unsure = unsure | (conf < float(min_confidence))
-    return torch.where(unsure, background, labels)

@@ -57,9 +57,7 @@ def parse_color(color: str | Sequence[int | float]) -> tuple[int, int, int, int]
         elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in color):
             if all(0.0 <= v <= 1.0 for v in color):
                 return tuple(int(math.floor(v * 255 + 0.5)) for v in list(color) + [1.0])[:4]  # type: ignore[return-value]
-    raise ValueError(
-        f"color: expected '#rrggbb' or 3/4 ints in [0, 255] or 3/4 floats in [0, 1]; got {color!r}."
-    )
+    raise ValueError(f"color: expected '#rrggbb' or 3/4 ints in [0, 255] or 3/4 floats in [0, 1]; got {color!r}.")
 
 
 @functools.lru_cache(maxsize=16)
@@ -124,9 +122,7 @@ def colorize_labels(labels: torch.Tensor, palette: torch.Tensor) -> torch.Tensor
     return table[labels.long().clamp(0, palette.shape[0] - 1)]
 
 
-def overlay(
-    rgba: torch.Tensor, labels: torch.Tensor, palette: torch.Tensor, *, opacity: float = 0.5
-) -> torch.Tensor:
+def overlay(rgba: torch.Tensor, labels: torch.Tensor, palette: torch.Tensor, *, opacity: float = 0.5) -> torch.Tensor:
     """Blend class colours over ``(H, W, 4)`` uint8 pixels.
 
     Args:
@@ -151,7 +147,9 @@ def overlay(
     check_tensor(labels, "labels", ndim=2)
     _check_palette(palette)
     if tuple(labels.shape) != tuple(rgba.shape[:2]):
-        raise ShapeError(f"labels: expected {tuple(rgba.shape[:2])} to match rgba {describe(rgba)}; got {describe(labels)}.")
+        raise ShapeError(
+            f"labels: expected {tuple(rgba.shape[:2])} to match rgba {describe(rgba)}; got {describe(labels)}."
+        )
     if isinstance(opacity, bool) or not isinstance(opacity, (int, float)) or not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity: expected a number in [0, 1]; got {opacity!r}.")
     table = palette.to(rgba.device)

@@ -144,8 +144,7 @@ def downsample_labels(labels: torch.Tensor, size: tuple[int, int], *, method: st
     ids = torch.unique(labels)  # output values can only be among these (a sync; render, not a kernel)
     if ids.numel() > 256:
         raise ValueError(
-            f"labels: method='mode' supports up to 256 distinct labels; got {ids.numel()}. "
-            f"Use method='nearest'."
+            f"labels: method='mode' supports up to 256 distinct labels; got {ids.numel()}. Use method='nearest'."
         )
     onehot = (labels.unsqueeze(0) == ids.view(-1, 1, 1)).float().unsqueeze(0)  # (1, K, H, W)
     share = F.adaptive_avg_pool2d(onehot, (dh, dw))[0]  # (K, dh, dw): fraction of each id

@@ -28,7 +28,11 @@ def array_to_json(value, widget=None):
             f"array trait: {array.nbytes} bytes ({array.shape} {array.dtype}) exceeds the "
             f"{MAX_MESSAGE_BYTES}-byte message limit; send a display proxy or chunks instead"
         )
-    return {"buffer": memoryview(array.reshape(-1).view(np.uint8)), "dtype": array.dtype.name, "shape": list(array.shape)}
+    return {
+        "buffer": memoryview(array.reshape(-1).view(np.uint8)),
+        "dtype": array.dtype.name,
+        "shape": list(array.shape),
+    }
 
 
 def array_from_json(value, widget=None):
@@ -40,7 +44,9 @@ def array_from_json(value, widget=None):
         shape = tuple(int(s) for s in value["shape"])
         raw = bytes(value["buffer"])
     except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"array payload: expected {{buffer, dtype, shape}}; got {type(value).__name__} ({err})") from None
+        raise ValueError(
+            f"array payload: expected {{buffer, dtype, shape}}; got {type(value).__name__} ({err})"
+        ) from None
     if dtype.name not in _DTYPES:
         raise ValueError(f"array payload: dtype {dtype} is not accepted")
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize

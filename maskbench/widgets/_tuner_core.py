@@ -169,4 +169,3 @@ def resize_image_rgba(image: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     from maskbench.render import downsample_rgba, image_to_rgba
 
     return downsample_rgba(image_to_rgba(image), size).cpu().numpy()
-

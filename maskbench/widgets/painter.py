@@ -28,6 +28,7 @@ import traitlets
 from maskbench._checks import ShapeError, check_int, check_labels, check_tensor, describe
 from maskbench.kernels.paint import _polygon_window, _stroke_window, flood_fill_mask
 from maskbench.render import display_size
+from maskbench.widgets._common import WidgetValueError, one_torch_thread
 from maskbench.widgets._history import History
 from maskbench.widgets._painter_proto import (
     TOOLS,
@@ -38,7 +39,6 @@ from maskbench.widgets._painter_proto import (
     proxy_box,
     proxy_labels,
 )
-from maskbench.widgets._common import WidgetValueError, one_torch_thread
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait
 
 __all__ = ["Painter", "TOOLS", "PainterValueError"]

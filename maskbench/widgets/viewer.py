@@ -18,7 +18,6 @@ import torch.nn.functional as F
 import traitlets
 
 from maskbench._checks import (
-    DTypeError,
     MaskValueError,
     ShapeError,
     as_bchw,

@@ -38,9 +38,7 @@ SETTINGS = {
     "notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none", "autoStartDefaultKernel": True},
 }
 # Console noise from JupyterLab itself in a closed network, not from widgets (kept short, on purpose).
-BENIGN_CONSOLE = (
-    re.compile(r"Failed to load resource: .*(favicon|/api/translations|/lab/api/news|/lab/api/update)"),
-)
+BENIGN_CONSOLE = (re.compile(r"Failed to load resource: .*(favicon|/api/translations|/lab/api/news|/lab/api/update)"),)
 
 
 def find_browser() -> str | None:
@@ -171,8 +169,14 @@ class LabServer:
 def _notebook_json(cells: list[str]) -> dict:
     return {
         "cells": [
-            {"cell_type": "code", "execution_count": None, "id": f"cell{i}", "metadata": {}, "outputs": [],
-             "source": src}  # fmt: skip
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"cell{i}",
+                "metadata": {},
+                "outputs": [],
+                "source": src,
+            }  # fmt: skip
             for i, src in enumerate(cells)
         ],
         "metadata": {

@@ -230,7 +230,9 @@ def test_painter_tools_in_the_browser(lab) -> None:
     )  # fmt: skip
 
     # 8. a malformed edit is rejected with a warning and shown in the widget, mask unchanged
-    out = lab.run_code(page, "m0 = p.mask\np._on_msg(p, {'type': 'edit', 'tool': 'pen'}, [])\nprint(torch.equal(m0, p.mask))")
+    out = lab.run_code(
+        page, "m0 = p.mask\np._on_msg(p, {'type': 'edit', 'tool': 'pen'}, [])\nprint(torch.equal(m0, p.mask))"
+    )
     assert "rejected" in out and out.splitlines()[0] == "True", out
     error = widget.locator(".mb-error")
     error.wait_for()

@@ -92,12 +92,16 @@ def test_tuner_in_jupyterlab(lab) -> None:
     assert _kernel_check(lab, page)[:2] == (stepped, "True")
     metrics = lab.run_code(page, "print(round(t.metrics['iou'], 6), round(float(maskbench.iou(t.mask, target)), 6))")
     assert len(set(metrics.split())) == 1
-    assert root.locator(".mb-tuner-metric-iou .mb-tuner-metric-value").inner_text() == f"{float(metrics.split()[0]):.3f}"
+    assert (
+        root.locator(".mb-tuner-metric-iou .mb-tuner-metric-value").inner_text() == f"{float(metrics.split()[0]):.3f}"
+    )
 
     # 3. pick Otsu in the UI: the slider moves to threshold_otsu's value
     otsu = float(lab.run_code(page, "print(repr(float(maskbench.threshold_otsu(probs))))"))
     root.locator("select.mb-tuner-method").select_option("otsu")
-    page.wait_for_function("([sel, v]) => Number(document.querySelector(sel).dataset.threshold) === v", arg=[ROOT, otsu])
+    page.wait_for_function(
+        "([sel, v]) => Number(document.querySelector(sel).dataset.threshold) === v", arg=[ROOT, otsu]
+    )
     assert _wait_confirmed(page) == otsu
     assert float(slider.input_value()) == pytest.approx(otsu, abs=1e-12)  # a range input keeps ~15 digits
     assert _kernel_check(lab, page) == (otsu, "True", "otsu")
@@ -107,7 +111,9 @@ def test_tuner_in_jupyterlab(lab) -> None:
     root.locator("input.mb-tuner-min-size").press("Enter")
     root.locator("input.mb-tuner-fill-holes").check()
     lab.wait_idle(page)
-    page.wait_for_function("sel => document.querySelector(sel).querySelector('.mb-tuner-swatch-removed') !== null", arg=ROOT)
+    page.wait_for_function(
+        "sel => document.querySelector(sel).querySelector('.mb-tuner-swatch-removed') !== null", arg=ROOT
+    )
     out = lab.run_code(page, "expected = maskbench.fill_holes(maskbench.remove_small_objects(probs >= t.threshold, min_size=60))\n"
                              "print(t.min_size, t.fill_holes, torch.equal(t.mask, expected), t.metrics['cleaned'])")  # fmt: skip
     assert out == "60 True True True"
@@ -178,5 +184,7 @@ def test_tuner_in_jupyterlab(lab) -> None:
         ("threshold sent -> kernel metrics + mask shown, min_size=50 + fill_holes on, median", refresh_clean),
     ]:
         lab.record_latency("tuner", what, "1024x1024", statistics.median(samples))
-    print(f"\ntuner 1024x1024: overlay ms {sorted(overlay)}\nrefresh ms {refresh} (kernel {kernel_ms})"
-          f"\nrefresh with clean-up ms {refresh_clean} (kernel {compute})")
+    print(
+        f"\ntuner 1024x1024: overlay ms {sorted(overlay)}\nrefresh ms {refresh} (kernel {kernel_ms})"
+        f"\nrefresh with clean-up ms {refresh_clean} (kernel {compute})"
+    )

@@ -174,7 +174,9 @@ def test_gradcheck_weighted_mean_fill(device):
     assert torch.autograd.gradcheck(lambda t, v: apply_mask(t, v, fill=-1.0), (x, w))
     mask = torch.rand(3, 4, device=device) > 0.5
     assert torch.autograd.gradcheck(lambda t: apply_mask(t, mask, fill="mean"), (x,))
-    assert torch.autograd.gradcheck(lambda t: apply_mask(t, mask, fill="inpaint", inpaint_steps=2), (x,), fast_mode=True)
+    assert torch.autograd.gradcheck(
+        lambda t: apply_mask(t, mask, fill="inpaint", inpaint_steps=2), (x,), fast_mode=True
+    )
 
 
 def test_mean_fill_empty_and_nan_safe(device, no_sync):
@@ -202,8 +204,11 @@ def test_channels_last_round_trip(device, no_sync):
 
 def test_channels_last_is_never_guessed():
     image = torch.zeros(5, 4, 3)  # (H, W, C) without channels_last: read as (C=5, H=4, W=3)
-    with pytest.raises(ShapeError, match=r"mask: expected .* to match image \(5, 4, 3\); got \(5, 4\) .*"
-                                         r"pass channels_last=True"):
+    with pytest.raises(
+        ShapeError,
+        match=r"mask: expected .* to match image \(5, 4, 3\); got \(5, 4\) .*"
+        r"pass channels_last=True",
+    ):
         apply_mask(image, torch.ones(5, 4, dtype=torch.bool))
 
 
@@ -216,10 +221,15 @@ def test_fill_tensor_shapes(device):
     assert per_channel.dtype == torch.float32 and per_channel[:, 0, 0].tolist() == [1.0, 2.0, 3.0]
     row = torch.arange(4.0, device=device)
     assert apply_mask(x, mask, fill=row.view(1, 1, 4))[2, 1].tolist() == [0.0, 1.0, 2.0, 3.0]
-    with pytest.raises(ShapeError, match=r"fill: a 1-D fill is per-channel and needs C = 3 value\(s\) for image "
-                                         r"\(3, 2, 4\).*got \(4,\).*\(1, 1, W\)"):
+    with pytest.raises(
+        ShapeError,
+        match=r"fill: a 1-D fill is per-channel and needs C = 3 value\(s\) for image "
+        r"\(3, 2, 4\).*got \(4,\).*\(1, 1, W\)",
+    ):
         apply_mask(x, mask, fill=row)
-    with pytest.raises(ShapeError, match=r"fill: expected a shape that broadcasts to image \(3, 2, 4\).*got \(2, 2, 4\)"):
+    with pytest.raises(
+        ShapeError, match=r"fill: expected a shape that broadcasts to image \(3, 2, 4\).*got \(2, 2, 4\)"
+    ):
         apply_mask(x, mask, fill=torch.zeros(2, 2, 4, device=device))
     with pytest.raises(ShapeError, match="fill: .*got \\(2, 3, 2, 4\\)"):  # would grow the image
         apply_mask(x, mask, fill=torch.zeros(2, 3, 2, 4, device=device))
@@ -235,11 +245,17 @@ def test_integer_images(device, no_sync):
     assert out2[0, 1].tolist() == [4, 9, 6, 9]
     assert apply_mask(x, mask, fill=3.0)[0, 0, 1].item() == 3
     for bad, piece in [(300, "300"), (-1, "-1"), (0.5, "0.5"), (float("nan"), "nan")]:
-        with pytest.raises(CastError, match=f"fill: .*{piece}.*image's dtype uint8.*uint8 holds whole numbers in \\[0, 255\\]"):
+        with pytest.raises(
+            CastError, match=f"fill: .*{piece}.*image's dtype uint8.*uint8 holds whole numbers in \\[0, 255\\]"
+        ):
             apply_mask(x, mask, fill=bad)
-    with pytest.raises(DTypeError, match=r"fill: a torch.float32 fill cannot be stored exactly in the torch.uint8 image"):
+    with pytest.raises(
+        DTypeError, match=r"fill: a torch.float32 fill cannot be stored exactly in the torch.uint8 image"
+    ):
         apply_mask(x, mask, fill=torch.tensor([1.0], device=device))
-    with pytest.raises(DTypeError, match=r"image: a floating \(weight\) mask needs a floating image; got \(1, 3, 4\) uint8"):
+    with pytest.raises(
+        DTypeError, match=r"image: a floating \(weight\) mask needs a floating image; got \(1, 3, 4\) uint8"
+    ):
         apply_mask(x, mask.float())
     with pytest.raises(DTypeError, match=r"image: fill='mean' needs a floating image.*`image.float\(\)`"):
         apply_mask(x, mask, fill="mean")
@@ -263,8 +279,11 @@ def test_errors():
         apply_mask(x, ok.to(torch.uint8))
     with pytest.raises(MaskValueError, match=r"mask: a floating mask is a weight .*\[0, 255\]"):
         apply_mask(x, torch.arange(20.0).view(4, 5).gt(9).float() * 255)
-    with pytest.raises(ShapeError, match=r"mask: expected \(H, W\) or \(1, H, W\) = \(4, 5\) or \(1, 4, 5\) .*"
-                                         r"to match image \(3, 4, 5\); got \(2, 4, 5\) bool"):
+    with pytest.raises(
+        ShapeError,
+        match=r"mask: expected \(H, W\) or \(1, H, W\) = \(4, 5\) or \(1, 4, 5\) .*"
+        r"to match image \(3, 4, 5\); got \(2, 4, 5\) bool",
+    ):
         apply_mask(x, torch.ones(2, 4, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"fill: expected one of 'mean', 'inpaint'; got 'median'"):
         apply_mask(x, ok, fill="median")
@@ -278,7 +297,9 @@ def test_errors():
         apply_mask(x, ok.to("meta"))
     with pytest.raises(DeviceError, match=r"fill: expected a tensor on cpu like image"):
         apply_mask(x, ok, fill=torch.zeros(3, device="meta"))
-    with pytest.raises(ShapeError, match=r"image: expected \(C, H, W\) or \(B, C, H, W\); got \(4, 5\).*`image\[None\]`"):
+    with pytest.raises(
+        ShapeError, match=r"image: expected \(C, H, W\) or \(B, C, H, W\); got \(4, 5\).*`image\[None\]`"
+    ):
         apply_mask(x[0], ok)
 
 
@@ -295,8 +316,13 @@ def test_compiled_bool_mask_matches_eager(device):
 
 @_FIXTURES_OK
 @given(
-    st.integers(1, 2), st.integers(1, 2), st.integers(1, 9), st.integers(1, 9),
-    st.sampled_from([0.0, 0.2, 0.7, 1.0]), st.integers(0, 3), st.integers(0, 2**16),
+    st.integers(1, 2),
+    st.integers(1, 2),
+    st.integers(1, 9),
+    st.integers(1, 9),
+    st.sampled_from([0.0, 0.2, 0.7, 1.0]),
+    st.integers(0, 3),
+    st.integers(0, 2**16),
     st.sampled_from([torch.float32, torch.float64, torch.float16]),
 )
 def test_inpaint_properties(device, no_sync, b, c, h, w, p, steps, seed, dtype):
@@ -334,7 +360,7 @@ def test_inpaint_constant_image_and_full_mask(device):
 
 def test_inpaint_smooth_image_beats_mean_fill(device):
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 24), torch.linspace(0, 1, 32), indexing="ij")
-    image = (torch.sin(3 * xx) + yy ** 2)[None].to(device)
+    image = (torch.sin(3 * xx) + yy**2)[None].to(device)
     mask = torch.ones(24, 32, dtype=torch.bool, device=device)
     mask[5:11, 4:12] = False
     mask[15:20, 20:30] = False
@@ -351,7 +377,9 @@ def test_inpaint_weighted_and_same_as_apply_mask(device):
     x = torch.randn(2, 3, 6, 5, device=device)
     w = torch.rand(2, 1, 6, 5, device=device)
     bool_mask = w > 0.5
-    torch.testing.assert_close(inpaint(x, bool_mask, steps=2), apply_mask(x, bool_mask, fill="inpaint", inpaint_steps=2))
+    torch.testing.assert_close(
+        inpaint(x, bool_mask, steps=2), apply_mask(x, bool_mask, fill="inpaint", inpaint_steps=2)
+    )
     filled = inpaint(x, w)
     assert torch.isfinite(filled).all()
     # a weight of 1 keeps the pixel, 0 replaces it by the estimate from the others

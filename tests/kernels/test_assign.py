@@ -58,8 +58,17 @@ def _representable(v, dst: torch.dtype) -> bool:
     return math.isfinite(r) or not math.isfinite(v)  # rounding is fine, overflow is not
 
 
-_DST = [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool,
-        torch.float16, torch.float32, torch.float64]
+_DST = [
+    torch.uint8,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.bool,
+    torch.float16,
+    torch.float32,
+    torch.float64,
+]
 _SRC = [torch.uint8, torch.int8, torch.int32, torch.int64, torch.bool, torch.float16, torch.float32, torch.float64]
 _VALUES = st.one_of(
     st.integers(-(2**40), 2**40),
@@ -83,8 +92,9 @@ def test_against_reference(device, dst_dtype, src_dtype, values, data):
     for v in values:
         if not _representable(v, src_dtype):
             v = 0
-        src_vals.append(torch.tensor([v], dtype=torch.float64 if isinstance(v, float) else torch.int64)
-                        .to(src_dtype).item())
+        src_vals.append(
+            torch.tensor([v], dtype=torch.float64 if isinstance(v, float) else torch.int64).to(src_dtype).item()
+        )
     src = torch.tensor(src_vals, dtype=src_dtype)
     cond = torch.tensor(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
     dst = torch.zeros(n, dtype=dst_dtype)
@@ -99,21 +109,30 @@ def test_against_reference(device, dst_dtype, src_dtype, values, data):
             assign_where(dst.to(device), src.to(device), cond.to(device))
 
 
-@pytest.mark.parametrize("src, dst_dtype, pieces", [
-    (torch.tensor([1.5, 2.0]), torch.int32, ["1 of 2", "int32", "1.5", "whole numbers in [-2147483648, 2147483647]",
-                                              ".round().clamp("]),
-    (torch.tensor([float("nan"), 1.0]), torch.int64, ["1 of 2", "nan"]),
-    (torch.tensor([float("inf"), 1.0]), torch.int64, ["inf"]),
-    (torch.tensor([300, 1]), torch.uint8, ["1 of 2", "300", "[0, 255]", "(2,) int64 on"]),
-    (torch.tensor([-1, 1]), torch.uint8, ["-1", "[0, 255]"]),
-    (torch.tensor([2, 1]), torch.bool, ["2", "bool holds only 0 and 1", "`src != 0`"]),
-    (torch.tensor([2**24 + 1, 3]), torch.float32, ["16777217", "2**24", "float64"]),
-    (torch.tensor([1e300, 1.0], dtype=torch.float64), torch.float32, ["1e+300", "overflows float32"]),
-])
+@pytest.mark.parametrize(
+    "src, dst_dtype, pieces",
+    [
+        (
+            torch.tensor([1.5, 2.0]),
+            torch.int32,
+            ["1 of 2", "int32", "1.5", "whole numbers in [-2147483648, 2147483647]", ".round().clamp("],
+        ),
+        (torch.tensor([float("nan"), 1.0]), torch.int64, ["1 of 2", "nan"]),
+        (torch.tensor([float("inf"), 1.0]), torch.int64, ["inf"]),
+        (torch.tensor([300, 1]), torch.uint8, ["1 of 2", "300", "[0, 255]", "(2,) int64 on"]),
+        (torch.tensor([-1, 1]), torch.uint8, ["-1", "[0, 255]"]),
+        (torch.tensor([2, 1]), torch.bool, ["2", "bool holds only 0 and 1", "`src != 0`"]),
+        (torch.tensor([2**24 + 1, 3]), torch.float32, ["16777217", "2**24", "float64"]),
+        (torch.tensor([1e300, 1.0], dtype=torch.float64), torch.float32, ["1e+300", "overflows float32"]),
+    ],
+)
 def test_error_messages(device, src, dst_dtype, pieces):
     with pytest.raises(CastError) as info:
-        assign_where(torch.zeros(2, dtype=dst_dtype, device=device), src.to(device),
-                     torch.ones(2, dtype=torch.bool, device=device))
+        assign_where(
+            torch.zeros(2, dtype=dst_dtype, device=device),
+            src.to(device),
+            torch.ones(2, dtype=torch.bool, device=device),
+        )
     msg = str(info.value)
     assert msg.startswith("src: ") and "dst's dtype" in msg
     for piece in pieces:
@@ -127,13 +146,19 @@ def test_only_assigned_positions_are_checked(device):
     assert out.cpu().tolist() == [0, 0, 0, 7]
     # broadcasting src against a larger cond: the count is over dst's positions
     with pytest.raises(CastError, match="src: 2 of 4 value"):
-        assign_where(torch.zeros(2, 3, dtype=torch.int8, device=device), torch.tensor([[200], [0]], device=device),
-                     torch.tensor([True, False, True], device=device))
+        assign_where(
+            torch.zeros(2, 3, dtype=torch.int8, device=device),
+            torch.tensor([[200], [0]], device=device),
+            torch.tensor([True, False, True], device=device),
+        )
 
 
 def test_float64_into_float32_rounds(device):
-    out = assign_where(torch.zeros(2, device=device), torch.tensor([0.1, 0.2], dtype=torch.float64, device=device),
-                       torch.tensor([True, False], device=device))
+    out = assign_where(
+        torch.zeros(2, device=device),
+        torch.tensor([0.1, 0.2], dtype=torch.float64, device=device),
+        torch.tensor([True, False], device=device),
+    )
     assert out.dtype == torch.float32 and out[0].item() == pytest.approx(0.1)
 
 
@@ -141,8 +166,11 @@ def test_scalar_errors():
     dst = torch.zeros(2, dtype=torch.uint8)
     cond = torch.tensor([False, False])
     for value, piece in [(300, "300"), (-1, "-1"), (0.5, "0.5"), (float("nan"), "nan")]:
-        with pytest.raises(CastError, match=f"src: the Python .* {piece} cannot be stored exactly in dst's dtype uint8 "
-                                            r"\(uint8 holds whole numbers in \[0, 255\]\). To fix, pass a whole number"):
+        with pytest.raises(
+            CastError,
+            match=f"src: the Python .* {piece} cannot be stored exactly in dst's dtype uint8 "
+            r"\(uint8 holds whole numbers in \[0, 255\]\). To fix, pass a whole number",
+        ):
             assign_where(dst, value, cond)  # scalars are checked whatever cond holds
     with pytest.raises(CastError, match="does not fit int64"):
         assign_where(dst, 2**70, cond)
@@ -154,7 +182,9 @@ def test_scalar_errors():
 
 def test_shape_dtype_device_errors():
     dst = torch.zeros(3, 2)
-    with pytest.raises(DTypeError, match=r"cond: expected a bool tensor; got an integer tensor \(3, 2\) uint8.*`cond.bool\(\)`"):
+    with pytest.raises(
+        DTypeError, match=r"cond: expected a bool tensor; got an integer tensor \(3, 2\) uint8.*`cond.bool\(\)`"
+    ):
         assign_where(dst, 1.0, torch.ones(3, 2, dtype=torch.uint8))
     with pytest.raises(DTypeError, match=r"cond: .*a float tensor .*`cond > 0.5`"):
         assign_where(dst, 1.0, torch.ones(3, 2))
@@ -170,16 +200,33 @@ def test_shape_dtype_device_errors():
         assign_where(dst, torch.zeros(3, 2, dtype=torch.complex64), torch.ones(3, 2, dtype=torch.bool))
 
 
-@pytest.mark.parametrize("src, dst, exact", [
-    (torch.bool, torch.uint8, True), (torch.uint8, torch.int16, True), (torch.int8, torch.uint8, False),
-    (torch.uint8, torch.float16, True), (torch.uint8, torch.bfloat16, True), (torch.int16, torch.float16, False),
-    (torch.int16, torch.float32, True), (torch.int32, torch.float32, False), (torch.int32, torch.float64, True),
-    (torch.int64, torch.float32, False), (torch.int64, torch.float64, False), (torch.float16, torch.float32, True),
-    (torch.bfloat16, torch.float32, True), (torch.float16, torch.bfloat16, False), (torch.bfloat16, torch.float16, False),
-    (torch.float64, torch.float32, False), (torch.float32, torch.int64, False), (torch.int64, torch.bool, False),
-    (torch.float32, torch.complex64, True), (torch.float64, torch.complex64, False),
-    (torch.complex64, torch.float32, False), (torch.int32, torch.int64, True),
-])
+@pytest.mark.parametrize(
+    "src, dst, exact",
+    [
+        (torch.bool, torch.uint8, True),
+        (torch.uint8, torch.int16, True),
+        (torch.int8, torch.uint8, False),
+        (torch.uint8, torch.float16, True),
+        (torch.uint8, torch.bfloat16, True),
+        (torch.int16, torch.float16, False),
+        (torch.int16, torch.float32, True),
+        (torch.int32, torch.float32, False),
+        (torch.int32, torch.float64, True),
+        (torch.int64, torch.float32, False),
+        (torch.int64, torch.float64, False),
+        (torch.float16, torch.float32, True),
+        (torch.bfloat16, torch.float32, True),
+        (torch.float16, torch.bfloat16, False),
+        (torch.bfloat16, torch.float16, False),
+        (torch.float64, torch.float32, False),
+        (torch.float32, torch.int64, False),
+        (torch.int64, torch.bool, False),
+        (torch.float32, torch.complex64, True),
+        (torch.float64, torch.complex64, False),
+        (torch.complex64, torch.float32, False),
+        (torch.int32, torch.int64, True),
+    ],
+)
 def test_exact_cast_rule(src, dst, exact):
     assert is_exact_cast(src, dst) is exact
     # the dtype rule never claims exactness that torch.promote_types contradicts

@@ -152,7 +152,7 @@ def test_syncs_only_at_fixed_point_checks(device):
 
 
 def test_label_checkerboard_connectivity(device):
-    m = (np.add.outer(np.arange(9), np.arange(11)) % 2 == 0)
+    m = np.add.outer(np.arange(9), np.arange(11)) % 2 == 0
     labels1, count1 = label_components(torch.from_numpy(m).to(device), connectivity=1)
     labels2, count2 = label_components(torch.from_numpy(m).to(device), connectivity=2)
     assert int(count1) == int(m.sum()) and int(count2) == 1
@@ -192,10 +192,8 @@ def test_label_batched_restarts_numbering(device):
 def test_remove_small_objects_keeps_exactly_min_size(device):
     # Objects of 1, 3 and 4 pixels (connectivity 1). min_size=3 removes only the 1-pixel object.
     m = np.array(
-        [[1, 0, 1, 1, 1],
-         [0, 0, 0, 0, 0],
-         [1, 1, 0, 0, 0],
-         [1, 1, 0, 0, 0]], bool,
+        [[1, 0, 1, 1, 1], [0, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 0, 0, 0]],
+        bool,
     )
     out = remove_small_objects(torch.from_numpy(m).to(device), min_size=3).cpu().numpy()
     expected = m.copy()
@@ -274,10 +272,8 @@ def test_fill_holes_structured(device):
     assert np.array_equal(fill_holes(torch.from_numpy(u).to(device)).cpu().numpy(), u)
     # A pocket leaking out only through a diagonal gap: filled with connectivity 1, kept with 2.
     d = np.array(
-        [[0, 1, 1, 1],
-         [1, 0, 0, 1],
-         [1, 0, 0, 1],
-         [1, 1, 1, 1]], bool,
+        [[0, 1, 1, 1], [1, 0, 0, 1], [1, 0, 0, 1], [1, 1, 1, 1]],
+        bool,
     )
     t = torch.from_numpy(d).to(device)
     assert fill_holes(t, connectivity=1).cpu().numpy()[1:3, 1:3].all()

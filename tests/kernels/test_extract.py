@@ -277,7 +277,7 @@ def test_sync_free_variants_trace_without_graph_breaks(device) -> None:
     lab = torch.randint(0, 4, (2, 4, 5), device=device)  # 3 is out of range for num_classes=3
     pix = torch.compile(lambda x, m: extract_pixels(x, m, max_pixels=5), fullgraph=True, backend="eager")
     cls = torch.compile(
-        lambda x, l: extract_classes(x, l, num_classes=3, drop_ignored=False), fullgraph=True, backend="eager"
+        lambda x, lab: extract_classes(x, lab, num_classes=3, drop_ignored=False), fullgraph=True, backend="eager"
     )
     for a, b in zip(pix(x, m), extract_pixels(x, m, max_pixels=5)):
         assert torch.equal(a, b)

@@ -129,8 +129,9 @@ def test_bce_pos_weight_is_per_channel_unlike_torch(device):
     torch.testing.assert_close(ours, per_channel)
     assert not torch.allclose(ours, torch_last_dim)  # the classic bug, silently accepted by torch
     # the same rule for `weight`, and full-shape tensors broadcast like PyTorch's
-    torch.testing.assert_close(masked_bce_with_logits(x, t, weight=pw),
-                               F.binary_cross_entropy_with_logits(x, t, weight=pw.view(3, 1, 1)))
+    torch.testing.assert_close(
+        masked_bce_with_logits(x, t, weight=pw), F.binary_cross_entropy_with_logits(x, t, weight=pw.view(3, 1, 1))
+    )
     torch.testing.assert_close(masked_bce_with_logits(x, t, pos_weight=pw.view(1, 1, 1, 3)), torch_last_dim)
     with pytest.raises(ShapeError, match=r"pos_weight: a 1-D pos_weight is per channel .*C = 3.*\(4,\)"):
         masked_bce_with_logits(x, t, pos_weight=torch.ones(4, device=device))
@@ -142,8 +143,11 @@ def test_bce_matches_float64_formula(device, no_sync, reduction, mask_kind):
     g = torch.Generator().manual_seed(1)
     x = (torch.randn(3, 2, 4, 5, generator=g, dtype=F64) * 3).to(device)
     t = torch.rand(3, 2, 4, 5, generator=g, dtype=F64).to(device)
-    mask = {"bool_hw": torch.rand(4, 5, generator=g) > 0.4, "bool_full": torch.rand(3, 2, 4, 5, generator=g) > 0.4,
-            "float_n1hw": torch.rand(3, 1, 4, 5, generator=g, dtype=F64) * (torch.rand(3, 1, 4, 5, generator=g) > 0.3)}
+    mask = {
+        "bool_hw": torch.rand(4, 5, generator=g) > 0.4,
+        "bool_full": torch.rand(3, 2, 4, 5, generator=g) > 0.4,
+        "float_n1hw": torch.rand(3, 1, 4, 5, generator=g, dtype=F64) * (torch.rand(3, 1, 4, 5, generator=g) > 0.3),
+    }
     m = mask[mask_kind].to(device)
     x[~(m > 0).expand_as(x)] = NAN  # excluded logits are garbage
     pw, cw = torch.tensor([2.0, 0.5], dtype=F64, device=device), torch.tensor([1.0, 3.0], dtype=F64, device=device)
@@ -265,10 +269,13 @@ def test_ce_errors(device):
 # --- MSE / L1 / generic -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fn", "torch_fn", "elementwise"), [
-    (masked_mse, F.mse_loss, lambda a, b: (a - b) ** 2),
-    (masked_l1, F.l1_loss, lambda a, b: np.abs(a - b)),
-])
+@pytest.mark.parametrize(
+    ("fn", "torch_fn", "elementwise"),
+    [
+        (masked_mse, F.mse_loss, lambda a, b: (a - b) ** 2),
+        (masked_l1, F.l1_loss, lambda a, b: np.abs(a - b)),
+    ],
+)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_regression_losses(device, no_sync, fn, torch_fn, elementwise, reduction):
     x, y = torch.randn(2, 3, 4, device=device, dtype=F64), torch.randn(2, 3, 4, device=device, dtype=F64)
@@ -442,8 +449,11 @@ def test_property_reference_nan_safety_and_gradients(device, no_sync, case):
     name, (n, c, h, w), mshape, fill, weighted, poison, reduction, seed = case
     gen = torch.Generator().manual_seed(seed)
     x, y = _case(name, n, c, h, w, gen, F64, device)
-    m = {"random": torch.rand(mshape, generator=gen) > 0.5, "empty": torch.zeros(mshape, dtype=torch.bool),
-         "full": torch.ones(mshape, dtype=torch.bool)}[fill]
+    m = {
+        "random": torch.rand(mshape, generator=gen) > 0.5,
+        "empty": torch.zeros(mshape, dtype=torch.bool),
+        "full": torch.ones(mshape, dtype=torch.bool),
+    }[fill]
     if weighted:  # a float mask: weights in (0, 1] where kept, 0 elsewhere
         m = torch.where(m, torch.rand(mshape, generator=gen, dtype=F64).clamp_min(0.05), 0.0)
     m = m.to(device)
@@ -535,8 +545,11 @@ def test_modules_equal_functions(device):
     pw, cw = torch.tensor([1.0, 2.0, 3.0], device=device), torch.tensor([0.5, 1.0, 2.0], device=device)
     ce_kw = {"weight": cw, "ignore_index": 2, "label_smoothing": 0.1}
     pairs = [
-        (MaskedBCEWithLogitsLoss(pos_weight=pw, reduction="sum"),
-         masked_bce_with_logits(x, t, m, pos_weight=pw, reduction="sum"), t),
+        (
+            MaskedBCEWithLogitsLoss(pos_weight=pw, reduction="sum"),
+            masked_bce_with_logits(x, t, m, pos_weight=pw, reduction="sum"),
+            t,
+        ),
         (MaskedCrossEntropyLoss(**ce_kw), masked_cross_entropy(x, y, m, **ce_kw), y),
         (MaskedMSELoss(empty=NAN), masked_mse(x, t, m, empty=NAN), t),
         (MaskedL1Loss(reduction="none"), masked_l1(x, t, m, reduction="none"), t),
@@ -553,8 +566,11 @@ def test_mask_errors(device):
     x, t = torch.randn(2, 1, 4, 5, device=device), torch.rand(2, 1, 4, 5, device=device)
     with pytest.raises(DTypeError, match=r"mask: expected a bool or floating .*uint8.*mask > 0"):
         masked_bce_with_logits(x, t, torch.ones(4, 5, dtype=torch.uint8, device=device))
-    with pytest.raises(ShapeError, match=r"mask: expected a shape that broadcasts to the elementwise loss "
-                                         r"\(2, 1, 4, 5\).*got \(2, 4, 5\).*mask\[:, None\]"):
+    with pytest.raises(
+        ShapeError,
+        match=r"mask: expected a shape that broadcasts to the elementwise loss "
+        r"\(2, 1, 4, 5\).*got \(2, 4, 5\).*mask\[:, None\]",
+    ):
         masked_mse(x, t, torch.ones(2, 4, 5, dtype=torch.bool, device=device))
     with pytest.raises(ShapeError, match=r"got \(5, 4\)"):
         masked_l1(x, t, torch.ones(5, 4, dtype=torch.bool, device=device))
@@ -571,8 +587,11 @@ def test_mask_errors(device):
 
 def test_input_and_target_errors(device):
     x = torch.randn(2, 1, 4, 4, device=device)
-    with pytest.raises(ShapeError, match=r"target: expected the shape of input \(2, 1, 4, 4\); "
-                                         r"got \(2, 4, 4\).*target\[:, None\]"):
+    with pytest.raises(
+        ShapeError,
+        match=r"target: expected the shape of input \(2, 1, 4, 4\); "
+        r"got \(2, 4, 4\).*target\[:, None\]",
+    ):
         masked_bce_with_logits(x, torch.rand(2, 4, 4, device=device))
     with pytest.raises(DTypeError, match=r"target: expected a floating .* or bool target.*int64"):
         masked_bce_with_logits(x, torch.ones(2, 1, 4, 4, dtype=torch.long, device=device))

@@ -230,7 +230,7 @@ def test_empty_and_full_masks(device, no_sync, shape, fill, empty):
     with no_sync():
         scores = {name: fn(x, x, empty=empty) for name, fn in METRICS.items()}
         flipped = iou(x, ~x, empty=empty)
-    for name, value in scores.items():
+    for value in scores.values():
         # a perfect prediction scores 1; with both empty every denominator is zero -> `empty`
         close(value, 1.0 if fill == "full" else empty)
     close(flipped, 0.0)  # one empty, one full: the denominator is not zero
@@ -330,9 +330,7 @@ def test_binary_against_torchmetrics(case, zero_division):
 
 
 @fixtures_ok
-@given(
-    average=st.sampled_from([None, "macro", "micro"]), case=label_maps(), zero_division=st.sampled_from([0.0, 1.0])
-)
+@given(average=st.sampled_from([None, "macro", "micro"]), case=label_maps(), zero_division=st.sampled_from([0.0, 1.0]))
 def test_multiclass_against_torchmetrics(average, case, zero_division):
     from torchmetrics.classification import MulticlassJaccardIndex, MulticlassPrecision, MulticlassRecall
 

@@ -61,8 +61,9 @@ def _loop_reference(x, m, dims, keepdim, correction, empty):
         n = len(vals)
         sums[idx] = math.fsum(vals)
         means[idx] = sums[idx] / n if n else empty
-        stds[idx] = math.sqrt(math.fsum((v - sums[idx] / n) ** 2 for v in vals) / (n - correction)) \
-            if n > correction else empty
+        stds[idx] = (
+            math.sqrt(math.fsum((v - sums[idx] / n) ** 2 for v in vals) / (n - correction)) if n > correction else empty
+        )
     if keepdim:
         full = tuple(1 if d in red else xn.shape[d] for d in range(nd))
         sums, means, stds = (a.reshape(full) for a in (sums, means, stds))
@@ -88,7 +89,9 @@ def test_bool_mask_against_loop(device, no_sync, case, correction, empty):
     assert s.dtype == mean.dtype == std.dtype == x.dtype
     ref_s, ref_mean, ref_std = _loop_reference(x, m, dims, keepdim, correction, empty)
     if x.dtype in (torch.float16, torch.bfloat16):  # compare against the values the input holds
-        ref_s, ref_mean, ref_std = (np.asarray(torch.tensor(r).to(x.dtype).double()) for r in (ref_s, ref_mean, ref_std))
+        ref_s, ref_mean, ref_std = (
+            np.asarray(torch.tensor(r).to(x.dtype).double()) for r in (ref_s, ref_mean, ref_std)
+        )
     _close(s, ref_s, x.dtype)
     _close(mean, ref_mean, x.dtype)
     _close(std, ref_std, x.dtype)
@@ -104,8 +107,11 @@ def test_weighted_against_numpy(device, case):
     total = (xs * wn).sum(axis=axis, keepdims=keepdim)
     count = wn.sum(axis=axis, keepdims=keepdim)
     mean = np.where(count > 0, total / np.where(count > 0, count, 1), 0.0)
-    mean_k = np.where(wn.sum(axis=axis, keepdims=True) > 0,
-                      (xs * wn).sum(axis=axis, keepdims=True) / np.maximum(wn.sum(axis=axis, keepdims=True), 1e-300), 0)
+    mean_k = np.where(
+        wn.sum(axis=axis, keepdims=True) > 0,
+        (xs * wn).sum(axis=axis, keepdims=True) / np.maximum(wn.sum(axis=axis, keepdims=True), 1e-300),
+        0,
+    )
     var = (np.where(wn > 0, xs - mean_k, 0) ** 2 * wn).sum(axis=axis, keepdims=keepdim)
     std = np.where(count > 1, np.sqrt(np.abs(var) / np.where(count > 1, count - 1, 1)), 0.0)
     xd, wd = x.to(device), w.to(device)
@@ -215,8 +221,11 @@ def test_compiled_masked_mean_matches_eager(device):
     mask = torch.rand(2, 1, 5, 4, device=device) > 0.5
     backend = "inductor" if device.type == "cuda" else "aot_eager"  # fullgraph is what we test; CPU stays fast
     fn = torch.compile(masked_mean, fullgraph=True, backend=backend)
-    torch.testing.assert_close(fn(x, mask, dim=(2, 3), empty=float("nan")),
-                               masked_mean(x, mask, dim=(2, 3), empty=float("nan")), equal_nan=True)
+    torch.testing.assert_close(
+        fn(x, mask, dim=(2, 3), empty=float("nan")),
+        masked_mean(x, mask, dim=(2, 3), empty=float("nan")),
+        equal_nan=True,
+    )
 
 
 def test_errors():

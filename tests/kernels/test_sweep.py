@@ -7,7 +7,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maskbench import DTypeError, MaskValueError, ShapeError, SweepResult, ThresholdSweep, iou, threshold_sweep
+from maskbench import DTypeError, MaskValueError, ShapeError, SweepResult, ThresholdSweep, threshold_sweep
 from maskbench.kernels.sweep import _bucket
 
 fixtures_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

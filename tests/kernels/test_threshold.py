@@ -29,9 +29,9 @@ from hypothesis import strategies as st
 
 import maskbench
 from maskbench import DTypeError, ShapeError
+from maskbench.kernels.labels import argmax_labels
 from maskbench.kernels.threshold import (
     THRESHOLD_METHODS,
-    argmax_labels,
     auto_threshold,
     histogram,
     threshold,
@@ -530,8 +530,14 @@ def test_auto_threshold_dispatch_and_exports(device):
         assert torch.equal(auto_threshold(x, method=name), fn(x))
         assert getattr(maskbench, f"threshold_{name}") is fn
     assert torch.equal(auto_threshold(x, method="otsu", bins=16), threshold_otsu(x, bins=16))
-    for name in ("threshold", "histogram", "argmax_labels", "auto_threshold", "THRESHOLD_METHODS",
-                 "threshold_multiotsu"):
+    for name in (
+        "threshold",
+        "histogram",
+        "argmax_labels",
+        "auto_threshold",
+        "THRESHOLD_METHODS",
+        "threshold_multiotsu",
+    ):
         assert getattr(maskbench, name) is not None
 
 
@@ -560,13 +566,14 @@ def test_otsu_timing_vs_skimage_loop(device):
                 t_ours = min(_timed(ours) for _ in range(3))
             finally:
                 torch.set_num_threads(1)
-            print(f"\notsu 16x512x512 {np.dtype(dtype).name} on {device}, {threads} torch thread(s): "
-                  f"maskbench {t_ours * 1e3:.1f} ms, skimage loop {t_theirs * 1e3:.1f} ms, "
-                  f"ratio {t_theirs / t_ours:.2f}x")
+            print(
+                f"\notsu 16x512x512 {np.dtype(dtype).name} on {device}, {threads} torch thread(s): "
+                f"maskbench {t_ours * 1e3:.1f} ms, skimage loop {t_theirs * 1e3:.1f} ms, "
+                f"ratio {t_theirs / t_ours:.2f}x"
+            )
 
 
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
-

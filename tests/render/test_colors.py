@@ -46,7 +46,9 @@ def test_parse_color(color, expected) -> None:
     assert parse_color(color) == expected
 
 
-@pytest.mark.parametrize("bad", ["red", "#ff000", "#1234567", "#gg0000", (256, 0, 0), (1.5, 0, 0), (True, 0, 0), (1, 2), None])
+@pytest.mark.parametrize(
+    "bad", ["red", "#ff000", "#1234567", "#gg0000", (256, 0, 0), (1.5, 0, 0), (True, 0, 0), (1, 2), None]
+)
 def test_parse_color_rejects(bad) -> None:
     with pytest.raises(ValueError, match="color: expected"):
         parse_color(bad)

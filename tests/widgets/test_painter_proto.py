@@ -52,6 +52,7 @@ def test_display_rgba_validates_like_image_to_rgba():
     assert out[0, 0, :3].tolist() == [0, 0, 0] and out[0, 0, 3] == 255  # the NaN pixel's block is drawn black
     assert out[1:, 1:, :3].float().mean() > 50
 
+
 def test_history_memory_is_bounded():
     hist = History(max_steps=1000, max_bytes=50_000)
     g = torch.Generator().manual_seed(0)
@@ -71,6 +72,7 @@ def test_rle_round_trip(values, w):
     n = len(values) - len(values) % w
     t = torch.tensor(values[:n], dtype=torch.uint8).view(-1, w) if n else torch.zeros((0, w), dtype=torch.uint8)
     assert torch.equal(rle_decode(*rle_encode(t), tuple(t.shape)), t)
+
 
 # ---------------------------------------------------------------- display proxy
 def proxy_reference(full, dh, dw):

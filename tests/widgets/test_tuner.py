@@ -45,7 +45,9 @@ def test_mask_and_metrics_equal_the_kernels(scene) -> None:
     t = ThresholdTuner(probs, image=image, target=target, threshold=0.4)
     p0, t0 = probs[0], target[0]
     assert torch.equal(t.mask, maskbench.threshold(p0, 0.4)) and t.mask.device == probs.device
-    direct = {f.__name__: float(f(t.mask, t0)) for f in (maskbench.iou, maskbench.dice, maskbench.precision, maskbench.recall)}
+    direct = {
+        f.__name__: float(f(t.mask, t0)) for f in (maskbench.iou, maskbench.dice, maskbench.precision, maskbench.recall)
+    }
     for name, value in direct.items():
         assert t.metrics[name] == pytest.approx(value, rel=1e-6), name
     ref = _metrics_ref(t.mask, t0)
@@ -235,7 +237,9 @@ def test_browser_messages(scene) -> None:
     assert t.threshold == 0.3 and torch.equal(t.mask, probs[0] >= 0.3) and t.metrics["threshold"] == 0.3
     t.set_state({"method": "yen"})  # the method picker
     assert t.threshold == pytest.approx(float(maskbench.threshold_yen(probs[0])))
-    t.set_state({"index": 1, "min_size": 3, "fill_holes": True, "opening_radius": 1, "opacity": 0.2, "show_target": False})
+    t.set_state(
+        {"index": 1, "min_size": 3, "fill_holes": True, "opening_radius": 1, "opacity": 0.2, "show_target": False}
+    )
     assert t.index == 1 and t.min_size == 3 and t.opacity == 0.2 and t.error == ""
     assert t.threshold == pytest.approx(float(maskbench.threshold_yen(probs[1])))
 

@@ -148,7 +148,14 @@ def test_bad_assignment_changes_nothing(scene, name, value, error, text) -> None
 
 @pytest.mark.parametrize(
     "message",
-    [{"mode": "bogus"}, {"index": -1}, {"fill": "x"}, {"_result": None}, {"batch_size": 9}, {"mode": "remove", "index": 7}],
+    [
+        {"mode": "bogus"},
+        {"index": -1},
+        {"fill": "x"},
+        {"_result": None},
+        {"batch_size": 9},
+        {"mode": "remove", "index": 7},
+    ],
 )
 def test_malformed_browser_message_is_rejected(scene, message) -> None:
     image, mask = scene
