@@ -70,6 +70,7 @@ _EXPORTS: dict[str, str] = {
     "recall": "maskbench.kernels.metrics",
     "f1": "maskbench.kernels.metrics",
     "Confusion": "maskbench.kernels.metrics",
+    "scores_from_counts": "maskbench.kernels.metrics",
     "threshold_sweep": "maskbench.kernels.sweep",
     "ThresholdSweep": "maskbench.kernels.sweep",
     "SweepResult": "maskbench.kernels.sweep",

@@ -46,13 +46,24 @@ from maskbench._checks import (
     check_label_range,
     check_labels,
     check_mask_dtype,
+    check_number,
     check_same_device,
     check_same_shape,
     check_tensor,
     describe,
 )
 
-__all__ = ["Confusion", "confusion_counts", "iou", "dice", "precision", "recall", "f1"]
+__all__ = [
+    "Confusion",
+    "confusion_counts",
+    "scores_from_counts",
+    "SCORE_METRICS",
+    "iou",
+    "dice",
+    "precision",
+    "recall",
+    "f1",
+]
 
 _AVERAGES = (None, "micro", "macro")
 
@@ -213,77 +224,101 @@ def confusion_counts(
         code = torch.where(valid, code, dump)
     counts = _bincount_fixed(code.reshape(-1), dump + 1)[:dump].view(b, k, k)
     matrix = counts if per_image else counts[0]
-    if multiclass:
-        tp = matrix.diagonal(dim1=-2, dim2=-1)
-        fp = matrix.sum(-2) - tp
-        fn = matrix.sum(-1) - tp
-        tn = matrix.sum((-2, -1)).unsqueeze(-1) - tp - fp - fn
-        tp = tp.clone()  # own storage rather than a strided view of the matrix
-    else:
-        tp, fp, fn, tn = matrix[..., 1, 1], matrix[..., 0, 1], matrix[..., 1, 0], matrix[..., 0, 0]
+    tp = matrix.diagonal(dim1=-2, dim2=-1)
+    fp = matrix.sum(-2) - tp
+    fn = matrix.sum(-1) - tp
+    tn = matrix.sum((-2, -1)).unsqueeze(-1) - tp - fp - fn
+    tp = tp.clone()  # own storage rather than a strided view of the matrix
     out = Confusion(tp, fp, fn, tn)
     out.matrix = matrix
     return out
 
 
-def _ratio(num: torch.Tensor, den: torch.Tensor, empty: float) -> torch.Tensor:
-    # Divide by a clamped denominator, then pick `empty` where it was zero: no 0/0, no sync.
-    dtype = torch.get_default_dtype()
-    value = num.to(dtype) / den.clamp_min(1).to(dtype)
-    return torch.where(den > 0, value, value.new_full((), empty))
+SCORE_METRICS = ("iou", "dice", "f1", "precision", "recall")
+"""Names accepted by :func:`scores_from_counts` (``"f1"`` is the same score as ``"dice"``)."""
 
 
-def _score(
-    c: Confusion, num: torch.Tensor, den: torch.Tensor, *, multiclass: bool, average: str | None, empty: float
+def scores_from_counts(
+    tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, *, metric: str, empty: float = 1.0
 ) -> torch.Tensor:
+    """A score from confusion counts, elementwise: the one formula behind every metric and sweep curve.
+
+    =============  ==========================  ==============================
+    ``metric``     formula                     ``empty`` when
+    =============  ==========================  ==============================
+    ``"iou"``      ``tp / (tp + fp + fn)``     prediction and target empty
+    ``"dice"``     ``2 tp / (2 tp + fp + fn)``  prediction and target empty
+    ``"f1"``       same as ``"dice"``          prediction and target empty
+    ``"precision"`` ``tp / (tp + fp)``         nothing predicted
+    ``"recall"``   ``tp / (tp + fn)``          empty target
+    =============  ==========================  ==============================
+
+    Args:
+        tp, fp, fn: counts (int or float tensors) of any shapes that broadcast together, e.g. a
+            :class:`Confusion`'s fields or a sweep's ``(T,)`` curves.
+        metric: one of :data:`SCORE_METRICS`.
+        empty: the score where the denominator is 0 (default 1.0; ``0.0`` is torchmetrics'
+            ``zero_division=0``, ``float("nan")`` marks them).
+
+    Returns:
+        The broadcast shape, in the default float dtype (or the counts' wider float dtype, e.g.
+        float64 counts give float64).
+
+    Syncs: none (a clamped denominator and ``torch.where``, no branch on the data).
+
+    Example:
+        >>> tp, fp, fn = torch.tensor([1, 0, 3]), torch.tensor([1, 0, 0]), torch.tensor([0, 0, 1])
+        >>> scores_from_counts(tp, fp, fn, metric="iou")
+        tensor([0.5000, 1.0000, 0.7500])
+        >>> scores_from_counts(tp, fp, fn, metric="precision", empty=0.0)
+        tensor([0.5000, 0.0000, 1.0000])
+    """
+    check_choice(metric, "metric", SCORE_METRICS)
+    empty = check_number(empty, "empty", finite=False)
+    for value, name in ((tp, "tp"), (fp, "fp"), (fn, "fn")):
+        check_tensor(value, name)
+    check_same_device(tp=tp, fp=fp, fn=fn)
+    if metric == "iou":
+        num, den = tp, tp + fp + fn
+    elif metric in ("dice", "f1"):
+        num, den = 2 * tp, 2 * tp + fp + fn
+    elif metric == "precision":
+        num, den = tp, tp + fp
+    else:
+        num, den = tp, tp + fn
+    return _ratio(num, den, empty)
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor, empty: float) -> torch.Tensor:
+    # Divide by a denominator with its zeros replaced by 1, then pick `empty` there: no 0/0, no sync.
+    dtype = torch.get_default_dtype()
+    if den.is_floating_point() or num.is_floating_point():
+        dtype = torch.promote_types(torch.promote_types(num.dtype, den.dtype), dtype)
+    den = den.to(dtype)
+    nonzero = den > 0
+    value = num.to(dtype) / torch.where(nonzero, den, 1.0)
+    return torch.where(nonzero, value, value.new_full((), empty))
+
+
+def _score(c: Confusion, metric: str, *, multiclass: bool, average: str | None, empty: float) -> torch.Tensor:
     check_choice(average, "average", _AVERAGES)
-    if isinstance(empty, bool) or not isinstance(empty, (int, float)):
-        raise TypeError(f"empty: expected a float (e.g. 1.0, 0.0 or float('nan')); got {empty!r}.")
-    empty = float(empty)
+    empty = check_number(empty, "empty", finite=False)
     if not multiclass or average is None:
-        return _ratio(num, den, empty)
+        return scores_from_counts(c.tp, c.fp, c.fn, metric=metric, empty=empty)
     if average == "micro":
-        return _ratio(num.sum(-1), den.sum(-1), empty)
-    # macro: mean over the classes present in pred or target (as torchmetrics), skipping NaN scores
-    value = _ratio(num, den, empty)
+        return scores_from_counts(c.tp.sum(-1), c.fp.sum(-1), c.fn.sum(-1), metric=metric, empty=empty)
+    # macro: mean over the classes present in pred or target, skipping NaN scores
+    value = scores_from_counts(c.tp, c.fp, c.fn, metric=metric, empty=empty)
     include = ((c.tp + c.fp + c.fn) > 0) & ~value.isnan()
     return _ratio(torch.where(include, value, 0.0).sum(-1), include.sum(-1), empty)
 
 
-def _metric(formula: str, extra: str, example: str):
-    """Docstring shared by the five scores (they differ only in the formula)."""
-    return f"""{formula}
-
-    {extra}
-
-    Args:
-        pred: bool mask, or integer label map with ``num_classes``; any shape, e.g. ``(B, H, W)``.
-        target: same shape and kind as ``pred``.
-        num_classes: ``K`` for label maps; ``None`` for bool masks.
-        ignore: bool mask broadcastable to ``target`` (True = excluded), or an int label value of
-            ``target`` to exclude (label maps only, e.g. 255).
-        per_image: score each item of dim 0 separately (adds a leading ``(B,)`` dim).
-        average: label maps only: ``None`` (per class), ``"micro"`` (pooled counts) or ``"macro"``
-            (mean over the classes present in ``pred`` or ``target``; see the module docstring).
-        empty: the score where the denominator is zero (default 1.0, NaN-free; ``float("nan")`` or
-            ``0.0`` selectable).
-
-    Returns:
-        Default float dtype: ``()`` or ``(B,)`` for bool masks and averaged scores, ``(K,)`` or
-        ``(B, K)`` per class.
-
-    Syncs: none.
-
-    Example:
-{example}
-    """
+def _metric(metric: str, pred, target, num_classes, ignore, per_image, average, empty) -> torch.Tensor:
+    c = confusion_counts(pred, target, num_classes=num_classes, ignore=ignore, per_image=per_image)
+    return _score(c, metric, multiclass=num_classes is not None, average=average, empty=empty)
 
 
 Tensor = torch.Tensor
-
-
-def _counts_for(pred, target, num_classes, ignore, per_image) -> Confusion:
-    return confusion_counts(pred, target, num_classes=num_classes, ignore=ignore, per_image=per_image)
 
 
 def iou(
@@ -296,8 +331,37 @@ def iou(
     average: str | None = None,
     empty: float = 1.0,
 ) -> Tensor:
-    c = _counts_for(pred, target, num_classes, ignore, per_image)
-    return _score(c, c.tp, c.tp + c.fp + c.fn, multiclass=num_classes is not None, average=average, empty=empty)
+    """Intersection over union (Jaccard index) ``tp / (tp + fp + fn)``.
+
+    Both ``pred`` and ``target`` empty: ``empty`` (1.0 by default).
+
+    Args:
+        pred, target, num_classes, ignore, per_image: as in :func:`confusion_counts` (bool masks,
+            or integer label maps with ``num_classes=K``; any shape such as ``(B, H, W)``).
+        average: label maps only: ``None`` (per class), ``"micro"`` (pooled counts) or ``"macro"``
+            (mean over the classes present in ``pred`` or ``target``; see the module docstring).
+        empty: the score where the denominator is zero (default 1.0; ``0.0`` or ``float("nan")``).
+
+    Returns:
+        Default float dtype: ``()`` or ``(B,)`` for bool masks and averaged scores, ``(K,)`` or
+        ``(B, K)`` per class.
+
+    Syncs: none.
+
+    Example:
+        >>> pred = torch.tensor([[True, True], [False, False]])
+        >>> target = torch.tensor([[True, False], [False, False]])
+        >>> iou(pred, target)
+        tensor(0.5000)
+        >>> iou(torch.zeros(2, 2, dtype=torch.bool), torch.zeros(2, 2, dtype=torch.bool))
+        tensor(1.)
+        >>> labels = torch.tensor([[0, 1], [1, 1]])
+        >>> iou(labels, torch.tensor([[0, 0], [1, 1]]), num_classes=3)
+        tensor([0.5000, 0.6667, 1.0000])
+        >>> iou(labels, torch.tensor([[0, 0], [1, 1]]), num_classes=3, average="macro")
+        tensor(0.5833)
+    """
+    return _metric("iou", pred, target, num_classes, ignore, per_image, average, empty)
 
 
 def dice(
@@ -310,8 +374,32 @@ def dice(
     average: str | None = None,
     empty: float = 1.0,
 ) -> Tensor:
-    c = _counts_for(pred, target, num_classes, ignore, per_image)
-    return _score(c, 2 * c.tp, 2 * c.tp + c.fp + c.fn, multiclass=num_classes is not None, average=average, empty=empty)
+    """Dice coefficient ``2 tp / (2 tp + fp + fn)``, identical to :func:`f1`.
+
+    Both ``pred`` and ``target`` empty: ``empty`` (1.0 by default).
+
+    Args:
+        pred, target, num_classes, ignore, per_image: as in :func:`confusion_counts` (bool masks,
+            or integer label maps with ``num_classes=K``; any shape such as ``(B, H, W)``).
+        average: label maps only: ``None`` (per class), ``"micro"`` (pooled counts) or ``"macro"``
+            (mean over the classes present in ``pred`` or ``target``; see the module docstring).
+        empty: the score where the denominator is zero (default 1.0; ``0.0`` or ``float("nan")``).
+
+    Returns:
+        Default float dtype: ``()`` or ``(B,)`` for bool masks and averaged scores, ``(K,)`` or
+        ``(B, K)`` per class.
+
+    Syncs: none.
+
+    Example:
+        >>> pred = torch.tensor([[True, True], [False, False]])
+        >>> target = torch.tensor([[True, False], [False, False]])
+        >>> dice(pred, target)
+        tensor(0.6667)
+        >>> dice(pred[None].expand(2, 2, 2), target[None].expand(2, 2, 2), per_image=True)
+        tensor([0.6667, 0.6667])
+    """
+    return _metric("dice", pred, target, num_classes, ignore, per_image, average, empty)
 
 
 def precision(
@@ -324,8 +412,32 @@ def precision(
     average: str | None = None,
     empty: float = 1.0,
 ) -> Tensor:
-    c = _counts_for(pred, target, num_classes, ignore, per_image)
-    return _score(c, c.tp, c.tp + c.fp, multiclass=num_classes is not None, average=average, empty=empty)
+    """Precision ``tp / (tp + fp)``.
+
+    Nothing predicted: ``empty`` (1.0 by default, whatever the target; torchmetrics gives 0).
+
+    Args:
+        pred, target, num_classes, ignore, per_image: as in :func:`confusion_counts` (bool masks,
+            or integer label maps with ``num_classes=K``; any shape such as ``(B, H, W)``).
+        average: label maps only: ``None`` (per class), ``"micro"`` (pooled counts) or ``"macro"``
+            (mean over the classes present in ``pred`` or ``target``; see the module docstring).
+        empty: the score where the denominator is zero (default 1.0; ``0.0`` or ``float("nan")``).
+
+    Returns:
+        Default float dtype: ``()`` or ``(B,)`` for bool masks and averaged scores, ``(K,)`` or
+        ``(B, K)`` per class.
+
+    Syncs: none.
+
+    Example:
+        >>> pred = torch.tensor([True, True, False, False])
+        >>> target = torch.tensor([True, False, True, False])
+        >>> precision(pred, target)
+        tensor(0.5000)
+        >>> precision(pred, target, ignore=torch.tensor([False, True, False, False]))
+        tensor(1.)
+    """
+    return _metric("precision", pred, target, num_classes, ignore, per_image, average, empty)
 
 
 def recall(
@@ -338,8 +450,32 @@ def recall(
     average: str | None = None,
     empty: float = 1.0,
 ) -> Tensor:
-    c = _counts_for(pred, target, num_classes, ignore, per_image)
-    return _score(c, c.tp, c.tp + c.fn, multiclass=num_classes is not None, average=average, empty=empty)
+    """Recall (sensitivity) ``tp / (tp + fn)``.
+
+    Empty target: ``empty`` (1.0 by default, whatever the prediction; torchmetrics gives 0).
+
+    Args:
+        pred, target, num_classes, ignore, per_image: as in :func:`confusion_counts` (bool masks,
+            or integer label maps with ``num_classes=K``; any shape such as ``(B, H, W)``).
+        average: label maps only: ``None`` (per class), ``"micro"`` (pooled counts) or ``"macro"``
+            (mean over the classes present in ``pred`` or ``target``; see the module docstring).
+        empty: the score where the denominator is zero (default 1.0; ``0.0`` or ``float("nan")``).
+
+    Returns:
+        Default float dtype: ``()`` or ``(B,)`` for bool masks and averaged scores, ``(K,)`` or
+        ``(B, K)`` per class.
+
+    Syncs: none.
+
+    Example:
+        >>> pred = torch.tensor([True, True, False, False])
+        >>> target = torch.tensor([True, False, True, False])
+        >>> recall(pred, target)
+        tensor(0.5000)
+        >>> recall(pred, torch.zeros(4, dtype=torch.bool), empty=float("nan"))
+        tensor(nan)
+    """
+    return _metric("recall", pred, target, num_classes, ignore, per_image, average, empty)
 
 
 def f1(
@@ -352,59 +488,27 @@ def f1(
     average: str | None = None,
     empty: float = 1.0,
 ) -> Tensor:
-    return dice(pred, target, num_classes=num_classes, ignore=ignore, per_image=per_image, average=average, empty=empty)
+    """F1 score, computed from the counts as ``2 tp / (2 tp + fp + fn)``: the same as :func:`dice`.
 
+    Counting keeps it defined where ``2PR / (P + R)`` is 0/0 (tp = 0 with errors gives 0).
 
-iou.__doc__ = _metric(
-    "Intersection over union (Jaccard index) ``tp / (tp + fp + fn)``.",
-    "Both ``pred`` and ``target`` empty: ``empty`` (1.0 by default).",
-    """        >>> pred = torch.tensor([[True, True], [False, False]])
-        >>> target = torch.tensor([[True, False], [False, False]])
-        >>> iou(pred, target)
-        tensor(0.5000)
-        >>> iou(torch.zeros(2, 2, dtype=torch.bool), torch.zeros(2, 2, dtype=torch.bool))
-        tensor(1.)
-        >>> labels = torch.tensor([[0, 1], [1, 1]])
-        >>> iou(labels, torch.tensor([[0, 0], [1, 1]]), num_classes=3)
-        tensor([0.5000, 0.6667, 1.0000])
-        >>> iou(labels, torch.tensor([[0, 0], [1, 1]]), num_classes=3, average="macro")
-        tensor(0.5833)""",
-)
-dice.__doc__ = _metric(
-    "Dice coefficient ``2 tp / (2 tp + fp + fn)``, identical to :func:`f1`.",
-    "Both ``pred`` and ``target`` empty: ``empty`` (1.0 by default).",
-    """        >>> pred = torch.tensor([[True, True], [False, False]])
-        >>> target = torch.tensor([[True, False], [False, False]])
-        >>> dice(pred, target)
-        tensor(0.6667)
-        >>> dice(pred[None].expand(2, 2, 2), target[None].expand(2, 2, 2), per_image=True)
-        tensor([0.6667, 0.6667])""",
-)
-precision.__doc__ = _metric(
-    "Precision ``tp / (tp + fp)``.",
-    "Nothing predicted: ``empty`` (1.0 by default, whatever the target; torchmetrics gives 0).",
-    """        >>> pred = torch.tensor([True, True, False, False])
-        >>> target = torch.tensor([True, False, True, False])
-        >>> precision(pred, target)
-        tensor(0.5000)
-        >>> precision(pred, target, ignore=torch.tensor([False, True, False, False]))
-        tensor(1.)""",
-)
-recall.__doc__ = _metric(
-    "Recall (sensitivity) ``tp / (tp + fn)``.",
-    "Empty target: ``empty`` (1.0 by default, whatever the prediction; torchmetrics gives 0).",
-    """        >>> pred = torch.tensor([True, True, False, False])
-        >>> target = torch.tensor([True, False, True, False])
-        >>> recall(pred, target)
-        tensor(0.5000)
-        >>> recall(pred, torch.zeros(4, dtype=torch.bool), empty=float("nan"))
-        tensor(nan)""",
-)
-f1.__doc__ = _metric(
-    "F1 score, computed from the counts as ``2 tp / (2 tp + fp + fn)``: the same as :func:`dice`.",
-    "Counting keeps it defined where ``2PR / (P + R)`` is 0/0 (tp = 0 with errors gives 0).",
-    """        >>> pred = torch.tensor([True, True, False, False])
+    Args:
+        pred, target, num_classes, ignore, per_image: as in :func:`confusion_counts` (bool masks,
+            or integer label maps with ``num_classes=K``; any shape such as ``(B, H, W)``).
+        average: label maps only: ``None`` (per class), ``"micro"`` (pooled counts) or ``"macro"``
+            (mean over the classes present in ``pred`` or ``target``; see the module docstring).
+        empty: the score where the denominator is zero (default 1.0; ``0.0`` or ``float("nan")``).
+
+    Returns:
+        Default float dtype: ``()`` or ``(B,)`` for bool masks and averaged scores, ``(K,)`` or
+        ``(B, K)`` per class.
+
+    Syncs: none.
+
+    Example:
+        >>> pred = torch.tensor([True, True, False, False])
         >>> target = torch.tensor([True, False, True, False])
         >>> f1(pred, target)
-        tensor(0.5000)""",
-)
+        tensor(0.5000)
+    """
+    return _metric("f1", pred, target, num_classes, ignore, per_image, average, empty)

@@ -29,11 +29,10 @@ from maskbench._checks import (
     check_tensor,
     describe,
 )
-from maskbench.kernels.metrics import _bincount_fixed, _ratio
+from maskbench.kernels.metrics import SCORE_METRICS, _bincount_fixed, scores_from_counts
 
 __all__ = ["SweepResult", "threshold_sweep", "ThresholdSweep"]
 
-_METRICS = ("iou", "dice", "f1", "precision", "recall")
 # Largest T for the arithmetic bucket path; beyond it, torch.bucketize (float32 rounding stays far
 # below half a bin up to here, and the exhaustive test covers it).
 _UNIFORM_MAX = 65536
@@ -71,7 +70,7 @@ class SweepResult:
         >>> threshold_sweep(torch.tensor([0.2, 0.7]), torch.tensor([True, False]), thresholds=3).precision()
         tensor([0.5000, 0.0000, 1.0000])
         """
-        return _ratio(self.tp, self.tp + self.fp, empty)
+        return scores_from_counts(self.tp, self.fp, self.fn, metric="precision", empty=empty)
 
     def recall(self, *, empty: float = 1.0) -> torch.Tensor:
         """Recall ``tp / (tp + fn)`` per threshold, ``(T,)``; ``empty`` where the target is empty.
@@ -79,7 +78,7 @@ class SweepResult:
         >>> threshold_sweep(torch.tensor([0.2, 0.7]), torch.tensor([True, False]), thresholds=3).recall()
         tensor([1., 0., 0.])
         """
-        return _ratio(self.tp, self.tp + self.fn, empty)
+        return scores_from_counts(self.tp, self.fp, self.fn, metric="recall", empty=empty)
 
     def iou(self, *, empty: float = 1.0) -> torch.Tensor:
         """IoU ``tp / (tp + fp + fn)`` per threshold, ``(T,)``; ``empty`` where both are empty.
@@ -87,7 +86,7 @@ class SweepResult:
         >>> threshold_sweep(torch.tensor([0.2, 0.7]), torch.tensor([False, True]), thresholds=3).iou()
         tensor([0.5000, 1.0000, 0.0000])
         """
-        return _ratio(self.tp, self.tp + self.fp + self.fn, empty)
+        return scores_from_counts(self.tp, self.fp, self.fn, metric="iou", empty=empty)
 
     def dice(self, *, empty: float = 1.0) -> torch.Tensor:
         """Dice ``2 tp / (2 tp + fp + fn)`` per threshold, ``(T,)`` (equal to :meth:`f1`).
@@ -95,7 +94,7 @@ class SweepResult:
         >>> threshold_sweep(torch.tensor([0.2, 0.7]), torch.tensor([False, True]), thresholds=3).dice()
         tensor([0.6667, 1.0000, 0.0000])
         """
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn, empty)
+        return scores_from_counts(self.tp, self.fp, self.fn, metric="dice", empty=empty)
 
     def f1(self, *, empty: float = 1.0) -> torch.Tensor:
         """F1 per threshold from the counts, ``2 tp / (2 tp + fp + fn)``: the same as :meth:`dice`.
@@ -116,7 +115,7 @@ class SweepResult:
         >>> r.best("iou")
         (tensor(0.5000), tensor(1.))
         """
-        check_choice(metric, "metric", _METRICS)
+        check_choice(metric, "metric", SCORE_METRICS)
         curve = getattr(self, metric)(empty=empty)
         j = curve.nan_to_num(nan=-float("inf")).argmax().reshape(1)
         # gather, not x[j]: indexing with a 0-d device tensor may read it on the host

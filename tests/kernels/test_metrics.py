@@ -21,7 +21,9 @@ from maskbench import (
     iou,
     precision,
     recall,
+    scores_from_counts,
 )
+from maskbench._checks import ArgumentError, ArgumentTypeError
 from maskbench.kernels.metrics import _bincount_fixed
 
 # `device` / `no_sync` are fixtures that do not change between examples
@@ -386,7 +388,7 @@ def test_errors_name_argument_and_fix(device):
         iou(b, b, ignore=torch.zeros(2, 3, device=device))
     with pytest.raises(ValueError, match=r"average: expected one of"):
         iou(b, b, average="weighted")
-    with pytest.raises(TypeError, match=r"empty: expected a float"):
+    with pytest.raises(TypeError, match=r"empty: expected a number"):
         iou(b, b, empty=None)
     labels = torch.tensor([[0, 1, 5]], device=device)
     with pytest.raises(DTypeError, match=r"pred: expected an integer label map"):
@@ -406,3 +408,48 @@ def test_out_of_range_labels_raise_on_cpu():
     assert iou(torch.tensor([[0, 1, 9]]), target, num_classes=3, ignore=255).tolist() == [1.0, 1.0, 1.0]
     masked = iou(labels, torch.zeros_like(labels), num_classes=3, ignore=torch.tensor([False, False, True]))
     assert masked.tolist() == [0.5, 0.0, 1.0]
+
+
+# ---------------------------------------------------------------- scores_from_counts
+@pytest.mark.parametrize("name", ["iou", "dice", "f1", "precision", "recall"])
+@pytest.mark.parametrize("empty", [1.0, 0.0, math.nan])
+def test_scores_from_counts_matches_formula(device, no_sync, name, empty):
+    gen = torch.Generator().manual_seed(1)
+    counts = torch.randint(0, 3, (3, 4, 5), generator=gen)  # many zero denominators
+    counts[:, 0, 0] = 0
+    tp, fp, fn = (c.to(device) for c in counts)
+    with no_sync():
+        got = scores_from_counts(tp, fp, fn, metric=name, empty=empty)
+    assert got.shape == (4, 5) and got.dtype == torch.get_default_dtype()
+    expected = [[ref_score(name, *counts[:, i, j].tolist(), empty) for j in range(5)] for i in range(4)]
+    close(got, expected)
+
+
+def test_scores_from_counts_broadcasts_float_counts_and_keeps_float64():
+    tp = torch.tensor([[0.5], [2.0]], dtype=torch.float64)
+    got = scores_from_counts(tp, torch.tensor([0.5, 0.0]), torch.tensor(0.0), metric="precision", empty=-1.0)
+    assert got.dtype == torch.float64
+    # a fractional denominator (weighted counts) is divided by, not clamped to 1
+    torch.testing.assert_close(got, torch.tensor([[0.5, 1.0], [0.8, 1.0]], dtype=torch.float64))
+    zero = torch.zeros(2, dtype=torch.float64)
+    torch.testing.assert_close(scores_from_counts(zero, zero, zero, metric="iou", empty=-1.0), -torch.ones(2).double())
+
+
+def test_metrics_and_sweep_curves_use_scores_from_counts():
+    pred = torch.tensor([[True, True], [False, False]])
+    target = torch.tensor([[True, False], [True, False]])
+    c = confusion_counts(pred, target)
+    for name, fn in METRICS.items():
+        torch.testing.assert_close(fn(pred, target), scores_from_counts(c.tp, c.fp, c.fn, metric=name))
+
+
+def test_scores_from_counts_errors():
+    one = torch.ones(2)
+    with pytest.raises(ArgumentError, match="metric: expected one of 'iou'"):
+        scores_from_counts(one, one, one, metric="accuracy")
+    with pytest.raises(ArgumentTypeError, match="empty: expected a number"):
+        scores_from_counts(one, one, one, metric="iou", empty="1")
+    with pytest.raises(DTypeError, match="fn: expected a torch.Tensor"):
+        scores_from_counts(one, one, [1, 1], metric="iou")
+    with pytest.raises(TypeError):
+        scores_from_counts(one, one, one)  # metric is required and keyword-only
