@@ -1,4 +1,4 @@
-"""The markdown report: header, targets from issue 6 (MET/MISSED), the table, browser latencies."""
+"""The markdown report: header, targets from issues 6 and 11 (MET/MISSED), the table, browser latencies."""
 
 from __future__ import annotations
 
@@ -14,9 +14,23 @@ class Target:
     keys: tuple[str, ...]  # Row.key values it is measured on (the worst row decides)
     measure: str  # "ratio", "peer_ratio", "bandwidth" or "sync"
     minimum: float = 0.0
+    masks: str = ""  # only rows with these masks ("" = any)
 
 
 TARGETS = (
+    # issue 11: elementwise paths close to a bare multiply; scalable inpaint; CPU clean-up backends
+    Target("apply_mask bool on a random mask >= 0.8x image * mask", "cpu", ("apply_bool",), "ratio", 0.8, "rand>0.5"),
+    Target(
+        "apply_mask weighted >= 0.5x image * w (NaN/Inf under w == 0 kept out)",
+        "cpu",
+        ("apply_weighted",),
+        "ratio",
+        0.5,
+    ),
+    Target("apply_mask fill='mean' >= 0.8x the naive mean-and-where", "cpu", ("apply_mean",), "ratio", 0.8),
+    Target("inpaint 3x2048^2 within 20x a zero fill (ratio >= 0.05)", "cpu", ("inpaint_2048",), "ratio", 0.05),
+    Target("masked cross-entropy forward+backward >= 1.0x naive", "cpu", ("ce",), "ratio", 1.0),
+    # issue 6
     Target("threshold_sweep >= 20x the per-threshold loop", "cpu", ("sweep",), "ratio", 20.0),
     Target("threshold_sweep >= 5x torchmetrics BinaryPrecisionRecallCurve", "cpu", ("sweep",), "peer_ratio", 5.0),
     Target("extract_classes >= 5x the per-class boolean-indexing loop", "cpu", ("extract_classes",), "ratio", 5.0),
@@ -69,6 +83,8 @@ def evaluate(target: Target, rows: list[Row], device: str, copy_bw: float | None
     # one value per distinct measurement (rows sharing a timing repeat it for each baseline)
     seen = {}
     for r in rows:
+        if target.masks and r.masks != target.masks:
+            continue
         if r.key in target.keys and (v := _value(r, target.measure, copy_bw)) is not None:
             seen.setdefault((r.key, r.masks, r.size), (v, r))
     if not seen:

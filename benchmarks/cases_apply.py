@@ -97,6 +97,24 @@ def _apply_rows(batch: int, size: int, kind: str, device: torch.device, quick: b
     return rows
 
 
+def _inpaint_2048(quick: bool, device: torch.device) -> list[Row]:
+    """Issue 11's scale target: inpaint one 3x2048^2 image (blobby holes) vs a zero fill of it."""
+    size = 256 if quick else 2048
+    image, mask, _ = _inputs(1, size, "blobby", device)
+    return measure(
+        OPERATIONS[3],
+        size_text(3, size, size),
+        "blobby",
+        key="inpaint_2048",
+        ours=lambda: mb.inpaint(image[0], mask[0]),
+        baselines={"image * mask (zero fill)": lambda: image[0] * mask[0]},
+        note="the issue-11 scale target: inpaint at most ~20x a zero fill of the same tensor",
+        device=device,
+        quick=quick,
+        slow=True,
+    )
+
+
 def _assign_rows(batch: int, size: int, kind: str, device: torch.device, quick: bool) -> list[Row]:
     dst, cond, _ = _inputs(batch, size, kind, device)
     src = dst.flip(-1).contiguous()
@@ -130,6 +148,8 @@ def cases(device: torch.device, quick: bool) -> list[Row]:
     for batch, size in sizes:
         for kind in ("blobby", "rand>0.5"):
             rows += _apply_rows(batch, size, kind, device, quick)
+    if wanted(OPERATIONS[3], "apply", "inpaint"):
+        rows += _inpaint_2048(quick, device)
     if wanted(OPERATIONS[4], "assign"):
         batch, size = sizes[0]
         for kind in ("blobby", "rand>0.5"):
