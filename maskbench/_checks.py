@@ -39,6 +39,21 @@ __all__ = [
     "from_bchw",
     "spatial_mask_as_4d",
     "check_broadcast_to",
+    "check_bool_mask",
+    "check_same_shape",
+    "check_label_range",
+    "check_increasing",
+    "check_probabilities",
+    "check_real",
+    "can_read_values",
+    "_can_read_values",  # old name, kept importable until its last user moves to can_read_values
+    "check_floating",
+    "check_regression",
+    "check_empty",
+    "check_reduction",
+    "check_loss_mask",
+    "check_channel_param",
+    "check_number_or_tensor",
 ]
 
 
@@ -252,14 +267,20 @@ def check_bool_mask(mask: object, name: str = "mask", *, min_ndim: int = 2) -> t
     return mask
 
 
-def _can_read_values(x: torch.Tensor) -> bool:
-    # Reading data on an accelerator is a host sync, and inside torch.compile it breaks the graph.
+def can_read_values(x: torch.Tensor) -> bool:
+    """Whether a check may read ``x``'s values: on CPU and outside ``torch.compile`` only.
+
+    Reading data on an accelerator is a host sync, and inside torch.compile it breaks the graph.
+    """
     return x.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
+_can_read_values = can_read_values  # the old private name, still imported by a few modules
 
 
 def check_weight_range(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
     """Reject a floating mask with values outside [0, 1] or NaN (CPU tensors, eager mode only)."""
-    if mask.is_floating_point() and _can_read_values(mask) and mask.numel() > 0:
+    if mask.is_floating_point() and can_read_values(mask) and mask.numel() > 0:
         seen = _outside_unit_interval(mask)
         if seen:
             raise MaskValueError(
@@ -293,7 +314,7 @@ def check_labels(labels: torch.Tensor, name: str = "labels", *, num_classes: int
             f"{name}: expected an integer label map (uint8/int16/int32/int64); got {describe(labels)}. "
             f"Convert class probabilities with maskbench.argmax_labels, or cast with `{name}.long()`."
         )
-    if num_classes is not None and _can_read_values(labels) and labels.numel() > 0:
+    if num_classes is not None and can_read_values(labels) and labels.numel() > 0:
         lo, hi = labels.aminmax()
         if lo.item() < 0 or hi.item() >= num_classes:
             raise MaskValueError(
@@ -404,15 +425,37 @@ def check_broadcast_to(x: torch.Tensor, name: str, shape: Sequence[int], target_
         )
 
 
-def check_same_shape(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
-    """Require two tensors of exactly the same shape (no broadcasting), e.g. a prediction and its target."""
-    if a.shape != b.shape:
-        hint = ""
-        if a.ndim == b.ndim + 1 and a.shape[1] == 1 and a.shape[:1] + a.shape[2:] == b.shape:
-            hint = f" Drop the channel dim with `{a_name}[:, 0]`."
-        elif b.ndim == a.ndim + 1 and b.shape[1] == 1 and b.shape[:1] + b.shape[2:] == a.shape:
-            hint = f" Drop the channel dim with `{b_name}[:, 0]`."
-        raise ShapeError(f"{b_name}: expected the same shape as {a_name} {tuple(a.shape)}; got {describe(b)}.{hint}")
+def check_same_shape(
+    a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str, *, broadcast_hint: bool = False
+) -> None:
+    """Require two tensors of exactly the same shape (no broadcasting), e.g. a prediction and its target.
+
+    ``broadcast_hint=True`` (losses) words the error as a warning against broadcasting ``b`` and
+    suggests adding a channel dim to it, instead of suggesting which channel dim to drop.
+    """
+    if a.shape == b.shape:
+        return
+    shape = tuple(a.shape)
+    if broadcast_hint:
+        raise ShapeError(
+            f"{b_name}: expected the shape of {a_name} {shape}; got {describe(b)}. "
+            f"Broadcasting a {b_name} is a classic silent bug: reshape it "
+            f"(e.g. {b_name}[:, None] for (N, H, W)).",
+            name=b_name,
+            expected=str(shape),
+            got=describe(b),
+        )
+    hint = ""
+    if a.ndim == b.ndim + 1 and a.shape[1] == 1 and a.shape[:1] + a.shape[2:] == b.shape:
+        hint = f" Drop the channel dim with `{a_name}[:, 0]`."
+    elif b.ndim == a.ndim + 1 and b.shape[1] == 1 and b.shape[:1] + b.shape[2:] == a.shape:
+        hint = f" Drop the channel dim with `{b_name}[:, 0]`."
+    raise ShapeError(
+        f"{b_name}: expected the same shape as {a_name} {shape}; got {describe(b)}.{hint}",
+        name=b_name,
+        expected=str(shape),
+        got=describe(b),
+    )
 
 
 def check_label_range(
@@ -423,7 +466,7 @@ def check_label_range(
     Unlike :func:`check_labels` this skips excluded pixels, so an ignore value such as 255 may
     stay in a target whose excluded pixels are masked out by ``where``.
     """
-    if _can_read_values(labels) and labels.numel() > 0:
+    if can_read_values(labels) and labels.numel() > 0:
         bad = (labels < 0) | (labels >= num_classes)
         if where is not None:
             bad = bad & where
@@ -444,7 +487,7 @@ def check_increasing(x: torch.Tensor, name: str) -> torch.Tensor:
         raise DTypeError(f"{name}: expected a floating tensor; got {describe(x)}. Use `{name}.float()`.")
     if x.numel() == 0:
         raise ShapeError(f"{name}: expected at least one value; got {describe(x)}.")
-    if _can_read_values(x) and (bool(x.isnan().any()) or bool((x[1:] < x[:-1]).any())):
+    if can_read_values(x) and (bool(x.isnan().any()) or bool((x[1:] < x[:-1]).any())):
         raise MaskValueError(
             f"{name}: expected values sorted ascending without NaN; got {describe(x)} "
             f"starting {x[:6].tolist()}. Sort them with `{name}.sort().values`."
@@ -464,7 +507,7 @@ def check_probabilities(x: torch.Tensor, name: str = "probs", *, fix: str = "") 
             f"{name}: expected floating probabilities in [0, 1]; got {kind}, {describe(x)}. "
             f"Convert with `{name}.float()` (divide 8-bit scores by 255)."
         )
-    if _can_read_values(x) and x.numel() > 0:
+    if can_read_values(x) and x.numel() > 0:
         seen = _outside_unit_interval(x)
         if seen:
             raise MaskValueError(
@@ -485,3 +528,123 @@ def check_real(x: object, name: str = "x") -> torch.Tensor:
         )
         raise DTypeError(f"{name}: expected a real (float or integer) tensor; got {describe(x)}. {fix}")
     return x
+
+
+# ---------------------------------------------------------------- losses and reductions
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_floating(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Require a floating tensor (e.g. logits, a regression input, a weight)."""
+    if not x.is_floating_point():
+        raise DTypeError(f"{name}: expected a floating tensor; got {describe(x)}. Convert with `{name}.float()`.")
+    return x
+
+
+def check_regression(input: object, target: object) -> None:  # noqa: A002 - torch's loss argument name
+    """A regression pair: two floating tensors of exactly the same shape (a broadcast target is a bug)."""
+    check_tensor(input, "input")
+    check_tensor(target, "target")
+    check_floating(input, "input")
+    check_floating(target, "target")
+    check_same_shape(input, "input", target, "target", broadcast_hint=True)
+
+
+def check_empty(value: object, name: str = "empty") -> float:
+    """The value of a mean over nothing: any real Python number (NaN and +-Inf included), as a float."""
+    try:
+        return check_number(value, name, finite=False)
+    except ArgumentTypeError as err:
+        got = f"{type(value).__name__} {short_repr(value)}"
+        raise ArgumentTypeError(
+            f"{name}: expected a Python number; got {got}. Pass e.g. 0.0 or float('nan').",
+            name=name,
+            expected="a Python number",
+            got=err.got,
+        ) from None
+
+
+def check_reduction(reduction: object, empty: object) -> float:
+    """A loss's ``reduction`` (one of :data:`REDUCTIONS`) and ``empty`` value; returns ``float(empty)``."""
+    check_choice(reduction, "reduction", REDUCTIONS)
+    return check_empty(empty, "empty")
+
+
+def check_loss_mask(mask: object, shape: Sequence[int], like: torch.Tensor, target_name: str) -> torch.Tensor | None:
+    """A loss mask: None, or bool / a [0, 1] weight on ``like``'s device broadcasting to ``shape``.
+
+    ``target_name`` names what the mask must broadcast to (e.g. "the elementwise loss").
+    """
+    if mask is None:
+        return None
+    check_tensor(mask, "mask")
+    check_mask_dtype(mask, "mask")
+    check_same_device(input=like, mask=mask)
+    shape = tuple(shape)
+    try:
+        check_broadcast_to(mask, "mask", shape, target_name)
+    except ShapeError as err:
+        hint = ""
+        if len(shape) >= 1 and mask.ndim == len(shape) + 1 and mask.shape[1] == 1:
+            hint = " Drop its channel dim: mask[:, 0]."
+        elif len(shape) >= 2 and mask.ndim == len(shape) - 1 and mask.shape[0] == shape[0]:
+            hint = " Add a channel dim: mask[:, None]."
+        raise ShapeError(f"{err}{hint}", name="mask", got=describe(mask)) from None
+    check_weight_range(mask, "mask")
+    return mask
+
+
+def check_channel_param(p: object, input: torch.Tensor, name: str) -> torch.Tensor | None:  # noqa: A002
+    """A ``pos_weight``/``weight``: a 1-D one is per channel (dim 1) and comes back as ``(C, 1, ...)``;
+    other shapes must broadcast to ``input`` and come back as they are."""
+    if p is None:
+        return None
+    check_tensor(p, name)
+    check_floating(p, name)
+    check_same_device(input=input, **{name: p})
+    if p.ndim == 1 and p.shape[0] != 1:
+        if input.ndim < 2 or p.shape[0] != input.shape[1]:
+            channels = f"C = {input.shape[1]}" if input.ndim >= 2 else "an (N, C, ...) input"
+            raise ShapeError(
+                f"{name}: a 1-D {name} is per channel (dim 1 of input (N, C, ...)) and needs {channels}; "
+                f"got {describe(p)} for input {tuple(input.shape)}. (PyTorch would apply it to the last dim.) "
+                f"For another dim pass a tensor with input's number of dims, e.g. {name}.view(1, 1, 1, -1)."
+            )
+        return p.view(-1, *([1] * (input.ndim - 2)))
+    check_broadcast_to(p, name, input.shape, "input")
+    return p
+
+
+def check_number_or_tensor(
+    value: object,
+    name: str,
+    *,
+    finite: bool = False,
+    broadcast_to: Sequence[int] | None = None,
+    target_name: str = "x",
+) -> int | float | torch.Tensor:
+    """Require a real Python number (a threshold, a start value) or a real tensor; returns it.
+
+    A number goes through :func:`check_number` (``finite=False`` lets NaN and +-Inf through, as
+    comparisons define them); a tensor must be real (not bool/complex) and, with ``broadcast_to``,
+    broadcast to that shape without growing it. Anything else is an :class:`ArgumentTypeError`.
+    Devices are the caller's to check (:func:`check_same_device`).
+    """
+    if isinstance(value, torch.Tensor):
+        check_real(value, name)
+        if broadcast_to is not None:
+            check_broadcast_to(value, name, broadcast_to, target_name)
+        return value
+    try:
+        return check_number(value, name, finite=finite)
+    except ArgumentTypeError:
+        where = f" broadcastable to {target_name}" if broadcast_to is not None else ""
+        expected = f"a number or a tensor{where}"
+        got = f"{type(value).__name__} {short_repr(value)}"
+        raise ArgumentTypeError(
+            f"{name}: expected {expected}; got {got}. Pass a Python float or a tensor.",
+            name=name,
+            expected=expected,
+            got=got,
+        ) from None

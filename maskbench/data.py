@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from maskbench._checks import check_int
+from maskbench._checks import ArgumentError, ArgumentTypeError, check_int, check_number, short_repr
 
 __all__ = ["SAMPLE_IMAGES", "sample_image", "synthetic_scene", "Scene"]
 
@@ -58,10 +58,15 @@ def sample_image(
     >>> sample_image("astronaut").shape
     torch.Size([3, 512, 512])
     """
-    if name not in SAMPLE_IMAGES:
-        raise ValueError(f"name: expected one of {', '.join(SAMPLE_IMAGES)}; got {name!r}.")
-    if not dtype.is_floating_point:
-        raise TypeError(f"dtype: expected a floating dtype (values lie in [0, 1]); got {dtype}.")
+    if not isinstance(name, str) or name not in SAMPLE_IMAGES:
+        error = ArgumentError if isinstance(name, str) else ArgumentTypeError
+        raise error(f"name: expected one of {', '.join(SAMPLE_IMAGES)}; got {short_repr(name)}.", name="name")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ArgumentTypeError(
+            f"dtype: expected a floating dtype (values lie in [0, 1]); got {short_repr(dtype)}. "
+            "Pass e.g. torch.float32.",
+            name="dtype",
+        )
     import skimage.data
 
     arr = getattr(skimage.data, name)()
@@ -146,9 +151,9 @@ def synthetic_scene(
     check_int(h, "size (height)", min_value=1)
     check_int(w, "size (width)", min_value=1)
     k = check_int(num_classes, "num_classes", min_value=2)
-    for name, value in (("noise", noise), ("blur", blur), ("illumination", illumination)):
-        if not (isinstance(value, (int, float)) and value >= 0):
-            raise ValueError(f"{name}: expected a number >= 0; got {value!r}.")
+    noise = check_number(noise, "noise", min=0)
+    blur = check_number(blur, "blur", min=0)
+    illumination = check_number(illumination, "illumination", min=0)
     gen = torch.Generator().manual_seed(seed)
     n = 1 if batch is None else check_int(batch, "batch", min_value=1)
     scenes = [_one_scene(h, w, k, gen, noise, blur, illumination) for _ in range(n)]

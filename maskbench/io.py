@@ -14,11 +14,14 @@ import numpy as np
 import torch
 
 from maskbench._checks import (
+    ArgumentError,
+    ArgumentTypeError,
     DTypeError,
     MaskValueError,
     ShapeError,
     check_bool_mask,
     describe,
+    short_repr,
 )
 from maskbench._coco_rle import rle_from_string, rle_to_string
 
@@ -78,7 +81,9 @@ def rle_decode(rle: dict) -> torch.Tensor:
     3
     """
     if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
-        raise TypeError(f"rle: expected a dict with 'size' and 'counts' (COCO RLE); got {describe(rle)}.")
+        raise ArgumentTypeError(
+            f"rle: expected a dict with 'size' and 'counts' (COCO RLE); got {short_repr(rle)}.", name="rle"
+        )
     h, w = (int(v) for v in rle["size"])
     counts = rle["counts"]
     if isinstance(counts, bytes):
@@ -216,7 +221,7 @@ def save_mask(path: str | os.PathLike, mask: object) -> None:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".png", ".npy"):
-        raise ValueError(f"path: expected a .png or .npy file; got {str(path)!r}.")
+        raise ArgumentError(f"path: expected a .png or .npy file; got {short_repr(str(path))}.", name="path")
     t = as_tensor(mask)
     if t.is_floating_point() or t.is_complex():
         raise DTypeError(
@@ -296,7 +301,7 @@ def as_tensor(x: object) -> torch.Tensor:
         return _from_numpy(np.asarray(x))
     if isinstance(x, (list, tuple, int, float, bool, np.generic)):
         return torch.as_tensor(x)
-    raise TypeError(
+    raise ArgumentTypeError(
         f"as_tensor: expected a torch.Tensor, numpy array, PIL image or DLPack-capable array; got {describe(x)}."
     )
 

@@ -1,94 +1,12 @@
-"""Private helpers of :mod:`maskbench.kernels.losses`: option/mask checks, NaN-safe masking and
-reduction, and the eager fast path for masked BCE (see ``FusedMaskedBCE``)."""
+"""Private helpers of :mod:`maskbench.kernels.losses`: NaN-safe masking and reduction, and the eager
+fast path for masked BCE (see ``FusedMaskedBCE``). Their input checks live in :mod:`maskbench._checks`."""
 
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import torch
 import torch.nn.functional as F
-
-from maskbench._checks import (
-    DTypeError,
-    ShapeError,
-    check_broadcast_to,
-    check_choice,
-    check_mask_dtype,
-    check_same_device,
-    check_tensor,
-    check_weight_range,
-    describe,
-)
-
-REDUCTIONS = ("mean", "sum", "none")
-
-
-def check_floating(x: torch.Tensor, name: str) -> None:
-    if not x.is_floating_point():
-        raise DTypeError(f"{name}: expected a floating tensor; got {describe(x)}. Convert with `{name}.float()`.")
-
-
-def check_same_shape(input: torch.Tensor, target: torch.Tensor) -> None:
-    if tuple(target.shape) != tuple(input.shape):
-        raise ShapeError(
-            f"target: expected the shape of input {tuple(input.shape)}; got {describe(target)}. "
-            f"Broadcasting a target is a classic silent bug: reshape it (e.g. target[:, None] for (N, H, W))."
-        )
-
-
-def check_regression(input: object, target: object) -> None:
-    check_tensor(input, "input")
-    check_tensor(target, "target")
-    check_floating(input, "input")
-    check_floating(target, "target")
-    check_same_shape(input, target)
-
-
-def check_options(reduction: object, empty: object) -> None:
-    check_choice(reduction, "reduction", REDUCTIONS)
-    if isinstance(empty, bool) or not isinstance(empty, Real):
-        raise TypeError(f"empty: expected a Python number (e.g. 0.0 or float('nan')); got {describe(empty)}.")
-
-
-def check_mask(mask: object, shape: tuple[int, ...], like: torch.Tensor, loss_name: str) -> torch.Tensor | None:
-    if mask is None:
-        return None
-    check_tensor(mask, "mask")
-    check_mask_dtype(mask, "mask")
-    check_same_device(input=like, mask=mask)
-    shape = tuple(shape)
-    try:
-        check_broadcast_to(mask, "mask", shape, loss_name)
-    except ShapeError as err:
-        hint = ""
-        if len(shape) >= 1 and mask.ndim == len(shape) + 1 and mask.shape[1] == 1:
-            hint = " Drop its channel dim: mask[:, 0]."
-        elif len(shape) >= 2 and mask.ndim == len(shape) - 1 and mask.shape[0] == shape[0]:
-            hint = " Add a channel dim: mask[:, None]."
-        raise ShapeError(f"{err}{hint}") from None
-    check_weight_range(mask, "mask")
-    return mask
-
-
-def channel_param(p: object, input: torch.Tensor, name: str) -> torch.Tensor | None:
-    """A 1-D ``pos_weight``/``weight`` is per channel (dim 1); other shapes broadcast to input."""
-    if p is None:
-        return None
-    check_tensor(p, name)
-    check_floating(p, name)
-    check_same_device(input=input, **{name: p})
-    if p.ndim == 1 and p.shape[0] != 1:
-        if input.ndim < 2 or p.shape[0] != input.shape[1]:
-            channels = f"C = {input.shape[1]}" if input.ndim >= 2 else "an (N, C, ...) input"
-            raise ShapeError(
-                f"{name}: a 1-D {name} is per channel (dim 1 of input (N, C, ...)) and needs {channels}; "
-                f"got {describe(p)} for input {tuple(input.shape)}. (PyTorch would apply it to the last dim.) "
-                f"For another dim pass a tensor with input's number of dims, e.g. {name}.view(1, 1, 1, -1)."
-            )
-        return p.view(-1, *([1] * (input.ndim - 2)))
-    check_broadcast_to(p, name, input.shape, "input")
-    return p
 
 
 def keep_of(mask: torch.Tensor | None) -> torch.Tensor | None:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from maskbench._checks import (
+    ArgumentError,
     DTypeError,
     ShapeError,
     as_bchw,
@@ -26,6 +27,7 @@ from maskbench._checks import (
     check_weight_range,
     describe,
     from_bchw,
+    short_repr,
     spatial_mask_as_4d,
 )
 from maskbench.kernels.assign import _scalar_as_tensor, is_exact_cast
@@ -94,9 +96,10 @@ def apply_mask(
     if isinstance(fill, str):
         check_choice(fill, "fill", _FILL_MODES)
     if inpaint_steps is not None and not (isinstance(fill, str) and fill == "inpaint"):
-        raise ValueError(
-            f"inpaint_steps: only used with fill='inpaint'; got inpaint_steps={inpaint_steps!r} with "
-            f"fill={describe(fill) if isinstance(fill, torch.Tensor) else repr(fill)}. Drop it or set fill='inpaint'."
+        raise ArgumentError(
+            f"inpaint_steps: only used with fill='inpaint'; got inpaint_steps={short_repr(inpaint_steps)} with "
+            f"fill={short_repr(fill)}. Drop it or set fill='inpaint'.",
+            name="inpaint_steps",
         )
     if m.is_floating_point() or isinstance(fill, str):
         if not x.is_floating_point():

@@ -11,7 +11,7 @@ from maskbench._checks import (
     DTypeError,
     MaskValueError,
     ShapeError,
-    _can_read_values,
+    can_read_values,
     check_int,
     check_labels,
     check_number,
@@ -84,7 +84,7 @@ def from_one_hot(onehot: torch.Tensor, *, dim: int = -3, ignore_index: int | Non
         raise ShapeError(f"onehot: expected a non-empty class axis at dim={dim}; got {describe(onehot)}.")
     is_set = onehot != 0
     n_set = is_set.sum(dim)
-    if _can_read_values(onehot) and onehot.numel() > 0:
+    if can_read_values(onehot) and onehot.numel() > 0:
         several = int((n_set > 1).sum())
         none = 0 if ignore_index is not None else int((n_set == 0).sum())
         if several or none:

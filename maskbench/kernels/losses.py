@@ -20,7 +20,6 @@ Conventions shared by every loss here (the ``nn.Module`` wrappers live in ``loss
 from __future__ import annotations
 
 from collections.abc import Callable
-from numbers import Real
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +27,16 @@ import torch.nn.functional as F
 from maskbench._checks import (
     DTypeError,
     ShapeError,
+    check_channel_param,
+    check_floating,
     check_int,
     check_labels,
+    check_loss_mask,
+    check_number,
+    check_reduction,
+    check_regression,
     check_same_device,
+    check_same_shape,
     check_tensor,
     describe,
 )
@@ -38,12 +44,6 @@ from maskbench.kernels._loss_utils import (
     INT_VIEW,
     FusedMaskedBCE,
     absolute_error,
-    channel_param,
-    check_floating,
-    check_mask,
-    check_options,
-    check_regression,
-    check_same_shape,
     count_kept,
     keep_of,
     kept_values,
@@ -98,8 +98,8 @@ def masked_loss(
         raise ShapeError(
             f"target: expected a shape that broadcasts with input {tuple(input.shape)}; got {describe(target)}."
         ) from None
-    check_options(reduction, empty)
-    mask = check_mask(mask, shape, input, "the elementwise loss")
+    empty = check_reduction(reduction, empty)
+    mask = check_loss_mask(mask, shape, input, "the elementwise loss")
     keep = keep_of(mask)
     loss = elementwise_fn(where0(keep, input), where0(keep, target))
     if not isinstance(loss, torch.Tensor) or tuple(loss.shape) != tuple(shape):
@@ -107,7 +107,7 @@ def masked_loss(
             f"elementwise_fn: expected an elementwise loss of shape {tuple(shape)}; got {describe(loss)}. "
             f"Pass reduction='none' to the torch loss you wrap."
         )
-    return reduce_loss(loss, mask, reduction, float(empty))
+    return reduce_loss(loss, mask, reduction, empty)
 
 
 def masked_bce_with_logits(
@@ -163,11 +163,11 @@ def masked_bce_with_logits(
             f"target: expected a floating (probabilities in [0, 1]) or bool target; "
             f"got {describe(target)}. Convert with `target.float()`."
         )
-    check_same_shape(input, target)
-    check_options(reduction, empty)
-    pos_weight = channel_param(pos_weight, input, "pos_weight")
-    weight = channel_param(weight, input, "weight")
-    mask = check_mask(mask, input.shape, input, "the elementwise loss")
+    check_same_shape(input, "input", target, "target", broadcast_hint=True)
+    empty = check_reduction(reduction, empty)
+    pos_weight = check_channel_param(pos_weight, input, "pos_weight")
+    weight = check_channel_param(weight, input, "weight")
+    mask = check_loss_mask(mask, input.shape, input, "the elementwise loss")
     if (
         mask is not None
         and mask.dtype == torch.bool
@@ -181,12 +181,12 @@ def masked_bce_with_logits(
         total = FusedMaskedBCE.apply(input, target, mask)  # eager fast path, see its docstring
         if reduction == "sum":
             return total.to(input.dtype)
-        return safe_div(total, count_kept(mask, input.shape, total.dtype), float(empty)).to(input.dtype)
+        return safe_div(total, count_kept(mask, input.shape, total.dtype), empty).to(input.dtype)
     keep = keep_of(mask)
     loss = F.binary_cross_entropy_with_logits(
         where0(keep, input), where0(keep, target), weight=weight, pos_weight=pos_weight, reduction="none"
     )
-    return reduce_loss(loss, mask, reduction, float(empty))
+    return reduce_loss(loss, mask, reduction, empty)
 
 
 def masked_cross_entropy(
@@ -246,9 +246,8 @@ def masked_cross_entropy(
             f"target: expected (N, *S) = {(input.shape[0], *input.shape[2:])} for input (N, K, *S) = "
             f"{tuple(input.shape)}; got {describe(target)}. One-hot targets: use target.argmax(1)."
         )
-    check_options(reduction, empty)
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, Real) or not 0 <= label_smoothing <= 1:
-        raise ValueError(f"label_smoothing: expected a number in [0, 1]; got {label_smoothing!r}.")
+    empty = check_reduction(reduction, empty)
+    label_smoothing = check_number(label_smoothing, "label_smoothing", min=0, max=1)
     if weight is not None:
         check_tensor(weight, "weight", ndim=1)
         check_floating(weight, "weight")
@@ -258,7 +257,7 @@ def masked_cross_entropy(
                 f"{tuple(input.shape)}; got {describe(weight)}."
             )
         check_same_device(input=input, weight=weight)
-    mask = check_mask(mask, target.shape, input, "the cross-entropy loss (N, *S)")
+    mask = check_loss_mask(mask, target.shape, input, "the cross-entropy loss (N, *S)")
     if ignore_index is not None:
         valid = target != check_int(ignore_index, "ignore_index")
         if mask is None:
@@ -272,12 +271,12 @@ def masked_cross_entropy(
     if keep is not None:  # right-align the mask to (N, *S), then add the class dim
         keep = keep.reshape((1,) * (target.ndim - keep.ndim) + tuple(keep.shape)).unsqueeze(1)
     logits = where0(keep, input)
-    loss = F.cross_entropy(logits, labels, weight=weight, reduction="none", label_smoothing=float(label_smoothing))
+    loss = F.cross_entropy(logits, labels, weight=weight, reduction="none", label_smoothing=label_smoothing)
     denom = None
     if weight is not None and reduction == "mean":
         class_w = weight.take(labels).to(torch.promote_types(loss.dtype, torch.float32))
         denom = (class_w if mask is None else kept_values(class_w, mask)).sum()
-    return reduce_loss(loss, mask, reduction, float(empty), denom=denom)
+    return reduce_loss(loss, mask, reduction, empty, denom=denom)
 
 
 def masked_mse(
@@ -391,9 +390,8 @@ def dice_loss(
     check_floating(input, "input")
     if input.ndim < 2:
         raise ShapeError(f"input: expected (N, C, *S); got {describe(input)}. Add dims, e.g. input[None, None].")
-    if isinstance(smooth, bool) or not isinstance(smooth, Real) or not smooth >= 0:
-        raise ValueError(f"smooth: expected a number >= 0; got {smooth!r}.")
-    check_options(reduction, empty)
+    smooth = check_number(smooth, "smooth", min=0)
+    empty = check_reduction(reduction, empty)
     check_same_device(input=input, target=target)
     n, c, spatial = input.shape[0], input.shape[1], tuple(input.shape[2:])
     acc = torch.promote_types(input.dtype, torch.float32)
@@ -412,7 +410,7 @@ def dice_loss(
             f"target: expected {tuple(input.shape)} (one-hot) or integer labels (N, *S) = {(n, *spatial)} "
             f"for input {tuple(input.shape)}; got {describe(target)}."
         )
-    mask = check_mask(mask, input.shape, input, "input")
+    mask = check_loss_mask(mask, input.shape, input, "input")
     keep = keep_of(mask)
     keep_in = keep
     if keep is not None and from_logits and c > 1:
@@ -433,7 +431,7 @@ def dice_loss(
     card = total(p) + total(kept_values(g, mask))
     nonempty = card > 0
     score = (2 * inter + smooth) / torch.where(nonempty, card + smooth, 1.0)
-    terms = torch.where(nonempty, 1 - score, float(empty))
+    terms = torch.where(nonempty, 1 - score, empty)
     if reduction == "none":
         return terms.to(input.dtype)
     return (terms.mean() if reduction == "mean" else terms.sum()).to(input.dtype)

@@ -13,20 +13,23 @@ float16/bfloat16 inputs are accumulated in float32 and the result cast back.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Real
 
 import torch
 
 from maskbench._checks import (
+    ArgumentError,
     DTypeError,
     ShapeError,
     check_broadcast_to,
+    check_empty,
     check_int,
     check_mask_dtype,
+    check_number,
     check_same_device,
     check_tensor,
     check_weight_range,
     describe,
+    short_repr,
 )
 
 __all__ = ["masked_sum", "masked_mean", "masked_std"]
@@ -89,7 +92,7 @@ def masked_mean(
         tensor([2.5000,    nan,    nan])
     """
     x, m, dims = _prepare(x, mask, dim, "masked_mean")
-    empty = _check_number(empty, "empty")
+    empty = check_empty(empty, "empty")
     acc = _acc(x)
     total = _weighted(acc, m).sum(dims, keepdim=keepdim)
     count = _count(m, acc, dims, keepdim)
@@ -133,10 +136,8 @@ def masked_std(
         tensor([nan, nan])
     """
     x, m, dims = _prepare(x, mask, dim, "masked_std")
-    empty = _check_number(empty, "empty")
-    correction = _check_number(correction, "correction")
-    if correction < 0:
-        raise ValueError(f"correction: expected a number >= 0; got {correction!r}.")
+    empty = check_empty(empty, "empty")
+    correction = check_number(correction, "correction", min=0)
     acc = _acc(x)
     count = _count(m, acc, dims, True)
     mean = _weighted(acc, m).sum(dims, keepdim=True) / torch.where(count > 0, count, 1.0)
@@ -174,12 +175,6 @@ def _count(m: torch.Tensor, acc: torch.Tensor, dims: tuple[int, ...], keepdim: b
     return m.to(acc.dtype).expand(acc.shape).sum(dims, keepdim=keepdim)
 
 
-def _check_number(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name}: expected a Python number; got {describe(value)}.")
-    return float(value)
-
-
 def _prepare(x: object, mask: object, dim: Dim, fn: str, *, allow_int: bool = False):
     check_tensor(x, "x")
     check_tensor(mask, "mask")
@@ -198,7 +193,9 @@ def _normalize_dims(dim: Dim, ndim: int) -> tuple[int, ...]:
         return tuple(range(ndim))
     dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
     if not dims:  # torch reduces all dims for (), numpy none: refuse the ambiguity
-        raise ValueError("dim: expected at least one dimension; use dim=None to reduce all of them.")
+        raise ArgumentError(
+            "dim: expected at least one dimension; got (). Use dim=None to reduce all of them.", name="dim"
+        )
     out = []
     for d in dims:
         check_int(d, "dim")
@@ -209,5 +206,5 @@ def _normalize_dims(dim: Dim, ndim: int) -> tuple[int, ...]:
             )
         out.append(d % max(ndim, 1) if ndim else 0)
     if len(set(out)) != len(out):
-        raise ValueError(f"dim: each dimension may appear once; got {dim!r}.")
+        raise ArgumentError(f"dim: each dimension may appear once; got {short_repr(dim)}.", name="dim")
     return tuple(out) if ndim else ()
