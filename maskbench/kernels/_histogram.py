@@ -11,6 +11,7 @@ import math
 import torch
 
 from maskbench._checks import ShapeError, check_int, check_real, describe
+from maskbench.kernels._counting import bincount_fixed
 
 _INF = float("inf")
 
@@ -43,14 +44,6 @@ def wide_float(device: torch.device) -> torch.dtype:
 
 def rcumsum(t: torch.Tensor) -> torch.Tensor:
     return t.flip(-1).cumsum(-1).flip(-1)
-
-
-def _bincount(idx: torch.Tensor, weights: torch.Tensor, length: int) -> torch.Tensor:
-    """``sum(weights[idx == i])`` for every ``i < length``, sync-free."""
-    if idx.device.type == "cpu":  # the fastest CPU path
-        return torch.bincount(idx, None if weights.dtype == torch.int64 else weights, minlength=length)
-    # CUDA's bincount reads the maximum back to the host: index_add_ does not
-    return torch.zeros(length, dtype=weights.dtype, device=idx.device).index_add_(0, idx, weights)
 
 
 class Hist:
@@ -91,10 +84,9 @@ class Hist:
         slots = bins + 2  # per image: ignored pixels, the bins, the maximum (folded below)
         idx.add_((torch.arange(n, device=a.device, dtype=idx.dtype) * slots + 1)[:, None])
         idx = idx.view(-1)
-        ones = torch.ones((), dtype=torch.int64, device=a.device).expand(idx.shape[0])
-        self.counts = self._fold(_bincount(idx, ones, n * slots).view(n, slots), bins)
+        self.counts = self._fold(bincount_fixed(idx, n * slots).view(n, slots), bins)
         if sums:
-            self.sums = self._fold(_bincount(idx, weights, n * slots).view(n, slots), bins)
+            self.sums = self._fold(bincount_fixed(idx, n * slots, weights).view(n, slots), bins)
         self.step = step
         k = torch.arange(bins + 1, device=a.device, dtype=a.dtype)
         edges = k * step[:, None] + lo_e[:, None]  # numpy.linspace's arithmetic

@@ -23,17 +23,15 @@ on CPU it checks every iteration, which costs nothing extra). Everything else is
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 
 from maskbench._checks import (
     DTypeError,
     ShapeError,
     check_bool_mask,
-    check_broadcast_to,
     check_choice,
     check_int,
+    check_number_or_tensor,
     check_same_device,
     check_tensor,
     describe,
@@ -270,12 +268,9 @@ def hysteresis_threshold(x: torch.Tensor, low, high, *, connectivity: int = 1) -
     if x.ndim < 2:
         raise ShapeError(f"x: expected at least 2 dimensions (..., H, W); got {describe(x)}.")
     check_choice(connectivity, "connectivity", (1, 2))
-    for name, t in (("low", low), ("high", high)):
-        if isinstance(t, torch.Tensor):
-            check_same_device(x=x, **{name: t})
-            check_broadcast_to(t, name, x.shape, "x")
-        elif isinstance(t, bool) or not isinstance(t, numbers.Real):
-            raise TypeError(f"{name}: expected a number or a tensor broadcastable to x; got {describe(t)}.")
+    low = check_number_or_tensor(low, "low", broadcast_to=x.shape)
+    high = check_number_or_tensor(high, "high", broadcast_to=x.shape)
+    check_same_device(x=x, low=low, high=high)
     # x > min(low, high) == (x > low) | (x > high): exact without promoting the thresholds' dtype.
     above_high = x > high
     above_low = (x > low) | above_high

@@ -21,7 +21,7 @@ rows ``dy`` of row-shifted horizontal windows (O(r) passes). Erosion is the dual
 for dilation, True for erosion" rule. No host syncs, no float copies of the mask.
 
 Connected components, ``remove_small_objects``, ``fill_holes`` and ``hysteresis_threshold`` live
-in :mod:`maskbench.kernels.components` and are re-exported here.
+in :mod:`maskbench.kernels.components`.
 """
 
 from __future__ import annotations
@@ -31,12 +31,6 @@ import math
 import torch
 
 from maskbench._checks import check_bool_mask, check_choice, check_int
-from maskbench.kernels.components import (
-    fill_holes,
-    hysteresis_threshold,
-    label_components,
-    remove_small_objects,
-)
 
 __all__ = [
     "dilate",
@@ -44,10 +38,6 @@ __all__ = [
     "opening",
     "closing",
     "footprint_mask",
-    "label_components",
-    "remove_small_objects",
-    "fill_holes",
-    "hysteresis_threshold",
 ]
 
 FOOTPRINTS = ("square", "disk")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from maskbench._checks import (
+    ArgumentTypeError,
     DTypeError,
     check_broadcast_to,
     check_choice,
@@ -28,8 +29,10 @@ from maskbench._checks import (
     check_same_shape,
     check_tensor,
     describe,
+    short_repr,
 )
-from maskbench.kernels.metrics import SCORE_METRICS, _bincount_fixed, scores_from_counts
+from maskbench.kernels._counting import bincount_fixed
+from maskbench.kernels.metrics import SCORE_METRICS, scores_from_counts
 
 __all__ = ["SweepResult", "threshold_sweep", "ThresholdSweep"]
 
@@ -122,16 +125,20 @@ class SweepResult:
         return self.thresholds.gather(0, j).squeeze(0), curve.gather(0, j).squeeze(0)
 
 
-def _check_thresholds(thresholds: int | torch.Tensor) -> None:
+def _check_thresholds(thresholds: object) -> int | torch.Tensor:
+    """The thresholds argument, checked: an int ``T >= 1`` (numpy ints become ``int``) or an ascending tensor."""
     if isinstance(thresholds, torch.Tensor):
-        check_increasing(thresholds, "thresholds")
-    elif isinstance(thresholds, int) and not isinstance(thresholds, bool):
-        check_int(thresholds, "thresholds", min_value=1)
-    else:
-        raise TypeError(
-            f"thresholds: expected an int T (torch.linspace(0, 1, T)) or a 1-D ascending tensor; got "
-            f"{describe(thresholds)}. Wrap a list with torch.tensor([...])."
-        )
+        return check_increasing(thresholds, "thresholds")
+    try:
+        return check_int(thresholds, "thresholds", min_value=1)
+    except ArgumentTypeError:
+        expected = "an int T (torch.linspace(0, 1, T)) or a 1-D ascending tensor"
+        raise ArgumentTypeError(
+            f"thresholds: expected {expected}; got {describe(thresholds)}. Wrap a list with torch.tensor([...]).",
+            name="thresholds",
+            expected=expected,
+            got=short_repr(thresholds),
+        ) from None
 
 
 def _check_inputs(probs: torch.Tensor, target: torch.Tensor, ignore: torch.Tensor | None) -> None:
@@ -177,7 +184,7 @@ def _histogram(
     dump = 2 * (t + 1)
     if ignore is not None:
         code.masked_fill_(ignore.expand(probs.shape).reshape(-1), dump)
-    return _bincount_fixed(code, dump + 1)[:dump].view(2, t + 1)
+    return bincount_fixed(code, dump + 1)[:dump].view(2, t + 1)
 
 
 def _result(thresholds: torch.Tensor, hist: torch.Tensor) -> SweepResult:
@@ -227,7 +234,7 @@ def threshold_sweep(
         >>> r.best("iou")
         (tensor(0.2500), tensor(1.))
     """
-    _check_thresholds(thresholds)
+    thresholds = _check_thresholds(thresholds)
     _check_inputs(probs, target, ignore)
     if isinstance(thresholds, torch.Tensor):
         check_same_device(probs=probs, thresholds=thresholds)
@@ -257,7 +264,7 @@ class ThresholdSweep:
     """
 
     def __init__(self, thresholds: int | torch.Tensor = 256, device: torch.device | str | None = None) -> None:
-        _check_thresholds(thresholds)
+        thresholds = _check_thresholds(thresholds)
         self._spec = thresholds
         self.device = None if device is None else torch.device(device)
         if self.device is None and isinstance(thresholds, torch.Tensor):

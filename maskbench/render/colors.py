@@ -15,7 +15,17 @@ from collections.abc import Sequence
 
 import torch
 
-from maskbench._checks import DTypeError, ShapeError, check_int, check_labels, check_tensor, describe
+from maskbench._checks import (
+    ArgumentError,
+    DTypeError,
+    ShapeError,
+    check_int,
+    check_labels,
+    check_number,
+    check_tensor,
+    describe,
+    short_repr,
+)
 
 __all__ = ["OKABE_ITO", "parse_color", "label_palette", "colorize_labels", "overlay"]
 
@@ -44,7 +54,7 @@ def parse_color(color: str | Sequence[int | float]) -> tuple[int, int, int, int]
     if isinstance(color, str):
         match = _HEX.match(color.strip())
         if match is None:
-            raise ValueError(f"color: expected '#rrggbb', '#rgb', '#rrggbbaa' or an (r, g, b) tuple; got {color!r}.")
+            raise _color_error(color)
         digits = match.group(1)
         if len(digits) <= 4:
             digits = "".join(d * 2 for d in digits)
@@ -57,7 +67,17 @@ def parse_color(color: str | Sequence[int | float]) -> tuple[int, int, int, int]
         elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in color):
             if all(0.0 <= v <= 1.0 for v in color):
                 return tuple(int(math.floor(v * 255 + 0.5)) for v in list(color) + [1.0])[:4]  # type: ignore[return-value]
-    raise ValueError(f"color: expected '#rrggbb' or 3/4 ints in [0, 255] or 3/4 floats in [0, 1]; got {color!r}.")
+    raise _color_error(color)
+
+
+def _color_error(color: object) -> ArgumentError:
+    expected = "'#rrggbb', '#rgb', '#rrggbbaa', 3/4 ints in [0, 255] or 3/4 floats in [0, 1]"
+    return ArgumentError(
+        f"color: expected {expected}; got {short_repr(color)}. E.g. '#ff8000' or (255, 128, 0).",
+        name="color",
+        expected=expected,
+        got=short_repr(color),
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -150,8 +170,7 @@ def overlay(rgba: torch.Tensor, labels: torch.Tensor, palette: torch.Tensor, *, 
         raise ShapeError(
             f"labels: expected {tuple(rgba.shape[:2])} to match rgba {describe(rgba)}; got {describe(labels)}."
         )
-    if isinstance(opacity, bool) or not isinstance(opacity, (int, float)) or not 0.0 <= opacity <= 1.0:
-        raise ValueError(f"opacity: expected a number in [0, 1]; got {opacity!r}.")
+    opacity = check_number(opacity, "opacity", min=0.0, max=1.0)
     table = palette.to(rgba.device)
     if labels.is_floating_point():
         if palette.shape[0] < 2:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from maskbench._checks import DTypeError, check_tensor, describe
+from maskbench._checks import DTypeError, ShapeError, check_tensor, describe
 
 __all__ = ["contours"]
 
@@ -29,7 +29,10 @@ def contours(mask: torch.Tensor) -> torch.Tensor:
     """
     check_tensor(mask, "mask")
     if mask.ndim < 2:
-        raise ValueError(f"mask: expected (..., H, W); got {describe(mask)}.")
+        raise ShapeError(
+            f"mask: expected (..., H, W) with at least 2 dimensions; got {describe(mask)}."
+            + (" For a single row use `mask[None]`." if mask.ndim == 1 else "")
+        )
     if mask.is_floating_point() or mask.is_complex():
         raise DTypeError(
             f"mask: expected a bool mask or integer labels; got {describe(mask)}. "

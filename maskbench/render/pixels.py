@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from maskbench._checks import DTypeError, ShapeError, check_choice, check_int, check_tensor, describe
+from maskbench._checks import ArgumentError, DTypeError, ShapeError, check_choice, check_int, check_tensor, describe
 
 __all__ = ["image_to_rgba", "display_size", "downsample_rgba", "downsample_labels"]
 
@@ -143,8 +143,11 @@ def downsample_labels(labels: torch.Tensor, size: tuple[int, int], *, method: st
         return labels.index_select(0, rows).index_select(1, cols)
     ids = torch.unique(labels)  # output values can only be among these (a sync; render, not a kernel)
     if ids.numel() > 256:
-        raise ValueError(
-            f"labels: method='mode' supports up to 256 distinct labels; got {ids.numel()}. Use method='nearest'."
+        raise ArgumentError(
+            f"method: 'mode' supports up to 256 distinct labels; got {ids.numel()} in labels. Use method='nearest'.",
+            name="method",
+            expected="at most 256 distinct labels for 'mode'",
+            got=f"{ids.numel()} labels",
         )
     onehot = (labels.unsqueeze(0) == ids.view(-1, 1, 1)).float().unsqueeze(0)  # (1, K, H, W)
     share = F.adaptive_avg_pool2d(onehot, (dh, dw))[0]  # (K, dh, dw): fraction of each id

@@ -24,7 +24,7 @@ from maskbench import (
     scores_from_counts,
 )
 from maskbench._checks import ArgumentError, ArgumentTypeError
-from maskbench.kernels.metrics import _bincount_fixed
+from maskbench.kernels._counting import bincount_fixed
 
 # `device` / `no_sync` are fixtures that do not change between examples
 fixtures_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -168,8 +168,8 @@ def test_ignore_broadcasts(device):
 def test_scatter_path_equals_bincount():
     # the accelerator path (index_add_ into a fixed buffer) is exercised on CPU too
     index = torch.randint(0, 17, (1000,))
-    assert torch.equal(_bincount_fixed(index, 20, use_bincount=False), torch.bincount(index, minlength=20))
-    assert torch.equal(_bincount_fixed(index.int(), 20, use_bincount=False), torch.bincount(index, minlength=20))
+    assert torch.equal(bincount_fixed(index, 20, use_bincount=False), torch.bincount(index, minlength=20))
+    assert torch.equal(bincount_fixed(index.int(), 20, use_bincount=False), torch.bincount(index, minlength=20))
 
 
 # ---------------------------------------------------------------- scores
