@@ -8,29 +8,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-
-def keep_of(mask: torch.Tensor | None) -> torch.Tensor | None:
-    if mask is None or mask.dtype == torch.bool:
-        return mask
-    return mask > 0
-
-
-def where0(keep: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-    """``x`` where kept, else 0 of x's dtype (before the loss: NaN/Inf/garbage never reach it).
-
-    Differentiable (the gradient is zeroed alike). In eager mode on CPU it ANDs the bits instead of
-    calling ``torch.where``, whose CPU kernel is a scalar loop about 10x slower (see ZeroOutside).
-    """
-    if keep is None:
-        return x
-    if (
-        x.device.type == "cpu"
-        and x.dtype in INT_VIEW
-        and not torch.compiler.is_compiling()
-        and torch.broadcast_shapes(keep.shape, x.shape) == x.shape
-    ):
-        return ZeroOutside.apply(x, keep)
-    return torch.where(keep, x, x.new_zeros(()))
+from maskbench.kernels._casting import accumulation_dtype
+from maskbench.kernels._masking import keep_bits, where0, zero_outside
 
 
 def kept_values(loss: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -60,7 +39,7 @@ def reduce_loss(
     kept = kept_values(loss, mask)
     if reduction == "none":
         return kept.to(loss.dtype)
-    acc = torch.promote_types(loss.dtype, torch.float32)
+    acc = accumulation_dtype(loss.dtype)
     total = kept.sum(dtype=acc)
     if reduction == "sum":
         return total.to(loss.dtype)
@@ -77,56 +56,7 @@ def absolute_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).abs()
 
 
-# --- eager CPU fast paths -------------------------------------------------------------------------
-
-# dtype -> integer dtype of the same width, to zero values by AND-ing their bits with 0 / all-ones
-INT_VIEW = {
-    torch.float16: torch.int16,
-    torch.bfloat16: torch.int16,
-    torch.float32: torch.int32,
-    torch.float64: torch.int64,
-    torch.uint8: torch.uint8,
-    torch.int8: torch.int8,
-    torch.int16: torch.int16,
-    torch.int32: torch.int32,
-    torch.int64: torch.int64,
-}
-
-
-def keep_bits(keep: torch.Tensor, like: torch.Tensor) -> torch.Tensor | None:
-    """All-ones where kept, 0 elsewhere, as integers as wide as ``like``'s elements (CPU only).
-
-    A transient integer copy of the mask, made only on CPU where it is ~10x cheaper than where.
-    """
-    if like.device.type != "cpu":
-        return None
-    return keep.view(torch.uint8).to(INT_VIEW[like.dtype]).neg_()
-
-
-def zero_outside(
-    v: torch.Tensor, keep: torch.Tensor, bits: torch.Tensor | None, *, inplace: bool = False
-) -> torch.Tensor:
-    """``v`` where kept, else +0.0 exactly (NaN-safe). On CPU by a vectorised bitwise AND."""
-    if bits is None:
-        return torch.where(keep, v, 0.0)
-    if inplace:
-        v.view(bits.dtype).bitwise_and_(bits)
-        return v
-    return (v.view(bits.dtype) & bits).view(v.dtype)
-
-
-class ZeroOutside(torch.autograd.Function):
-    """``torch.where(keep, x, 0)`` by a bitwise AND (CPU, eager); differentiable any number of times."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(keep)
-        return zero_outside(x, keep, keep_bits(keep, x))
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (keep,) = ctx.saved_tensors
-        return where0(keep, grad), None
+# --- eager CPU fast path ---------------------------------------------------------------------------
 
 
 class FusedMaskedBCE(torch.autograd.Function):
@@ -149,7 +79,7 @@ class FusedMaskedBCE(torch.autograd.Function):
         loss.addcmul_(xs, t, value=-1)  # softplus(x) - x * t is BCE with logits
         loss = zero_outside(loss, keep, bits, inplace=True)  # excluded targets may be NaN
         ctx.save_for_backward(x, xs, t, keep, bits)
-        return loss.sum(dtype=torch.promote_types(x.dtype, torch.float32))
+        return loss.sum(dtype=accumulation_dtype(x.dtype))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):

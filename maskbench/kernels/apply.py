@@ -30,6 +30,8 @@ from maskbench._checks import (
     short_repr,
     spatial_mask_as_4d,
 )
+from maskbench.kernels._casting import accumulation_dtype
+from maskbench.kernels._masking import drop_excluded
 from maskbench.kernels.assign import _scalar_as_tensor, is_exact_cast
 
 __all__ = ["apply_mask", "inpaint"]
@@ -187,13 +189,6 @@ def _combine(x: torch.Tensor, m: torch.Tensor, f: torch.Tensor, *, finite_fill: 
     return torch.where(m == 0, f, blended)
 
 
-def _drop_removed(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """x with removed pixels zeroed (bool), or only the non-finite ones under a weight of 0."""
-    if m.dtype == torch.bool:
-        return torch.where(m, x, 0.0)
-    return torch.where((m > 0) | x.isfinite(), x, 0.0)
-
-
 def _tensor_fill(fill: object, image: torch.Tensor, x: torch.Tensor, batched: bool, channels_last: bool):
     """A number or tensor fill as a tensor in x's dtype that broadcasts to ``(B, C, H, W)``."""
     if not isinstance(fill, torch.Tensor):
@@ -219,16 +214,11 @@ def _tensor_fill(fill: object, image: torch.Tensor, x: torch.Tensor, batched: bo
     return f.permute(0, 3, 1, 2) if channels_last else f  # same view as_bchw made of the image
 
 
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    # float16/bfloat16 sums over many pixels overflow or lose the count: accumulate in float32.
-    return torch.promote_types(dtype, torch.float32)
-
-
 def _mean_fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """Per-image, per-channel (weighted) mean of the kept pixels, ``(B, C, 1, 1)``; 0 if none."""
-    acc = _acc_dtype(x.dtype)
+    acc = accumulation_dtype(x.dtype)
     w = m.to(acc)
-    kept = _drop_removed(x, m).to(acc)
+    kept = drop_excluded(x, m).to(acc)
     num = (kept * w).sum((2, 3), keepdim=True)
     den = w.expand(x.shape).sum((2, 3), keepdim=True)
     return (num / torch.where(den > 0, den, 1.0)).to(x.dtype)  # num is 0 where den is 0
@@ -238,9 +228,9 @@ def _inpaint_fill(x: torch.Tensor, m: torch.Tensor, steps: int) -> torch.Tensor:
     """The pull-push (+ smoothing) estimate for every pixel, ``(B, C, H, W)`` in x's dtype."""
     if x.numel() == 0:  # a shape test, not a data one: pooling rejects empty sizes
         return torch.zeros_like(x)
-    acc = _acc_dtype(x.dtype)
+    acc = accumulation_dtype(x.dtype)
     w = m.to(acc).expand(x.shape)
-    xs = _drop_removed(x, m).to(acc)
+    xs = drop_excluded(x, m).to(acc)
     sums, weights = [xs * w], [w]
     h, wd = x.shape[-2:]
     levels = (max(h, wd) - 1).bit_length()  # ceil(log2(max(H, W))): halvings down to 1x1

@@ -20,6 +20,7 @@ from maskbench._checks import (
     check_same_device,
     spatial_mask_as_4d,
 )
+from maskbench.kernels._casting import accumulation_dtype
 
 __all__ = ["Pixels", "PaddedPixels", "ClassPixels", "extract_pixels", "extract_classes"]
 
@@ -237,7 +238,7 @@ def extract_classes(
 
     out_dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
     # 16-bit floats would lose whole pixels in long sums: accumulate in float32, return out_dtype
-    acc_dtype = torch.float32 if out_dtype in (torch.float16, torch.bfloat16) else out_dtype
+    acc_dtype = accumulation_dtype(out_dtype)
     v = planar.to(acc_dtype)
     denom = counts.clamp_min(1).to(acc_dtype)
     sums = torch.zeros(c, k + 1, dtype=acc_dtype, device=dev).index_add(1, key, v)

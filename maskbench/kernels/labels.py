@@ -22,18 +22,23 @@ from maskbench._checks import (
 __all__ = ["one_hot", "from_one_hot", "argmax_labels"]
 
 
-def one_hot(labels: torch.Tensor, num_classes: int, *, dtype: torch.dtype = torch.bool) -> torch.Tensor:
-    """Labels to one-hot planes, channel axis before (H, W).
+def one_hot(
+    labels: torch.Tensor, num_classes: int, *, dtype: torch.dtype = torch.bool, dim: int | None = None
+) -> torch.Tensor:
+    """Labels to one-hot planes, channel axis before (H, W) (or at ``dim``).
 
     Args:
-        labels: integer ``(H, W)`` or ``(B, H, W)``.
+        labels: integer ``(H, W)`` or ``(B, H, W)``; any shape when ``dim`` is given.
         num_classes: K.
         dtype: output dtype (``torch.bool`` by default; e.g. ``torch.float32`` for losses).
+        dim: where the class axis goes in the output. None (default): just before (H, W), i.e. -3.
+            E.g. ``dim=1`` turns ``(N, *S)`` labels (volumes, sequences) into ``(N, K, *S)``.
 
     Returns:
-        ``(K, H, W)`` or ``(B, K, H, W)``. A label outside ``[0, K)`` (e.g. an ignore value 255)
-        gives a pixel with no channel set, rather than an error (``torch.nn.functional.one_hot``
-        raises, and on CUDA that check is a host sync). Sync-free.
+        ``(K, H, W)`` or ``(B, K, H, W)`` (``labels.shape`` with K inserted at ``dim``). A label
+        outside ``[0, K)`` (e.g. an ignore value 255) gives a pixel with no channel set, rather than
+        an error (``torch.nn.functional.one_hot`` raises, and on CUDA that check is a host sync).
+        Sync-free.
 
     >>> one_hot(torch.tensor([[0, 2], [255, 1]]), 3).int()
     tensor([[[1, 0],
@@ -44,13 +49,24 @@ def one_hot(labels: torch.Tensor, num_classes: int, *, dtype: torch.dtype = torc
     <BLANKLINE>
             [[0, 1],
              [0, 0]]], dtype=torch.int32)
+    >>> one_hot(torch.tensor([[0, 1, 1]]), 2, dim=1).shape  # (N, L) -> (N, K, L)
+    torch.Size([1, 2, 3])
     """
     check_labels(labels, "labels")
-    if labels.ndim not in (2, 3):
-        raise ShapeError(f"labels: expected (H, W) or (B, H, W); got {describe(labels)}.")
+    if dim is None:
+        if labels.ndim not in (2, 3):
+            raise ShapeError(
+                f"labels: expected (H, W) or (B, H, W); got {describe(labels)}. "
+                "For other shapes say where the class axis goes, e.g. dim=1.",
+                name="labels",
+            )
+        dim = -3
+    dim = check_int(dim, "dim", min_value=-(labels.ndim + 1), max_value=labels.ndim)
     k = check_int(num_classes, "num_classes", min_value=1)
-    classes = torch.arange(k, device=labels.device).view(k, 1, 1)
-    planes = labels.unsqueeze(-3).long() == classes  # (..., K, H, W)
+    shape = [1] * (labels.ndim + 1)
+    shape[dim] = k
+    classes = torch.arange(k, device=labels.device).view(shape)
+    planes = labels.unsqueeze(dim) == classes  # integer promotion: 255 in uint8 stays 255
     return planes if dtype == torch.bool else planes.to(dtype)
 
 

@@ -40,18 +40,18 @@ from maskbench._checks import (
     check_tensor,
     describe,
 )
+from maskbench.kernels._casting import accumulation_dtype
 from maskbench.kernels._loss_utils import (
-    INT_VIEW,
     FusedMaskedBCE,
     absolute_error,
     count_kept,
-    keep_of,
     kept_values,
     reduce_loss,
     safe_div,
     squared_error,
-    where0,
 )
+from maskbench.kernels._masking import INT_VIEW, keep_of, where0
+from maskbench.kernels.labels import one_hot
 
 __all__ = ["masked_loss", "masked_bce_with_logits", "masked_cross_entropy", "masked_mse", "masked_l1", "dice_loss"]
 
@@ -274,7 +274,7 @@ def masked_cross_entropy(
     loss = F.cross_entropy(logits, labels, weight=weight, reduction="none", label_smoothing=label_smoothing)
     denom = None
     if weight is not None and reduction == "mean":
-        class_w = weight.take(labels).to(torch.promote_types(loss.dtype, torch.float32))
+        class_w = weight.take(labels).to(accumulation_dtype(loss.dtype))
         denom = (class_w if mask is None else kept_values(class_w, mask)).sum()
     return reduce_loss(loss, mask, reduction, empty, denom=denom)
 
@@ -394,17 +394,15 @@ def dice_loss(
     empty = check_reduction(reduction, empty)
     check_same_device(input=input, target=target)
     n, c, spatial = input.shape[0], input.shape[1], tuple(input.shape[2:])
-    acc = torch.promote_types(input.dtype, torch.float32)
-    integer = not (target.is_floating_point() or target.dtype == torch.bool)
+    acc = accumulation_dtype(input.dtype)
+    integer = not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
     if tuple(target.shape) == tuple(input.shape):
         onehot = target.to(acc)
     elif tuple(target.shape) == (n, *spatial) and (integer or c == 1):
-        labels = target.unsqueeze(1)
-        if integer:
-            classes = torch.arange(max(c, 2), device=input.device).view(1, -1, *([1] * len(spatial)))
-            onehot = (labels == classes[:, 1:] if c == 1 else labels == classes).to(acc)
+        if integer:  # for C == 1 the foreground is label 1: plane 1 of a 2-class one-hot
+            onehot = one_hot(target, max(c, 2), dtype=acc, dim=1)[:, -c:]
         else:
-            onehot = labels.to(acc)
+            onehot = target.unsqueeze(1).to(acc)
     else:
         raise ShapeError(
             f"target: expected {tuple(input.shape)} (one-hot) or integer labels (N, *S) = {(n, *spatial)} "

@@ -31,6 +31,8 @@ from maskbench._checks import (
     describe,
     short_repr,
 )
+from maskbench.kernels._casting import accumulation_dtype
+from maskbench.kernels._masking import drop_excluded, where0
 
 __all__ = ["masked_sum", "masked_mean", "masked_std"]
 
@@ -61,7 +63,7 @@ def masked_sum(x: torch.Tensor, mask: torch.Tensor, *, dim: Dim = None, keepdim:
     """
     x, m, dims = _prepare(x, mask, dim, "masked_sum", allow_int=True)
     if not x.is_floating_point():
-        return torch.where(m, x, 0).sum(dims, keepdim=keepdim)
+        return where0(m, x).sum(dims, keepdim=keepdim)
     acc = _acc(x)
     return _weighted(acc, m).sum(dims, keepdim=keepdim).to(x.dtype)
 
@@ -141,7 +143,7 @@ def masked_std(
     acc = _acc(x)
     count = _count(m, acc, dims, True)
     mean = _weighted(acc, m).sum(dims, keepdim=True) / torch.where(count > 0, count, 1.0)
-    dev = _kept(acc - mean, acc, m)  # excluded NaN/Inf must not reach the square
+    dev = drop_excluded(acc - mean, m, values=acc)  # excluded NaN/Inf must not reach the square
     ss = (dev * dev if m.dtype == torch.bool else dev * dev * m.to(acc.dtype)).sum(dims, keepdim=True)
     valid = count > correction
     var = ss / torch.where(valid, count - correction, 1.0)
@@ -153,20 +155,12 @@ def masked_std(
 
 
 def _acc(x: torch.Tensor) -> torch.Tensor:
-    return x.to(torch.promote_types(x.dtype, torch.float32))
-
-
-def _kept(v: torch.Tensor, acc: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """``v`` with excluded elements zeroed: all of them for a bool mask; for weights, only the
-    non-finite ones under a weight of 0 (finite ones stay, so d/dw at w == 0 is still right)."""
-    if m.dtype == torch.bool:
-        return torch.where(m, v, 0.0)
-    return torch.where((m > 0) | acc.isfinite(), v, 0.0)
+    return x.to(accumulation_dtype(x.dtype))
 
 
 def _weighted(acc: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """``x * w`` with excluded elements exactly 0 (NaN-safe, zero gradient w.r.t. x there)."""
-    kept = _kept(acc, acc, m)
+    kept = drop_excluded(acc, m)
     return kept if m.dtype == torch.bool else kept * m.to(acc.dtype)
 
 
