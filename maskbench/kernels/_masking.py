@@ -34,10 +34,12 @@ def keep_bits(keep: torch.Tensor, like: torch.Tensor) -> torch.Tensor | None:
     """All-ones where kept, 0 elsewhere, as integers as wide as ``like``'s elements (CPU only).
 
     A transient integer copy of the mask, made only on CPU where it is ~10x cheaper than where.
+    ``copy=True``: for a 1-byte ``like`` the cast is a no-op view of ``keep``, and ``neg_`` would
+    then turn the caller's mask into 0xFF bytes (issue 10 #1).
     """
     if like.device.type != "cpu":
         return None
-    return keep.view(torch.uint8).to(INT_VIEW[like.dtype]).neg_()
+    return keep.view(torch.uint8).to(INT_VIEW[like.dtype], copy=True).neg_()
 
 
 def zero_outside(

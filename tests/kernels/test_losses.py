@@ -601,3 +601,78 @@ def test_input_and_target_errors(device):
         masked_l1(np.zeros(3), x)
     with pytest.raises(ShapeError, match=r"weight: expected a shape that broadcasts to input"):
         masked_bce_with_logits(x, x.sigmoid(), weight=torch.ones(3, 4, 4, device=device))
+
+
+# issue 10 regressions ------------------------------------------------------------------------------
+
+
+def _snapshot(*tensors):
+    return [t.clone() if isinstance(t, torch.Tensor) else t for t in tensors]
+
+
+def _bytes(t):
+    return t.contiguous().view(-1).view(torch.uint8)  # bit patterns: NaN == NaN, a 0xFF bool != True
+
+
+def _unchanged(before, after):
+    return all(
+        (not isinstance(a, torch.Tensor)) or (a.dtype == b.dtype and torch.equal(_bytes(a), _bytes(b)))
+        for a, b in zip(before, after)
+    )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_uint8_labels_leave_the_mask_alone_issue10_1(dtype):
+    # keep_bits turned the caller's bool mask into 0xFF bytes in place when the labels were uint8
+    # (`.view(uint8).to(uint8)` is a no-op, then `.neg_()`), and later calls were poisoned.
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 5, 5, generator=g).to(dtype)
+    labels = torch.randint(0, 3, (2, 5, 5), generator=g, dtype=torch.uint8)
+    mask = torch.rand(2, 5, 5, generator=g) > 0.3
+    before = _snapshot(logits, labels, mask)
+    first = masked_cross_entropy(logits, labels, mask)
+    assert _unchanged(before, (logits, labels, mask))
+    assert torch.equal(masked_cross_entropy(logits, labels, mask), first)  # not poisoned
+    ref = F.cross_entropy(logits.double(), labels.long(), reduction="none")[mask].mean()
+    torch.testing.assert_close(first.double(), ref, rtol=1e-2 if dtype == torch.bfloat16 else 1e-5, atol=1e-3)
+
+
+def test_masked_loss_uint8_tensors_leave_inputs_alone_issue10_1():
+    x = torch.tensor([[3, 200, 7]], dtype=torch.uint8)
+    y = torch.tensor([[1, 100, 9]], dtype=torch.uint8)
+    mask = torch.tensor([True, False, True])
+    before = _snapshot(x, y, mask)
+    out = masked_loss(lambda a, b: (a.float() - b.float()).abs(), x, y, mask, reduction="sum")
+    assert _unchanged(before, (x, y, mask))
+    assert out.item() == 4.0
+
+
+def _inputs_never_modified_cases():
+    g = torch.Generator().manual_seed(1)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
+        x = torch.randn(2, 3, 4, 4, generator=g).to(dtype)
+        x[0, 0, 0, 0] = NAN
+        t = torch.rand(2, 3, 4, 4, generator=g).to(dtype)
+        bmask = torch.rand(2, 1, 4, 4, generator=g) > 0.5
+        wmask = torch.rand(4, 4, generator=g).to(dtype)
+        for labels_dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64):
+            labels = torch.randint(0, 3, (2, 4, 4), generator=g).to(labels_dtype)
+            yield masked_cross_entropy, (x, labels, bmask[:, 0]), {}
+            yield masked_cross_entropy, (x, labels, wmask), {"ignore_index": 2}
+            yield dice_loss, (x, labels, bmask), {}
+        for mask in (bmask, wmask, None):
+            yield masked_bce_with_logits, (x, t, mask), {}
+            yield masked_bce_with_logits, (x, t > 0.5, mask), {"reduction": "none"}
+            yield masked_mse, (x, t, mask), {}
+            yield masked_l1, (x, t, mask), {"reduction": "sum"}
+            yield dice_loss, (x, t, mask), {"per_image": True}
+        for itype in (torch.uint8, torch.int8, torch.int64):
+            a = torch.randint(0, 9, (2, 3, 4, 4), generator=g).to(itype)
+            yield masked_loss, (lambda u, v: (u - v).double(), a, a.flip(-1), bmask), {}
+
+
+def test_no_loss_modifies_its_inputs_issue10_1():
+    for fn, args, kwargs in _inputs_never_modified_cases():
+        before = _snapshot(*args)
+        fn(*args, **kwargs)
+        assert _unchanged(before, args), (fn.__name__, [a.dtype for a in args if isinstance(a, torch.Tensor)])
