@@ -1,28 +1,212 @@
-"""What the widgets share: one error family (`except WidgetValueError` catches any widget's), the
-handling of browser updates and callback failures, and running small kernel work on one thread."""
+"""What the widgets share: one error family, typed traits, the guard on browser updates, helpers.
+
+* Errors: :class:`WidgetValueError` / :class:`WidgetTypeError` are maskbench errors
+  (``MaskbenchError`` + ``ValueError`` / ``TypeError``) and ``traitlets.TraitError`` s, so
+  ``except ValueError``, ``except maskbench.MaskbenchError`` and traitlets' own handling all work.
+* Typed traits (lonboard's ``_layer.py`` style): each synced option is a ``traitlets`` trait whose
+  ``validate`` does the whole check (numbers through :func:`maskbench._checks.check_number`), so a
+  Python assignment and a browser update are checked by the same code. Bounds that depend on the
+  widget (batch size, number of classes) are read from the widget through a callable.
+* :class:`GuardedState`: one whitelist of the traits the browser may set; a bad browser update is
+  rejected whole, warned about, shown in the widget, and the view is put back in sync.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
+from collections.abc import Callable, Sequence
 
 import torch
 import traitlets
 
+from maskbench._checks import ArgumentError, ArgumentTypeError, MaskbenchError, check_number, short_repr
+from maskbench.widgets._transport import MAX_MESSAGE_BYTES
 
-class WidgetValueError(traitlets.TraitError, ValueError):
-    """A widget property got a value it does not accept (state unchanged)."""
+__all__ = [
+    "WidgetValueError",
+    "WidgetTypeError",
+    "MAX_DISPLAY",
+    "check_max_display",
+    "UnitFloat",
+    "FiniteFloat",
+    "Flag",
+    "BoundedInt",
+    "BatchIndex",
+    "Choice",
+    "StatusText",
+    "GuardedState",
+    "one_torch_thread",
+]
+
+#: The largest ``max_display``: an RGBA display proxy of that long side must fit in one message.
+MAX_DISPLAY = math.isqrt(MAX_MESSAGE_BYTES // 4)
 
 
-class WidgetTypeError(traitlets.TraitError, TypeError):
-    """A widget property got a value of the wrong type (state unchanged)."""
+class WidgetValueError(ArgumentError, traitlets.TraitError):
+    """A widget property or message got a value it does not accept (state unchanged)."""
+
+
+class WidgetTypeError(ArgumentTypeError, traitlets.TraitError):
+    """A widget property or message got a value of the wrong Python type (state unchanged)."""
+
+
+def _as_widget_error(err: MaskbenchError) -> traitlets.TraitError:
+    cls = WidgetTypeError if isinstance(err, TypeError) else WidgetValueError
+    return cls(str(err), name=err.name, expected=err.expected, got=err.got)
+
+
+def widget_number(value: object, name: str, *, integer: bool = False) -> int | float:
+    """:func:`check_number` (finite; ``10**400`` rejected, not ``OverflowError``) with widget errors."""
+    try:
+        return check_number(value, name, integer=integer)
+    except (ArgumentError, ArgumentTypeError) as err:
+        raise _as_widget_error(err) from None
+
+
+def check_max_display(value: object) -> int:
+    """``max_display``: the long side of a widget's display proxy, an int in ``[1, MAX_DISPLAY]``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_DISPLAY:
+        raise WidgetValueError(
+            f"max_display: expected an int in [1, {MAX_DISPLAY}]; got {value}: a {value}x{value} RGBA proxy "
+            f"would be {4 * value * value} bytes, over the {MAX_MESSAGE_BYTES}-byte message limit; "
+            f"use max_display <= {MAX_DISPLAY}.",
+            name="max_display",
+        )
+    value = widget_number(value, "max_display", integer=True)
+    if value < 1:
+        raise WidgetValueError(f"max_display: expected an int in [1, {MAX_DISPLAY}]; got {value}.", name="max_display")
+    return value
+
+
+def _resolve(bound, obj):
+    return bound(obj) if callable(bound) else bound
+
+
+class UnitFloat(traitlets.Float):
+    """A number in [0, 1] (opacity, threshold), stored as a Python float.
+
+    Ints and numpy floats are accepted; ``bool``, strings, NaN, +-Inf and numbers too large for a
+    float are rejected. ``what`` names the quantity in messages (``"a probability"``); ``hint(obj)``
+    adds a fix to an out-of-range message; ``tensors=True`` also accepts a one-element tensor (e.g.
+    ``maskbench.threshold_otsu(probs)``; reading it is one host sync, fine for a Python assignment).
+    """
+
+    def __init__(self, default_value=0.5, *, what: str = "a number", hint: Callable | None = None, tensors=False, **kw):
+        super().__init__(default_value, **kw)
+        self.what, self.hint, self.tensors = what, hint, tensors
+
+    def validate(self, obj, value):
+        if self.tensors and isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+            value = value.item()
+        value = float(widget_number(value, self.name))
+        if not 0.0 <= value <= 1.0:
+            extra = self.hint(obj) if self.hint is not None else ""
+            raise WidgetValueError(
+                f"{self.name}: expected {self.what} in [0, 1]; got {value}.{extra}", name=self.name, got=repr(value)
+            )
+        return value
+
+
+class FiniteFloat(traitlets.Float):
+    """Any finite number (a fill value), stored as a Python float; ``bool``, NaN and +-Inf are rejected.
+
+    Whether the widget's data can hold the number (a uint8 image cannot hold 0.5) is checked by the
+    widget's cross-validator (``@traitlets.validate``), which runs after this.
+    """
+
+    def validate(self, obj, value):
+        return float(widget_number(value, self.name))
+
+
+class Flag(traitlets.Bool):
+    """``True`` or ``False`` exactly (``1``, ``"yes"`` or ``None`` are rejected; numpy bools accepted)."""
+
+    def validate(self, obj, value):
+        if type(value).__name__ == "bool_":
+            value = bool(value)
+        if not isinstance(value, bool):
+            raise WidgetTypeError(f"{self.name}: expected True or False; got {short_repr(value)}.", name=self.name)
+        return value
+
+
+class BoundedInt(traitlets.Int):
+    """A Python int (not ``bool``, not ``1.0``) in ``[low, high]``; ``high`` may be ``high(widget)``.
+
+    ``what`` names the quantity in messages (``"a label"``, ``"a diameter"``); ``unit`` follows the
+    range (``"image pixels"``).
+    """
+
+    def __init__(self, default_value=0, *, low: int = 0, high=None, what: str = "an int", unit: str = "", **kw):
+        super().__init__(default_value, **kw)
+        self.low, self.high, self.what, self.unit = low, high, what, unit
+
+    def _range_text(self, obj) -> str:
+        high = _resolve(self.high, obj)
+        unit = f" {self.unit}" if self.unit else ""
+        return f"[{self.low}, {high}]{unit}" if high is not None else f">= {self.low}"
+
+    def validate(self, obj, value):
+        value = widget_number(value, self.name, integer=True)
+        high = _resolve(self.high, obj)
+        if value < self.low or (high is not None and value > high):
+            raise WidgetValueError(
+                f"{self.name}: expected {self.what} in {self._range_text(obj)}; got {value}.", name=self.name
+            )
+        return value
+
+
+class BatchIndex(BoundedInt):
+    """The batch item shown: an int in ``[0, B - 1]`` where ``B`` is ``size(widget)``."""
+
+    def __init__(self, default_value=0, *, size: Callable, **kw):
+        super().__init__(default_value, low=0, high=lambda obj: size(obj) - 1, **kw)
+        self.size = size
+
+    def validate(self, obj, value):
+        value = widget_number(value, self.name, integer=True)
+        b = self.size(obj)
+        if not 0 <= value < b:
+            raise WidgetValueError(
+                f"{self.name}: expected an int in [0, {b - 1}] for a batch of {b}; got {value}.", name=self.name
+            )
+        return value
+
+
+class Choice(traitlets.Unicode):
+    """One string of a fixed set; ``choices`` may be ``choices(widget)`` (e.g. modes a mask allows).
+
+    ``why(widget, value)`` may explain a rejection (``"'weighted' needs a floating mask"``).
+    """
+
+    def __init__(self, default_value: str, *, choices, why: Callable | None = None, **kw):
+        super().__init__(default_value, **kw)
+        self.choices, self.why = choices, why
+
+    def validate(self, obj, value):
+        choices: Sequence[str] = tuple(_resolve(self.choices, obj))
+        if not isinstance(value, str) or value not in choices:
+            extra = self.why(obj, value) if self.why is not None and isinstance(value, str) else ""
+            raise WidgetValueError(
+                f"{self.name}: expected one of {', '.join(map(repr, choices))}; got {short_repr(value)}"
+                f"{f' ({extra})' if extra else ''}.",
+                name=self.name,
+                got=short_repr(value),
+            )
+        return value
+
+
+class StatusText(traitlets.Unicode):
+    """The widget's status line: the last error ("" when fine). The browser may only clear it."""
 
 
 class GuardedState:
     """Mixin for widget models: browser updates are validated whole, callback errors reach the user.
 
-    A subclass sets ``_from_browser`` (the traits the browser may set) and, in ``__init__``,
-    ``self._validators`` (trait name -> function that returns the checked value or raises).
+    ``_from_browser`` is the one whitelist of traits the browser may set; everything else (shapes,
+    class names, proxies, results) is kernel -> browser only. Each whitelisted trait validates
+    itself (a typed trait above, plus any ``@traitlets.validate`` cross-validator of the widget).
     """
 
     _from_browser: tuple[str, ...] = ()
@@ -30,17 +214,25 @@ class GuardedState:
     def set_state(self, sync_data: dict) -> None:
         """Browser -> kernel: reject unknown keys and bad values whole, with a warning; keep state."""
         try:
+            if not isinstance(sync_data, dict):
+                raise WidgetTypeError(f"state: expected an object; got {short_repr(sync_data)}")
+            traits = self.traits()
             for name, value in sync_data.items():
                 if name not in self._from_browser:
-                    raise WidgetValueError(f"{name!r} cannot be set from the browser")
-                self._validators[name](value)
+                    raise WidgetValueError(f"{short_repr(name)} cannot be set from the browser", name=str(name)[:80])
+                if isinstance(traits[name], StatusText) and value != "":
+                    raise WidgetValueError(f"{name}: the browser may only clear it; got {short_repr(value)}", name=name)
+                traits[name]._validate(self, value)
             super().set_state(sync_data)
-        except (traitlets.TraitError, ValueError, TypeError) as err:
+        except (traitlets.TraitError, ValueError, TypeError, OverflowError) as err:
             self._report(f"rejected a browser update: {err}")
-            self.send_state([k for k in sync_data if k in self.keys])  # put the view back in sync
+            keys = [k for k in sync_data if k in self.keys] if isinstance(sync_data, dict) else []
+            if keys:
+                self.send_state(keys)  # put the view back in sync
 
     def _report(self, message: str) -> None:
         """Show ``message`` in the widget's status line and warn (a kernel log alone goes unseen)."""
+        message = message if len(message) <= 2000 else message[:1985] + "... (truncated)"
         self.error = message
         warnings.warn(f"{type(self).__name__}: {message}", UserWarning, stacklevel=3)
 

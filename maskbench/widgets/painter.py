@@ -15,7 +15,6 @@ visible when a 4096-pixel image is shown at 1024.
 from __future__ import annotations
 
 import functools
-import math
 import pathlib
 import time
 import warnings
@@ -25,12 +24,24 @@ import numpy as np
 import torch
 import traitlets
 
-from maskbench._checks import ShapeError, check_int, check_labels, check_tensor, describe
+from maskbench._checks import ShapeError, check_int, check_labels, check_number, check_tensor, describe, short_repr
 from maskbench.kernels.paint import _polygon_window, _stroke_window, flood_fill_mask
 from maskbench.render import display_size
-from maskbench.widgets._common import WidgetValueError, one_torch_thread
+from maskbench.widgets import _frontend
+from maskbench.widgets._common import (
+    BoundedInt,
+    Choice,
+    GuardedState,
+    StatusText,
+    UnitFloat,
+    WidgetTypeError,
+    WidgetValueError,
+    check_max_display,
+    one_torch_thread,
+)
 from maskbench.widgets._history import History
 from maskbench.widgets._painter_proto import (
+    MAX_RADIUS,
     TOOLS,
     Rejected,
     display_rgba,
@@ -39,16 +50,18 @@ from maskbench.widgets._painter_proto import (
     proxy_box,
     proxy_labels,
 )
-from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait
+from maskbench.widgets._transport import ArrayTrait
 
-__all__ = ["Painter", "TOOLS", "PainterValueError"]
+__all__ = ["Painter", "TOOLS", "PainterValueError", "WidgetValueError", "WidgetTypeError"]
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 _PATCH_BYTES = 4 * 1024 * 1024  # proxy patches larger than this go in row bands
 
 
-class PainterValueError(WidgetValueError):
-    """A painter property or edit got a value it does not accept (state unchanged)."""
+#: Old name of the widget value error (one family for every widget now).
+PainterValueError = WidgetValueError
+#: What the browser may set; everything else (shape, class names, proxies, undo flags) is kernel -> browser.
+_FROM_BROWSER = ("tool", "active_class", "brush_size", "opacity", "error")
 
 
 def _edit(method):
@@ -70,7 +83,7 @@ def _edit(method):
     return run
 
 
-class Painter(anywidget.AnyWidget):
+class Painter(GuardedState, anywidget.AnyWidget):
     """Paint class labels over an image; every tool is also a method (for notebooks and tests).
 
     Args:
@@ -94,19 +107,28 @@ class Painter(anywidget.AnyWidget):
     0
     """
 
-    _esm = _STATIC / "painter.js"
-    _css = _STATIC / "painter.css"
+    _esm = _frontend.esm("painter")
+    _css = _frontend.css("painter")
 
     _image = ArrayTrait()
     _labels = ArrayTrait()
     _palette = ArrayTrait()
+    _from_browser = _FROM_BROWSER
+
+    #: ``[H, W]`` of the image (read-only)
     image_shape = traitlets.List(traitlets.Int(), read_only=True).tag(sync=True)
+    #: class names; label ``i`` is ``class_names[i]`` (read-only)
     class_names = traitlets.List(traitlets.Unicode(), read_only=True).tag(sync=True)
-    tool = traitlets.Unicode("brush").tag(sync=True)
-    active_class = traitlets.Int(1).tag(sync=True)
-    brush_size = traitlets.Int(16).tag(sync=True)
-    opacity = traitlets.Float(0.5).tag(sync=True)
-    error = traitlets.Unicode("").tag(sync=True)
+    #: the browser's tool: one of ``TOOLS``
+    tool = Choice("brush", choices=TOOLS).tag(sync=True)
+    #: the label the brush, fill and lasso paint
+    active_class = BoundedInt(1, low=0, high=lambda p: p._num_classes - 1, what="a label").tag(sync=True)
+    #: brush diameter in image pixels
+    brush_size = BoundedInt(16, low=1, high=int(MAX_RADIUS), what="a diameter", unit="image pixels").tag(sync=True)
+    #: overlay opacity in [0, 1]
+    opacity = UnitFloat(0.5).tag(sync=True)
+    #: the last rejected edit or update ("" when fine; the browser may clear it)
+    error = StatusText("").tag(sync=True)
     can_undo = traitlets.Bool(False).tag(sync=True)
     can_redo = traitlets.Bool(False).tag(sync=True)
     #: how long the kernel took to apply the last paint/fill/polygon edit (rasterise, record, send), in ms
@@ -126,20 +148,22 @@ class Painter(anywidget.AnyWidget):
         history_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         check_tensor(image, "image", ndim=(2, 3))
-        names, palette = parse_classes(classes, PainterValueError)
-        check_int(max_display, "max_display", min_value=16)
+        if image.numel() == 0:
+            raise ShapeError(f"image: expected a non-empty image to paint on; got {describe(image)}.", name="image")
+        names, palette = parse_classes(classes, WidgetValueError)
         h, w = image.shape[-2:]
-        dh, dw = display_size(h, w, max_display)
-        if dh * dw * 4 > MAX_MESSAGE_BYTES:
-            side = int(math.sqrt(MAX_MESSAGE_BYTES / 4))
-            raise PainterValueError(
-                f"max_display: a {dh}x{dw} RGBA proxy is {dh * dw * 4} bytes, over the {MAX_MESSAGE_BYTES}-byte "
-                f"message limit; use max_display <= {side}."
-            )
+        dh, dw = display_size(h, w, check_max_display(max_display))
+        self._num_classes = len(names)
+        traits = self.traits()
+        start = {
+            "brush_size": max(1, round(max(h, w) / 64)) if brush_size is None else brush_size,
+            "opacity": opacity,
+        }
+        start = {k: traits[k].validate(self, v) for k, v in start.items()}  # fail before the widget exists
         self._full = torch.zeros((h, w), dtype=torch.uint8)
         self._proxy_size = (dh, dw)
         self._history = History(max_bytes=history_bytes)
-        super().__init__(brush_size=brush_size or max(1, round(max(h, w) / 64)), opacity=opacity)
+        super().__init__(**start)
         self.set_trait("image_shape", [h, w])
         self.set_trait("class_names", names)
         self.active_class = 1
@@ -158,36 +182,13 @@ class Painter(anywidget.AnyWidget):
             self._labels = empty if mask is None else proxy_labels(self._full, (dh, dw))
         self.on_msg(self._on_msg)
 
-    # ------------------------------------------------------------------ validation of traits
-    @traitlets.validate("tool")
-    def _valid_tool(self, proposal):
-        if proposal.value not in TOOLS:
-            raise PainterValueError(f"tool: expected one of {', '.join(map(repr, TOOLS))}; got {proposal.value!r}.")
-        return proposal.value
-
-    @traitlets.validate("active_class")
-    def _valid_class(self, proposal):
-        n = len(self.class_names) or 256
-        if not 0 <= proposal.value < n:
-            raise PainterValueError(f"active_class: expected a label in [0, {n - 1}]; got {proposal.value}.")
-        return proposal.value
-
-    @traitlets.validate("brush_size")
-    def _valid_brush(self, proposal):
-        if not 1 <= proposal.value <= 4096:
-            raise PainterValueError(f"brush_size: expected a diameter in [1, 4096] image pixels; got {proposal.value}.")
-        return proposal.value
-
-    @traitlets.validate("opacity")
-    def _valid_opacity(self, proposal):
-        if not 0.0 <= proposal.value <= 1.0:
-            raise PainterValueError(f"opacity: expected a number in [0, 1]; got {proposal.value}.")
-        return proposal.value
-
+    # ------------------------------------------------------------------ validation
     def _label(self, cls) -> int:
         if isinstance(cls, str):
             if cls not in self.class_names:
-                raise PainterValueError(f"class: expected one of {self.class_names}; got {cls!r}.")
+                raise WidgetValueError(
+                    f"class: expected one of {self.class_names}; got {short_repr(cls)}.", name="class"
+                )
             return self.class_names.index(cls)
         check_int(cls, "label", min_value=0, max_value=len(self.class_names) - 1)
         return cls
@@ -244,10 +245,9 @@ class Painter(anywidget.AnyWidget):
         return t.view(1, 2) if t.shape == (2,) else t
 
     def _radius(self, radius) -> float:
-        r = self.brush_size / 2 if radius is None else float(radius)
-        if not 0 <= r <= 4096:
-            raise PainterValueError(f"radius: expected a number in [0, 4096]; got {radius}.")
-        return r
+        if radius is None:
+            return self.brush_size / 2
+        return float(check_number(radius, "radius", min=0, max=MAX_RADIUS))
 
     def paint_stroke(self, points, *, label=None, radius=None) -> None:
         """Paint a round-brush stroke through ``points`` ((N, 2) (row, col)) with ``label``."""
@@ -344,24 +344,34 @@ class Painter(anywidget.AnyWidget):
         self._labels = proxy_labels(self._full, self._proxy_size)
 
     def _on_msg(self, _widget, content, buffers) -> None:
+        """Browser -> kernel custom messages; nothing raised here reaches the caller (the comm)."""
         if not isinstance(content, dict):
             return self._reject(None, f"message: expected an object; got {type(content).__name__}")
         kind, edit_id = content.get("type"), content.get("id")
+        if not (
+            edit_id is None or (isinstance(edit_id, int) and not isinstance(edit_id, bool) and abs(edit_id) < 2**53)
+        ):
+            edit_id = None  # echoed back to the browser: only a JSON-safe int or nothing
         try:
             if kind == "hello":
                 return self._send_full()
             if kind in ("undo", "redo", "clear"):
                 return getattr(self, kind)()
             if kind != "edit":
-                raise Rejected(f"message type: expected 'edit', 'undo', 'redo', 'clear' or 'hello'; got {kind!r}")
+                raise Rejected(
+                    f"message type: expected 'edit', 'undo', 'redo', 'clear' or 'hello'; got {short_repr(kind)}"
+                )
             self._browser_edit(content, buffers or [], edit_id)
             sent = content.get("t0")
-            if isinstance(sent, (int, float)) and not isinstance(sent, bool):
-                self.last_edit_latency_ms = max(0.0, time.time() * 1000 - sent)
+            if isinstance(sent, (int, float)) and not isinstance(sent, bool) and abs(sent) < 1e300:
+                self.last_edit_latency_ms = max(0.0, time.time() * 1000 - float(sent))
         except Rejected as err:
             self._reject(edit_id, str(err))
+        except Exception as err:  # noqa: BLE001 - a failed edit must reach the user, not the kernel log
+            self._reject(edit_id, f"{type(err).__name__}: {err}")
 
     def _reject(self, edit_id, message: str) -> None:
+        message = message if len(message) <= 2000 else message[:1985] + "... (truncated)"
         message = f"Painter rejected a browser edit: {message}. The mask is unchanged."
         warnings.warn(message, stacklevel=2)
         self.error = message

@@ -11,63 +11,50 @@ counts behind ``iou`` / ``dice`` / ``precision`` / ``recall``), automatic method
 
 from __future__ import annotations
 
-import math
 import pathlib
 import time
-from numbers import Real
 
 import anywidget
 import torch
 import traitlets
 
-from maskbench._checks import describe
 from maskbench.kernels.threshold import THRESHOLD_METHODS
 from maskbench.render import contours, display_size
+from maskbench.widgets import _frontend
 from maskbench.widgets import _tuner_core as core
-from maskbench.widgets._common import GuardedState, WidgetTypeError, WidgetValueError
-from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bits
+from maskbench.widgets._common import (
+    BatchIndex,
+    BoundedInt,
+    Choice,
+    Flag,
+    GuardedState,
+    StatusText,
+    UnitFloat,
+    WidgetTypeError,
+    WidgetValueError,
+    check_max_display,
+)
+from maskbench.widgets._transport import ArrayTrait, pack_bits
 
 __all__ = ["ThresholdTuner", "METHODS", "TunerValueError", "TunerTypeError"]
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 #: "manual" (the slider) or an automatic method of ``maskbench.THRESHOLD_METHODS``.
 METHODS = ("manual", *THRESHOLD_METHODS)
-_MAX_DISPLAY = int((MAX_MESSAGE_BYTES // 4) ** 0.5)  # an RGBA proxy must fit in one message
 _MAX_RADIUS = 64
 _FROM_BROWSER = ("threshold", "method", "index", "min_size", "fill_holes", "opening_radius", "opacity", "show_target")
 
 
-class TunerValueError(WidgetValueError):
-    """A tuner property got a value it does not accept (state unchanged)."""
+#: Old names of the widget errors (one family for every widget now).
+TunerValueError = WidgetValueError
+TunerTypeError = WidgetTypeError
 
 
-class TunerTypeError(WidgetTypeError):
-    """A tuner property got a value of the wrong type (state unchanged)."""
-
-
-def _number(value: object, name: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype.is_complex:
-        value = value.item()  # e.g. maskbench.threshold_otsu(probs)
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TunerTypeError(f"{name}: expected a number; got {describe(value)}.")
-    value = float(value)
-    if not math.isfinite(value):
-        raise TunerValueError(f"{name}: expected a finite number; got {value}.")
-    return value
-
-
-def _flag(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TunerTypeError(f"{name}: expected True or False; got {describe(value)}.")
-    return value
-
-
-def _count(value: object, name: str, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TunerTypeError(f"{name}: expected an int; got {describe(value)}.")
-    if not 0 <= value <= high:
-        raise TunerValueError(f"{name}: expected an int in [0, {high}]; got {value}.")
-    return value
+def _logits_hint(tuner) -> str:
+    if not getattr(tuner, "_logits", False):
+        return ""
+    return (" With logits=True the threshold is still a probability (the tuner works on "
+            "sigmoid(logits)): for a logit z use float(torch.sigmoid(torch.tensor(z))).")  # fmt: skip
 
 
 class ThresholdTuner(GuardedState, anywidget.AnyWidget):
@@ -80,9 +67,10 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
         target: optional bool ground truth ``(H, W)`` or ``(B, H, W)``: enables the metrics, the
             split histogram and the IoU/Dice curve.
         logits: ``probs`` holds logits; a sigmoid is applied. The threshold, the slider, the
-            histogram and the curve are then all in probability units (``probs >= t`` is
-            ``logits >= log(t / (1 - t))``).
-        threshold: starting threshold in [0, 1]; a pixel is in the mask when ``p >= threshold``.
+            histogram and the curve are then all in probability units (``probs > t`` is
+            ``logits > log(t / (1 - t))``).
+        threshold: starting threshold in [0, 1]; a pixel is in the mask when ``p > threshold``
+            (maskbench's convention: foreground is strictly above the threshold).
         method: ``"manual"`` or an automatic method (``"otsu"``, ``"li"``, ``"yen"``,
             ``"triangle"``, ``"mean"``, ``"isodata"``) that sets the threshold per image.
         min_size, fill_holes, opening_radius: clean-up applied after thresholding, in this
@@ -99,7 +87,7 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
     = share of pixels in the mask, ``cleaned``, and with a target ``iou``, ``dice``,
     ``precision``, ``recall`` with maskbench's ``empty=1.0`` convention), ``tuner.sweep`` the
     current image's :class:`maskbench.SweepResult` (before clean-up). A bad assignment raises
-    :class:`TunerValueError` / :class:`TunerTypeError` and changes nothing.
+    :class:`~maskbench.widgets._common.WidgetValueError` / ``WidgetTypeError`` and changes nothing.
 
     Example:
         >>> import maskbench
@@ -108,27 +96,35 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
         >>> tuner = ThresholdTuner(scene.probs, image=scene.image, target=scene.mask)
         >>> tuner.apply_method("otsu") == float(maskbench.threshold_otsu(scene.probs))
         True
-        >>> bool((tuner.mask == (scene.probs >= tuner.threshold)).all()), sorted(tuner.metrics)
+        >>> bool((tuner.mask == (scene.probs > tuner.threshold)).all()), sorted(tuner.metrics)
         (True, ['cleaned', 'dice', 'foreground', 'iou', 'precision', 'recall', 'threshold'])
     """
 
     _from_browser = _FROM_BROWSER
 
     # One ES module: the pure helpers (tuner_core.js, also imported by node tests) + the widget.
-    _esm = (_STATIC / "tuner_core.js").read_text() + "\n" + (_STATIC / "tuner.js").read_text()
-    _css = _STATIC / "tuner.css"
+    _esm = _frontend.esm("tuner")
+    _css = _frontend.css("tuner")
 
-    threshold = traitlets.Any(0.5).tag(sync=True)
-    method = traitlets.Any("manual").tag(sync=True)
-    index = traitlets.Any(0).tag(sync=True)
-    min_size = traitlets.Any(0).tag(sync=True)
-    fill_holes = traitlets.Any(False).tag(sync=True)
-    opening_radius = traitlets.Any(0).tag(sync=True)
-    opacity = traitlets.Any(0.5).tag(sync=True)
-    show_target = traitlets.Any(True).tag(sync=True)
+    #: the threshold, a probability in [0, 1]: a pixel is in the mask when ``p > threshold``
+    threshold = UnitFloat(0.5, what="a probability", hint=_logits_hint, tensors=True).tag(sync=True)
+    #: "manual" (the slider) or an automatic method that sets the threshold per image
+    method = Choice("manual", choices=METHODS).tag(sync=True)
+    #: the batch item shown
+    index = BatchIndex(0, size=lambda t: t._p.shape[0]).tag(sync=True)
+    #: clean-up: remove objects smaller than this many pixels (0 or 1: off)
+    min_size = BoundedInt(0, low=0, high=lambda t: t._p.shape[-2] * t._p.shape[-1] + 1).tag(sync=True)
+    #: clean-up: fill holes in the mask
+    fill_holes = Flag(False).tag(sync=True)
+    #: clean-up: morphological opening radius in pixels (0: off)
+    opening_radius = BoundedInt(0, low=0, high=_MAX_RADIUS).tag(sync=True)
+    #: overlay opacity in [0, 1] (blended in the browser)
+    opacity = UnitFloat(0.5).tag(sync=True)
+    #: outline the target on the overlay
+    show_target = Flag(True).tag(sync=True)
     metrics = traitlets.Dict().tag(sync=True)  # kernel -> browser: results for metrics["threshold"]
     best = traitlets.Dict().tag(sync=True)  # best IoU / Dice thresholds of the current image
-    error = traitlets.Unicode("").tag(sync=True)
+    error = StatusText("").tag(sync=True)  # the last rejected update or failed recompute
     batch_size = traitlets.Int(1, read_only=True).tag(sync=True)
     _methods = traitlets.List(traitlets.Unicode()).tag(sync=True)
     _full_size = traitlets.List(traitlets.Int()).tag(sync=True)
@@ -161,22 +157,12 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
         self._p, self._batched, self._logits = p, batched, logits
         self._x = core.prepare_image(image, p, batched)
         self._t = core.prepare_target(target, p, batched)
-        if isinstance(max_display, bool) or not isinstance(max_display, int) or not 1 <= max_display <= _MAX_DISPLAY:
-            raise TunerValueError(
-                f"max_display: expected an int in [1, {_MAX_DISPLAY}] (an RGBA proxy must fit in one "
-                f"{MAX_MESSAGE_BYTES}-byte message); got {max_display!r}."
-            )
+        max_display = check_max_display(max_display)
         self._display = display_size(p.shape[-2], p.shape[-1], max_display)
-        self._validators = {
-            "threshold": self._check_threshold, "method": self._check_method, "index": self._check_index,
-            "min_size": lambda v: _count(v, "min_size", p.shape[-2] * p.shape[-1] + 1),
-            "fill_holes": lambda v: _flag(v, "fill_holes"), "opacity": self._check_opacity,
-            "opening_radius": lambda v: _count(v, "opening_radius", _MAX_RADIUS),
-            "show_target": lambda v: _flag(v, "show_target"),
-        }  # fmt: skip
         start = dict(threshold=threshold, method=method, index=index, min_size=min_size, fill_holes=fill_holes,
                      opening_radius=opening_radius, opacity=opacity, show_target=show_target)  # fmt: skip
-        start = {k: self._validators[k](v) for k, v in start.items()}  # fail before the widget exists
+        traits = self.traits()
+        start = {k: traits[k].validate(self, v) for k, v in start.items()}  # fail before the widget exists
         self._method_value: float | None = None
         self._sweep = None
         self._mask_full: torch.Tensor | None = None
@@ -194,42 +180,6 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
         self.observe(self._on_method, names=["method"])
         self.observe(lambda _: self._guard(self._load_item), names=["index"])
         self.observe(lambda _: self._guard(self._recompute), names=["min_size", "fill_holes", "opening_radius"])
-
-    # -- validation (Python assignments and browser messages alike) -------------------------------
-    def _check_threshold(self, value: object) -> float:
-        value = _number(value, "threshold")
-        if not 0.0 <= value <= 1.0:
-            hint = ""
-            if self._logits:
-                hint = (" With logits=True the threshold is still a probability (the tuner works on "
-                        "sigmoid(logits)): for a logit z use float(torch.sigmoid(torch.tensor(z))).")  # fmt: skip
-            raise TunerValueError(f"threshold: expected a probability in [0, 1]; got {value}.{hint}")
-        return value
-
-    @staticmethod
-    def _check_method(value: object) -> str:
-        if value not in METHODS:
-            raise TunerValueError(f"method: expected one of {', '.join(map(repr, METHODS))}; got {value!r}.")
-        return value  # type: ignore[return-value]
-
-    def _check_index(self, value: object) -> int:
-        b = self._p.shape[0]
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TunerTypeError(f"index: expected an int; got {describe(value)}.")
-        if not 0 <= value < b:
-            raise TunerValueError(f"index: expected an int in [0, {b - 1}] for a batch of {b}; got {value}.")
-        return value
-
-    @staticmethod
-    def _check_opacity(value: object) -> float:
-        value = _number(value, "opacity")
-        if not 0.0 <= value <= 1.0:
-            raise TunerValueError(f"opacity: expected a number in [0, 1]; got {value}.")
-        return value
-
-    @traitlets.validate(*_FROM_BROWSER)
-    def _validate(self, proposal):
-        return self._validators[proposal["trait"].name](proposal["value"])
 
     # -- public API --------------------------------------------------------------------------------
     @property

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 import traitlets
 
 from maskbench._checks import (
+    MaskbenchError,
     MaskValueError,
     ShapeError,
     as_bchw,
@@ -37,8 +38,21 @@ from maskbench.render import (
     label_palette,
     parse_color,
 )
-from maskbench.widgets._common import GuardedState, WidgetTypeError, WidgetValueError, one_torch_thread
-from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bits
+from maskbench.widgets import _frontend
+from maskbench.widgets._common import (
+    BatchIndex,
+    Choice,
+    FiniteFloat,
+    Flag,
+    GuardedState,
+    StatusText,
+    UnitFloat,
+    WidgetTypeError,
+    WidgetValueError,
+    check_max_display,
+    one_torch_thread,
+)
+from maskbench.widgets._transport import ArrayTrait, pack_bits
 
 __all__ = ["Viewer", "MODES", "WidgetValueError", "WidgetTypeError"]
 
@@ -46,7 +60,6 @@ _STATIC = pathlib.Path(__file__).parent / "static"
 #: keep / remove: keep the mask (or its complement) and put ``fill`` elsewhere; mean / inpaint:
 #: remove the masked region and fill it from the rest; weighted: ``image * w + fill * (1 - w)``.
 MODES = ("keep", "remove", "mean", "inpaint", "weighted")
-_MAX_DISPLAY = int((MAX_MESSAGE_BYTES // 4) ** 0.5)  # an RGBA proxy must fit in one message
 _FROM_BROWSER = ("mode", "fill", "opacity", "contours", "index")  # all else is kernel -> browser
 # One batch item up to this many elements is refreshed on one torch thread: its ~30 small ops gain
 # nothing from a thread pool, and on a busy machine every parallel region can wait a scheduler
@@ -67,13 +80,20 @@ def _serial_for_small_items(method):
     return wrapper
 
 
-def _number(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise WidgetTypeError(f"{name}: expected a number; got {describe(value)}.")
-    value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise WidgetValueError(f"{name}: expected a finite number; got {value}.")
-    return value
+def _allowed_modes(viewer) -> tuple[str, ...]:
+    """The modes this viewer's data allows: mean/inpaint and weighted blends need a floating image,
+    weighted also a floating mask (``apply_mask``'s rules)."""
+    floating = viewer._x.is_floating_point()
+    weight = viewer._mask_kind == "weight"
+    return tuple(md for md in MODES if (floating or md in ("keep", "remove")) and (md != "weighted" or weight))
+
+
+def _why_not(viewer, mode: str) -> str:
+    if mode in ("mean", "inpaint", "weighted") and not viewer._x.is_floating_point():
+        return f"{mode!r} needs a floating image; got {viewer._x.dtype}: pass `image.float() / 255`"
+    if mode == "weighted":
+        return "'weighted' needs a floating mask"
+    return ""
 
 
 class Viewer(GuardedState, anywidget.AnyWidget):
@@ -100,15 +120,20 @@ class Viewer(GuardedState, anywidget.AnyWidget):
 
     _from_browser = _FROM_BROWSER
 
-    _esm = _STATIC / "viewer.js"
-    _css = _STATIC / "viewer.css"
+    _esm = _frontend.esm("viewer")
+    _css = _frontend.css("viewer")
 
-    mode = traitlets.Any("keep").tag(sync=True)
-    fill = traitlets.Any(0.0).tag(sync=True)
-    opacity = traitlets.Any(0.5).tag(sync=True)
-    contours = traitlets.Any(False).tag(sync=True)
-    index = traitlets.Any(0).tag(sync=True)
-    error = traitlets.Unicode("").tag(sync=True)
+    #: how the result panel is computed (one of the modes this image and mask allow, see ``MODES``)
+    mode = Choice("keep", choices=_allowed_modes, why=_why_not).tag(sync=True)
+    #: the value removed pixels get in keep / remove / weighted modes (must fit the image's dtype)
+    fill = FiniteFloat(0.0).tag(sync=True)
+    #: overlay opacity in [0, 1] (blended in the browser)
+    opacity = UnitFloat(0.5).tag(sync=True)
+    #: draw class outlines on the result and overlay panels
+    contours = Flag(False).tag(sync=True)
+    #: the batch item shown
+    index = BatchIndex(0, size=lambda v: v._x.shape[0]).tag(sync=True)
+    error = StatusText("").tag(sync=True)  # the last rejected update or failed refresh
     batch_size = traitlets.Int(1, read_only=True).tag(sync=True)
     _modes = traitlets.List(traitlets.Unicode()).tag(sync=True)
     _kind = traitlets.Unicode("bool").tag(sync=True)  # bool | weight | labels
@@ -140,6 +165,8 @@ class Viewer(GuardedState, anywidget.AnyWidget):
                 f"image: expected 1, 3 or 4 channels to display; got {describe(image)}. "
                 f"Show some channels, e.g. `image[..., :3, :, :]`."
             )
+        if x.numel() == 0:
+            raise ShapeError(f"image: expected a non-empty image to display; got {describe(image)}.", name="image")
         m = spatial_mask_as_4d(mask, x, batched, "mask", allow_channels=False)[:, 0]
         if m.is_floating_point():
             check_mask_dtype(m, "mask")
@@ -155,12 +182,8 @@ class Viewer(GuardedState, anywidget.AnyWidget):
             kind, n_ids = "labels", max(hi, len(classes or ()), 1)
             if n_ids >= 1 << 16:
                 raise MaskValueError(f"mask: at most 65535 classes can be shown; got label {hi}.")
-        if isinstance(max_display, bool) or not isinstance(max_display, int) or not 1 <= max_display <= _MAX_DISPLAY:
-            raise WidgetValueError(
-                f"max_display: expected an int in [1, {_MAX_DISPLAY}] (an RGBA proxy must fit in one "
-                f"{MAX_MESSAGE_BYTES}-byte message); got {max_display!r}."
-            )
-        self._x, self._batched, self._m = x, batched, m
+        max_display = check_max_display(max_display)
+        self._x, self._batched, self._m, self._mask_kind = x, batched, m, kind
         self._display = display_size(x.shape[-2], x.shape[-1], max_display)
         names = list(classes) if classes is not None else []
         if kind == "labels" and len(names) > n_ids:
@@ -174,55 +197,35 @@ class Viewer(GuardedState, anywidget.AnyWidget):
             if k > n_ids:
                 raise ShapeError(f"colors: got {len(colors)} colours for {n_ids} class(es).")
             palette[k] = torch.tensor(parse_color(color), dtype=torch.uint8)
+        start = dict(mode=mode, fill=fill, opacity=opacity, contours=contours, index=index)
+        start = {k: self.traits()[k]._validate(self, v) for k, v in start.items()}  # fail before the widget exists
         super().__init__()
-        self._validators = {"mode": self._check_mode, "fill": lambda v: _number(v, "fill"),
-                            "opacity": self._check_opacity, "contours": self._check_contours,
-                            "index": self._check_index}  # fmt: skip
         with self.hold_sync():
             self.set_trait("batch_size", x.shape[0])
             self._kind, self._classes, self._palette = kind, names, palette.numpy()
-            self._modes = [md for md in MODES if md != "weighted" or kind == "weight"]
+            self._modes = list(_allowed_modes(self))
             self._full_size = [int(x.shape[-2]), int(x.shape[-1])]
-            self.mode, self.fill, self.opacity = mode, fill, opacity
-            self.contours, self.index = contours, index
+            for name, value in start.items():
+                setattr(self, name, value)
         self._refresh_item()
         self.observe(self._on_result_inputs, names=["mode", "fill"])
         self.observe(lambda _: self._guard(self._refresh_item), names=["index"])
         self.observe(lambda _: self._guard(self._send_edges), names=["contours"])
 
-    # -- validation (Python assignments and browser messages alike) -------------------------------
-    def _check_mode(self, value: object) -> str:
-        if value not in self._modes_for_kind():
-            extra = " ('weighted' needs a floating mask)" if value == "weighted" else ""
-            raise WidgetValueError(f"mode: expected one of {self._modes_for_kind()}; got {value!r}{extra}.")
-        return value  # type: ignore[return-value]
+    # -- validation beyond each trait's own (Python assignments and browser messages alike) ----------
+    @traitlets.validate("fill")
+    def _fill_fits_the_image(self, proposal):
+        """A fill the image's dtype cannot hold (0.5 or 300 for uint8) is rejected here, not later in
+        ``result``: checked by ``apply_mask`` itself on one pixel, so the rule is the kernel's."""
+        from maskbench import apply_mask
 
-    def _modes_for_kind(self) -> tuple[str, ...]:
-        return tuple(md for md in MODES if md != "weighted" or self._kind == "weight")
-
-    def _check_opacity(self, value: object) -> float:
-        value = _number(value, "opacity")
-        if not 0.0 <= value <= 1.0:
-            raise WidgetValueError(f"opacity: expected a number in [0, 1]; got {value}.")
+        value = proposal["value"]
+        one = self._x[:1, :, :1, :1]
+        try:
+            apply_mask(one, torch.ones((1, 1, 1, 1), dtype=torch.bool, device=one.device), fill=value)
+        except MaskbenchError as err:
+            raise WidgetValueError(f"fill: {value} cannot be used with this image: {err}", name="fill") from None
         return value
-
-    @staticmethod
-    def _check_contours(value: object) -> bool:
-        if not isinstance(value, bool):
-            raise WidgetTypeError(f"contours: expected True or False; got {describe(value)}.")
-        return value
-
-    def _check_index(self, value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise WidgetTypeError(f"index: expected an int; got {describe(value)}.")
-        b = self._x.shape[0]
-        if not 0 <= value < b:
-            raise WidgetValueError(f"index: expected an int in [0, {b - 1}] for a batch of {b}; got {value}.")
-        return value
-
-    @traitlets.validate(*_FROM_BROWSER)
-    def _validate(self, proposal):
-        return self._validators[proposal["trait"].name](proposal["value"])
 
     # -- computation -------------------------------------------------------------------------------
     def _mask_item(self, i: int) -> torch.Tensor:

@@ -60,7 +60,10 @@ def test_initial_state():
 def test_display_proxy_is_bounded_and_messages_small():
     p = Painter(torch.rand(3, 300, 130), max_display=64)
     assert p._image.shape == (64, 28, 4) and p._labels.shape == (64, 28)
-    with pytest.raises(PainterValueError, match=r"max_display: a 2048x2048 RGBA proxy .* max_display <= 1448"):
+    with pytest.raises(
+        PainterValueError,
+        match=r"max_display: expected an int in \[1, 1448\].* 2048x2048 RGBA proxy .* max_display <= 1448",
+    ):
         Painter(torch.zeros(2048, 2048, dtype=torch.uint8), max_display=2048)
 
 
@@ -319,3 +322,58 @@ def test_large_image_edits_at_full_resolution():
     assert torch.equal(p.mask_of(1), stroke_mask((2048, 3072), pts, 3.0))
     assert all(len(bytes(b[0])) < MAX_MESSAGE_BYTES for c, b in p.sent if c["type"] == "patch" and b)
     np.testing.assert_array_equal(browser_view(p), proxy_labels(p.mask, (683, 1024)).numpy())
+
+
+# ---------------------------------------------------------------- browser state updates (one whitelist)
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"image_shape": [1, 1]},  # issue 10 #7: read-only traits cannot be overwritten from the browser
+        {"class_names": ["a", "b", "c", "d"]},
+        {"can_undo": True},
+        {"_labels": None},
+        {"tool": "pen"},
+        {"active_class": 3},
+        {"brush_size": 0},
+        {"brush_size": 2.5},
+        {"opacity": 10**400},
+        {"opacity": float("nan")},
+        {"error": "x" * (9 << 20)},  # the browser may only clear the status line
+        {"tool": "fill", "image_shape": [2, 2]},  # rejected whole: the tool does not change either
+    ],
+)
+def test_browser_state_update_is_validated_whole(message):
+    p = make()
+    p.paint_stroke([(5, 5)], radius=2)
+    traits = ("image_shape", "class_names", "tool", "active_class", "brush_size", "opacity", "can_undo")
+    before, mask, steps = {k: getattr(p, k) for k in traits}, p.mask, len(p._history)
+    resent = []
+    p.send_state = lambda key=None: resent.append(key)
+    with pytest.warns(UserWarning, match="rejected a browser update") as record:
+        p.set_state(message)  # warns and resyncs; never raises
+    assert {k: getattr(p, k) for k in traits} == before and torch.equal(p.mask, mask) and len(p._history) == steps
+    assert p.error.startswith("rejected a browser update") and len(p.error) < 1000
+    assert all(len(str(w.message)) < 1000 for w in record)  # a 9 MiB value is not echoed
+    synced = [k for k in message if k in p.keys]
+    assert synced in resent or not synced  # the view is put back in sync
+
+
+def test_browser_state_update_accepted():
+    p = make()
+    p.set_state({"tool": "lasso", "active_class": 2, "brush_size": 9, "opacity": 1})
+    assert (p.tool, p.active_class, p.brush_size, p.opacity) == ("lasso", 2, 9, 1.0)
+    p.error = "something"
+    p.set_state({"error": ""})  # the dismiss button
+    assert p.error == ""
+
+
+def test_construction_errors_name_the_argument():
+    with pytest.raises(PainterValueError, match=r"brush_size: expected a diameter in \[1, 4096\].*got 0"):
+        Painter(torch.rand(8, 8), brush_size=0)  # issue 10 #13: rejected, not silently the default
+    with pytest.raises(ShapeError, match=r"image: expected a non-empty image.*\(0, 5\)"):
+        Painter(torch.zeros(0, 5))
+    with pytest.raises(PainterValueError, match="opacity"):
+        Painter(torch.rand(8, 8), opacity=10**400)
+    from maskbench import MaskbenchError
+
+    assert issubclass(PainterValueError, MaskbenchError) and issubclass(PainterValueError, ValueError)

@@ -112,11 +112,13 @@ def test_proxy_box_covers_every_block_touching_the_box(h, w, data):
 
 
 # ---------------------------------------------------------------- browser preview == kernel
-JS = Path(__file__).resolve().parents[2] / "maskbench" / "widgets" / "static" / "painter.js"
+STATIC = Path(__file__).resolve().parents[2] / "maskbench" / "widgets" / "static"
+# the pure helpers live in painter_core.js (imported from its file, so its relative imports resolve)
+JS = STATIC / "painter_core.js" if (STATIC / "painter_core.js").exists() else STATIC / "painter.js"
 NODE_SCRIPT = """
 import { readFileSync } from "node:fs";
-const src = readFileSync(process.argv[1], "utf8");
-const P = await import("data:text/javascript;base64," + Buffer.from(src).toString("base64"));
+import { pathToFileURL } from "node:url";
+const P = await import(pathToFileURL(process.argv[1]).href);
 const cases = JSON.parse(readFileSync(0, "utf8"));
 const out = cases.map(({ kind, h, w, pts, radius }) => {
   const labels = new Uint8Array(h * w);

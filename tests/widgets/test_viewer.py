@@ -180,14 +180,41 @@ def test_browser_message_accepted_and_error_cleared(scene) -> None:
     assert torch.equal(v.result, maskbench.apply_mask(image, ~mask[:, None], fill=1.0))
 
 
-def test_kernel_errors_are_shown_in_the_widget(device) -> None:
+def test_uint8_image_rejects_what_it_cannot_apply(device) -> None:
+    """Issue 10 #6: a uint8 image cannot take mode mean/inpaint or a float fill: raise, change nothing."""
     image = torch.randint(0, 255, (3, 6, 6), dtype=torch.uint8, device=device)
     mask = torch.rand(6, 6, device=device) > 0.5
-    v = Viewer(image, mask)  # uint8 images work with a constant fill
-    assert v.error == "" and v._result.shape == (6, 6, 4)
-    with pytest.warns(UserWarning, match="DTypeError"):
-        v.mode = "mean"  # "mean" needs a floating image
-    assert v.mode == "mean" and "needs a floating image" in v.error
+    v = Viewer(image, mask, fill=7)  # uint8 images work with a whole-number fill
+    assert v.error == "" and v._result.shape == (6, 6, 4) and v._modes == ["keep", "remove"]
+    result, before = v._result, v.result
+    for name, value, text in [("mode", "mean", "needs a floating image"), ("mode", "inpaint", "floating image"),
+                              ("fill", 0.5, "fill: 0.5 cannot be used"), ("fill", 300, "uint8"), ("fill", -1, "fill")]:  # fmt: skip
+        with pytest.raises(WidgetValueError, match=text):
+            setattr(v, name, value)
+        assert (v.mode, v.fill) == ("keep", 7.0) and v._result is result
+        assert torch.equal(v.result, before)  # still computable
+        with pytest.warns(UserWarning, match="rejected a browser update"):
+            v.set_state({name: value})
+        assert (v.mode, v.fill) == ("keep", 7.0) and torch.equal(v.result, before)
+    with pytest.raises(WidgetValueError, match="mode: expected one of 'keep', 'remove'; got 'mean'"):
+        Viewer(image, mask, mode="mean")
+    with pytest.raises(WidgetValueError, match="fill"):
+        Viewer(image, mask, fill=0.25)
+    v.fill = 255
+    assert torch.equal(v.result, maskbench.apply_mask(image, mask, fill=255))
+
+
+def test_kernel_errors_are_shown_in_the_widget(monkeypatch) -> None:
+    v = Viewer(torch.rand(3, 6, 6), torch.rand(6, 6) > 0.5)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("kernel failed")
+
+    monkeypatch.setattr(v, "_apply", broken)
+    with pytest.warns(UserWarning, match="RuntimeError: kernel failed"):
+        v.mode = "remove"
+    assert v.mode == "remove" and "kernel failed" in v.error
+    monkeypatch.undo()
     v.mode = "keep"
     assert v.error == ""
 
