@@ -18,7 +18,7 @@ import torch
 
 from .._checks import DTypeError, ShapeError, check_int, check_labels, check_tensor, describe
 
-__all__ = ["stroke_mask", "polygon_mask", "flood_fill_mask"]
+__all__ = ["stroke_mask", "polygon_mask", "flood_fill_mask", "stroke_window", "polygon_window"]
 
 # Largest number of (segment, pixel) pairs evaluated at once: bounds temporary memory (~4 bytes each).
 _PAIR_BUDGET = 1 << 21
@@ -128,7 +128,7 @@ def _capsules(a: torch.Tensor, b: torch.Tensor, h: int, w: int, radius: float) -
     return (er * er + ec * ec) <= radius * radius
 
 
-def _stroke_window(shape, points, radius, name="points"):
+def stroke_window(shape, points, radius, name="points"):
     """Rasterise a stroke; returns ``(r0, c0, window)`` with the (bool) bbox window, or None if empty."""
     h, w = _check_shape(shape)
     _check_points(points, name)
@@ -190,14 +190,14 @@ def stroke_mask(shape: Sequence[int], points: torch.Tensor, radius: float) -> to
     """
     h, w = _check_shape(shape)
     out = torch.zeros((h, w), dtype=torch.bool, device=points.device if isinstance(points, torch.Tensor) else None)
-    hit = _stroke_window((h, w), points, radius)
+    hit = stroke_window((h, w), points, radius)
     if hit is not None:
         r0, c0, window = hit
         out[r0 : r0 + window.shape[0], c0 : c0 + window.shape[1]] = window
     return out
 
 
-def _polygon_window(shape, vertices, name="vertices"):
+def polygon_window(shape, vertices, name="vertices"):
     """Even-odd fill; returns ``(r0, c0, window)`` for the bbox, or None when nothing is inside."""
     h, w = _check_shape(shape)
     _check_points(vertices, name)
@@ -256,7 +256,7 @@ def polygon_mask(shape: Sequence[int], vertices: torch.Tensor) -> torch.Tensor:
     """
     h, w = _check_shape(shape)
     out = torch.zeros((h, w), dtype=torch.bool, device=vertices.device if isinstance(vertices, torch.Tensor) else None)
-    hit = _polygon_window((h, w), vertices)
+    hit = polygon_window((h, w), vertices)
     if hit is not None:
         r0, c0, window = hit
         out[r0 : r0 + window.shape[0], c0 : c0 + window.shape[1]] = window

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["History", "Step", "rle_encode", "rle_decode"]
+__all__ = ["History", "Step", "encode_runs", "decode_runs"]
 
 
-def rle_encode(patch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row-major runs of a 2-D tensor: ``(values, starts)`` (starts as int32 offsets)."""
+def encode_runs(patch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-major runs of a 2-D tensor: ``(values, starts)`` (starts as int32 offsets).
+
+    Not COCO RLE (that is :func:`maskbench.rle_encode`): any label values, row-major, in memory only.
+    """
     flat = patch.reshape(-1)
     if flat.numel() == 0:
         return flat.clone(), torch.zeros(0, dtype=torch.int32)
@@ -25,7 +28,8 @@ def rle_encode(patch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return flat[starts].cpu(), starts.to(torch.int32).cpu()
 
 
-def rle_decode(values: torch.Tensor, starts: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+def decode_runs(values: torch.Tensor, starts: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Inverse of :func:`encode_runs`."""
     n = shape[0] * shape[1]
     if n == 0:
         return torch.zeros(shape, dtype=values.dtype)
@@ -48,10 +52,10 @@ class Step:
         return sum(t.numel() * t.element_size() for t in (*self.old, *self.new))
 
     def before(self) -> torch.Tensor:
-        return rle_decode(*self.old, self.shape)
+        return decode_runs(*self.old, self.shape)
 
     def after(self) -> torch.Tensor:
-        return rle_decode(*self.new, self.shape)
+        return decode_runs(*self.new, self.shape)
 
 
 class History:
@@ -65,7 +69,7 @@ class History:
         self._bytes = 0
 
     def push(self, row: int, col: int, old: torch.Tensor, new: torch.Tensor) -> Step:
-        step = Step(row, col, tuple(old.shape), rle_encode(old), rle_encode(new))
+        step = Step(row, col, tuple(old.shape), encode_runs(old), encode_runs(new))
         self._undo.append(step)
         self._bytes += step.nbytes
         for dropped in self._redo:

@@ -1,4 +1,4 @@
-"""The Painter's wire protocol: display proxies (image, labels) out, validated edit messages in.
+"""The Painter's wire protocol: validated edit messages in (display proxies: :mod:`maskbench.render.proxy`).
 
 Browser -> kernel, ``model.send(content, undefined, buffers)``:
     ``{"type": "edit", "tool": "brush"|"eraser", "label", "radius", "n", "id", "t0"}`` + one
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from maskbench._checks import describe
-from maskbench.render import image_to_rgba, label_palette, parse_color
+from maskbench.render import label_palette, parse_color
 
-__all__ = ["TOOLS", "Edit", "Rejected", "parse_edit", "parse_classes", "proxy_box", "proxy_labels", "display_rgba"]
+__all__ = ["TOOLS", "MAX_POINTS", "MAX_RADIUS", "Edit", "Rejected", "parse_edit", "parse_classes"]
 
 TOOLS = ("brush", "eraser", "fill", "lasso")
 MAX_POINTS = 1 << 18
@@ -89,55 +89,6 @@ def _points(content: dict, buffers: list, shape: tuple[int, int]) -> torch.Tenso
             f"got {pts[bad].tolist()} at index {bad}"
         )
     return pts
-
-
-def proxy_box(shape: tuple[int, int], size: tuple[int, int], r0: int, r1: int, c0: int, c1: int):
-    """Proxy ``(y0, y1, x0, x1)`` covering image box ``[r0, r1) x [c0, c1)`` (blocks overlap by one)."""
-    (h, w), (dh, dw) = shape, size
-    y0, y1 = max(0, r0 * dh // h - 1), min(dh, -(-r1 * dh // h) + 1)
-    x0, x1 = max(0, c0 * dw // w - 1), min(dw, -(-c1 * dw // w) + 1)
-    return y0, y1, x0, x1
-
-
-def proxy_labels(full: torch.Tensor, size: tuple[int, int], rows=None, cols=None) -> torch.Tensor:
-    """Display proxy of ``full`` (H, W): each proxy pixel is the max label in the block it covers.
-
-    Block ``j`` spans image rows ``[floor(j H / dh), ceil((j + 1) H / dh))`` (the bins of adaptive
-    pooling), so any box of the proxy can be computed on its own: ``rows``/``cols`` are proxy
-    ``(start, stop)`` ranges (default: all).
-    """
-    (h, w), (dh, dw) = full.shape, size
-    rows, cols = rows or (0, dh), cols or (0, dw)
-
-    def index(n, dn, lo, hi):
-        j = torch.arange(lo, hi)
-        start, stop = (j * n) // dn, -((-(j + 1) * n) // dn)
-        k = int((stop - start).max()) if hi > lo else 1
-        return torch.minimum(start[:, None] + torch.arange(k), stop[:, None] - 1), k
-
-    ri, kr = index(h, dh, *rows)
-    ci, kc = index(w, dw, *cols)
-    # separable max: rows first (over the columns the box needs), then columns
-    c_lo, c_hi = int(ci.min()), int(ci.max()) + 1
-    strip = full[:, c_lo:c_hi].index_select(0, ri.reshape(-1)).view(ri.shape[0], kr, c_hi - c_lo).amax(dim=1)
-    return strip.index_select(1, (ci - c_lo).reshape(-1)).view(ri.shape[0], ci.shape[0], kc).amax(dim=2)
-
-
-def display_rgba(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """The image's RGBA display proxy: area-average the image first, then convert with image_to_rgba.
-
-    Cheaper than ``downsample_rgba(image_to_rgba(image), size)`` on big images (one pass over the C
-    input channels instead of building, widening and averaging a full-size RGBA copy). Clamping to
-    [0, 1] and NaN -> 0 then apply to the averages: a NaN pixel darkens its whole proxy pixel.
-    """
-    image = image.detach()
-    image_to_rgba(image[..., :1, :1])  # validates shape and dtype with image_to_rgba's messages
-    if tuple(image.shape[-2:]) != tuple(size):
-        x = image.unsqueeze(0) if image.ndim == 2 else image
-        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-        x = torch.nn.functional.adaptive_avg_pool2d(x[None], size)[0]
-        image = x[0] if image.ndim == 2 else x
-    return image_to_rgba(image).cpu()
 
 
 def parse_classes(classes, error=ValueError) -> tuple[list[str], torch.Tensor]:

@@ -3,8 +3,8 @@
 Inputs are validated once (through ``maskbench._checks``); the authoritative work uses maskbench's
 kernels at full resolution (``threshold``, ``opening``, ``remove_small_objects``, ``fill_holes``,
 ``confusion_counts``, ``threshold_sweep``, ``auto_threshold``). What goes to the browser is built
-here as small numpy arrays: a probability display proxy, a fixed-bin histogram, the sweep curves
-and bit-packed masks.
+here as small numpy arrays: a fixed-bin histogram and bit-packed masks (the display proxies come
+from :mod:`maskbench.render.proxy`).
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from maskbench._checks import (
     check_tensor,
     describe,
 )
+from maskbench.kernels.metrics import scores_from_counts
+from maskbench.render.proxy import nearest_proxy
 from maskbench.widgets._transport import pack_bits
 
 __all__ = [
-    "HIST_BINS", "SWEEP_THRESHOLDS", "FLOAT_PROXY_PIXELS", "prepare_probs", "prepare_image",
-    "prepare_target", "clean_mask", "mask_metrics", "probability_histogram", "probs_proxy",
-    "nearest_resize", "packed_proxy", "resize_image_rgba",
+    "HIST_BINS", "SWEEP_THRESHOLDS", "prepare_probs", "prepare_image",
+    "prepare_target", "clean_mask", "mask_metrics", "probability_histogram", "packed_proxy",
 ]  # fmt: skip
 
 HIST_BINS = 100  # fixed bins over [0, 1]: bin k holds k/100 <= p < (k+1)/100 (p == 1 in the last)
 SWEEP_THRESHOLDS = 256  # torch.linspace(0, 1, 256), threshold_sweep's default
-FLOAT_PROXY_PIXELS = 512 * 512  # up to this many proxy pixels, probabilities travel as float32
 
 
 def prepare_probs(probs: object, *, logits: bool) -> tuple[torch.Tensor, bool]:
@@ -103,23 +103,20 @@ def clean_mask(mask: torch.Tensor, *, min_size: int, fill_holes: bool, opening_r
     return mask
 
 
-def _ratio(num: int, den: int) -> float:
-    return num / den if den > 0 else 1.0  # maskbench.metrics' default empty=1.0
-
-
 def mask_metrics(mask: torch.Tensor, target: torch.Tensor | None) -> dict[str, float]:
     """Foreground fraction and, with a target, IoU / Dice / precision / recall (Python floats).
 
     One ``maskbench.confusion_counts`` call gives the counts ``maskbench.iou`` and friends use (one
-    pass over the pixels instead of four); the ratios follow their ``empty=1.0`` convention.
+    pass over the pixels instead of four); the scores are ``scores_from_counts`` of them (float64,
+    maskbench's ``empty=1.0`` convention).
     """
     import maskbench
 
     out = {"foreground": float(torch.count_nonzero(mask)) / max(mask.numel(), 1)}
     if target is not None:
-        tp, fp, fn, _ = (int(v) for v in maskbench.confusion_counts(mask, target))
-        out.update(iou=_ratio(tp, tp + fp + fn), dice=_ratio(2 * tp, 2 * tp + fp + fn),
-                   precision=_ratio(tp, tp + fp), recall=_ratio(tp, tp + fn))  # fmt: skip
+        tp, fp, fn, _ = (c.to(torch.float64) for c in maskbench.confusion_counts(mask, target))
+        for name in ("iou", "dice", "precision", "recall"):
+            out[name] = float(scores_from_counts(tp, fp, fn, metric=name))
     return out
 
 
@@ -134,38 +131,6 @@ def probability_histogram(probs: torch.Tensor, target: torch.Tensor | None, bins
     return counts.view(rows, bins).to(torch.int32).cpu().numpy()
 
 
-def nearest_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``(H, W)`` -> ``size`` by picking the pixel nearest each output pixel's centre (values kept)."""
-    h, w = x.shape
-    if (h, w) == tuple(size):
-        return x
-
-    def index(n_in: int, n_out: int) -> torch.Tensor:
-        pos = (torch.arange(n_out, device=x.device, dtype=torch.float64) + 0.5) * (n_in / n_out)
-        return pos.floor().long().clamp(0, n_in - 1)
-
-    return x.index_select(0, index(h, size[0])).index_select(1, index(w, size[1]))
-
-
-def probs_proxy(probs: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """Display proxy of one ``(H, W)`` probability map: float32 when small, else uint8 ``round(p * 255)``.
-
-    Nearest sampling (not area averaging): every proxy pixel is a real probability, so the
-    browser's thresholded preview is the full-resolution mask sampled at those pixels.
-    """
-    p = nearest_resize(probs, size)
-    if size[0] * size[1] <= FLOAT_PROXY_PIXELS:
-        return p.to(torch.float32).cpu().numpy()
-    return (p.float() * 255).round_().to(torch.uint8).cpu().numpy()
-
-
 def packed_proxy(mask: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """A bool ``(H, W)`` mask at display size, bit-packed (``_transport.pack_bits``)."""
-    return pack_bits(nearest_resize(mask, size).cpu().numpy())
-
-
-def resize_image_rgba(image: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """``(C, H, W)`` image -> ``(dh, dw, 4)`` uint8 RGBA display proxy (area-averaged)."""
-    from maskbench.render import downsample_rgba, image_to_rgba
-
-    return downsample_rgba(image_to_rgba(image), size).cpu().numpy()
+    return pack_bits(nearest_proxy(mask, size).cpu().numpy())

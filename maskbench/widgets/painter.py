@@ -25,8 +25,9 @@ import torch
 import traitlets
 
 from maskbench._checks import ShapeError, check_int, check_labels, check_number, check_tensor, describe, short_repr
-from maskbench.kernels.paint import _polygon_window, _stroke_window, flood_fill_mask
+from maskbench.kernels.paint import flood_fill_mask, polygon_window, stroke_window
 from maskbench.render import display_size
+from maskbench.render.proxy import max_proxy, max_proxy_box, rgba_proxy
 from maskbench.widgets import _frontend
 from maskbench.widgets._common import (
     BoundedInt,
@@ -44,11 +45,8 @@ from maskbench.widgets._painter_proto import (
     MAX_RADIUS,
     TOOLS,
     Rejected,
-    display_rgba,
     parse_classes,
     parse_edit,
-    proxy_box,
-    proxy_labels,
 )
 from maskbench.widgets._transport import ArrayTrait
 
@@ -177,9 +175,9 @@ class Painter(GuardedState, anywidget.AnyWidget):
             # tensors, not numpy arrays: traitlets compares old and new values, and `None == ndarray`
             # is an elementwise Python-object comparison (0.2 s for a 4 MB image)
             self._palette = palette
-            self._image = display_rgba(image, (dh, dw))
+            self._image = rgba_proxy(image, (dh, dw)).cpu()
             empty = torch.zeros((dh, dw), dtype=torch.uint8)
-            self._labels = empty if mask is None else proxy_labels(self._full, (dh, dw))
+            self._labels = empty if mask is None else max_proxy(self._full, (dh, dw))
         self.on_msg(self._on_msg)
 
     # ------------------------------------------------------------------ validation
@@ -290,12 +288,12 @@ class Painter(GuardedState, anywidget.AnyWidget):
 
     @_edit
     def _stroke(self, points, radius, label, edit_id=None):
-        hit = _stroke_window(tuple(self._full.shape), points, radius)
+        hit = stroke_window(tuple(self._full.shape), points, radius)
         self._apply_window(hit, label, edit_id)
 
     @_edit
     def _polygon(self, vertices, label, edit_id=None):
-        hit = _polygon_window(tuple(self._full.shape), vertices)
+        hit = polygon_window(tuple(self._full.shape), vertices)
         self._apply_window(hit, label, edit_id)
 
     @_edit
@@ -332,16 +330,16 @@ class Painter(GuardedState, anywidget.AnyWidget):
         if r1 <= r0 or c1 <= c0:
             self.send({"type": "patch", "id": edit_id, "y": 0, "x": 0, "h": 0, "w": 0, "done": True})
             return
-        y0, y1, x0, x1 = proxy_box(tuple(self.image_shape), self._proxy_size, r0, r1, c0, c1)
+        y0, y1, x0, x1 = max_proxy_box(tuple(self.image_shape), self._proxy_size, r0, r1, c0, c1)
         band = max(1, _PATCH_BYTES // max(1, x1 - x0))
         for y in range(y0, y1, band):
             ye = min(y1, y + band)
-            patch = proxy_labels(self._full, self._proxy_size, (y, ye), (x0, x1)).numpy()
+            patch = max_proxy(self._full, self._proxy_size, (y, ye), (x0, x1)).numpy()
             head = {"type": "patch", "id": edit_id, "y": y, "x": x0, "h": ye - y, "w": x1 - x0, "done": ye == y1}
             self.send(head, [memoryview(np.ascontiguousarray(patch)).cast("B")])
 
     def _send_full(self) -> None:
-        self._labels = proxy_labels(self._full, self._proxy_size)
+        self._labels = max_proxy(self._full, self._proxy_size)
 
     def _on_msg(self, _widget, content, buffers) -> None:
         """Browser -> kernel custom messages; nothing raised here reaches the caller (the comm)."""

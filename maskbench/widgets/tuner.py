@@ -20,6 +20,7 @@ import traitlets
 
 from maskbench.kernels.threshold import THRESHOLD_METHODS
 from maskbench.render import contours, display_size
+from maskbench.render.proxy import nearest_proxy, probability_proxy, rgba_proxy
 from maskbench.widgets import _frontend
 from maskbench.widgets import _tuner_core as core
 from maskbench.widgets._common import (
@@ -252,10 +253,10 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
         x = None if self._x is None else self._x[i if self._x.shape[0] > 1 else 0]
         s, size = self._sweep, self._display
         with self.hold_sync():
-            self._probs = core.probs_proxy(p, size)
-            self._image = None if x is None else core.resize_image_rgba(x, size)
+            self._probs = probability_proxy(p, size).cpu().numpy()
+            self._image = None if x is None else rgba_proxy(x, size).cpu().numpy()
             self._hist = core.probability_histogram(p, tgt)
-            edges = None if tgt is None else contours(core.nearest_resize(tgt, size))
+            edges = None if tgt is None else contours(nearest_proxy(tgt, size))
             self._target_edges = None if edges is None else pack_bits(edges.cpu().numpy())
             self._curve = None if s is None else torch.stack([s.thresholds, s.iou(), s.dice()]).float().cpu().numpy()
             self.best = best

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import anywidget
 import torch
-import torch.nn.functional as F
 import traitlets
 
 from maskbench._checks import (
@@ -32,12 +31,10 @@ from maskbench._checks import (
 from maskbench.render import (
     contours,
     display_size,
-    downsample_labels,
-    downsample_rgba,
-    image_to_rgba,
     label_palette,
     parse_color,
 )
+from maskbench.render.proxy import nearest_proxy, rgba_proxy, weight_proxy
 from maskbench.widgets import _frontend
 from maskbench.widgets._common import (
     BatchIndex,
@@ -251,14 +248,13 @@ class Viewer(GuardedState, anywidget.AnyWidget):
         return from_bchw(self._apply(self._x, self._m), self._batched)
 
     def _display_rgba(self, image: torch.Tensor) -> torch.Tensor:
-        return downsample_rgba(image_to_rgba(image), self._display).cpu()
+        return rgba_proxy(image, self._display).cpu()
 
     def _display_labels(self) -> torch.Tensor:
         m = self._mask_item(self.index)
         if self._kind == "weight":  # area-averaged weight, quantised to 0..255
-            w = F.interpolate(m[None, None].float(), size=self._display, mode="area")[0, 0]
-            return (w.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-        labels = downsample_labels(m, self._display)
+            return weight_proxy(m, self._display).cpu()
+        labels = nearest_proxy(m, self._display)
         dtype = torch.uint8 if len(self._classes) < 256 else torch.int32
         return labels.to(dtype).cpu()
 

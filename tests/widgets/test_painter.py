@@ -8,8 +8,8 @@ import torch
 
 from maskbench import DTypeError, MaskValueError, ShapeError
 from maskbench.kernels.paint import flood_fill_mask, polygon_mask, stroke_mask
+from maskbench.render.proxy import max_proxy as proxy_labels
 from maskbench.widgets import painter as painter_module
-from maskbench.widgets._painter_proto import proxy_labels
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES
 from maskbench.widgets.painter import Painter, PainterValueError
 

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from maskbench import DTypeError, ShapeError
 from maskbench.kernels.paint import polygon_mask, stroke_mask
 from maskbench.render import downsample_rgba, image_to_rgba
-from maskbench.widgets import _painter_proto
-from maskbench.widgets._history import History, rle_decode, rle_encode
-from maskbench.widgets._painter_proto import display_rgba, proxy_labels
+from maskbench.render.proxy import max_proxy as proxy_labels
+from maskbench.render.proxy import max_proxy_box
+from maskbench.render.proxy import rgba_proxy as display_rgba
+from maskbench.widgets._history import History, decode_runs, encode_runs
 
 
 @pytest.mark.parametrize(
@@ -71,7 +72,7 @@ def test_history_memory_is_bounded():
 def test_rle_round_trip(values, w):
     n = len(values) - len(values) % w
     t = torch.tensor(values[:n], dtype=torch.uint8).view(-1, w) if n else torch.zeros((0, w), dtype=torch.uint8)
-    assert torch.equal(rle_decode(*rle_encode(t), tuple(t.shape)), t)
+    assert torch.equal(decode_runs(*encode_runs(t), tuple(t.shape)), t)
 
 
 # ---------------------------------------------------------------- display proxy
@@ -102,7 +103,7 @@ def test_proxy_box_covers_every_block_touching_the_box(h, w, data):
     dh, dw = data.draw(st.integers(1, h)), data.draw(st.integers(1, w))
     r0, c0 = data.draw(st.integers(0, h - 1)), data.draw(st.integers(0, w - 1))
     r1, c1 = data.draw(st.integers(r0 + 1, h)), data.draw(st.integers(c0 + 1, w))
-    y0, y1, x0, x1 = _painter_proto.proxy_box((h, w), (dh, dw), r0, r1, c0, c1)
+    y0, y1, x0, x1 = max_proxy_box((h, w), (dh, dw), r0, r1, c0, c1)
     for j in range(dh):
         if (j * h) // dh < r1 and -(-(j + 1) * h // dh) > r0:
             assert y0 <= j < y1

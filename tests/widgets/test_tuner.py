@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import maskbench
 from maskbench._checks import DTypeError, MaskValueError, ShapeError
-from maskbench.render import contours, display_size
+from maskbench.render import contours, display_size, proxy
 from maskbench.widgets import _tuner_core as core
 from maskbench.widgets._transport import array_to_json, unpack_bits
 from maskbench.widgets.tuner import METHODS, ThresholdTuner, TunerTypeError, TunerValueError
@@ -93,15 +93,15 @@ def test_without_target_or_image(device) -> None:
 
 
 def test_large_proxy_is_uint8_and_nearest(device, monkeypatch) -> None:
-    monkeypatch.setattr(core, "FLOAT_PROXY_PIXELS", 10)
+    monkeypatch.setattr(proxy, "FLOAT_PROXY_PIXELS", 10)
     probs = torch.rand(16, 12, device=device)
     t = ThresholdTuner(probs, max_display=8, threshold=0.3)
     dh, dw = display_size(16, 12, 8)
     assert t._probs.shape == (dh, dw) and t._probs.dtype == np.uint8
-    near = core.nearest_resize(probs, (dh, dw))
+    near = proxy.nearest_proxy(probs, (dh, dw))
     assert np.array_equal(t._probs, (near.cpu() * 255).round().to(torch.uint8).numpy())
     assert set(near.flatten().tolist()) <= set(probs.flatten().tolist())  # real pixels, not averages
-    assert np.array_equal(unpack_bits(t._mask, (dh, dw)), core.nearest_resize(t.mask, (dh, dw)).cpu().numpy())
+    assert np.array_equal(unpack_bits(t._mask, (dh, dw)), proxy.nearest_proxy(t.mask, (dh, dw)).cpu().numpy())
     assert t.mask.shape == (16, 12)  # the kernel keeps full resolution
 
 
