@@ -32,7 +32,7 @@ from maskbench.kernels.apply import apply_mask
 from maskbench.kernels.assign import assign_where
 from maskbench.kernels.metrics import iou
 
-__all__ = ["EXERCISES", "check"]
+__all__ = ["CAST_CASES", "EXERCISES", "cast_raises", "check"]
 
 Verdict = tuple[bool, str]
 #: name -> checker(answer, **data) -> (right, why)
@@ -196,7 +196,8 @@ def _max_label(answer: object, *, labels: torch.Tensor, other: torch.Tensor, dis
     return False, "the disputed pixels do not hold torch.maximum(labels, other)."
 
 
-_CAST_CASES: dict[str, tuple[Callable[[], torch.Tensor], Callable[[], object]]] = {
+#: exercise 02.which_raise: case -> (dst, src) factories; ``assign_where(dst, src, [True, False])``
+CAST_CASES: dict[str, tuple[Callable[[], torch.Tensor], Callable[[], object]]] = {
     "float64 0.1 into float32": (lambda: torch.zeros(2), lambda: torch.tensor([0.1, 0.1], dtype=torch.float64)),
     "int64 2**24 + 1 into float32": (lambda: torch.zeros(2), lambda: torch.tensor([2**24 + 1, 1])),
     "2.5 into int64": (lambda: torch.zeros(2, dtype=torch.long), lambda: 2.5),
@@ -208,7 +209,7 @@ _CAST_CASES: dict[str, tuple[Callable[[], torch.Tensor], Callable[[], object]]] 
 def cast_raises() -> dict[str, bool]:
     """For each case of ``02.which_raise``: does ``assign_where`` raise for it (run, not typed)?"""
     out = {}
-    for case, (dst, src) in _CAST_CASES.items():
+    for case, (dst, src) in CAST_CASES.items():
         try:
             assign_where(dst(), src(), torch.tensor([True, False]))
         except ValueError:
@@ -222,6 +223,8 @@ def cast_raises() -> dict[str, bool]:
 def _which_raise(answer: object) -> Verdict:
     """A dict case -> True (assign_where raises) / False (it assigns)."""
     truth = cast_raises()
+    if isinstance(answer, dict) and any(v is ... for v in answer.values()):
+        return False, "some cases are still ...: put True (raises) or False (assigns) for each."
     if not isinstance(answer, dict) or set(answer) != set(truth):
         return False, f"expected a dict with the keys {sorted(truth)}, each True (raises) or False."
     wrong = [case for case in truth if bool(answer[case]) != truth[case]]
