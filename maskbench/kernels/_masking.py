@@ -100,12 +100,13 @@ def keep_of(mask: torch.Tensor | None) -> torch.Tensor | None:
     return mask > 0
 
 
-def drop_excluded(v: torch.Tensor, mask: torch.Tensor, *, values: torch.Tensor | None = None) -> torch.Tensor:
-    """``v`` with what ``mask`` excludes zeroed, so it can be weighted and summed without leaking NaN.
+def drop_excluded(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``v`` with what ``mask`` excludes made harmless, so it can be weighted and summed without leaks.
 
-    A bool mask zeroes every excluded element. A weight mask zeroes only the elements under a
-    weight of 0 whose ``values`` (default ``v``) are not finite: finite ones stay, so ``v * w``
-    still has the right derivative with respect to ``w`` at ``w == 0``.
+    A bool mask zeroes every excluded element (value and gradient). Under a weight of 0 the value
+    stays when finite (0 when not) but is detached: the gradient with respect to ``v`` there is
+    exactly 0 even when the caller's upstream gradient is NaN, while ``v * w`` keeps the right
+    derivative with respect to ``w`` at ``w == 0`` (namely ``v``).
 
     >>> x = torch.tensor([1.0, float("nan"), 3.0])
     >>> drop_excluded(x, torch.tensor([True, False, False]))
@@ -115,4 +116,5 @@ def drop_excluded(v: torch.Tensor, mask: torch.Tensor, *, values: torch.Tensor |
     """
     if mask.dtype == torch.bool:
         return where0(mask, v)
-    return where0((mask > 0) | (v if values is None else values).isfinite(), v)
+    frozen = v.detach()
+    return torch.where(mask > 0, v, where0(frozen.isfinite(), frozen))

@@ -123,7 +123,8 @@ def masked_std(
         keepdim: Keep the reduced dims with size 1.
         correction: Subtracted from the count (1: sample std, Bessel; 0: population std).
         empty: Value where ``count <= correction`` (0.0 by default; ``float("nan")`` allowed), with
-            a zero gradient. A zero spread gives 0 with a zero (not NaN) gradient too.
+            a zero gradient. A zero spread gives 0 with a zero (not NaN) gradient too. A selected
+            NaN or +-Inf gives NaN (and NaN gradients), like ``torch.std`` and :func:`masked_mean`.
 
     Returns:
         ``x``'s shape without ``dim`` (or with size-1 dims), ``x``'s dtype.
@@ -143,13 +144,14 @@ def masked_std(
     acc = _acc(x)
     count = _count(m, acc, dims, True)
     mean = _weighted(acc, m).sum(dims, keepdim=True) / torch.where(count > 0, count, 1.0)
-    dev = drop_excluded(acc - mean, m, values=acc)  # excluded NaN/Inf must not reach the square
+    dev = drop_excluded(acc - mean, m)  # excluded NaN/Inf (or a NaN mean) must not reach the square
     ss = (dev * dev if m.dtype == torch.bool else dev * dev * m.to(acc.dtype)).sum(dims, keepdim=True)
     valid = count > correction
     var = ss / torch.where(valid, count - correction, 1.0)
-    # sqrt'(0) is Inf and Inf * 0 is NaN in backward: take the root only of positive variances.
-    pos = var > 0
-    std = torch.where(pos, torch.where(pos, var, 1.0).sqrt(), 0.0)
+    # sqrt'(0) is Inf and Inf * 0 is NaN in backward: a zero variance takes a constant 0 branch.
+    # Only exact zeros do: a NaN variance (a selected NaN/Inf) stays NaN, value and grad, like torch.std.
+    zero = var == 0
+    std = torch.where(zero, 0.0, torch.where(zero, 1.0, var).sqrt())
     out = torch.where(valid, std, empty).to(x.dtype)
     return out if keepdim else out.squeeze(dims) if dims else out
 

@@ -258,3 +258,34 @@ def test_errors():
         masked_sum(x, torch.ones(3, dtype=torch.bool, device="meta"))
     with pytest.raises(DTypeError, match="x: expected a torch.Tensor"):
         masked_sum([1.0], torch.ones(1, dtype=torch.bool))
+
+
+# issue 10 regressions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("weights", [False, True])
+def test_std_of_a_selected_nan_or_inf_is_nan_like_torch_std_issue10_2(device, bad, weights):
+    # masked_std returned 0 (and a NaN gradient) when a selected element was NaN/Inf.
+    x = torch.tensor([[1.0, bad, 3.0, 100.0], [1.0, 2.0, 4.0, bad]], dtype=torch.float64, device=device)
+    x.requires_grad_(True)
+    keep = torch.tensor([True, True, True, False], device=device)
+    mask = keep.double() if weights else keep
+    out = masked_std(x, mask, dim=1)
+    ref = torch.std(x.detach()[:, :3], dim=1)  # the same selection, by slicing
+    assert ref[0].isnan() and out[0].isnan(), (out, ref)
+    torch.testing.assert_close(out[1], ref[1])
+    out.sum().backward()
+    xr = x.detach()[:, :3].clone().requires_grad_(True)
+    torch.std(xr, dim=1).sum().backward()
+    assert x.grad[0, :3].isnan().all() and xr.grad[0].isnan().all()  # like torch.std: NaN in, NaN grad
+    torch.testing.assert_close(x.grad[1, :3], xr.grad[1])
+    assert x.grad[:, 3].eq(0).all()  # the excluded column (with Inf/NaN in row 1) gets exactly 0
+
+
+def test_std_nan_matches_masked_mean_convention_issue10_2(device):
+    x = torch.tensor([2.0, math.nan, 5.0], device=device)
+    mask = torch.tensor([True, True, False], device=device)
+    assert masked_mean(x, mask).isnan() and masked_std(x, mask).isnan()
+    assert masked_std(x, mask, correction=0).isnan()
+    assert masked_std(x, torch.tensor([True, False, True], device=device)).item() == pytest.approx(2.1213203)
