@@ -1,8 +1,7 @@
 // Pure helpers of the ThresholdTuner front end (maskbench/widgets/static/tuner_core.js).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { loadWidget } from "./_load.mjs";
+import { assembled, loadWidget } from "./_load.mjs";
 
 const T = await loadWidget("tuner_core");
 
@@ -189,10 +188,8 @@ test("formatMetric", () => {
   assert.equal(T.formatMetric(NaN), "\u2013");
 });
 
-test("tuner_core.js + tuner.js form one valid module (what tuner.py sends as _esm)", async () => {
-  const dir = new URL("../../maskbench/widgets/static/", import.meta.url);
-  const source = readFileSync(new URL("tuner_core.js", dir), "utf8") + "\n" + readFileSync(new URL("tuner.js", dir), "utf8");
-  const mod = await import(`data:text/javascript;base64,${Buffer.from(source).toString("base64")}`);
+test("the assembled module is valid: what tuner.py sends as _esm", async () => {
+  const mod = await assembled("tuner");
   assert.equal(typeof mod.default.render, "function");
   assert.equal(typeof mod.createThrottle, "function");
 });

@@ -1,18 +1,16 @@
-// maskbench ThresholdTuner front end (the DOM and its wiring; helpers are in tuner_core.js, which
-// tuner.py puts in front of this file: together they are one self-contained ES module).
+// maskbench ThresholdTuner front end (the DOM and its wiring; pure helpers are in tuner_core.js and
+// shared.js, assembled with this file into one ES module by maskbench/widgets/_frontend.py).
 // Once per image the kernel sends a display proxy of the probabilities (float32, or uint8
 // round(p * 255) when large), an optional RGBA image, a fixed-bin histogram and the IoU/Dice
 // curves. Every slider movement is thresholded and blended HERE in the next animation frame (no
 // kernel round trip); the kernel gets the value throttled (at most one per THROTTLE_MS while
 // dragging, always on release) and answers with metrics and the cleaned mask (packed bits).
-
-function el(tag, cls, attrs = {}, text = "") {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text) e.textContent = text;
-  return e;
-}
+import { decodeArray, el, listen, subscribe, suppressShortcuts, tintPixels, unpackBits } from "./shared.js";
+import { createProbes } from "./probes.js";
+import {
+  EDGE_RGB, MASK_RGBA, REMOVED_RGBA, composeOverlay, createThrottle, drawCurves, drawHistogram, formatMetric,
+  greyPixels, indicesOf, packColour, stepThreshold, thresholdProxy, xToValue,
+} from "./tuner_core.js";
 
 function buildDom(root) {
   const ui = {};
@@ -111,254 +109,248 @@ function buildDom(root) {
   return ui;
 }
 
-export default {
-  render({ model, el: host }) {
-    const root = el("div", "mb-tuner");
-    host.appendChild(root);
-    const ui = buildDom(root);
-    const s = { probs: null, w: 0, h: 0, base: null, base32: null, tint32: null, removed32: null, out: null, out32: null,
-      img: null, preview: null, kernelMask: null, edges: null, hist: null, curve: null };
-    const EDGE32 = packColour([...EDGE_RGB, 255]);
-    let current = Number(model.get("threshold"));
-    let dragging = false, frame = 0, overlayT0 = 0;
-    const sentAt = new Map();
-    let mutedColour = "";
-    const muted = () => (mutedColour = mutedColour || getComputedStyle(root).getPropertyValue("--mb-muted").trim() || "#59636e");
+function render({ model, el: host }) {
+  const root = el("div", "mb-tuner");
+  host.appendChild(root);
+  const ui = buildDom(root);
+  const s = { probs: null, w: 0, h: 0, base: null, base32: null, tint32: null, removed32: null, out: null, out32: null,
+    img: null, preview: null, kernelMask: null, edges: null, hist: null, curve: null };
+  const EDGE32 = packColour([...EDGE_RGB, 255]);
+  let current = Number(model.get("threshold"));
+  let dragging = false, frame = 0;
+  const probes = createProbes(root);
+  let mutedColour = "";
+  const muted = () => (mutedColour = mutedColour || getComputedStyle(root).getPropertyValue("--mb-muted").trim() || "#59636e");
 
-    const send = (name, value) => { model.set(name, value); model.save_changes(); };
-    const sender = createThrottle((v) => {
-      sentAt.set(v, performance.now());
-      if (sentAt.size > 64) sentAt.delete(sentAt.keys().next().value);
-      model.set("threshold", v);
-      if (model.get("method") !== "manual") model.set("method", "manual");
-      model.save_changes();
-    });
+  const send = (name, value) => { model.set(name, value); model.save_changes(); };
+  const sender = createThrottle((v) => {
+    probes.start(`metrics:${v}`);
+    model.set("threshold", v);
+    if (model.get("method") !== "manual") model.set("method", "manual");
+    model.save_changes();
+  });
 
-    function retint() {
-      if (!s.base) return;
-      const o = Number(model.get("opacity"));
-      s.tint32 = new Uint32Array(tintPixels(s.base, MASK_RGBA, o).buffer);
-      s.removed32 = new Uint32Array(tintPixels(s.base, REMOVED_RGBA, o).buffer);
+  function retint() {
+    if (!s.base) return;
+    const o = Number(model.get("opacity"));
+    s.tint32 = new Uint32Array(tintPixels(s.base, MASK_RGBA, o).buffer);
+    s.removed32 = new Uint32Array(tintPixels(s.base, REMOVED_RGBA, o).buffer);
+  }
+
+  function loadItem() {
+    s.probs = decodeArray(model.get("_probs"));
+    if (!s.probs) return;
+    [s.h, s.w] = s.probs.shape;
+    const image = decodeArray(model.get("_image"));
+    s.base = image ? new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.length) : greyPixels(s.probs.data);
+    s.base32 = new Uint32Array(s.base.slice().buffer);
+    s.out = new Uint8ClampedArray(s.w * s.h * 4);
+    s.out32 = new Uint32Array(s.out.buffer);
+    s.img = new ImageData(s.out, s.w, s.h);
+    s.preview = new Uint8Array(s.w * s.h);
+    const edges = decodeArray(model.get("_target_edges"));
+    s.edges = edges ? indicesOf(unpackBits(edges.data, s.w * s.h)) : null;
+    s.hist = decodeArray(model.get("_hist"));
+    s.curve = decodeArray(model.get("_curve"));
+    ui.canvas.width = s.w; ui.canvas.height = s.h;
+    ui.frame.style.aspectRatio = `${s.w} / ${s.h}`;
+    retint();
+    loadMask();
+  }
+
+  function loadMask() {
+    const m = decodeArray(model.get("_mask"));
+    s.kernelMask = m && s.probs ? unpackBits(m.data, s.w * s.h, s.kernelMask && s.kernelMask.length === s.w * s.h ? s.kernelMask : undefined) : null;
+  }
+
+  const metricsNow = () => model.get("metrics") || {};
+  const confirmed = () => metricsNow().threshold === current;
+
+  function drawOverlay() {
+    frame = 0;
+    if (!s.probs || !s.tint32) return;
+    const m = metricsNow();
+    const useKernel = !dragging && s.kernelMask !== null && confirmed();
+    thresholdProxy(s.probs.data, current, s.preview);
+    const extra = {};
+    if (useKernel && m.cleaned) Object.assign(extra, { removed32: s.removed32, removedMask: s.preview });
+    if (s.edges && model.get("show_target")) Object.assign(extra, { edgeIndex: s.edges, edge32: EDGE32 });
+    composeOverlay(s.out32, s.base32, s.tint32, useKernel ? s.kernelMask : s.preview, extra);
+    ui.canvas.getContext("2d").putImageData(s.img, 0, 0);
+    probes.end("overlay");
+    root.dataset.shown = useKernel ? "kernel" : "preview";
+    drawHist();
+    drawCurve();
+  }
+  const schedule = () => { if (!frame) frame = requestAnimationFrame(drawOverlay); };
+
+  function drawHist() {
+    drawHistogram(ui.hist, s.hist, current, muted());
+  }
+
+  function drawCurve() {
+    ui.curveBox.style.display = s.curve ? "" : "none";
+    if (s.curve) drawCurves(ui.curve, s.curve, current, model.get("best") || {}, muted());
+  }
+
+  function showMetrics() {
+    const m = metricsNow();
+    const hasTarget = typeof m.iou === "number";
+    for (const [key, { card, v }] of Object.entries(ui.cards)) {
+      const value = m[key];
+      v.textContent = key === "foreground" ? (typeof value === "number" ? `${(100 * value).toFixed(1)}%` : "\u2013") : formatMetric(value);
+      card.style.display = key === "foreground" || hasTarget ? "" : "none";
+      card.classList.toggle("mb-tuner-stale", !confirmed());
     }
-
-    function loadItem() {
-      s.probs = decodeArray(model.get("_probs"));
-      if (!s.probs) return;
-      [s.h, s.w] = s.probs.shape;
-      const image = decodeArray(model.get("_image"));
-      s.base = image ? new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.length) : greyPixels(s.probs.data);
-      s.base32 = new Uint32Array(s.base.slice().buffer);
-      s.out = new Uint8ClampedArray(s.w * s.h * 4);
-      s.out32 = new Uint32Array(s.out.buffer);
-      s.img = new ImageData(s.out, s.w, s.h);
-      s.preview = new Uint8Array(s.w * s.h);
-      const edges = decodeArray(model.get("_target_edges"));
-      s.edges = edges ? indicesOf(unpackBits(edges.data, s.w * s.h)) : null;
-      s.hist = decodeArray(model.get("_hist"));
-      s.curve = decodeArray(model.get("_curve"));
-      ui.canvas.width = s.w; ui.canvas.height = s.h;
-      ui.frame.style.aspectRatio = `${s.w} / ${s.h}`;
-      retint();
-      loadMask();
+    ui.metrics.classList.toggle("mb-tuner-no-target", !hasTarget);
+    if (probes.end(`metrics:${m.threshold}`, "metrics")) { // threshold sent -> the kernel's metrics shown
+      probes.set("metricsFor", m.threshold);
+      probes.set("computeMs", model.get("_compute_ms"));
     }
+    root.dataset.kernelThreshold = String(m.threshold);
+    syncStatus();
+  }
 
-    function loadMask() {
-      const m = decodeArray(model.get("_mask"));
-      s.kernelMask = m && s.probs ? unpackBits(m.data, s.w * s.h, s.kernelMask && s.kernelMask.length === s.w * s.h ? s.kernelMask : undefined) : null;
+  function syncStatus() {
+    const ok = confirmed();
+    ui.status.classList.toggle("mb-tuner-busy", !ok);
+    const ms = Number(model.get("_compute_ms"));
+    ui.status.textContent = ok ? `kernel mask at t = ${current.toFixed(4)} \u00b7 computed in ${ms.toFixed(0)} ms` : "updating\u2026";
+  }
+
+  function syncThreshold() {
+    if (document.activeElement !== ui.value) ui.value.value = current.toFixed(4);
+    ui.slider.value = String(current);
+    root.dataset.threshold = String(current);
+    syncStatus();
+  }
+
+  function syncControls() {
+    const methods = model.get("_methods");
+    if (ui.method.options.length !== methods.length) {
+      ui.method.replaceChildren(...methods.map((m) => el("option", "", { value: m }, m === "manual" ? "manual" : m[0].toUpperCase() + m.slice(1))));
     }
+    ui.method.value = model.get("method");
+    ui.opacity.value = String(model.get("opacity"));
+    ui.showTarget.checked = !!model.get("show_target");
+    ui.targetField.style.display = s.edges ? "" : "none";
+    ui.opening.value = String(model.get("opening_radius"));
+    ui.minSize.value = String(model.get("min_size"));
+    ui.fillHoles.checked = !!model.get("fill_holes");
+    const b = model.get("batch_size"), i = model.get("index");
+    ui.batch.style.display = b > 1 ? "" : "none";
+    ui.index.max = String(b - 1);
+    ui.index.value = String(i);
+    ui.count.textContent = `/ ${b}`;
+    ui.prev.disabled = i <= 0;
+    ui.next.disabled = i >= b - 1;
+    const best = model.get("best") || {};
+    ui.bestText.textContent = typeof best.iou === "number" ? `Best IoU ${best.iou.toFixed(3)} at t = ${best.iou_threshold.toFixed(3)}` : "";
+    const split = s.hist && s.hist.shape[0] === 2;
+    ui.histKey.replaceChildren(...(split ? [["neg", "target 0"], ["pos", "target 1"]].map(([k, t]) => el("span", `mb-tuner-key-${k}`, {}, t)) : []));
+    const m = metricsNow();
+    ui.curveNote.textContent = m.cleaned ? "before clean-up" : "";
+    const items = [["mask", "mask (p \u2265 t)"]];
+    if (m.cleaned) items.push(["removed", "removed by clean-up"]);
+    if (s.edges) items.push(["edge", "target outline"]);
+    ui.legend.replaceChildren(...items.map(([k, t]) => { const e = el("span", "mb-tuner-legend-item"); e.append(el("span", `mb-tuner-swatch mb-tuner-swatch-${k}`), el("span", "", {}, t)); return e; }));
+    const err = model.get("error");
+    ui.error.textContent = err;
+    ui.error.style.display = err ? "" : "none";
+    const [fh, fw] = model.get("_full_size");
+    ui.info.textContent = `${fw}\u00d7${fh}` + (s.w && (s.w !== fw || s.h !== fh) ? ` \u00b7 shown at ${s.w}\u00d7${s.h}` : "");
+  }
 
-    const metricsNow = () => model.get("metrics") || {};
-    const confirmed = () => metricsNow().threshold === current;
-
-    function drawOverlay() {
-      frame = 0;
-      if (!s.probs || !s.tint32) return;
-      const m = metricsNow();
-      const useKernel = !dragging && s.kernelMask !== null && confirmed();
-      thresholdProxy(s.probs.data, current, s.preview);
-      const extra = {};
-      if (useKernel && m.cleaned) Object.assign(extra, { removed32: s.removed32, removedMask: s.preview });
-      if (s.edges && model.get("show_target")) Object.assign(extra, { edgeIndex: s.edges, edge32: EDGE32 });
-      composeOverlay(s.out32, s.base32, s.tint32, useKernel ? s.kernelMask : s.preview, extra);
-      ui.canvas.getContext("2d").putImageData(s.img, 0, 0);
-      if (overlayT0) { // latency probe read by the browser tests: input event -> overlay drawn
-        root.dataset.overlayMs = (performance.now() - overlayT0).toFixed(2);
-        root.dataset.overlayFrames = String(Number(root.dataset.overlayFrames || 0) + 1);
-        overlayT0 = 0;
-      }
-      root.dataset.shown = useKernel ? "kernel" : "preview";
-      drawHist();
-      drawCurve();
-    }
-    const schedule = () => { if (!frame) frame = requestAnimationFrame(drawOverlay); };
-
-    function drawHist() {
-      drawHistogram(ui.hist, s.hist, current, muted());
-    }
-
-    function drawCurve() {
-      ui.curveBox.style.display = s.curve ? "" : "none";
-      if (s.curve) drawCurves(ui.curve, s.curve, current, model.get("best") || {}, muted());
-    }
-
-    function showMetrics() {
-      const m = metricsNow();
-      const hasTarget = typeof m.iou === "number";
-      for (const [key, { card, v }] of Object.entries(ui.cards)) {
-        const value = m[key];
-        v.textContent = key === "foreground" ? (typeof value === "number" ? `${(100 * value).toFixed(1)}%` : "\u2013") : formatMetric(value);
-        card.style.display = key === "foreground" || hasTarget ? "" : "none";
-        card.classList.toggle("mb-tuner-stale", !confirmed());
-      }
-      ui.metrics.classList.toggle("mb-tuner-no-target", !hasTarget);
-      const sent = sentAt.get(m.threshold);
-      if (sent !== undefined) { // latency probe: threshold sent -> the kernel's metrics shown
-        root.dataset.metricsMs = (performance.now() - sent).toFixed(2);
-        root.dataset.metricsFor = String(m.threshold);
-        root.dataset.computeMs = String(model.get("_compute_ms"));
-        sentAt.delete(m.threshold);
-      }
-      root.dataset.kernelThreshold = String(m.threshold);
-      syncStatus();
-    }
-
-    function syncStatus() {
-      const ok = confirmed();
-      ui.status.classList.toggle("mb-tuner-busy", !ok);
-      const ms = Number(model.get("_compute_ms"));
-      ui.status.textContent = ok ? `kernel mask at t = ${current.toFixed(4)} \u00b7 computed in ${ms.toFixed(0)} ms` : "updating\u2026";
-    }
-
-    function syncThreshold() {
-      if (document.activeElement !== ui.value) ui.value.value = current.toFixed(4);
-      ui.slider.value = String(current);
-      root.dataset.threshold = String(current);
-      syncStatus();
-    }
-
-    function syncControls() {
-      const methods = model.get("_methods");
-      if (ui.method.options.length !== methods.length) {
-        ui.method.replaceChildren(...methods.map((m) => el("option", "", { value: m }, m === "manual" ? "manual" : m[0].toUpperCase() + m.slice(1))));
-      }
-      ui.method.value = model.get("method");
-      ui.opacity.value = String(model.get("opacity"));
-      ui.showTarget.checked = !!model.get("show_target");
-      ui.targetField.style.display = s.edges ? "" : "none";
-      ui.opening.value = String(model.get("opening_radius"));
-      ui.minSize.value = String(model.get("min_size"));
-      ui.fillHoles.checked = !!model.get("fill_holes");
-      const b = model.get("batch_size"), i = model.get("index");
-      ui.batch.style.display = b > 1 ? "" : "none";
-      ui.index.max = String(b - 1);
-      ui.index.value = String(i);
-      ui.count.textContent = `/ ${b}`;
-      ui.prev.disabled = i <= 0;
-      ui.next.disabled = i >= b - 1;
-      const best = model.get("best") || {};
-      ui.bestText.textContent = typeof best.iou === "number" ? `Best IoU ${best.iou.toFixed(3)} at t = ${best.iou_threshold.toFixed(3)}` : "";
-      const split = s.hist && s.hist.shape[0] === 2;
-      ui.histKey.replaceChildren(...(split ? [["neg", "target 0"], ["pos", "target 1"]].map(([k, t]) => el("span", `mb-tuner-key-${k}`, {}, t)) : []));
-      const m = metricsNow();
-      ui.curveNote.textContent = m.cleaned ? "before clean-up" : "";
-      const items = [["mask", "mask (p \u2265 t)"]];
-      if (m.cleaned) items.push(["removed", "removed by clean-up"]);
-      if (s.edges) items.push(["edge", "target outline"]);
-      ui.legend.replaceChildren(...items.map(([k, t]) => { const e = el("span", "mb-tuner-legend-item"); e.append(el("span", `mb-tuner-swatch mb-tuner-swatch-${k}`), el("span", "", {}, t)); return e; }));
-      const err = model.get("error");
-      ui.error.textContent = err;
-      ui.error.style.display = err ? "" : "none";
-      const [fh, fw] = model.get("_full_size");
-      ui.info.textContent = `${fw}\u00d7${fh}` + (s.w && (s.w !== fw || s.h !== fh) ? ` \u00b7 shown at ${s.w}\u00d7${s.h}` : "");
-    }
-
-    // The user moves the threshold: preview at once, kernel throttled.
-    function userSet(v, t0, final) {
-      if (!Number.isFinite(v)) return syncThreshold();
-      current = Math.min(1, Math.max(0, v));
-      if (!overlayT0) overlayT0 = t0 || performance.now();
-      syncThreshold();
-      schedule();
-      sender.push(current);
-      if (final) sender.flush();
-    }
-    const cleanups = [];
-    const on = (target, type, fn, opts) => { target.addEventListener(type, fn, opts); cleanups.push(() => target.removeEventListener(type, fn, opts)); };
-    const release = () => { if (dragging) { dragging = false; sender.flush(); schedule(); } };
-    on(ui.slider, "pointerdown", () => { dragging = true; });
-    on(window, "pointerup", release);
-    on(window, "pointercancel", release);
-    on(ui.slider, "input", (e) => userSet(Number(ui.slider.value), e.timeStamp, false));
-    on(ui.slider, "change", () => { sender.flush(); release(); });
-    on(ui.slider, "keydown", (e) => {
-      const v = stepThreshold(current, e.key, e.shiftKey);
-      if (v === null) return;
-      e.preventDefault(); // our own steps: a native step="any" range would move by 1 %
-      userSet(v, e.timeStamp, false);
-    });
-    on(ui.slider, "keyup", () => sender.flush());
-    on(ui.value, "change", (e) => userSet(Number(ui.value.value), e.timeStamp, true));
-    let scrub = null;
-    on(ui.hist, "pointerdown", (e) => { scrub = e.pointerId; ui.hist.setPointerCapture(e.pointerId); dragging = true; userSet(xToValue(e.offsetX, ui.hist.clientWidth), e.timeStamp, false); });
-    on(ui.hist, "pointermove", (e) => { if (scrub === e.pointerId) userSet(xToValue(e.offsetX, ui.hist.clientWidth), e.timeStamp, false); });
-    on(ui.hist, "pointerup", () => { scrub = null; release(); });
-    on(ui.useBest, "click", (e) => { const b = model.get("best") || {}; userSet(b.iou_threshold, e.timeStamp, true); });
-    on(ui.method, "change", () => send("method", ui.method.value));
-    on(ui.opacity, "input", (e) => { model.set("opacity", Number(ui.opacity.value)); retint(); overlayT0 = overlayT0 || e.timeStamp; schedule(); model.save_changes(); });
-    on(ui.showTarget, "change", () => { send("show_target", ui.showTarget.checked); schedule(); });
-    const intField = (input, name) => on(input, "change", () => {
-      const v = Number(input.value);
-      if (Number.isInteger(v) && v >= 0 && v <= Number(input.max)) send(name, v); else syncControls();
-    });
-    intField(ui.opening, "opening_radius");
-    intField(ui.minSize, "min_size");
-    on(ui.fillHoles, "change", () => send("fill_holes", ui.fillHoles.checked));
-    const goTo = (i) => { const b = model.get("batch_size"); if (Number.isInteger(i) && i >= 0 && i < b) send("index", i); else syncControls(); };
-    on(ui.prev, "click", () => goTo(model.get("index") - 1));
-    on(ui.next, "click", () => goTo(model.get("index") + 1));
-    on(ui.index, "change", () => goTo(Number(ui.index.value)));
-
-    // One kernel message may change several arrays: redraw once, after it is applied.
-    const dirty = { item: false, mask: false };
-    let queued = false;
-    function flush() {
-      queued = false;
-      if (dirty.item) loadItem(); else if (dirty.mask) loadMask();
-      dirty.item = dirty.mask = false;
-      syncControls();
-      showMetrics();
-      schedule();
-    }
-    const mark = (what) => () => { dirty[what] = true; if (!queued) { queued = true; queueMicrotask(flush); } };
-    const onThreshold = () => {
-      const v = Number(model.get("threshold"));
-      if (dragging || v === current || sender.pending) return; // the user is ahead of the kernel
-      current = v;
-      syncThreshold();
-      schedule();
-    };
-    const subs = [
-      ["change:_probs", mark("item")], ["change:_image", mark("item")], ["change:_hist", mark("item")],
-      ["change:_curve", mark("item")], ["change:_target_edges", mark("item")], ["change:_mask", mark("mask")],
-      ["change:metrics", mark("mask")], ["change:threshold", onThreshold],
-      ["change:opacity", () => { retint(); syncControls(); schedule(); }],
-      ...["method", "index", "min_size", "fill_holes", "opening_radius", "show_target", "best", "error", "batch_size"]
-        .map((k) => [`change:${k}`, () => { syncControls(); schedule(); }]),
-    ];
-    for (const [ev, fn] of subs) model.on(ev, fn);
-    const resize = new ResizeObserver(() => schedule());
-    resize.observe(ui.hist);
-
-    dirty.item = true; // render() may run after Python changed traits: draw what is there now
-    flush();
+  // The user moves the threshold: preview at once, kernel throttled.
+  function userSet(v, t0, final) {
+    if (!Number.isFinite(v)) return syncThreshold();
+    current = Math.min(1, Math.max(0, v));
+    probes.start("overlay", t0 || performance.now());
     syncThreshold();
-    return () => {
-      for (const [ev, fn] of subs) model.off(ev, fn);
-      for (const off of cleanups) off();
-      sender.cancel();
-      resize.disconnect();
-      if (frame) cancelAnimationFrame(frame);
-      root.remove();
-    };
-  },
-};
+    schedule();
+    sender.push(current);
+    if (final) sender.flush();
+  }
+  const controls = [];
+  const on = (target, type, fn, opts) => controls.push([target, type, fn, opts]);
+  const release = () => { if (dragging) { dragging = false; sender.flush(); schedule(); } };
+  on(ui.slider, "pointerdown", () => { dragging = true; });
+  on(window, "pointerup", release);
+  on(window, "pointercancel", release);
+  on(ui.slider, "input", (e) => userSet(Number(ui.slider.value), e.timeStamp, false));
+  on(ui.slider, "change", () => { sender.flush(); release(); });
+  on(ui.slider, "keydown", (e) => {
+    const v = stepThreshold(current, e.key, e.shiftKey);
+    if (v === null) return;
+    e.preventDefault(); // our own steps: a native step="any" range would move by 1 %
+    userSet(v, e.timeStamp, false);
+  });
+  on(ui.slider, "keyup", () => sender.flush());
+  on(ui.value, "change", (e) => userSet(Number(ui.value.value), e.timeStamp, true));
+  let scrub = null;
+  on(ui.hist, "pointerdown", (e) => { scrub = e.pointerId; ui.hist.setPointerCapture(e.pointerId); dragging = true; userSet(xToValue(e.offsetX, ui.hist.clientWidth), e.timeStamp, false); });
+  on(ui.hist, "pointermove", (e) => { if (scrub === e.pointerId) userSet(xToValue(e.offsetX, ui.hist.clientWidth), e.timeStamp, false); });
+  on(ui.hist, "pointerup", () => { scrub = null; release(); });
+  on(ui.useBest, "click", (e) => { const b = model.get("best") || {}; userSet(b.iou_threshold, e.timeStamp, true); });
+  on(ui.method, "change", () => send("method", ui.method.value));
+  on(ui.opacity, "input", (e) => { model.set("opacity", Number(ui.opacity.value)); retint(); probes.start("overlay", e.timeStamp); schedule(); model.save_changes(); });
+  on(ui.showTarget, "change", () => { send("show_target", ui.showTarget.checked); schedule(); });
+  const intField = (input, name) => on(input, "change", () => {
+    const v = Number(input.value);
+    if (Number.isInteger(v) && v >= 0 && v <= Number(input.max)) send(name, v); else syncControls();
+  });
+  intField(ui.opening, "opening_radius");
+  intField(ui.minSize, "min_size");
+  on(ui.fillHoles, "change", () => send("fill_holes", ui.fillHoles.checked));
+  const goTo = (i) => { const b = model.get("batch_size"); if (Number.isInteger(i) && i >= 0 && i < b) send("index", i); else syncControls(); };
+  on(ui.prev, "click", () => goTo(model.get("index") - 1));
+  on(ui.next, "click", () => goTo(model.get("index") + 1));
+  on(ui.index, "change", () => goTo(Number(ui.index.value)));
+
+  // One kernel message may change several arrays: redraw once, after it is applied.
+  const dirty = { item: false, mask: false };
+  let queued = false;
+  function flush() {
+    queued = false;
+    if (dirty.item) loadItem(); else if (dirty.mask) loadMask();
+    dirty.item = dirty.mask = false;
+    syncControls();
+    showMetrics();
+    schedule();
+  }
+  const mark = (what) => () => { dirty[what] = true; if (!queued) { queued = true; queueMicrotask(flush); } };
+  const onThreshold = () => {
+    const v = Number(model.get("threshold"));
+    if (dragging || v === current || sender.pending) return; // the user is ahead of the kernel
+    current = v;
+    syncThreshold();
+    schedule();
+  };
+  const unsubscribe = subscribe(model, [
+    ["change:_probs change:_image change:_hist change:_curve change:_target_edges", mark("item")],
+    ["change:_mask change:metrics", mark("mask")],
+    ["change:threshold", onThreshold],
+    ["change:opacity", () => { retint(); syncControls(); schedule(); }],
+    [["method", "index", "min_size", "fill_holes", "opening_radius", "show_target", "best", "error", "batch_size"]
+      .map((k) => `change:${k}`).join(" "), () => { syncControls(); schedule(); }],
+  ]);
+  const unlisten = listen(controls);
+  const unsuppress = suppressShortcuts(root);
+  const resize = new ResizeObserver(() => schedule());
+  resize.observe(ui.hist);
+
+  dirty.item = true; // render() may run after Python changed traits: draw what is there now
+  flush();
+  syncThreshold();
+  return () => {
+    unsubscribe();
+    unlisten();
+    unsuppress();
+    sender.cancel();
+    resize.disconnect();
+    if (frame) cancelAnimationFrame(frame);
+    root.remove();
+  };
+}
+
+export default { render };

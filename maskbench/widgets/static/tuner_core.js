@@ -1,7 +1,7 @@
-// maskbench ThresholdTuner: pure helpers and chart drawing (the widget is tuner.js).
-// tuner.py joins this file and tuner.js into one ES module (anywidget loads a single module from a
-// Blob URL, so there are no relative imports); `node --test` imports this file on its own
-// (tests/js/test_tuner.mjs).
+// maskbench ThresholdTuner: pure helpers and chart drawing (the DOM wiring is tuner.js; decodeArray,
+// unpackBits and the overlay blend are in shared.js). node tests import this file:
+// tests/js/test_tuner.mjs.
+import { snapStep } from "./shared.js";
 
 export const THROTTLE_MS = 100;
 export const PAD = { l: 8, r: 8, t: 8, b: 18 }; // chart padding, CSS px
@@ -11,27 +11,6 @@ export const EDGE_RGB = [0, 230, 160]; // target outline
 const HIST_COLOURS = { all: "rgba(25, 118, 210, 0.75)", neg: "rgba(120, 130, 150, 0.7)", pos: "rgba(0, 158, 115, 0.75)" };
 const CURVE_COLOURS = { iou: "#1976d2", dice: "#cc79a7" };
 const LINE = "rgb(230, 159, 0)";
-
-/** {buffer: DataView, dtype, shape} from the kernel -> {data: TypedArray, shape}. */
-export function decodeArray(value) {
-  if (!value || !value.buffer) return null;
-  const b = value.buffer;
-  const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  const types = { uint8: Uint8Array, int32: Int32Array, float32: Float32Array };
-  const T = types[value.dtype];
-  if (!T) throw new Error(`tuner: unsupported dtype ${value.dtype}`);
-  const src = bytes.byteOffset % T.BYTES_PER_ELEMENT === 0 ? bytes : bytes.slice();
-  const data = new T(src.buffer, src.byteOffset, src.byteLength / T.BYTES_PER_ELEMENT);
-  const n = value.shape.reduce((a, s) => a * s, 1);
-  if (data.length !== n) throw new Error(`tuner: ${value.dtype}${JSON.stringify(value.shape)} needs ${n} items, got ${data.length}`);
-  return { data, shape: value.shape };
-}
-
-/** numpy.packbits layout (row-major, most significant bit first) -> Uint8Array of 0/1. */
-export function unpackBits(packed, n, out = new Uint8Array(n)) {
-  for (let i = 0; i < n; i++) out[i] = (packed[i >> 3] >> (7 - (i & 7))) & 1;
-  return out;
-}
 
 /** For a uint8 proxy q = round(p * 255): lut[q] = 1 where q / 255 >= t. */
 export function levelTable(t) {
@@ -63,17 +42,6 @@ export function greyPixels(probs) {
     const v = Math.round(probs[i] * scale);
     out[4 * i] = out[4 * i + 1] = out[4 * i + 2] = v;
     out[4 * i + 3] = 255;
-  }
-  return out;
-}
-
-/** Every pixel blended with one colour, with maskbench.render.overlay's integer formula. */
-export function tintPixels(rgba, colour, opacity) {
-  const a = Math.floor(opacity * colour[3] + 0.5);
-  const out = new Uint8ClampedArray(rgba.length);
-  for (let p = 0; p < rgba.length; p += 4) {
-    for (let j = 0; j < 3; j++) out[p + j] = Math.floor((rgba[p + j] * (255 - a) + colour[j] * a + 127) / 255);
-    out[p + 3] = rgba[p + 3];
   }
   return out;
 }
@@ -160,14 +128,17 @@ export function curvePoints(xs, ys, width, height, pad = PAD) {
   return Array.from(xs, (x, i) => [valueToX(x, width, pad), pad.t + (1 - ys[i]) * plotH]);
 }
 
-/** Keyboard stepping of the threshold: arrows 0.01 (Shift 0.1), PageUp/Down 0.1, Home/End; else null. */
+/**
+ * Keyboard stepping of the threshold: arrows 0.01 (Shift 0.1), PageUp/Down 0.1, Home/End; else null.
+ * Steps land on their grid (0.706442 + 0.01 -> 0.71), as a native range input with that step does.
+ */
 export function stepThreshold(value, key, shift = false) {
   const small = shift ? 0.1 : 0.01;
   const delta = { ArrowRight: small, ArrowUp: small, ArrowLeft: -small, ArrowDown: -small, PageUp: 0.1, PageDown: -0.1 }[key];
   if (key === "Home") return 0;
   if (key === "End") return 1;
   if (delta === undefined) return null;
-  return Math.min(1, Math.max(0, Math.round((value + delta) * 1e6) / 1e6));
+  return snapStep(value, delta, Math.abs(delta), 0, 1);
 }
 
 /**

@@ -1,0 +1,159 @@
+// maskbench front ends: helpers shared by the Painter, the ThresholdTuner and the Viewer.
+// maskbench/widgets/_frontend.py puts this file in front of each widget's <name>_core.js and
+// <name>.js (anywidget loads one module from a Blob URL, so relative imports cannot resolve there);
+// node tests import it directly (tests/js).
+
+const DTYPES = { uint8: Uint8Array, uint16: Uint16Array, int32: Int32Array, float32: Float32Array };
+
+/**
+ * {buffer: DataView|ArrayBuffer|TypedArray, dtype, shape} from the kernel -> {data: TypedArray, shape},
+ * or null. Always a copy: a view may mutate it (the Painter paints into its labels) and the copy is
+ * aligned for any dtype. `dtype` defaults to "uint8".
+ */
+export function decodeArray(value) {
+  if (!value || !value.buffer) return null;
+  const b = value.buffer;
+  const bytes = b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  const dtype = value.dtype || "uint8";
+  const T = DTYPES[dtype];
+  if (!T) throw new Error(`decodeArray: unsupported dtype ${dtype}`);
+  const shape = Array.from(value.shape, Number);
+  const n = shape.reduce((a, s) => a * s, 1);
+  if (bytes.byteLength !== n * T.BYTES_PER_ELEMENT) {
+    throw new Error(`decodeArray: ${dtype}${JSON.stringify(shape)} needs ${n} items, got ${bytes.byteLength / T.BYTES_PER_ELEMENT}`);
+  }
+  const copy = bytes.slice();
+  return { data: new T(copy.buffer, 0, n), shape };
+}
+
+/** numpy.packbits layout (row-major, most significant bit first) -> 0 / 1 per item. */
+export function unpackBits(packed, n, out = new Uint8Array(n)) {
+  for (let i = 0; i < n; i++) out[i] = (packed[i >> 3] >> (7 - (i & 7))) & 1;
+  return out;
+}
+
+/**
+ * One DOM element: el("input", "mb-x", {type: "range", oninput: fn}, "text"). Functions and booleans
+ * are set as properties (handlers, `disabled`), everything else as attributes.
+ */
+export function el(tag, cls, attrs = {}, text = "") {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  for (const [k, v] of Object.entries(attrs)) {
+    if (typeof v === "function" || typeof v === "boolean") e[k] = v;
+    else e.setAttribute(k, String(v));
+  }
+  if (text) e.textContent = text;
+  return e;
+}
+
+/** Register DOM listeners; returns one function that removes them all. */
+export function listen(entries) {
+  for (const [target, type, fn, opts] of entries) target.addEventListener(type, fn, opts);
+  return () => { for (const [target, type, fn, opts] of entries) target.removeEventListener(type, fn, opts); };
+}
+
+/**
+ * Subscribe to model events one name per `on` call (marimo's model keeps listeners under the exact
+ * event string: "change:a change:b" would never fire there). Returns the unsubscribe function.
+ */
+export function subscribe(model, entries) {
+  const flat = entries.flatMap(([names, fn]) => names.split(/\s+/).filter(Boolean).map((n) => [n, fn]));
+  for (const [n, fn] of flat) model.on(n, fn);
+  return () => { for (const [n, fn] of flat) model.off(n, fn); };
+}
+
+/**
+ * Keys pressed in a widget must not reach the notebook's command-mode shortcuts (JupyterLab,
+ * Notebook 7): lumino tests its selector on the focused element first and skips elements carrying
+ * `data-lm-suppress-shortcuts`, so the attribute goes on whatever gets focus inside `root`.
+ * A click outside the widget hands the keyboard back: JupyterLab leaves the focus where it is when
+ * it is inside the notebook already (our slider), so the focused control is blurred first.
+ */
+export function suppressShortcuts(root) {
+  root.dataset.lmSuppressShortcuts = "true";
+  const mark = (e) => { if (e.target && e.target.setAttribute) e.target.setAttribute("data-lm-suppress-shortcuts", ""); };
+  const outside = (e) => { if (!root.contains(e.target) && root.contains(document.activeElement)) document.activeElement.blur(); };
+  return listen([[root, "focusin", mark], [document, "pointerdown", outside, true]]);
+}
+
+// ---- the overlay blend (maskbench.render.overlay's integer formula, in one place) ----------------
+
+/** The overlay alpha of one class colour: floor(opacity * alpha_k * weight + 0.5). */
+export function blendAlpha(opacity, colourAlpha, weight = 1) {
+  return Math.floor(opacity * colourAlpha * weight + 0.5);
+}
+
+/** One channel: floor((base * (255 - a) + colour * a + 127) / 255). */
+export function blendChannel(base, colour, a) {
+  return Math.floor((base * (255 - a) + colour * a + 127) / 255);
+}
+
+/**
+ * Blend class colours over RGBA pixels (same integer formula as maskbench.render.overlay).
+ * kind "weight": `labels` holds round(w * 255) and every pixel uses palette[1] scaled by w.
+ */
+export function blendOverlay(rgba, labels, palette, opacity, kind = "labels", out = null) {
+  const n = labels.length;
+  out = out || new Uint8ClampedArray(rgba.length);
+  const k = palette.length / 4;
+  const alphas = new Int32Array(k);
+  for (let c = 0; c < k; c++) alphas[c] = blendAlpha(opacity, palette[4 * c + 3]);
+  for (let i = 0; i < n; i++) {
+    const p = 4 * i;
+    let cls = labels[i];
+    let a;
+    if (kind === "weight") {
+      a = blendAlpha(opacity, palette[7], cls / 255);
+      cls = 1;
+    } else {
+      if (cls >= k) cls = 0;
+      a = alphas[cls];
+    }
+    const q = 4 * cls;
+    for (let j = 0; j < 3; j++) out[p + j] = blendChannel(rgba[p + j], palette[q + j], a);
+    out[p + 3] = rgba[p + 3];
+  }
+  return out;
+}
+
+/** Every pixel blended with one colour (the overlay formula with the same class everywhere). */
+export function tintPixels(rgba, colour, opacity) {
+  const a = blendAlpha(opacity, colour[3]);
+  const out = new Uint8ClampedArray(rgba.length);
+  for (let p = 0; p < rgba.length; p += 4) {
+    for (let j = 0; j < 3; j++) out[p + j] = blendChannel(rgba[p + j], colour[j], a);
+    out[p + 3] = rgba[p + 3];
+  }
+  return out;
+}
+
+// ---- view maths ---------------------------------------------------------------------------------
+
+/**
+ * Zoom a (scale, tx, ty) view by `factor` about the point (x, y), which stays fixed:
+ * screen = t + scale * p. The scale is clamped to [lo, hi]. Returns [scale, tx, ty].
+ */
+export function zoomAbout(scale, tx, ty, x, y, factor, lo, hi) {
+  const s = Math.min(hi, Math.max(lo, scale * factor));
+  const f = s / scale;
+  return [s, x - (x - tx) * f, y - (y - ty) * f];
+}
+
+// ---- numbers ------------------------------------------------------------------------------------
+
+/**
+ * A keyboard step of `delta` (a multiple of `step`) from `value`, landing on the `step` grid from
+ * `min` (an off-grid value first moves to the next grid point in the key's direction), clamped.
+ */
+export function snapStep(value, delta, step, min = 0, max = 1) {
+  const n = (value - min) / step, m = Math.round(Math.abs(delta) / step), eps = 1e-6;
+  const k = delta > 0 ? Math.floor(n + eps) + m : Math.ceil(n - eps) - m;
+  const digits = Math.max(0, Math.ceil(-Math.log10(step)) + 1);
+  return Math.min(max, Math.max(min, Number((min + k * step).toFixed(digits))));
+}
+
+/** Batch labels count from 1 in the UI: item `index` (0-based) of `size` -> "3 / 8". */
+export function batchLabel(index, size) {
+  return `${index + 1} / ${size}`;
+}

@@ -1,0 +1,72 @@
+// maskbench Viewer: pure helpers (the DOM wiring is viewer.js; decodeArray, unpackBits and the
+// overlay blend are in shared.js). node tests import this file: tests/js/test_viewer.mjs.
+import { zoomAbout } from "./shared.js";
+
+export const MAX_ZOOM = 32;
+export const PANELS = [
+  ["image", "Image"],
+  ["mask", "Mask"],
+  ["result", "Result"],
+  ["overlay", "Overlay"],
+];
+
+/** Mask panel pixels: class colours on black (labels / bool) or a grey ramp (weights). */
+export function colorizeMask(labels, palette, kind = "labels") {
+  const out = new Uint8ClampedArray(labels.length * 4);
+  const k = palette.length / 4;
+  for (let i = 0; i < labels.length; i++) {
+    const p = 4 * i;
+    const v = labels[i];
+    if (kind === "weight") {
+      out[p] = out[p + 1] = out[p + 2] = v;
+    } else if (v > 0 && v < k) {
+      out[p] = palette[4 * v];
+      out[p + 1] = palette[4 * v + 1];
+      out[p + 2] = palette[4 * v + 2];
+    }
+    out[p + 3] = 255;
+  }
+  return out;
+}
+
+/** Paint contour pixels (edges[i] == 1) solid in their class colour, in place. */
+export function drawEdges(rgba, labels, edges, palette, kind = "labels") {
+  const k = palette.length / 4;
+  for (let i = 0; i < edges.length; i++) {
+    if (!edges[i]) continue;
+    const cls = kind === "weight" ? 1 : labels[i];
+    if (cls <= 0 || cls >= k) continue;
+    rgba[4 * i] = palette[4 * cls];
+    rgba[4 * i + 1] = palette[4 * cls + 1];
+    rgba[4 * i + 2] = palette[4 * cls + 2];
+  }
+  return rgba;
+}
+
+/** Keep the zoomed image covering its panel: scale in [1, MAX_ZOOM], offsets in [1 - s, 0]. */
+export function clampView(view) {
+  const s = Math.min(MAX_ZOOM, Math.max(1, view.s));
+  const clamp = (t) => Math.min(0, Math.max(1 - s, t));
+  return { s, tx: clamp(view.tx), ty: clamp(view.ty) };
+}
+
+/** Zoom by `factor` about the point (u, v) of the panel (fractions of its width / height). */
+export function zoomAt(view, factor, u, v) {
+  const [s, tx, ty] = zoomAbout(view.s, view.tx, view.ty, u, v, factor, 1, MAX_ZOOM);
+  return clampView({ s, tx, ty });
+}
+
+/** Pan by (du, dv), fractions of the panel size. */
+export function panBy(view, du, dv) {
+  return clampView({ s: view.s, tx: view.tx + du, ty: view.ty + dv });
+}
+
+/** Panel fraction (u, v) -> image pixel (col, row) of a w x h display proxy. */
+export function panelToImage(view, u, v, w, h) {
+  return [((u - view.tx) / view.s) * w, ((v - view.ty) / view.s) * h];
+}
+
+/** CSS transform for a canvas of the panel's size (translate % is of the canvas' own size). */
+export function viewTransform(view) {
+  return `translate(${(view.tx * 100).toFixed(4)}%, ${(view.ty * 100).toFixed(4)}%) scale(${view.s.toFixed(4)})`;
+}
