@@ -179,12 +179,17 @@ def _combine(x: torch.Tensor, m: torch.Tensor, f: torch.Tensor, *, finite_fill: 
     """Keep ``x`` where ``m`` (bool) or blend ``x * w + f * (1 - w)`` (weight), leak-free."""
     if m.dtype == torch.bool:
         return torch.where(m, x, f)
-    # lerp is one fused pass; the two wheres make w == 0 give exactly f and w == 1 exactly x, so a
-    # NaN/Inf on the discarded side never leaks into the value or the gradient. (4x faster than
-    # sanitising x and f with isfinite() and blending by hand.)
     f = f.to(x.dtype)
-    blended = torch.lerp(f.expand_as(x), x, m)
-    if not finite_fill:  # lerp(f, x, 1) is x - (x - f) * 0: NaN when f is Inf
+    if m.requires_grad and torch.is_grad_enabled():  # known on the host: no sync
+        # d/dw = x - f: read a non-finite x under w == 0 (and f under w == 1) as 0, so a NaN on the
+        # discarded side never reaches the mask's gradient (the wheres below guard the values).
+        x, f = drop_excluded(x, m), drop_excluded(f, 1 - m)
+    # By hand, not lerp: lerp's branch for w >= 0.5, x - (x - f) * (1 - w), is Inf - Inf = NaN for an
+    # infinite x, where x * w + f * (1 - w) is the Inf the formula promises.
+    blended = torch.addcmul(f * (1 - m), x, m)
+    # The two wheres make w == 0 give exactly f and w == 1 exactly x: NaN/Inf on the discarded side
+    # (0 * Inf) never leaks into the value, nor into the gradient w.r.t. x or f.
+    if not finite_fill:
         blended = torch.where(m == 1, x, blended)
     return torch.where(m == 0, f, blended)
 

@@ -393,3 +393,58 @@ def test_empty_images(device, shape, fill):
     x = torch.zeros(shape, device=device)
     mask = torch.ones(shape[0], shape[2], shape[3], dtype=torch.bool, device=device)
     assert apply_mask(x, mask, fill=fill).shape == shape
+
+
+# issue 10 regressions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fill", [0.0, 2.0, "mean", "inpaint", "tensor"])
+def test_nan_under_a_removed_pixel_stays_out_of_the_mask_gradient_issue10_3(device, fill):
+    # w.grad was [1, nan]: lerp's d/dw = x - fill took the NaN under the removed pixel along.
+    x = torch.tensor([[[1.0, float("nan"), 3.0, float("inf")]]], dtype=torch.float64, device=device)
+    w = torch.tensor([[1.0, 0.0, 0.5, 0.0]], dtype=torch.float64, device=device, requires_grad=True)
+    if fill == "tensor":
+        fill = torch.tensor([[[-1.0, 4.0, float("inf"), 0.5]]], dtype=torch.float64, device=device)
+        fill[..., 2] = -1.0  # an Inf fill under w == 1 only (position 0 would be kept exactly)
+        fill[..., 0] = float("inf")
+    out = apply_mask(x, w, fill=fill)
+    assert out[..., 1:].isfinite().all() and out[..., 0].item() == 1.0
+    out.sum().backward()
+    assert w.grad.isfinite().all(), w.grad
+    if not isinstance(fill, str):  # where all is finite, d/dw is the blend's x - fill (by hand)
+        f = fill[0, 0, 2].item() if isinstance(fill, torch.Tensor) else fill
+        assert w.grad[0, 2].item() == pytest.approx(3.0 - f)
+
+
+def test_nan_image_gives_no_nan_mask_gradient_exact_numbers_issue10_3(device):
+    x = torch.tensor([[[1.0, float("nan")]]], device=device)
+    w = torch.tensor([[1.0, 0.0]], device=device, requires_grad=True)
+    apply_mask(x, w).sum().backward()
+    assert w.grad.tolist() == [[1.0, 0.0]]  # d/dw (x w + 0 (1 - w)) with the removed NaN read as 0
+
+
+@pytest.mark.parametrize("w", [0.25, 0.5, 0.75])
+def test_partial_weight_with_infinite_image_or_fill_is_inf_issue10_4(device, w):
+    # lerp(f, x, w) for w >= 0.5 computes x - (x - f)(1 - w): Inf - Inf = NaN for an infinite image.
+    inf = float("inf")
+    x = torch.tensor([[[inf, -inf, 2.0, 2.0, inf]]], device=device)
+    f = torch.tensor([[[0.0, 1.0, inf, -inf, -inf]]], device=device)
+    m = torch.full((1, 5), w, device=device)
+    ref = x * w + f * (1 - w)  # the plain formula: +-Inf, and NaN only for Inf - Inf
+    out = apply_mask(x, m, fill=f)
+    assert torch.equal(out.isnan(), ref.isnan()) and torch.equal(out.nan_to_num(0), ref.nan_to_num(0)), (out, ref)
+    assert apply_mask(x[..., :2], m[..., :2], fill=3.0).tolist() == [[[inf, -inf]]]
+    assert apply_mask(torch.ones(1, 1, 2, device=device), m[..., :2], fill=-inf).tolist() == [[[-inf, -inf]]]
+
+
+def test_apply_mask_leaves_its_inputs_alone_issue10_1(device):
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.uint8, torch.int64, torch.float32, torch.bfloat16):
+        image = (torch.rand(2, 3, 4, 4, generator=g) * 9).to(dtype).to(device)
+        mask = (torch.rand(2, 1, 4, 4, generator=g) > 0.5).to(device)
+        before = image.clone(), mask.clone()
+        apply_mask(image, mask, fill=1)
+        if dtype.is_floating_point:
+            apply_mask(image, mask.to(dtype), fill="mean")
+            apply_mask(image, mask, fill="inpaint")
+        assert torch.equal(image, before[0]) and torch.equal(mask.view(torch.uint8), before[1].view(torch.uint8))
