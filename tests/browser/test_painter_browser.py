@@ -238,6 +238,19 @@ def test_painter_tools_in_the_browser(lab) -> None:
     error.wait_for()
     assert "tool: expected one of" in error.inner_text()
 
+    # 8b. keys on controls reach them, not the notebook (issue 13 #3): arrows move the focused Size
+    #     slider; Space on a focused tool button presses it and does not start panning
+    size0 = int(lab.run_code(page, "print(p.brush_size)"))
+    widget.locator(".mb-slider input").first.focus()
+    for key in ("ArrowRight", "ArrowRight", "ArrowUp"):
+        page.keyboard.press(key)
+    eraser = widget.locator("button.mb-tool").nth(1)
+    eraser.focus()
+    page.keyboard.down(" ")
+    assert "mb-panning" not in (widget.locator(".mb-stage").get_attribute("class") or "")
+    page.keyboard.up(" ")
+    assert lab.run_code(page, "print(p.brush_size, p.tool)") == f"{size0 + 3} eraser"
+
     # 9. screenshot of the demo painter (coins, two classes) and no console errors
     demo = page.locator(".mb-painter").nth(1)
     demo.scroll_into_view_if_needed()

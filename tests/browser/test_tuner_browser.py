@@ -4,6 +4,8 @@ of the in-browser overlay and of the kernel's metrics is measured at 1024x1024 (
 
 from __future__ import annotations
 
+import math
+import re
 import statistics
 
 import pytest
@@ -53,6 +55,18 @@ def _canvas_sum(page, nth: int = 0) -> int:
     )
 
 
+CHART_SIZES = """sel => [...document.querySelector(sel).querySelectorAll('canvas.mb-tuner-chart')]
+    .map(c => [c.width, c.height, c.getBoundingClientRect().width])"""
+
+
+def _set_theme(page, theme: str) -> None:
+    """Switch JupyterLab's theme like a user: Settings > Theme > ``theme``; wait until it applies."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Settings$")).click()
+    page.locator(".lm-Menu-item[data-type='submenu']", has_text=re.compile(r"^Theme")).hover()
+    page.get_by_role("menuitem", name=theme, exact=True).click()
+    page.wait_for_function("t => document.body.dataset.jpThemeName === t", arg=theme, timeout=30_000)
+
+
 def _kernel_check(lab, page, name: str = "t", probs: str = "probs") -> tuple[float, str, str]:
     out = lab.run_code(page, f"print(repr({name}.threshold), torch.equal({name}.mask, maskbench.threshold({probs}, "
                              f"{name}.threshold)), {name}.method)")  # fmt: skip
@@ -83,18 +97,27 @@ def test_tuner_in_jupyterlab(lab) -> None:
     assert _canvas_sum(page) != before
     assert _kernel_check(lab, page) == (dragged, "True", "manual")
 
-    # 2. arrow keys step by 0.01 (kernel and slider agree)
+    # 2. arrow keys step by 0.01 on the 0.01 grid (issue 13 #3: 0.706442 -> 0.71, not 0.716442);
+    #    kernel and slider agree
     slider.focus()
     for _ in range(3):
         page.keyboard.press("ArrowRight")
     stepped = _wait_confirmed(page)
-    assert stepped == pytest.approx(round(dragged + 0.03, 6), abs=1e-9)
+    assert stepped == pytest.approx((math.floor(dragged * 100 + 1e-6) + 3) / 100, abs=1e-9)
     assert _kernel_check(lab, page)[:2] == (stepped, "True")
     metrics = lab.run_code(page, "print(round(t.metrics['iou'], 6), round(float(maskbench.iou(t.mask, target)), 6))")
     assert len(set(metrics.split())) == 1
     assert (
         root.locator(".mb-tuner-metric-iou .mb-tuner-metric-value").inner_text() == f"{float(metrics.split()[0]):.3f}"
     )
+
+    # arrow keys move the focused opacity slider too (issue 13 #3: the notebook swallowed them)
+    opacity = root.locator("input.mb-tuner-opacity")
+    before_opacity = float(opacity.input_value())
+    opacity.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowUp")
+    assert float(lab.run_code(page, "print(t.opacity)")) == pytest.approx(before_opacity + 0.02, abs=1e-9)
 
     # 3. pick Otsu in the UI: the slider moves to threshold_otsu's value
     otsu = float(lab.run_code(page, "print(repr(float(maskbench.threshold_otsu(probs))))"))
@@ -132,6 +155,14 @@ def test_tuner_in_jupyterlab(lab) -> None:
     out = lab.run_code(page, "try:\n    t.threshold = 1.5\nexcept ValueError as e:\n    print('refused', t.threshold == "
                              f"{best!r})")  # fmt: skip
     assert out == "refused True"
+
+    # 6b. a JupyterLab theme switch: the charts are redrawn at their full size (issue 13 #2: they were
+    #     left at 1x1, solid blocks, until the next interaction), then back to the light theme
+    for theme in ("JupyterLab Dark", "JupyterLab Light"):
+        _set_theme(page, theme)
+        page.wait_for_timeout(400)
+        for width, height, box_width in page.evaluate(CHART_SIZES, ROOT):
+            assert width >= box_width - 1 and height >= 100, (theme, width, height, box_width)
 
     # 7. latency at 1024x1024 (recorded, not asserted)
     lab.run_code(page, BIG)

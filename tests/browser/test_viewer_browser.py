@@ -33,6 +33,14 @@ CANVAS_STATS = """sel => {
     return {w: c.width, h: c.height, sum, opaque, min, max};
 }"""
 
+# The kernel's overlay of the Viewer's proxies (maskbench.render.overlay) and the opacity trait.
+OVERLAY_SUM = (
+    "from maskbench.render import overlay\n"
+    "o = overlay(torch.from_numpy(v._image), torch.from_numpy(v._labels).long(), torch.from_numpy(v._palette), "
+    "opacity={opacity})\n"
+    "print(int(o[..., :3].long().sum()), v.opacity)"
+)
+
 
 def _stats(page, panel: str) -> dict:
     return page.evaluate(CANVAS_STATS, f".mb-viewer canvas.mb-viewer-canvas-{panel}")
@@ -62,6 +70,9 @@ def test_viewer_in_jupyterlab(lab) -> None:
     assert stats["overlay"]["sum"] != stats["image"]["sum"]  # class colours were blended in
     kernel_sum = lab.run_code(page, "print(int(v._result[..., :3].astype('int64').sum()))")
     assert stats["result"]["sum"] == int(kernel_sum)  # the canvas shows exactly the kernel's pixels
+    # a fresh view blends at the opacity its slider shows (issue 13 #1: it was drawn opaque)
+    fresh = lab.run_code(page, OVERLAY_SUM.format(opacity="v.opacity"))
+    assert fresh.split() == [str(stats["overlay"]["sum"]), root.locator("input.mb-viewer-opacity").input_value()]
 
     # 2. the mode picker reaches the kernel; only the result panel is recomputed there
     before = page.evaluate("() => document.querySelector('.mb-viewer').dataset.resultVersion")
@@ -87,13 +98,13 @@ def test_viewer_in_jupyterlab(lab) -> None:
     )
     ms = float(page.evaluate("() => document.querySelector('.mb-viewer').dataset.overlayMs"))
     lab.record_latency("viewer", "opacity input -> overlay redrawn (in browser)", f"{h}x{w}", ms)
-    expected = lab.run_code(
-        page,
-        "from maskbench.render import overlay\n"
-        "o = overlay(torch.from_numpy(v._image), torch.from_numpy(v._labels).long(), torch.from_numpy(v._palette), opacity=0.9)\n"
-        "print(int(o[..., :3].long().sum()), v.opacity)",
-    )
+    expected = lab.run_code(page, OVERLAY_SUM.format(opacity="0.9"))
     assert expected.split() == [str(_stats(page, "overlay")["sum"]), "0.9"]
+    # arrow keys move the focused opacity slider, not the notebook's cell selection (issue 13 #3)
+    root.locator("input.mb-viewer-opacity").focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowDown")
+    assert lab.run_code(page, "print(v.opacity)") == "0.88"
 
     # 4. contours toggle from the UI; then the screenshot for the README gallery
     page.locator(".mb-viewer input.mb-viewer-contours").check()
@@ -133,11 +144,11 @@ def test_viewer_in_jupyterlab(lab) -> None:
     lab.run_code(page, "vb = Viewer(torch.stack([image, 1 - image]), size > 0)\nvb")
     second = page.locator(".mb-viewer").nth(1)
     second.locator("button.mb-viewer-next").wait_for()
-    assert second.locator("input.mb-viewer-index").input_value() == "0"
+    assert second.locator("input.mb-viewer-index").input_value() == "1"  # items count from 1 in the UI (#8)
     first_sum = page.evaluate(CANVAS_STATS.replace("document.querySelector(sel)", "document.querySelectorAll(sel)[1]"),
                               ".mb-viewer canvas.mb-viewer-canvas-image")  # fmt: skip
     second.locator("button.mb-viewer-next").click()
-    page.wait_for_function("() => document.querySelectorAll('.mb-viewer input.mb-viewer-index')[1].value === '1'")
+    page.wait_for_function("() => document.querySelectorAll('.mb-viewer input.mb-viewer-index')[1].value === '2'")
     assert lab.run_code(page, "print(vb.index)") == "1"
     page.wait_for_function(
         "s => { const c = document.querySelectorAll('.mb-viewer canvas.mb-viewer-canvas-image')[1];"

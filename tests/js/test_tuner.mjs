@@ -193,3 +193,11 @@ test("the assembled module is valid: what tuner.py sends as _esm", async () => {
   assert.equal(typeof mod.default.render, "function");
   assert.equal(typeof mod.createThrottle, "function");
 });
+
+test("fitCanvas leaves a canvas with no box alone (issue 13 #2: charts collapsed to 1x1 on a theme switch)", () => {
+  const canvas = { width: 600, height: 224, getBoundingClientRect: () => ({ width: 0, height: 0 }), getContext: () => assert.fail("drawn") };
+  assert.equal(T.fitCanvas(canvas), null);
+  assert.deepEqual([canvas.width, canvas.height], [600, 224]);
+  T.drawHistogram(canvas, { data: new Int32Array(4), shape: [1, 4] }, 0.5, "#888"); // no throw, no drawing
+  T.drawCurves(canvas, { data: new Float32Array(6), shape: [3, 2] }, 0.5, {}, "#888");
+});

@@ -60,6 +60,17 @@ test("kernel trait changes update the controls; batch buttons set the index", as
   assert.deepEqual(model.take(), [["set", "index", 1], ["save_changes"]]);
   q("mb-viewer-next").click();
   assert.deepEqual(model.take(), [["set", "index", 2], ["save_changes"]]);
+  assert.equal(q("mb-viewer-index").value, "3"); // items count from 1 in the UI (issue 13 #8)
+  assert.equal(q("mb-viewer-count").textContent, "/ 3");
+  model.kernelSet("index", 2);
+  const index = q("mb-viewer-index");
+  index.value = "1";
+  index.dispatch("change");
+  assert.deepEqual(model.take(), [["set", "index", 0], ["save_changes"]]);
+  index.value = "0"; // not an item: nothing is sent and the input shows the current item again
+  index.dispatch("change");
+  assert.deepEqual(model.take(), []);
+  assert.equal(index.value, "1");
   model.kernelSet("mode", "mean");
   assert.equal(q("mb-viewer-fill").disabled, true);
   model.kernelSet("error", "mode: bad");

@@ -153,7 +153,15 @@ export function snapStep(value, delta, step, min = 0, max = 1) {
   return Math.min(max, Math.max(min, Number((min + k * step).toFixed(digits))));
 }
 
-/** Batch labels count from 1 in the UI: item `index` (0-based) of `size` -> "3 / 8". */
-export function batchLabel(index, size) {
-  return `${index + 1} / ${size}`;
+// ---- batch navigation: items count from 1 in the UI (the `index` trait counts from 0) ----------
+
+/** What the batch controls show for item `index` (0-based) of `size`: the input reads index + 1. */
+export function batchView(index, size) {
+  return { value: String(index + 1), min: "1", max: String(size), count: `/ ${size}`, atStart: index <= 0, atEnd: index >= size - 1 };
+}
+
+/** The 0-based index a typed 1-based item number asks for, or null when it is not an item. */
+export function batchIndex(typed, size) {
+  const n = Number(typed);
+  return Number.isInteger(n) && n >= 1 && n <= size ? n - 1 : null;
 }

@@ -5,7 +5,7 @@
 // curves. Every slider movement is thresholded and blended HERE in the next animation frame (no
 // kernel round trip); the kernel gets the value throttled (at most one per THROTTLE_MS while
 // dragging, always on release) and answers with metrics and the cleaned mask (packed bits).
-import { decodeArray, el, listen, subscribe, suppressShortcuts, tintPixels, unpackBits } from "./shared.js";
+import { batchIndex, batchView, decodeArray, el, listen, subscribe, suppressShortcuts, tintPixels, unpackBits } from "./shared.js";
 import { createProbes } from "./probes.js";
 import {
   EDGE_RGB, MASK_RGBA, REMOVED_RGBA, composeOverlay, createThrottle, drawCurves, drawHistogram, formatMetric,
@@ -24,7 +24,7 @@ function buildDom(root) {
   method.append(el("span", "mb-tuner-label", {}, "Method"), ui.method);
   ui.batch = el("div", "mb-tuner-batch");
   ui.prev = el("button", "mb-tuner-prev", { type: "button", title: "Previous image" }, "\u2039");
-  ui.index = el("input", "mb-tuner-index", { type: "number", min: "0", step: "1", title: "Image in the batch" });
+  ui.index = el("input", "mb-tuner-index", { type: "number", min: "1", step: "1", title: "Image in the batch (from 1)" });
   ui.count = el("span", "mb-tuner-count");
   ui.next = el("button", "mb-tuner-next", { type: "button", title: "Next image" }, "\u203a");
   ui.batch.append(ui.prev, ui.index, ui.count, ui.next);
@@ -237,13 +237,12 @@ function render({ model, el: host }) {
     ui.opening.value = String(model.get("opening_radius"));
     ui.minSize.value = String(model.get("min_size"));
     ui.fillHoles.checked = !!model.get("fill_holes");
-    const b = model.get("batch_size"), i = model.get("index");
+    const b = model.get("batch_size"), nav = batchView(model.get("index"), b);
     ui.batch.style.display = b > 1 ? "" : "none";
-    ui.index.max = String(b - 1);
-    ui.index.value = String(i);
-    ui.count.textContent = `/ ${b}`;
-    ui.prev.disabled = i <= 0;
-    ui.next.disabled = i >= b - 1;
+    Object.assign(ui.index, { min: nav.min, max: nav.max, value: nav.value });
+    ui.count.textContent = nav.count;
+    ui.prev.disabled = nav.atStart;
+    ui.next.disabled = nav.atEnd;
     const best = model.get("best") || {};
     ui.bestText.textContent = typeof best.iou === "number" ? `Best IoU ${best.iou.toFixed(3)} at t = ${best.iou_threshold.toFixed(3)}` : "";
     const split = s.hist && s.hist.shape[0] === 2;
@@ -305,7 +304,7 @@ function render({ model, el: host }) {
   const goTo = (i) => { const b = model.get("batch_size"); if (Number.isInteger(i) && i >= 0 && i < b) send("index", i); else syncControls(); };
   on(ui.prev, "click", () => goTo(model.get("index") - 1));
   on(ui.next, "click", () => goTo(model.get("index") + 1));
-  on(ui.index, "change", () => goTo(Number(ui.index.value)));
+  on(ui.index, "change", () => { const i = batchIndex(ui.index.value, model.get("batch_size")); if (i === null) syncControls(); else goTo(i); });
 
   // One kernel message may change several arrays: redraw once, after it is applied.
   const dirty = { item: false, mask: false };
@@ -336,8 +335,12 @@ function render({ model, el: host }) {
   ]);
   const unlisten = listen(controls);
   const unsuppress = suppressShortcuts(root);
+  // charts follow their boxes (both canvases: one may resize alone) and the theme (axis colour)
   const resize = new ResizeObserver(() => schedule());
   resize.observe(ui.hist);
+  resize.observe(ui.curve);
+  const theme = new MutationObserver(() => { mutedColour = ""; schedule(); });
+  theme.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name", "class"] });
 
   dirty.item = true; // render() may run after Python changed traits: draw what is there now
   flush();
@@ -348,6 +351,7 @@ function render({ model, el: host }) {
     unsuppress();
     sender.cancel();
     resize.disconnect();
+    theme.disconnect();
     if (frame) cancelAnimationFrame(frame);
     root.remove();
   };

@@ -179,8 +179,14 @@ export function formatMetric(v, digits = 3) {
   return typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "\u2013";
 }
 
+/**
+ * Size a chart canvas to its CSS box (times devicePixelRatio) and clear it: {ctx, w, h} in CSS px,
+ * or null while it has no box (hidden, or mid re-layout as on a theme switch): the canvas then keeps
+ * its last picture instead of collapsing to 1x1, and the ResizeObserver redraws it later.
+ */
 export function fitCanvas(canvas) {
   const r = canvas.getBoundingClientRect();
+  if (!(r.width >= 1 && r.height >= 1)) return null;
   const dpr = window.devicePixelRatio || 1;
   const w = Math.max(1, Math.round(r.width * dpr)), h = Math.max(1, Math.round(r.height * dpr));
   if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
@@ -207,8 +213,9 @@ export function marker(ctx, x, top, bottom, colour, dash = []) {
 
 /** The histogram chart: bars (two colours when split by target), axis, the threshold line. */
 export function drawHistogram(canvas, hist, current, muted) {
-  const { ctx, w, h } = fitCanvas(canvas);
-  if (!hist) return;
+  const fit = fitCanvas(canvas);
+  if (!fit || !hist) return;
+  const { ctx, w, h } = fit;
   const [rows, bins] = hist.shape;
   const x = valueToX(current, w);
   ctx.fillStyle = "rgba(230, 159, 0, 0.08)"; // the side that ends up in the mask
@@ -224,7 +231,9 @@ export function drawHistogram(canvas, hist, current, muted) {
 
 /** The IoU / Dice curves ((3, T): thresholds, IoU, Dice), the best-IoU line and the current threshold. */
 export function drawCurves(canvas, curve, current, best, muted) {
-  const { ctx, w, h } = fitCanvas(canvas);
+  const fit = fitCanvas(canvas);
+  if (!fit) return;
+  const { ctx, w, h } = fit;
   const T = curve.shape[1];
   const xs = curve.data.subarray(0, T);
   const plotH = h - PAD.t - PAD.b;

@@ -3,7 +3,7 @@
 // everything per frame happens here: overlay blending while the opacity slider moves, and
 // linked zoom (wheel) / pan (drag) through one shared view {s, tx, ty} applied as a CSS transform.
 // Pure helpers: viewer_core.js and shared.js (tests/js/test_viewer.mjs).
-import { blendOverlay, decodeArray, el, listen, subscribe, suppressShortcuts, unpackBits } from "./shared.js";
+import { batchIndex, batchView, blendOverlay, decodeArray, el, listen, subscribe, suppressShortcuts, unpackBits } from "./shared.js";
 import { createProbes } from "./probes.js";
 import { PANELS, colorizeMask, drawEdges, panBy, viewTransform, zoomAt } from "./viewer_core.js";
 
@@ -27,7 +27,7 @@ function buildDom(root) {
   field("Contours", contours, "mb-viewer-check");
   const batch = el("div", "mb-viewer-batch");
   ui.prev = el("button", "mb-viewer-prev", { type: "button", title: "Previous item" }, "\u2039");
-  ui.index = el("input", "mb-viewer-index", { type: "number", min: "0", step: "1", title: "Batch item" });
+  ui.index = el("input", "mb-viewer-index", { type: "number", min: "1", step: "1", title: "Batch item (from 1)" });
   ui.count = el("span", "mb-viewer-count");
   ui.next = el("button", "mb-viewer-next", { type: "button", title: "Next item" }, "\u203a");
   batch.append(ui.prev, ui.index, ui.count, ui.next);
@@ -147,13 +147,12 @@ function render({ model, el: host }) {
     ui.opacity.value = String(model.get("opacity"));
     ui.opacityValue.textContent = Number(model.get("opacity")).toFixed(2);
     ui.contours.checked = !!model.get("contours");
-    const b = model.get("batch_size"), i = model.get("index");
+    const b = model.get("batch_size"), nav = batchView(model.get("index"), b);
     ui.batch.style.display = b > 1 ? "" : "none";
-    ui.index.max = String(b - 1);
-    ui.index.value = String(i);
-    ui.count.textContent = `/ ${b}`;
-    ui.prev.disabled = i <= 0;
-    ui.next.disabled = i >= b - 1;
+    Object.assign(ui.index, { min: nav.min, max: nav.max, value: nav.value });
+    ui.count.textContent = nav.count;
+    ui.prev.disabled = nav.atStart;
+    ui.next.disabled = nav.atEnd;
     const err = model.get("error");
     ui.error.textContent = err;
     ui.error.style.display = err ? "" : "none";
@@ -190,7 +189,7 @@ function render({ model, el: host }) {
     [ui.contours, "change", () => send("contours", ui.contours.checked)],
     [ui.prev, "click", () => goTo(model.get("index") - 1)],
     [ui.next, "click", () => goTo(model.get("index") + 1)],
-    [ui.index, "change", () => goTo(Number(ui.index.value))],
+    [ui.index, "change", () => { const i = batchIndex(ui.index.value, model.get("batch_size")); if (i === null) syncControls(); else goTo(i); }],
     [ui.reset, "click", resetView],
   ];
 
