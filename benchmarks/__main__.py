@@ -28,7 +28,15 @@ import torch
 from benchmarks import _case, _report
 from benchmarks._timing import Row, copy_bandwidth
 
-MODULES = ("cases_apply", "cases_extract", "cases_losses", "cases_thresholds", "cases_morphology", "cases_widgets")
+MODULES = (
+    "cases_apply",
+    "cases_extract",
+    "cases_losses",
+    "cases_thresholds",
+    "cases_dataset",
+    "cases_morphology",
+    "cases_widgets",
+)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
