@@ -330,8 +330,9 @@ def _masked_mean(answer: object) -> Verdict:
             )
         return False, "on a (3, 1, 4, 5) loss with a (4, 5) mask the result is not the mean of the kept elements."
     empty = answer(loss, torch.zeros(4, 5, dtype=torch.bool))
-    if not bool(torch.isfinite(empty)) or float(empty) != 0.0:
-        return False, f"an empty mask gives {float(empty)}; it should give 0.0 (no kept element: nothing to learn)."
+    value = float(empty.detach())
+    if value != 0.0:
+        return False, f"an empty mask gives {value}; it should give 0.0 (no kept element: nothing to learn)."
     empty.backward()
     if loss.grad is not None and not bool(torch.isfinite(loss.grad).all()):
         return False, "the empty mask's gradient is not finite: avoid 0/0 in the graph (clamp the count to >= 1)."
