@@ -22,11 +22,14 @@ import torch
 from maskbench._checks import describe
 from maskbench.render import label_palette, parse_color
 
-__all__ = ["TOOLS", "MAX_POINTS", "MAX_RADIUS", "Edit", "Rejected", "parse_edit", "parse_classes"]
+__all__ = ["TOOLS", "MAX_POINTS", "MAX_RADIUS", "MAX_SPANS", "Edit", "Rejected", "parse_edit", "parse_classes"]
 
 TOOLS = ("brush", "eraser", "fill", "lasso")
 MAX_POINTS = 1 << 18
 MAX_RADIUS = 4096.0
+#: Work cap of one stroke or lasso message: (segment or edge, image row) spans, ~1-2 s of kernel time at
+#: most. A 4096-px brush dragged over ~1000 points of a 4096^2 image fits; a hostile message does not.
+MAX_SPANS = 1 << 23
 
 
 class Rejected(ValueError):

@@ -24,7 +24,16 @@ import numpy as np
 import torch
 import traitlets
 
-from maskbench._checks import ShapeError, check_int, check_labels, check_number, check_tensor, describe, short_repr
+from maskbench._checks import (
+    ArgumentError,
+    ShapeError,
+    check_int,
+    check_labels,
+    check_number,
+    check_tensor,
+    describe,
+    short_repr,
+)
 from maskbench.kernels.paint import flood_fill_mask, polygon_window, stroke_window
 from maskbench.render import display_size
 from maskbench.render.proxy import max_proxy, max_proxy_box, rgba_proxy
@@ -43,6 +52,7 @@ from maskbench.widgets._common import (
 from maskbench.widgets._history import History
 from maskbench.widgets._painter_proto import (
     MAX_RADIUS,
+    MAX_SPANS,
     TOOLS,
     Rejected,
     parse_classes,
@@ -287,13 +297,13 @@ class Painter(GuardedState, anywidget.AnyWidget):
             self._commit(step.row, step.col, step.after(), record=False)
 
     @_edit
-    def _stroke(self, points, radius, label, edit_id=None):
-        hit = stroke_window(tuple(self._full.shape), points, radius)
+    def _stroke(self, points, radius, label, edit_id=None, max_spans=None):
+        hit = stroke_window(tuple(self._full.shape), points, radius, max_spans=max_spans)
         self._apply_window(hit, label, edit_id)
 
     @_edit
-    def _polygon(self, vertices, label, edit_id=None):
-        hit = polygon_window(tuple(self._full.shape), vertices)
+    def _polygon(self, vertices, label, edit_id=None, max_spans=None):
+        hit = polygon_window(tuple(self._full.shape), vertices, max_spans=max_spans)
         self._apply_window(hit, label, edit_id)
 
     @_edit
@@ -377,9 +387,13 @@ class Painter(GuardedState, anywidget.AnyWidget):
 
     def _browser_edit(self, content, buffers, edit_id) -> None:
         edit = parse_edit(content, buffers, tuple(self.image_shape), len(self.class_names))
-        if edit.tool == "fill":
-            self._fill(edit.row, edit.col, edit.label, edit_id)
-        elif edit.tool == "lasso":
-            self._polygon(edit.points, edit.label, edit_id)
-        else:
-            self._stroke(edit.points, edit.radius, 0 if edit.tool == "eraser" else edit.label, edit_id)
+        try:
+            if edit.tool == "fill":
+                self._fill(edit.row, edit.col, edit.label, edit_id)
+            elif edit.tool == "lasso":
+                self._polygon(edit.points, edit.label, edit_id, max_spans=MAX_SPANS)
+            else:
+                label = 0 if edit.tool == "eraser" else edit.label
+                self._stroke(edit.points, edit.radius, label, edit_id, max_spans=MAX_SPANS)
+        except ArgumentError as err:  # over the work cap of one message: nothing was computed
+            raise Rejected(str(err)) from None

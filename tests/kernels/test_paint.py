@@ -13,7 +13,8 @@ from skimage.draw import polygon2mask
 from skimage.segmentation import flood
 
 from maskbench import DTypeError, ShapeError
-from maskbench.kernels.paint import flood_fill_mask, polygon_mask, stroke_mask
+from maskbench._checks import ArgumentError
+from maskbench.kernels.paint import flood_fill_mask, polygon_mask, polygon_window, stroke_mask, stroke_window
 
 
 # ---------------------------------------------------------------- references (float64, obvious)
@@ -231,3 +232,87 @@ def test_flood_fill_errors(device):
         flood_fill_mask(lab[None], 0, 0)
     with pytest.raises(ValueError, match="connectivity"):
         flood_fill_mask(lab, 0, 0, connectivity=3)
+
+
+# ---------------------------------------------------------------- work and memory bounds (issue 10 #9, #10)
+def pixel_rule(shape, points, radius):
+    """The per-pixel capsule rule of the browser preview (painter_core.js rasterStroke), in float64."""
+    h, w = shape
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    out = np.zeros((h, w), bool)
+    for i in range(max(1, len(pts) - 1)):
+        (ar, ac), (br, bc) = pts[i], pts[i + 1] if len(pts) > 1 else pts[i]
+        y0, y1 = max(0, math.ceil(min(ar, br) - radius)), min(h, math.floor(max(ar, br) + radius) + 1)
+        x0, x1 = max(0, math.ceil(min(ac, bc) - radius)), min(w, math.floor(max(ac, bc) + radius) + 1)
+        dr, dc = br - ar, bc - ac
+        inv = 1 / max(dr * dr + dc * dc, 1e-12)
+        t = np.clip(((yy - ar) * dr + (xx - ac) * dc) * inv, 0, 1)
+        er, ec = yy - ar - t * dr, xx - ac - t * dc
+        out |= (er * er + ec * ec <= radius * radius) & (yy >= y0) & (yy < y1) & (xx >= x0) & (xx < x1)
+    return out
+
+
+def test_stroke_spans_equal_the_pixel_rule_on_random_strokes():
+    """Row spans of the capsule union == the per-pixel rule (ties included: integer points and radii)."""
+    g = torch.Generator().manual_seed(0)
+    for i in range(300):
+        h, w = (int(v) for v in torch.randint(1, 50, (2,), generator=g))
+        n = int(torch.randint(1, 10, (1,), generator=g))
+        pts = torch.rand(n, 2, generator=g, dtype=torch.float64) * torch.tensor([h + 10.0, w + 10.0]) - 5
+        radius = float(torch.rand(1, generator=g) * 9)
+        if i % 3 == 0:
+            pts, radius = pts.round(), float(round(radius))
+        elif i % 3 == 1:
+            pts, radius = (pts * 2).round() / 2, round(radius * 2) / 2
+        got = stroke_mask((h, w), pts, radius).numpy()
+        np.testing.assert_array_equal(got, pixel_rule((h, w), pts.numpy(), radius), err_msg=f"case {i}")
+
+
+def test_stroke_work_is_rows_not_brush_area():
+    """A 256-px brush over 40 points: one span per segment and row (<= 40 x 257), same pixels as the rule."""
+    g = torch.Generator().manual_seed(1)
+    pts = torch.rand(40, 2, generator=g) * 300
+    window = stroke_window((300, 300), pts, 128.0, max_spans=40 * 300)  # the old cost: 40 x 257^2 pixels
+    full = torch.zeros(300, 300, dtype=torch.bool)
+    r0, c0, win = window
+    full[r0 : r0 + win.shape[0], c0 : c0 + win.shape[1]] = win
+    np.testing.assert_array_equal(full.numpy(), pixel_rule((300, 300), pts.numpy(), 128.0))
+    with pytest.raises(ArgumentError, match=r"stroke: needs \d+ row spans, over the limit of 100"):
+        stroke_window((300, 300), pts, 128.0, max_spans=100)
+    with pytest.raises(ArgumentError, match=r"polygon: needs \d+ row spans, over the limit of 10"):
+        polygon_window((300, 300), pts, max_spans=10)
+
+
+def test_polygon_scanline_equals_skimage_on_many_vertices():
+    t = torch.linspace(0, 2 * math.pi, 5001, dtype=torch.float64)[:-1]
+    radius = 40 + 8 * torch.sin(7 * t)
+    verts = torch.stack([50.37 + radius * torch.sin(t), 52.21 + radius * torch.cos(t)], 1)  # no centre on a vertex
+    got = polygon_mask((101, 105), verts).numpy()
+    np.testing.assert_array_equal(got, polygon2mask((101, 105), verts.numpy()))
+
+
+PEAK_SCRIPT = """
+import resource, sys, math, torch
+from maskbench.kernels.paint import polygon_window
+n = 1 << 18  # the Painter's MAX_POINTS: one valid 2 MiB lasso message
+t = torch.linspace(0, 2 * math.pi, n + 1, dtype=torch.float64)[:-1]
+verts = torch.stack([2048 + 2000 * torch.sin(t), 2048 + 2000 * torch.cos(t)], 1).float()
+polygon_window((64, 64), verts[:3] * 0.01)  # warm up torch's allocator paths
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+r0, c0, window = polygon_window((4096, 4096), verts)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) // 1024, int(window.sum()))
+"""
+
+
+def test_largest_lasso_needs_bounded_memory():
+    """Issue 10 #9: a MAX_POINTS lasso on a 4096^2 image took ~8 GB (vertices x rows float64 tables)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    grown_mb, area = (int(v) for v in run.stdout.split())
+    assert grown_mb < 400, f"peak RSS grew by {grown_mb} MB"
+    assert abs(area - math.pi * 2000**2) < 0.001 * math.pi * 2000**2  # and it is the disc it should be

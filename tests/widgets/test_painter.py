@@ -377,3 +377,36 @@ def test_construction_errors_name_the_argument():
     from maskbench import MaskbenchError
 
     assert issubclass(PainterValueError, MaskbenchError) and issubclass(PainterValueError, ValueError)
+
+
+def test_hostile_lasso_is_capped_and_a_big_valid_one_is_painted():
+    """Issue 10 #9/#10: one message's work is capped (rejected before computing); a valid big lasso works."""
+    from maskbench.widgets._painter_proto import MAX_POINTS
+
+    p = make(h=512, w=512)
+    rng = np.random.default_rng(0)
+    zigzag = rng.uniform(0, 511, (MAX_POINTS, 2))  # every edge crosses ~170 rows: ~45M crossings
+    with pytest.warns(UserWarning, match=r"polygon: needs \d+ row spans, over the limit"):
+        edit(p, "lasso", zigzag)
+    assert not p.mask.any() and not p.can_undo and p.sent[-1][0]["type"] == "reject"
+    t = np.linspace(0, 2 * np.pi, MAX_POINTS, endpoint=False)
+    circle = np.stack([255.3 + 200 * np.sin(t), 255.7 + 200 * np.cos(t)], 1)
+    edit(p, "lasso", circle)
+    assert p.error == "" and abs(int(p.mask.sum()) - np.pi * 200**2) < 0.002 * np.pi * 200**2
+    edit(p, "brush", [(0, 0), (511, 511)] * 20, radius=2048.0)  # the largest brush: spans, not pixels
+    assert p.error == "" and p.mask.all()
+
+
+def test_huge_numbers_are_rejected_cleanly():
+    """Issue 10 #11: 10**400 is a clean rejection, never an OverflowError."""
+    p = make()
+    with pytest.raises(PainterValueError, match="opacity: expected a finite number"):
+        p.opacity = 10**400
+    with pytest.warns(UserWarning, match="rejected a browser update"):
+        p.set_state({"opacity": 10**400, "brush_size": 10**400})
+    with pytest.warns(UserWarning, match="radius"):
+        edit(p, "brush", [(1, 1)], radius=10**400)
+    with pytest.warns(UserWarning, match="fill seed"):
+        edit(p, "fill", row=10**400, col=0)
+    edit(p, "brush", [(1, 1)], radius=1.0, t0=10**400)  # a silly timestamp is ignored
+    assert p.opacity == 0.5 and p.mask[1, 1] == 1 and p.last_edit_latency_ms == 0.0

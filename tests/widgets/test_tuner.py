@@ -259,3 +259,18 @@ def test_property_mask_is_threshold(device, h, w, value, kind, dtype, seed) -> N
     assert {k: t.metrics[k] for k in ref} == pytest.approx(ref)
     assert int(t._hist.sum()) == h * w
     assert np.array_equal(unpack_bits(t._mask, (h, w)), t.mask.cpu().numpy())
+
+
+def test_huge_and_oversized_values_are_rejected_cleanly(scene) -> None:
+    """Issue 10 #11/#13: 10**400 is no OverflowError; a 9 MiB string is not echoed back."""
+    probs, _, target = scene
+    t = ThresholdTuner(probs, target=target)
+    before = _state(t)
+    with pytest.raises(TunerValueError, match="threshold: expected a finite number"):
+        t.threshold = 10**400
+    for message in ({"threshold": 10**400}, {"opacity": -(10**400)}, {"method": "x" * (9 << 20)}, {"y" * (9 << 20): 1}):
+        with pytest.warns(UserWarning, match="rejected a browser update") as record:
+            t.set_state(message)
+        assert _same_state(_state(t), before) and len(t.error) < 500
+        assert all(len(str(w.message)) < 500 for w in record)
+    assert issubclass(TunerValueError, maskbench.MaskbenchError) and issubclass(TunerTypeError, TypeError)

@@ -258,3 +258,17 @@ def test_modes_constant_and_static_files() -> None:
     assert MODES == ("keep", "remove", "mean", "inpaint", "weighted")
     v = Viewer(torch.rand(3, 4, 4), torch.ones(4, 4, dtype=torch.bool))
     assert "export default" in str(v._esm) and ".mb-viewer" in str(v._css)
+
+
+def test_empty_image_and_huge_fill_name_the_argument() -> None:
+    """Issue 10 #11/#13: an empty image names `image` (not `h`); 10**400 is a clean rejection."""
+    with pytest.raises(ShapeError, match=r"image: expected a non-empty image"):
+        Viewer(torch.rand(3, 0, 4), torch.ones(0, 4, dtype=torch.bool))
+    v = Viewer(torch.rand(3, 4, 4), torch.ones(4, 4, dtype=torch.bool))
+    with pytest.raises(WidgetValueError, match="fill: expected a finite number"):
+        v.fill = 10**400
+    with pytest.warns(UserWarning, match="rejected a browser update"):
+        v.set_state({"fill": 10**400, "opacity": 10**400})
+    assert v.fill == 0.0 and v.opacity == 0.5
+    with pytest.raises(WidgetValueError, match="fill: .*cannot be used"):
+        v.fill = 1e300  # finite, but float32 cannot hold it
