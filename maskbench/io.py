@@ -5,6 +5,7 @@ PIL is imported inside the functions that read or write files, so ``import maskb
 
 from __future__ import annotations
 
+import numbers
 import os
 import sys
 import tempfile
@@ -20,12 +21,14 @@ from maskbench._checks import (
     MaskValueError,
     ShapeError,
     check_bool_mask,
+    check_int,
     describe,
     short_repr,
 )
 from maskbench._coco_rle import rle_from_string, rle_to_string
 
 __all__ = [
+    "MAX_RLE_PIXELS",
     "rle_encode",
     "rle_decode",
     "load_image",
@@ -57,7 +60,7 @@ def rle_encode(mask: object, *, compressed: bool = False) -> dict:
     >>> rle_encode(torch.tensor([[False, True], [True, True]]), compressed=True)["counts"]
     '13'
     """
-    mask = check_bool_mask(as_tensor(mask), "mask")
+    mask = check_bool_mask(_to_tensor(mask, "mask"), "mask")
     if mask.ndim != 2:
         raise ShapeError(f"mask: expected a single (H, W) mask for RLE; got {describe(mask)}. Encode each mask.")
     h, w = mask.shape
@@ -71,8 +74,19 @@ def rle_encode(mask: object, *, compressed: bool = False) -> dict:
     return {"size": [h, w], "counts": rle_to_string(counts) if compressed else counts}
 
 
-def rle_decode(rle: dict) -> torch.Tensor:
+#: Default cap on the pixels :func:`rle_decode` will allocate (2**31 = 2 GiB of bool), like
+#: Pillow's decompression-bomb guard: a 40-byte RLE can claim a 100000 x 100000 mask.
+MAX_RLE_PIXELS = 2**31
+
+
+def rle_decode(rle: dict, *, max_pixels: int | None = MAX_RLE_PIXELS) -> torch.Tensor:
     """Decode COCO RLE (list counts, or the compact ``str``/``bytes`` counts) to a bool ``(H, W)`` mask.
+
+    Args:
+        rle: ``{"size": [H, W], "counts": [...]}``; counts are integers (a list, tuple or integer
+            numpy array) or COCO's compact string. Fractions are rejected, never truncated.
+        max_pixels: refuse masks with more than this many pixels (``H * W``) before allocating
+            anything (default :data:`MAX_RLE_PIXELS` = 2**31); None for no limit.
 
     >>> rle_decode({"size": [2, 2], "counts": [1, 3]})
     tensor([[False,  True],
@@ -84,19 +98,64 @@ def rle_decode(rle: dict) -> torch.Tensor:
         raise ArgumentTypeError(
             f"rle: expected a dict with 'size' and 'counts' (COCO RLE); got {short_repr(rle)}.", name="rle"
         )
-    h, w = (int(v) for v in rle["size"])
-    counts = rle["counts"]
-    if isinstance(counts, bytes):
-        counts = counts.decode("ascii")
-    counts = rle_from_string(counts) if isinstance(counts, str) else [int(c) for c in counts]
-    if any(c < 0 for c in counts) or sum(counts) != h * w:
+    size = rle["size"]
+    if isinstance(size, np.ndarray):
+        size = size.tolist()
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
+        raise ArgumentTypeError(f"rle['size']: expected [height, width]; got {short_repr(size)}.", name="rle['size']")
+    h, w = (check_int(v, "rle['size']", min_value=0) for v in size)
+    if max_pixels is not None:
+        max_pixels = check_int(max_pixels, "max_pixels", min_value=0)
+        if h * w > max_pixels:
+            raise MaskValueError(
+                f"rle: size [{h}, {w}] decodes to {h * w} pixels, over max_pixels={max_pixels} (a guard "
+                f"against decompression bombs). If you trust this RLE, pass max_pixels=None or a larger limit.",
+                name="rle",
+            )
+    counts = _rle_counts(rle["counts"])
+    if any(c < 0 for c in counts) or sum(counts) != h * w:  # Python ints: no int64 wrap-around
         raise MaskValueError(
             f"rle: counts must be non-negative and sum to H*W = {h}*{w} = {h * w}; "
-            f"got sum {sum(counts)} over {len(counts)} runs. Is 'size' [height, width]?"
+            f"got sum {sum(counts)} over {len(counts)} runs. Is 'size' [height, width]?",
+            name="rle",
         )
     values = np.arange(len(counts)) % 2 == 1  # runs alternate 0, 1, 0, ...
     flat = np.repeat(values, counts)
     return torch.from_numpy(flat.reshape(w, h).T.copy())
+
+
+def _rle_counts(counts: object) -> list[int]:
+    """RLE counts as Python ints: decoded from COCO's string, or checked to be integers (not 2.0)."""
+    if isinstance(counts, bytes):
+        try:
+            counts = counts.decode("ascii")
+        except UnicodeDecodeError:
+            raise MaskValueError(
+                f"rle['counts']: compressed counts must be ASCII; got {short_repr(counts)}.", name="rle['counts']"
+            ) from None
+    if isinstance(counts, str):
+        return rle_from_string(counts)
+    if isinstance(counts, np.ndarray):
+        if counts.ndim != 1 or (counts.size and counts.dtype.kind not in "iu"):
+            raise ArgumentTypeError(
+                f"rle['counts']: expected a 1-D integer array; got {describe(counts)}. "
+                "Fractional counts are not run lengths: were they rescaled?",
+                name="rle['counts']",
+            )
+        return counts.tolist()
+    if not isinstance(counts, (list, tuple)):
+        raise ArgumentTypeError(
+            f"rle['counts']: expected a list of ints or COCO's compact string; got {short_repr(counts)}.",
+            name="rle['counts']",
+        )
+    for c in counts:
+        if isinstance(c, (bool, np.bool_)) or not isinstance(c, numbers.Integral):
+            raise ArgumentTypeError(
+                f"rle['counts']: expected whole-number run lengths; got {type(c).__name__} {short_repr(c)} "
+                "among them. Fractional counts are not run lengths: were they rescaled?",
+                name="rle['counts']",
+            )
+    return [int(c) for c in counts]
 
 
 # ---------------------------------------------------------------- files
@@ -118,6 +177,7 @@ def load_image(path: str | os.PathLike, *, keep_alpha: bool = False) -> torch.Te
     tensor([[[0., 1.]]])
     >>> folder.cleanup()
     """
+    path = _check_path(path)
     from PIL import Image
 
     with Image.open(path) as img:
@@ -169,20 +229,20 @@ def load_mask(path: str | os.PathLike) -> torch.Tensor:
             [300,   1]], dtype=torch.int32)
     >>> folder.cleanup()
     """
-    path = Path(path)
+    path = Path(_check_path(path))
     if path.suffix.lower() == ".npy":
-        arr = np.load(path, allow_pickle=False)
+        arr = _load_npy(path)
         if arr.dtype.kind not in "biu":
             raise DTypeError(
                 f"load_mask: {path} holds {arr.dtype} data; a mask file holds bool or integer labels. "
                 "Load weights or probabilities with numpy.load and maskbench.as_tensor."
             )
-        if arr.dtype == np.uint64:
+        if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
             if arr.size and arr.max() > np.iinfo(np.int64).max:
                 raise MaskValueError(f"load_mask: {path} holds uint64 labels above the int64 range.")
             arr = arr.astype(np.int64)
-        arr = arr.astype(_NPY_WIDEN.get(arr.dtype, arr.dtype), copy=False)
-        return torch.from_numpy(np.ascontiguousarray(arr))
+        arr = arr.astype(_NPY_WIDEN.get(arr.dtype.newbyteorder("="), arr.dtype), copy=False)
+        return _from_numpy(arr)  # native byte order, writable; a 0-d array stays 0-d
 
     from PIL import Image
 
@@ -199,6 +259,38 @@ def load_mask(path: str | os.PathLike) -> torch.Tensor:
     if mode in ("L", "P"):
         return torch.from_numpy(arr.astype(np.uint8, copy=False))
     return torch.from_numpy(arr.astype(np.int32))
+
+
+def _check_path(path: object, name: str = "path") -> str | os.PathLike:
+    if isinstance(path, (str, os.PathLike)):
+        return path
+    raise ArgumentTypeError(
+        f"{name}: expected a file path (str or os.PathLike); got {type(path).__name__} {short_repr(path)}.",
+        name=name,
+    )
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """``np.load`` of a plain array file, with our errors for archives and pickles."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as err:  # numpy: object arrays need allow_pickle
+        raise MaskValueError(
+            f"load_mask: {path} is not a plain numeric .npy array ({err}); maskbench never unpickles "
+            "(allow_pickle=False). Re-save it with numpy.save(..., allow_pickle=False).",
+            name="path",
+        ) from None
+    if not isinstance(arr, np.ndarray):  # an NpzFile: the .npz archive has a .npy name
+        names = list(getattr(arr, "files", []))[:5]
+        close = getattr(arr, "close", None)
+        if close is not None:
+            close()
+        raise MaskValueError(
+            f"load_mask: {path} is an .npz archive (arrays {names}), not a single .npy array. "
+            "Open it with numpy.load and pass one array to maskbench.as_tensor, or rename it .npz.",
+            name="path",
+        )
+    return arr
 
 
 def save_mask(path: str | os.PathLike, mask: object) -> None:
@@ -218,17 +310,17 @@ def save_mask(path: str | os.PathLike, mask: object) -> None:
     tensor([[ True, False]])
     >>> folder.cleanup()
     """
-    path = Path(path)
+    path = Path(_check_path(path))
     suffix = path.suffix.lower()
     if suffix not in (".png", ".npy"):
         raise ArgumentError(f"path: expected a .png or .npy file; got {short_repr(str(path))}.", name="path")
-    t = as_tensor(mask)
+    t = _to_tensor(mask, "mask")
     if t.is_floating_point() or t.is_complex():
         raise DTypeError(
             f"mask: expected a bool mask or integer labels to save; got {describe(t)}. "
             "Threshold it (`mask > 0.5`), or quantise a weight (`(mask * 255).round().to(torch.uint8)`)."
         )
-    arr = np.ascontiguousarray(t.detach().cpu().numpy())
+    arr = np.require(t.detach().cpu().numpy(), requirements="C")  # ascontiguousarray makes 0-d 1-d
     if suffix == ".npy":
         _write_atomically(path, lambda f: np.save(f, arr, allow_pickle=False))
         return
@@ -237,6 +329,12 @@ def save_mask(path: str | os.PathLike, mask: object) -> None:
 
     if arr.ndim != 2:
         raise ShapeError(f"mask: a PNG holds one (H, W) mask; got {describe(t)}. Save stacks as .npy.")
+    if arr.size == 0:
+        raise ShapeError(
+            f"mask: a PNG cannot hold an empty {tuple(arr.shape)} mask (PNG needs at least 1x1); got "
+            f"{describe(t)}. Save it as .npy instead (e.g. {path.with_suffix('.npy').name!r}).",
+            name="mask",
+        )
     if arr.dtype == bool:
         img = Image.fromarray(arr)  # mode '1'
     else:
@@ -257,9 +355,15 @@ def _write_atomically(path: Path, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)  # mkstemp makes 0600 files; give the usual 0666 & ~umask instead
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        try:  # replacing a file keeps its permission bits (as writing into it would)
+            mode = os.stat(path).st_mode & 0o7777
+        except FileNotFoundError:
+            # mkstemp makes 0600 files; give the usual 0666 & ~umask instead. (Reading the umask
+            # means setting it: not thread-safe, but the window is two calls wide.)
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -288,6 +392,11 @@ def as_tensor(x: object) -> torch.Tensor:
     >>> int(a[0, 0])
     7
     """
+    return _to_tensor(x, "as_tensor")
+
+
+def _to_tensor(x: object, name: str) -> torch.Tensor:
+    """:func:`as_tensor`, with errors that name the caller's argument."""
     if isinstance(x, torch.Tensor):
         return x
     if isinstance(x, np.ndarray):
@@ -302,7 +411,7 @@ def as_tensor(x: object) -> torch.Tensor:
     if isinstance(x, (list, tuple, int, float, bool, np.generic)):
         return torch.as_tensor(x)
     raise ArgumentTypeError(
-        f"as_tensor: expected a torch.Tensor, numpy array, PIL image or DLPack-capable array; got {describe(x)}."
+        f"{name}: expected a torch.Tensor, numpy array, PIL image or DLPack-capable array; got {describe(x)}."
     )
 
 

@@ -338,3 +338,132 @@ def test_as_tensor_pil() -> None:
     assert as_tensor(Image.fromarray(rgb[..., 0])).shape == (3, 4)
     assert as_tensor(Image.fromarray(rgb[..., 0] > 100)).dtype == torch.bool
     assert as_tensor(Image.fromarray(np.array([[70000]], dtype=np.int32))).tolist() == [[70000]]
+
+
+# issue 10 regressions ------------------------------------------------------------------------------
+
+from maskbench import MaskbenchError  # noqa: E402
+
+
+@pytest.mark.parametrize("value", [np.int64(7), np.bool_(True), np.uint8(200)])
+def test_0d_npy_round_trip_keeps_shape_issue10_8(tmp_path, value) -> None:
+    # np.ascontiguousarray promotes a 0-d array to (1,): the scalar came back as shape (1,).
+    path = tmp_path / "scalar.npy"
+    np.save(path, np.asarray(value), allow_pickle=False)
+    loaded = load_mask(path)
+    assert loaded.shape == () and loaded.item() == value.item()
+    save_mask(tmp_path / "again.npy", torch.tensor(value.item()))
+    assert np.load(tmp_path / "again.npy").shape == ()
+
+
+@pytest.mark.parametrize(
+    "rle, where",
+    [
+        ({"size": [2.5, 2], "counts": [1, 3]}, r"rle\['size'\]"),
+        ({"size": [2, 2], "counts": [1.7, 2.3]}, r"rle\['counts'\]"),
+        ({"size": [2, 2], "counts": [1.0, 3.0]}, r"rle\['counts'\]"),
+        ({"size": [2, 2], "counts": [True, 3]}, r"rle\['counts'\]"),
+        ({"size": [2, 2], "counts": np.array([1.0, 3.0])}, r"rle\['counts'\]"),
+        ({"size": ["2", 2], "counts": [1, 3]}, r"rle\['size'\]"),
+    ],
+)
+def test_rle_decode_rejects_non_integer_counts_and_size_issue10_8(rle, where) -> None:
+    # int() truncated 2.5 to 2 and 1.7 to 1 (and 1.7 + 2.3 summed to 4 = 2 * 2).
+    with pytest.raises(MaskbenchError, match=where):
+        rle_decode(rle)
+
+
+def test_rle_decode_accepts_integer_numpy_counts_issue10_8() -> None:
+    rle = {"size": np.array([2, 2]), "counts": np.array([1, 3], dtype=np.uint32)}
+    assert rle_decode(rle).tolist() == [[False, True], [True, True]]
+
+
+def test_rle_decode_size_cap_issue10_12() -> None:
+    # A 40-byte RLE of 100000 x 100000 used to allocate 9 GiB before anything checked it.
+    bomb = {"size": [100_000, 100_000], "counts": [10_000_000_000]}
+    with pytest.raises(MaskValueError, match=r"rle: size \[100000, 100000\] .*10000000000 pixels.*max_pixels"):
+        rle_decode(bomb)
+    with pytest.raises(MaskValueError, match=r"max_pixels=12"):
+        rle_decode({"size": [4, 4], "counts": [16]}, max_pixels=12)
+    assert rle_decode({"size": [4, 4], "counts": [16]}, max_pixels=16).shape == (4, 4)  # overridable
+    assert rle_decode({"size": [4, 4], "counts": [16]}, max_pixels=None).shape == (4, 4)
+    with pytest.raises(TypeError, match=r"max_pixels: expected an int"):
+        rle_decode({"size": [4, 4], "counts": [16]}, max_pixels=1.5)
+
+
+def test_rle_decode_counts_that_overflow_int64_sums_issue10_12() -> None:
+    # int64 sums wrap around: these counts "sum" to 4 modulo 2**64 and would reach np.repeat.
+    counts = [2**62, 2**62, 2**62, 2**62 + 4]
+    with pytest.raises(MaskValueError, match=r"rle: counts must be non-negative and sum to H\*W"):
+        rle_decode({"size": [2, 2], "counts": counts})
+
+
+@pytest.mark.parametrize(
+    "rle",
+    [
+        None,
+        [],
+        {"size": [2, 2]},
+        {"size": 4, "counts": [4]},
+        {"size": [2, 2, 1], "counts": [4]},
+        {"size": [2, 2], "counts": 4},
+    ],
+)
+def test_rle_decode_malformed_input_names_rle_issue10_13(rle) -> None:
+    with pytest.raises(MaskbenchError, match=r"^rle"):
+        rle_decode(rle)
+
+
+@pytest.mark.parametrize("fn", [rle_encode, lambda m: save_mask("x.png", m)])
+def test_mask_none_names_mask_issue10_13(fn) -> None:
+    with pytest.raises(MaskbenchError, match=r"^mask: expected"):
+        fn(None)
+
+
+@pytest.mark.parametrize("fn", [load_image, load_mask])
+def test_load_none_names_path_issue10_11_13(fn) -> None:
+    with pytest.raises(MaskbenchError, match=r"^path: expected a file path .*got None"):
+        fn(None)
+
+
+@pytest.mark.parametrize("order", [">", "<"])
+def test_big_endian_npy_loads_issue10_11(tmp_path, order) -> None:
+    arr = np.array([[1, 300], [70000, 2]], dtype=f"{order}i4")
+    np.save(tmp_path / "m.npy", arr, allow_pickle=False)
+    loaded = load_mask(tmp_path / "m.npy")
+    assert loaded.dtype == torch.int32 and loaded.tolist() == [[1, 300], [70000, 2]]
+    np.save(tmp_path / "u.npy", arr.astype(f"{order}u2"), allow_pickle=False)
+    assert load_mask(tmp_path / "u.npy").tolist() == (arr.astype(np.uint16)).tolist()
+
+
+def test_npz_renamed_npy_gives_a_clear_error_issue10_11(tmp_path) -> None:
+    np.savez(tmp_path / "m.npz", a=np.zeros((2, 2), dtype=np.uint8))
+    os.replace(tmp_path / "m.npz", tmp_path / "m.npy")
+    with pytest.raises(MaskValueError, match=r"m.npy.* an .npz archive.*numpy.load"):
+        load_mask(tmp_path / "m.npy")
+
+
+def test_pickled_npy_is_our_error_issue10_11(tmp_path) -> None:
+    np.save(tmp_path / "p.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(MaskValueError, match=r"allow_pickle"):
+        load_mask(tmp_path / "p.npy")
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (3, 0), (0, 0)])
+def test_save_empty_mask_to_png_is_our_error_issue10_13(tmp_path, shape) -> None:
+    for dtype in (torch.bool, torch.uint8):
+        with pytest.raises(ShapeError, match=r"mask: a PNG cannot hold an empty .*\.npy"):
+            save_mask(tmp_path / "e.png", torch.zeros(shape, dtype=dtype))
+    save_mask(tmp_path / "e.npy", torch.zeros(shape, dtype=torch.bool))  # .npy can
+    assert load_mask(tmp_path / "e.npy").shape == shape
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("suffix", [".png", ".npy"])
+def test_save_mask_keeps_existing_permission_bits_issue10_13(tmp_path, suffix) -> None:
+    path = tmp_path / f"m{suffix}"
+    save_mask(path, torch.ones(2, 2, dtype=torch.bool))
+    os.chmod(path, 0o640)
+    save_mask(path, torch.zeros(2, 2, dtype=torch.bool))
+    assert os.stat(path).st_mode & 0o7777 == 0o640
+    assert not load_mask(path).any()
