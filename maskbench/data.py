@@ -147,7 +147,12 @@ def synthetic_scene(
     >>> sorted(scene.labels.unique().tolist())
     [0, 1, 2, 3]
     """
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        h, w = size
+    elif isinstance(size, (list, tuple)):
+        raise ArgumentError(f"size: expected H or (H, W); got {short_repr(size)}.", name="size")
+    else:
+        h = w = check_int(size, "size")  # the type; the range is checked per side below
     check_int(h, "size (height)", min_value=1)
     check_int(w, "size (width)", min_value=1)
     k = check_int(num_classes, "num_classes", min_value=2)

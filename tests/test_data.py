@@ -112,3 +112,25 @@ def test_scene_errors() -> None:
         synthetic_scene(16, noise=-1)
     with pytest.raises(ValueError, match=r"batch: expected an int >= 1"):
         synthetic_scene(16, batch=0)
+
+
+# issue 10 regressions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [2.5, "64", None, (64,), (64, 64, 3)])
+def test_scene_bad_size_names_size_issue10_13(size) -> None:
+    # size=2.5 raised "TypeError: 'float' object is not iterable"
+    from maskbench import MaskbenchError
+
+    with pytest.raises(MaskbenchError, match=r"^size"):
+        synthetic_scene(size)
+
+
+def test_scene_list_size_and_bad_degradation_types_issue10_13() -> None:
+    from maskbench import MaskbenchError
+
+    assert synthetic_scene([16, 24], seed=0).image.shape == (3, 16, 24)
+    with pytest.raises(MaskbenchError, match=r"^noise: expected a number"):
+        synthetic_scene(16, noise="0.1")
+    with pytest.raises(MaskbenchError, match=r"^blur: expected a finite number"):
+        synthetic_scene(16, blur=float("nan"))

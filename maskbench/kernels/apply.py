@@ -162,6 +162,7 @@ def inpaint(
         >>> inpaint(image, mask)  # + 4 smoothing steps
         tensor([[[1.0000, 1.9938, 3.0000]]])
     """
+    steps = None if steps is None else check_int(steps, "steps", min_value=0)  # errors name *this* argument
     return apply_mask(image, mask, fill="inpaint", channels_last=channels_last, inpaint_steps=steps)
 
 

@@ -153,6 +153,10 @@ def extract_pixels(
 
     k = check_int(max_pixels, "max_pixels", min_value=0)
     count = flat_mask.sum()  # 0-d int64, stays on device
+    if n == 0:  # a shape test, not a data one: there is nothing to gather, only padding
+        coords = torch.full((k, 3 if batched else 2), -1, dtype=torch.long, device=x.device)
+        values = x.new_zeros(k, c)
+        return PaddedPixels(values, coords, count, torch.zeros(k, dtype=torch.bool, device=x.device))
     position = flat_mask.cumsum(0) - 1  # output slot of each selected pixel
     keep = flat_mask & (position < k)
     # Scatter each kept pixel's flat index into its slot; everything else lands in a dump slot k.

@@ -94,6 +94,9 @@ def from_one_hot(onehot: torch.Tensor, *, dim: int = -3, ignore_index: int | Non
             [255,   1]])
     """
     check_tensor(onehot, "onehot")
+    dim = check_int(dim, "dim")
+    if ignore_index is not None:
+        ignore_index = check_int(ignore_index, "ignore_index")
     if onehot.ndim == 0:
         raise ShapeError(f"onehot: expected a class axis at dim={dim}; got {describe(onehot)}.")
     if not -onehot.ndim <= dim < onehot.ndim or onehot.shape[dim] == 0:

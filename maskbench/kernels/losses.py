@@ -92,6 +92,7 @@ def masked_loss(
     """
     check_tensor(input, "input")
     check_tensor(target, "target")
+    check_same_device(input=input, target=target)
     try:
         shape = torch.broadcast_shapes(input.shape, target.shape)
     except RuntimeError:
@@ -156,6 +157,7 @@ def masked_bce_with_logits(
     check_tensor(input, "input")
     check_tensor(target, "target")
     check_floating(input, "input")
+    check_same_device(input=input, target=target)
     if target.dtype == torch.bool:
         target = target.to(input.dtype)
     elif not target.is_floating_point():
@@ -235,6 +237,7 @@ def masked_cross_entropy(
     check_tensor(target, "target")
     check_floating(input, "input")
     check_labels(target, "target")
+    check_same_device(input=input, target=target)
     if input.ndim < 2:
         raise ShapeError(
             f"input: expected logits (N, K, ...); got {describe(input)}. "

@@ -292,6 +292,8 @@ def test_errors():
     with pytest.raises(ValueError, match=r"inpaint_steps: only used with fill='inpaint'; got inpaint_steps=3"):
         apply_mask(x, ok, fill=0.0, inpaint_steps=3)
     with pytest.raises(ValueError, match=r"inpaint_steps: expected an int >= 0; got -1"):
+        apply_mask(x, ok, fill="inpaint", inpaint_steps=-1)
+    with pytest.raises(ValueError, match=r"steps: expected an int >= 0; got -1"):  # issue 10 #13: inpaint's name
         inpaint(x, ok, steps=-1)
     with pytest.raises(DeviceError, match=r"mask: expected a tensor on cpu like image; got \(4, 5\) bool on meta"):
         apply_mask(x, ok.to("meta"))
@@ -448,3 +450,10 @@ def test_apply_mask_leaves_its_inputs_alone_issue10_1(device):
             apply_mask(image, mask.to(dtype), fill="mean")
             apply_mask(image, mask, fill="inpaint")
         assert torch.equal(image, before[0]) and torch.equal(mask.view(torch.uint8), before[1].view(torch.uint8))
+
+
+@pytest.mark.parametrize("steps, error", [(-1, ValueError), ("x", TypeError), (1.5, TypeError)])
+def test_inpaint_steps_error_names_steps_issue10_13(steps, error):
+    # the message named apply_mask's inpaint_steps, which the caller of inpaint never wrote
+    with pytest.raises(error, match=r"^steps: expected an int"):
+        inpaint(torch.zeros(1, 2, 2), torch.ones(2, 2, dtype=torch.bool), steps=steps)

@@ -283,3 +283,20 @@ def test_sync_free_variants_trace_without_graph_breaks(device) -> None:
         assert torch.equal(a, b)
     for a, b in zip(cls(x, lab), extract_classes(x, lab, num_classes=3, drop_ignored=False)):
         assert torch.equal(a, b)
+
+
+# issue 10 regressions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(3, 0, 4), (3, 4, 0), (0, 3, 4, 4), (2, 3, 0, 0)])
+@pytest.mark.parametrize("k", [0, 3])
+def test_extract_pixels_zero_sized_with_max_pixels_issue10_11(device, shape, k) -> None:
+    # index_select() on the empty planar view raised "self indexing axis dim should be positive".
+    image = torch.zeros(shape, device=device)
+    mask = torch.zeros(shape[:1] + shape[-2:] if len(shape) == 4 else shape[-2:], dtype=torch.bool, device=device)
+    out = extract_pixels(image, mask, max_pixels=k)
+    ncoords = 3 if len(shape) == 4 else 2
+    assert out.values.shape == (k, shape[-3]) and out.coords.shape == (k, ncoords)
+    assert out.count.item() == 0 and not out.valid.any() and (out.coords == -1).all() and (out.values == 0).all()
+    exact = extract_pixels(image, mask)
+    assert exact.values.shape == (0, shape[-3]) and exact.coords.shape == (0, ncoords)

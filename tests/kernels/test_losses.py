@@ -676,3 +676,22 @@ def test_no_loss_modifies_its_inputs_issue10_1():
         before = _snapshot(*args)
         fn(*args, **kwargs)
         assert _unchanged(before, args), (fn.__name__, [a.dtype for a in args if isinstance(a, torch.Tensor)])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, t: masked_bce_with_logits(x, t),
+        lambda x, t: masked_mse(x, t),
+        lambda x, t: masked_l1(x, t),
+        lambda x, t: masked_loss(lambda a, b: a - b, x, t),
+        lambda x, t: masked_cross_entropy(x, t[:, 0].long()),
+        lambda x, t: dice_loss(x, t),
+    ],
+)
+def test_losses_check_the_targets_device_issue10_11(call):
+    # only dice_loss checked it; the others failed inside torch with a message naming no argument
+    x = torch.randn(2, 1, 3, 3)
+    t = torch.rand(2, 1, 3, 3, device="meta")
+    with pytest.raises(DeviceError, match=r"^target: expected a tensor on cpu like input"):
+        call(x, t)
