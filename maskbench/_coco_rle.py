@@ -6,7 +6,7 @@ from the third count on, each count is stored as the difference to the count two
 
 from __future__ import annotations
 
-from maskbench._checks import MaskValueError
+from maskbench._checks import MaskValueError, short_repr
 
 
 def rle_to_string(counts: list[int]) -> str:
@@ -35,10 +35,10 @@ def rle_from_string(s: str) -> list[int]:
         x, k, more = 0, 0, True
         while more:
             if p >= len(s):
-                raise MaskValueError(f"rle: compressed counts end inside a number: {s!r}.")
+                raise MaskValueError(f"rle: compressed counts end inside a number: {short_repr(s)}.", name="rle")
             c = ord(s[p]) - 48
             if not 0 <= c < 64:
-                raise MaskValueError(f"rle: invalid character {s[p]!r} in compressed counts.")
+                raise MaskValueError(f"rle: invalid character {s[p]!r} at {p} in compressed counts.", name="rle")
             x |= (c & 0x1F) << (5 * k)
             more = bool(c & 0x20)
             p, k = p + 1, k + 1

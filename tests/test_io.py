@@ -467,3 +467,12 @@ def test_save_mask_keeps_existing_permission_bits_issue10_13(tmp_path, suffix) -
     save_mask(path, torch.zeros(2, 2, dtype=torch.bool))
     assert os.stat(path).st_mode & 0o7777 == 0o640
     assert not load_mask(path).any()
+
+
+def test_rle_errors_do_not_echo_huge_counts_issue10_13() -> None:
+    with pytest.raises(MaskValueError, match=r"^rle: compressed counts end inside a number") as info:
+        rle_decode({"size": [2, 2], "counts": "P" * 1_000_000})
+    assert len(str(info.value)) < 300
+    with pytest.raises(MaskbenchError, match=r"^rle") as info:
+        rle_decode({"size": [2, 2], "counts": [0.5] * 1_000_000})
+    assert len(str(info.value)) < 300
