@@ -42,13 +42,19 @@ def seeded(max_examples: int, **kwargs) -> settings:
     )
 
 
-def _values(shape: tuple[int, ...], dtype: torch.dtype, seed: int, *, special: float, low: float, high: float):
+def _values(shape: tuple[int, ...], dtype: torch.dtype, seed: int, *, special: float, low, high):
     g = torch.Generator().manual_seed(seed)
     if dtype == torch.bool:
         return torch.rand(shape, generator=g) < 0.5
-    if dtype in INTS:
-        lo, hi = (0, 256) if dtype == torch.uint8 else (int(low), int(high) + 1)
-        return torch.randint(lo, hi, shape, generator=g, dtype=torch.int64).to(dtype)
+    if dtype in INTS:  # [low, high] inclusive; by default all of uint8, or [-3, 3]
+        lo = (
+            (0 if dtype == torch.uint8 else -3)
+            if low is None
+            else max(int(low), 0 if dtype == torch.uint8 else -(2**62))
+        )
+        hi = (255 if dtype == torch.uint8 else 3) if high is None else int(high)
+        return torch.randint(lo, hi + 1, shape, generator=g, dtype=torch.int64).to(dtype)
+    low, high = -3.0 if low is None else low, 3.0 if high is None else high
     x = torch.rand(shape, generator=g, dtype=torch.float64) * (high - low) + low
     if special > 0 and x.numel():
         pick = torch.rand(shape, generator=g) < special
@@ -77,11 +83,15 @@ def tensors(
     dtype: torch.dtype | st.SearchStrategy = ANY_DTYPE,
     *,
     special: float | None = None,
-    low: float = -3.0,
-    high: float = 3.0,
+    low: float | None = None,
+    high: float | None = None,
     layouts=LAYOUTS,
 ) -> torch.Tensor:
-    """A tensor of ``shape`` in a drawn dtype and layout, with NaN/Inf/-0.0 where ``special`` > 0."""
+    """A tensor of ``shape`` in a drawn dtype and layout, with NaN/Inf/-0.0 where ``special`` > 0.
+
+    Values lie in ``[low, high]`` (floats default to [-3, 3]; integers are inclusive, uint8 defaults
+    to all of [0, 255] and int64 to [-3, 3]).
+    """
     dtype = draw(dtype) if isinstance(dtype, st.SearchStrategy) else dtype
     seed = draw(st.integers(0, 2**31 - 1))
     if special is None:
