@@ -35,7 +35,7 @@ def test_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
     os.environ["MASKBENCH_SMALL"] = env_small  # the kernel inherits it: small inputs, same cells
     client = NotebookClient(
         nb,
-        timeout=600,
+        timeout=600 if env_small == "1" else 1200,  # full size: 05 trains six networks in one cell
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
