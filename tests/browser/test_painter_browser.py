@@ -250,6 +250,12 @@ def test_painter_tools_in_the_browser(lab) -> None:
     assert "mb-panning" not in (widget.locator(".mb-stage").get_attribute("class") or "")
     page.keyboard.up(" ")
     assert lab.run_code(page, "print(p.brush_size, p.tool)") == f"{size0 + 3} eraser"
+    fit = widget.get_attribute("data-view")
+    keys(widget, "+")  # zoom keys (issue 13 #3: there were none)
+    page.wait_for_function("el => el.dataset.zoom === 'user'", arg=widget.element_handle())
+    assert float(widget.get_attribute("data-view").split(",")[0]) > float(fit.split(",")[0])
+    keys(widget, "r")
+    page.wait_for_function("([el, v]) => el.dataset.view === v", arg=[widget.element_handle(), fit])
 
     # 9. screenshot of the demo painter (coins, two classes) and no console errors
     demo = page.locator(".mb-painter").nth(1)

@@ -125,7 +125,10 @@ export class FakeElement {
   dispatch(type, props = {}) {
     const e = { type, target: this, timeStamp: performance.now(), defaultPrevented: false, stopped: false,
       preventDefault() { this.defaultPrevented = true; }, stopPropagation() { this.stopped = true; }, ...props };
-    for (let n = this; n && !e.stopped; n = n.parent) for (const fn of n.handlers.get(type) || []) fn(e);
+    for (let n = this; n && !e.stopped; n = n.parent) {
+      if (typeof n[`on${type}`] === "function") n[`on${type}`](e); // handler properties (el({onclick}))
+      for (const fn of n.handlers.get(type) || []) fn(e);
+    }
     return e;
   }
   click() { if (!this.disabled) this.dispatch("click"); }

@@ -94,6 +94,8 @@ test("painterKey: tools, classes, undo / redo; Space and arrows belong to a focu
   assert.deepEqual(P.painterKey("z", { mod: true }), { type: "undo" });
   assert.deepEqual(P.painterKey("Z", { mod: true, shift: true }), { type: "redo" });
   assert.deepEqual(P.painterKey("y", { mod: true }), { type: "redo" });
+  assert.deepEqual(P.painterKey("+"), { type: "zoom", value: 1.25 });
+  assert.deepEqual(P.painterKey("-"), { type: "zoom", value: 0.8 });
   assert.deepEqual(P.painterKey(" "), { type: "pan" });
   assert.equal(P.painterKey(" ", { onControl: true }), null); // presses the focused button
   assert.equal(P.painterKey("ArrowRight", { onControl: true }), null); // moves the focused slider

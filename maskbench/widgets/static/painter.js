@@ -11,7 +11,7 @@ import {
 
 const TOOLS = [["brush", "Brush", "B"], ["eraser", "Eraser", "E"], ["fill", "Fill", "F"], ["lasso", "Lasso", "L"]];
 const HELP = [["B E F L", "tools"], ["1–9 0", "class"], ["[ ]", "size"], ["Ctrl+Z", "undo"],
-  ["Ctrl+Shift+Z / Ctrl+Y", "redo"], ["wheel", "zoom"], ["space / right-drag", "pan"], ["R", "fit"]];
+  ["Ctrl+Shift+Z / Ctrl+Y", "redo"], ["wheel / + −", "zoom"], ["space / right-drag", "pan"], ["R", "fit"]];
 
 /** The widget's DOM; `act` = {setTrait, send, fit} handles the buttons and sliders. */
 function buildDom(root, act) {
@@ -263,6 +263,7 @@ function render({ model, el: host }) {
   }
 
   // keyboard ---------------------------------------------------------------------------------------
+  const canvasCentre = () => [parseFloat(ui.canvas.style.width) / 2, parseFloat(ui.canvas.style.height) / 2];
   function onKey(e) {
     const onControl = e.target !== root && /^(BUTTON|INPUT|SELECT|TEXTAREA)$/.test(e.target.tagName || "");
     const a = painterKey(e.key, { mod: e.ctrlKey || e.metaKey, shift: e.shiftKey, alt: e.altKey, onControl });
@@ -271,6 +272,7 @@ function render({ model, el: host }) {
     else if (a.type === "tool") setTrait("tool", a.value);
     else if (a.type === "class") { if (a.value < classes().length) setTrait("active_class", a.value); }
     else if (a.type === "size") setTrait("brush_size", stepSize(model.get("brush_size"), a.value));
+    else if (a.type === "zoom") s.userMoved(zoomAt(s.view, ...canvasCentre(), a.value));
     else if (a.type === "pan") { space = true; ui.stage.classList.add("mb-panning"); }
     else if (a.type === "fit") s.resetView();
     e.preventDefault();

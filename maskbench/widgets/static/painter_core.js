@@ -231,8 +231,8 @@ export function createEdits(geo, truth) {
 }
 
 /**
- * What a key pressed on the Painter does: {type: "undo" | "redo" | "tool" | "class" | "size" | "pan"
- * | "fit" | "swallow", value?} or null (leave the key alone). `onControl`: a button or slider has
+ * What a key pressed on the Painter does: {type: "undo" | "redo" | "tool" | "class" | "size" | "zoom"
+ * | "pan" | "fit" | "swallow", value?} or null (leave the key alone). `onControl`: a button or slider has
  * the focus, so Space and Enter belong to it (they press the button) and arrows move the slider.
  */
 export function painterKey(key, { mod = false, shift = false, alt = false, onControl = false } = {}) {
@@ -245,6 +245,8 @@ export function painterKey(key, { mod = false, shift = false, alt = false, onCon
   if (tools[lower]) return { type: "tool", value: tools[lower] };
   if (/^[0-9]$/.test(key)) return { type: "class", value: Number(key) };
   if (key === "[" || key === "]") return { type: "size", value: key === "]" ? 1 : -1 };
+  if (key === "+" || key === "=") return { type: "zoom", value: 1.25 };
+  if (key === "-" || key === "_") return { type: "zoom", value: 0.8 };
   if (key === " ") return { type: "pan" };
   if (lower === "r") return { type: "fit" };
   return key.length === 1 ? { type: "swallow" } : null; // plain keys must not reach notebook shortcuts
