@@ -53,8 +53,8 @@ class Hist:
         bins = check_int(bins, "bins", min_value=1)
         flat, self.batch, self.out_dtype, owned = as_work(x, "x")
         n = flat.shape[0]
-        # One scratch buffer `a`; every later step is in place (fresh multi-MB buffers cost page
-        # faults, which dominate on CPU). Ignored pixels become +inf for the minimum...
+        # Few full-size buffers, mostly updated in place (fresh multi-MB buffers cost page faults,
+        # which dominate on CPU). Ignored pixels become +inf for the minimum...
         if owned:
             a = flat.nan_to_num_(nan=_INF, posinf=_INF, neginf=_INF)
         else:
@@ -65,39 +65,83 @@ class Hist:
         self.const = lo == hi
         self.value = lo
         # numpy's range: [v - 0.5, v + 0.5] for a constant image, [0, 1] for an empty one
+        self.length = torch.full_like(lo, bins, dtype=torch.int64)  # bins that can hold pixels
+        if x.dtype in (torch.uint8, torch.int8) and bins >= 256:
+            self._per_value(a, lo, hi, bins, sums)
+            return
         lo_e = torch.where(self.const, lo - 0.5, torch.where(self.empty, 0.0, lo))
         hi_e = torch.where(self.const, hi + 0.5, torch.where(self.empty, 1.0, hi))
-        step = (hi_e - lo_e) / bins
+        span = hi_e - lo_e  # numpy's norm_denom
+        step = span / bins
         # degenerate ranges (wider than the dtype's max, or below bins * its tiniest normal) get
         # a finite, positive step: no NaN below, whatever the pixels
         step = torch.where(torch.isfinite(step), step, hi_e / bins - lo_e / bins)
         step = step.clamp_min(torch.finfo(a.dtype).tiny)
-        # bin = trunc((x - lo) / step) (numpy's formula for power-of-two bins); a constant image
-        # gets (x - v) / FLT_MAX = 0 here and is moved to bin bins // 2 below
-        a.sub_(torch.where(self.const, lo, lo_e)[:, None])
+        k = torch.arange(bins + 1, device=a.device, dtype=a.dtype)
+        edges = k * step[:, None] + lo_e[:, None]  # numpy.linspace's arithmetic
+        edges[:, -1] = hi_e
+        # bin = trunc((x - lo) / (hi - lo) * bins), numpy's formula in the image's dtype; a constant
+        # image gets (x - v) / FLT_MAX = 0 here and is moved to bin bins // 2 in _fold
+        t = a.sub(torch.where(self.const, lo, lo_e)[:, None])  # ignored pixels: -inf
         if sums:  # per-bin sums of x - min in float64, for Li's class means (ignored pixels: 0)
-            weights = a.to(wide_float(a.device), copy=True).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0).view(-1)
-        a.div_(torch.where(self.const, torch.finfo(a.dtype).max, step)[:, None])
-        a.clamp_(-1.0, bins)  # ignored pixels: -inf -> -1 (slot 0); the maximum lands on `bins`
-        idx = a.view(torch.int64 if a.dtype == torch.float64 else torch.int32)
-        idx.copy_(a)  # truncating cast in place (same element size)
-        slots = bins + 2  # per image: ignored pixels, the bins, the maximum (folded below)
+            weights = t.to(wide_float(a.device), copy=True).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0).view(-1)
+        big = torch.finfo(a.dtype).max
+        t.div_(torch.where(self.const | ~torch.isfinite(span), big, span)[:, None]).mul_(bins)
+        t.clamp_(0.0, bins - 1)  # the maximum (numpy: index bins -> bins - 1); -inf -> 0, fixed below
+        idx = t.view(torch.int64 if t.dtype == torch.float64 else torch.int32)
+        idx.copy_(t)  # truncating cast in place (same element size)
+        # numpy re-checks each value against the edges: (x - lo) / span * bins can round across an
+        # edge (0.6 - 0.4 = 0.19999...). One step down where x < edges[i], up where x >= edges[i + 1].
+        # Constant images keep bin 0: their edges here are -inf, +inf, +inf, ...
+        check = torch.where(self.const[:, None], torch.where(k == 0, -_INF, _INF), edges)
+        pos = idx + (torch.arange(n, device=a.device, dtype=idx.dtype) * (bins + 1))[:, None]
+        flat_edges = check.view(-1)
+        down = a < flat_edges.index_select(0, pos.view(-1)).view(a.shape)
+        up = a >= flat_edges.index_select(0, pos.add_(1).view(-1)).view(a.shape)
+        up &= idx < bins - 1
+        up &= ~down
+        idx.sub_(down.to(idx.dtype)).add_(up.to(idx.dtype)).clamp_(0, bins - 1)
+        idx.masked_fill_(a == -_INF, -1)  # ignored pixels (NaN, +-inf) -> slot 0
+        slots = bins + 1  # per image: ignored pixels, then the bins
         idx.add_((torch.arange(n, device=a.device, dtype=idx.dtype) * slots + 1)[:, None])
         idx = idx.view(-1)
         self.counts = self._fold(bincount_fixed(idx, n * slots).view(n, slots), bins)
         if sums:
             self.sums = self._fold(bincount_fixed(idx, n * slots, weights).view(n, slots), bins)
         self.step = step
-        k = torch.arange(bins + 1, device=a.device, dtype=a.dtype)
-        edges = k * step[:, None] + lo_e[:, None]  # numpy.linspace's arithmetic
-        edges[:, -1] = hi_e
         self.centres = (edges[:, :-1] + edges[:, 1:]) / 2
         self.edges0 = lo_e
 
+    def _per_value(self, a: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int, sums: bool) -> None:
+        """8-bit integer images: one bin per value from the image minimum, as scikit-image's bincount.
+
+        Bin ``k`` holds the value ``min + k``; bins past ``max - min`` stay empty (``self.length``
+        says how many count), and the methods never pick a threshold there.
+        """
+        n = a.shape[0]
+        t = a.sub_(lo[:, None])  # exact small integers (no ignored pixels in integer images)
+        if sums:
+            weights = t.to(wide_float(a.device), copy=True).view(-1)
+        idx = t.view(torch.int32)
+        idx.copy_(t)
+        idx.add_((torch.arange(n, device=a.device, dtype=idx.dtype) * bins)[:, None])
+        idx = idx.view(-1)
+        self.counts = bincount_fixed(idx, n * bins).view(n, bins)
+        if sums:
+            self.sums = bincount_fixed(idx, n * bins, weights).view(n, bins)
+        self.length = (hi - lo).to(torch.int64) + 1
+        self.step = torch.ones_like(lo)
+        self.centres = lo[:, None] + torch.arange(bins, device=a.device, dtype=a.dtype)
+        self.edges0 = lo
+
+    def valid(self, idx_count: int) -> torch.Tensor:
+        """``(N, idx_count)`` bool: split index ``i`` (threshold at bin ``i``) leaves pixels above it."""
+        i = torch.arange(idx_count, device=self.length.device)
+        return i < self.length[:, None] - 1
+
     def _fold(self, slots: torch.Tensor, bins: int) -> torch.Tensor:
-        """Slots -> bins: the maximum joins the last bin, a constant image moves to bin bins // 2."""
-        out = slots[:, 1 : bins + 1].clone()
-        out[:, -1] += slots[:, bins + 1]
+        """Slots -> bins (slot 0 holds the ignored pixels); a constant image moves to bin bins // 2."""
+        out = slots[:, 1:]
         return torch.where(self.const[:, None], out.roll(bins // 2, -1), out)
 
     def at(self, idx: torch.Tensor) -> torch.Tensor:

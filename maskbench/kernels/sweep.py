@@ -1,13 +1,16 @@
 """Confusion counts at every threshold in one pass: precision/recall/IoU/Dice curves.
 
-A pixel with probability ``p`` is predicted positive at threshold ``t`` when ``p >= t`` (as
-``maskbench.threshold(x, t, inclusive=True)``). Instead of thresholding T times, each pixel is
-put in the bucket "number of thresholds <= p" (``0..T``), positives and negatives are counted in
+Convention: a pixel with probability ``p`` is predicted positive at threshold ``t`` when
+**``p > t``** (strictly above), exactly ``maskbench.threshold(probs, t)``, so the best threshold
+of a sweep gives the same mask when applied (scikit-image's ``x > threshold_otsu(x)`` rule).
+torchmetrics' binned curves count ``p >= t``: the two differ only for probabilities exactly equal
+to a threshold. Instead of thresholding T times, each pixel is
+put in the bucket "number of thresholds < p" (``0..T``), positives and negatives are counted in
 one fixed ``2 * (T + 1)``-bin histogram, and a reverse cumulative sum gives TP and FP at every
 threshold: O(N + T) time, O(T) state, exact int64 counts, no host sync.
 
 Comparisons happen in ``torch.promote_types(probs.dtype, thresholds.dtype)`` (float32 thresholds
-with float16 probabilities compare in float32). NaN probabilities are never positive (``nan >= t``
+with float16 probabilities compare in float32). NaN probabilities are never positive (``nan > t``
 is False). Values outside [0, 1] are compared as they are (no sigmoid is applied).
 """
 
@@ -47,7 +50,7 @@ class SweepResult:
 
     Attributes:
         thresholds: the thresholds, ascending (float).
-        tp, fp, fn, tn: int64 counts where ``probs >= thresholds[j]`` is the prediction.
+        tp, fp, fn, tn: int64 counts where ``probs > thresholds[j]`` is the prediction.
 
     The curves (``precision()``, ``recall()``, ``iou()``, ``dice()``, ``f1()``) use the same
     ``empty`` convention as :mod:`maskbench.kernels.metrics`: the value where the denominator is
@@ -159,17 +162,17 @@ def _check_inputs(probs: torch.Tensor, target: torch.Tensor, ignore: torch.Tenso
 
 
 def _bucket(x: torch.Tensor, thresholds: torch.Tensor, uniform: bool) -> torch.Tensor:
-    """For flat ``x``: the number of thresholds ``<= x`` (int32 in ``[0, T]``), 0 for NaN."""
+    """For flat ``x``: the number of thresholds ``< x`` (int32 in ``[0, T]``), 0 for NaN."""
     t = thresholds.numel()
     if not uniform:
-        idx = torch.bucketize(x, thresholds, right=True, out_int32=True)
+        idx = torch.bucketize(x, thresholds, right=False, out_int32=True)  # thresholds < x
         return idx.masked_fill_(x.isnan(), 0)
     # thresholds == linspace(0, 1, T): k = round(x * (T - 1)) is the nearest threshold up to float
-    # rounding (far below half a bin for T <= _UNIFORM_MAX), so thresholds[k - 1] <= x <
-    # thresholds[k + 1] and one exact comparison gives the count: k + (thresholds[k] <= x). x < 0 and
-    # -inf clamp to k = 0, x > 1 and +inf to k = T - 1, NaN to k = 0 (and NaN >= t is False).
+    # rounding (far below half a bin for T <= _UNIFORM_MAX), so thresholds[k - 1] < x <
+    # thresholds[k + 1] and one exact comparison gives the count: k + (thresholds[k] < x). x < 0 and
+    # -inf clamp to k = 0, x > 1 and +inf to k = T - 1, NaN to k = 0 (and NaN > t is False).
     k = torch.mul(x, t - 1).nan_to_num_(nan=0.0).clamp_(0, t - 1).round_().int()
-    return k.add_(thresholds.index_select(0, k) <= x)
+    return k.add_(thresholds.index_select(0, k) < x)
 
 
 def _histogram(
@@ -188,7 +191,7 @@ def _histogram(
 
 
 def _result(thresholds: torch.Tensor, hist: torch.Tensor) -> SweepResult:
-    # tail[:, j] = pixels in buckets >= j = pixels with at least j thresholds <= p.
+    # tail[:, j] = pixels in buckets >= j = pixels with at least j thresholds < p.
     tail = hist.flip(-1).cumsum(-1).flip(-1)
     fp, tp = tail[0, 1:], tail[1, 1:]
     return SweepResult(thresholds=thresholds, tp=tp, fp=fp, fn=tail[1, :1] - tp, tn=tail[0, :1] - fp)
@@ -211,7 +214,7 @@ def threshold_sweep(
 
     Args:
         probs: floating scores, any shape (e.g. ``(B, 1, H, W)``); positive at ``t`` when
-            ``probs >= t``. NaN is never positive.
+            ``probs > t``. NaN is never positive.
         target: bool ground truth, the same shape as ``probs``.
         thresholds: an int ``T`` for ``torch.linspace(0, 1, T)`` (float32, torchmetrics' binned
             convention), or a 1-D ascending floating tensor ``(T,)`` on ``probs``' device.

@@ -1,12 +1,19 @@
 """Thresholds: a mask from a value, automatic per-image thresholds, and labels from class maps.
 
+Convention: **foreground is strictly above the threshold.** ``threshold(x, t)`` is ``x > t``, so
+``threshold(x, threshold_otsu(x))`` is scikit-image's ``x > threshold_otsu(x)`` mask, and a
+constant image (whose automatic threshold is its own value) is all background. The threshold
+sweeps (:func:`maskbench.threshold_sweep`, :class:`maskbench.ThresholdSweep`) count ``p > t`` too.
+
 The automatic methods follow ``skimage.filters.threshold_*`` (scikit-image 0.26) on float images:
-a ``bins``-bin histogram (256 by default) spanning each image's own [min, max], thresholds that are
-bin centres, the same tie-breaking (the first maximum wins) and the same intermediate dtypes. They
-agree with scikit-image to within one bin width ``(max - min) / 256``: exactly on its sample
-images, except multi-Otsu (one bin at most) and Li (iterated on a fine histogram, ~1/100 bin).
-Where scikit-image's float32 criterion is flat (small images), its own rounding picks among
-near-equal bins, and ours may pick another one that scores the same.
+a ``bins``-bin histogram (256 by default) spanning each image's own [min, max] and binned like
+``numpy.histogram`` (values on bin edges included: the index is re-checked against the edges),
+thresholds that are bin centres, the same tie-breaking (the first maximum wins) and the same
+intermediate dtypes. They agree with scikit-image exactly on its sample images and on quantised
+images (e.g. 128 grey levels), except multi-Otsu with 4-5 classes (ties may differ, one bin at
+most) and Li (iterated on a fine histogram, ~1/100 bin); always within one bin width
+``(max - min) / 256``. Where scikit-image's float32 criterion is flat (small images), its own
+rounding picks among near-equal bins, and ours may pick another one that scores the same.
 
 Every automatic method works on the last two dims, batched: ``(..., H, W)`` -> ``(...)``, one
 histogram per image from one flat ``bincount`` (no Python loop over images, no host sync).
@@ -14,9 +21,12 @@ histogram per image from one flat ``bincount`` (no Python loop over images, no h
 Conventions (shared by every method):
     * NaN and +-Inf pixels are ignored; an image with no finite pixel gives NaN.
     * A constant image returns its value (scikit-image's Otsu and Li do the same).
-    * Integer images are converted to float first (float32; float64 for int32/int64), so they are
-      binned like float images (scikit-image gives integer images one bin per value instead).
-      ``bool`` images are rejected: they are already masks.
+    * 8-bit integer images (uint8, int8) get one bin per value from the image minimum, like
+      scikit-image's integer histogram, when ``bins >= 256`` (the default): thresholds are then
+      pixel values, and the mask ``x > t`` equals scikit-image's. Other integer images are
+      converted to float first (float32; float64 for int32/int64) and binned like float
+      images (scikit-image gives them one bin per value instead). ``bool`` images are rejected:
+      they are already masks.
     * Float16/bfloat16 images are binned in float32; the result has the image's dtype. Float64
       images stay in float64 (exact, but about 4x slower than float32 on CPU).
     * Thresholds are plain values (no autograd graph).
@@ -59,15 +69,19 @@ __all__ = [
 _LI_ITERATIONS = 100  # scikit-image's samples need <= 22 steps, random images ~40; then frozen
 
 
-def threshold(x: torch.Tensor, value: float | torch.Tensor, *, inclusive: bool = True) -> torch.Tensor:
-    """The mask ``x >= value`` (``x > value`` when ``inclusive=False``).
+def threshold(x: torch.Tensor, value: float | torch.Tensor, *, inclusive: bool = False) -> torch.Tensor:
+    """The mask ``x > value``: foreground is strictly above the threshold (``x >= value`` if ``inclusive``).
+
+    ``threshold(x, threshold_otsu(x))`` is scikit-image's ``x > threshold_otsu(x)`` mask exactly,
+    and a constant image (whose automatic threshold is its value) is all background.
+    :func:`maskbench.threshold_sweep` counts foreground with the same ``>``.
 
     Args:
         x: any shape ``(..., H, W)``; real dtype (not bool).
         value: a number, or a tensor on ``x``'s device. A tensor of shape ``x.shape[:-2]`` (what
             the automatic methods return) is one threshold per image; any other tensor must
             broadcast to ``x`` without growing it.
-        inclusive: ``>=`` (default, as ``maskbench.threshold_sweep``) or ``>``.
+        inclusive: ``>`` (default, the convention everywhere in maskbench) or ``>=``.
 
     Returns:
         A bool mask shaped like ``x``. NaN pixels (or a NaN threshold) give False.
@@ -77,11 +91,16 @@ def threshold(x: torch.Tensor, value: float | torch.Tensor, *, inclusive: bool =
     Example:
         >>> x = torch.tensor([[0.1, 0.5], [0.9, float("nan")]])
         >>> threshold(x, 0.5)
+        tensor([[False, False],
+                [ True, False]])
+        >>> threshold(x, 0.5, inclusive=True)
         tensor([[False,  True],
                 [ True, False]])
-        >>> threshold(torch.stack([x, x + 1]), torch.tensor([0.5, 1.5]), inclusive=False)[:, 0]
+        >>> threshold(torch.stack([x, x + 1]), torch.tensor([0.5, 1.5]))[:, 0]
         tensor([[False, False],
                 [False, False]])
+        >>> threshold(torch.full((2, 2), 3.0), threshold_otsu(torch.full((2, 2), 3.0))).any()  # constant
+        tensor(False)
     """
     check_real(x, "x")
     value = check_number_or_tensor(value, "value")
@@ -91,7 +110,7 @@ def threshold(x: torch.Tensor, value: float | torch.Tensor, *, inclusive: bool =
             value = value[..., None, None]  # one threshold per image
         else:
             check_broadcast_to(value, "value", x.shape, "x")
-    return x >= value if inclusive else x > value
+    return x >= value if inclusive else x > value  # NaN compares False either way
 
 
 def histogram(x: torch.Tensor, *, bins: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,8 +120,9 @@ def histogram(x: torch.Tensor, *, bins: int = 256) -> tuple[torch.Tensor, torch.
     with ``range=(min, max)``): ``bins`` equal bins, the maximum in the last one, centres halfway
     between edges. NaN and +-Inf pixels are not counted. A constant image ``v`` spans
     ``[v - 0.5, v + 0.5]`` with every pixel in bin ``bins // 2``; an image without finite pixels
-    has zero counts over ``[0, 1]``. Values within a rounding error of an edge may fall in the
-    neighbouring bin (numpy re-checks them against the edges; maskbench does not).
+    has zero counts over ``[0, 1]``. Values on a bin edge go where numpy puts them: the index
+    ``(x - min) / (max - min) * bins`` is computed in the image's float dtype, then re-checked
+    against the edges (``0.6`` in ``[0.4, 1.2]`` is bin 64 although the division gives 63.99...).
 
     Args:
         x: ``(..., H, W)``, real (not bool); integers are converted to float.
@@ -151,6 +171,7 @@ def threshold_otsu(x: torch.Tensor, *, bins: int = 256) -> torch.Tensor:
     w1, w2 = c.cumsum(-1), rcumsum(c)
     m1, m2 = cc.cumsum(-1) / w1, rcumsum(cc) / w2
     var = w1[:, :-1] * w2[:, 1:] * (m1[:, :-1] - m2[:, 1:]) ** 2
+    var = var.masked_fill(~h.valid(var.shape[-1]), -_INF)  # 8-bit images: no split past the maximum
     return h.finish(h.at(var.argmax(-1)))
 
 
@@ -175,6 +196,7 @@ def threshold_yen(x: torch.Tensor, *, bins: int = 256) -> torch.Tensor:
     p1, p1_sq, p2_sq = pmf.cumsum(-1), (pmf**2).cumsum(-1), rcumsum(pmf**2)
     p = p1[:, :-1]
     crit = torch.log((p1_sq[:, :-1] * p2_sq[:, 1:]) ** -1 * (p * (1.0 - p)) ** 2)
+    crit = crit.masked_fill(~h.valid(crit.shape[-1]), -_INF)
     return h.finish(h.at(crit.argmax(-1)))
 
 
@@ -207,6 +229,7 @@ def threshold_isodata(x: torch.Tensor, *, bins: int = 256) -> torch.Tensor:
     # first bin with 0 <= dist < width; one always exists in exact arithmetic, and if rounding
     # removes it, the first bin with dist < width is the closest fixed point.
     score = ((dist >= 0) & (dist < width)).to(torch.uint8) * 2 + (dist < width).to(torch.uint8)
+    score.masked_fill_(~h.valid(score.shape[-1]), 0)
     return h.finish(h.at(score.argmax(-1)))
 
 
@@ -405,7 +428,7 @@ def threshold_multiotsu(x: torch.Tensor, *, classes: int = 3, bins: int = 256) -
     i = torch.arange(n, device=prob.device)
     top = var[:, :, n - 1]  # var[a, n-1]
     if k == 1:
-        sigma = var[:, 0, :-1] + top[:, 1:]
+        sigma = (var[:, 0, :-1] + top[:, 1:]).masked_fill(~h.valid(n - 1), -_INF)
         idx = sigma.argmax(-1, keepdim=True)
     elif k == 2:
         # sigma[a, b] = (var[0, a] + var[b+1, n-1]) + var[a+1, b], a < b <= n-2
@@ -414,6 +437,7 @@ def threshold_multiotsu(x: torch.Tensor, *, classes: int = 3, bins: int = 256) -
         mid = pad(var[:, 1:, :], (0, 0, 0, 1))
         sigma = (head + tail) + mid
         ok = (i[:, None] < i[None, :]) & (i[None, :] <= n - 2)
+        ok = ok & (i[None, None, :] < h.length[:, None, None] - 1)  # 8-bit images: b before the maximum
         flat = sigma.masked_fill(~ok, -_INF).flatten(1).argmax(-1)
         idx = torch.stack([flat // n, flat % n], -1)
     else:

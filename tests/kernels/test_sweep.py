@@ -21,7 +21,7 @@ def loop_counts(probs, target, thresholds, ignore=None) -> torch.Tensor:
     dtype = torch.promote_types(probs.dtype, thresholds.dtype)
     rows = []
     for t in thresholds.to(dtype):
-        pos = probs.to(dtype) >= t
+        pos = probs.to(dtype) > t  # the convention: strictly above
         rows.append([int((pos & target & keep).sum()), int((pos & ~target & keep).sum()),
                      int((~pos & target & keep).sum()), int((~pos & ~target & keep).sum())])  # fmt: skip
     return torch.tensor(rows, dtype=torch.int64).reshape(-1, 4)
@@ -81,7 +81,7 @@ def test_uniform_fast_path_is_exact_at_every_threshold(device, dtype, t):
     special = torch.tensor([float("nan"), float("inf"), -float("inf"), -1.0, 2.0], device=device, dtype=dtype)
     x = torch.cat([around, special])
     dt = torch.promote_types(dtype, torch.float32)
-    expected = (x.to(dt)[:, None] >= thr[None].to(dt)).sum(1)  # the definition, all at once
+    expected = (x.to(dt)[:, None] > thr[None].to(dt)).sum(1)  # the definition, all at once
     assert torch.equal(_bucket(x.to(dt), thr.to(dt), uniform=True).long(), expected)
     assert torch.equal(_bucket(x.to(dt), thr.to(dt), uniform=False).long(), expected)
 
@@ -93,7 +93,7 @@ def test_uniform_fast_path_at_its_largest_t(device, dtype):
     x = thr.to(dtype)
     x = torch.cat([x, torch.nextafter(x, x.new_tensor(-1.0)), torch.nextafter(x, x.new_tensor(2.0))])
     x = torch.cat([x, torch.rand(10_000, device=device, dtype=dtype)])
-    expected = torch.bucketize(x, thr.to(dtype), right=True)
+    expected = torch.bucketize(x, thr.to(dtype), right=False)  # thresholds < x
     assert torch.equal(_bucket(x, thr.to(dtype), uniform=True).long(), expected)
 
 
@@ -102,8 +102,8 @@ def test_nan_is_never_positive(device, no_sync):
     target = torch.tensor([True, False, True], device=device)
     with no_sync():
         r = threshold_sweep(probs, target, thresholds=3)
-    assert r.tp.tolist() == [1, 1, 0] and r.fp.tolist() == [0, 0, 0]
-    assert r.fn.tolist() == [1, 1, 2] and r.tn.tolist() == [1, 1, 1]
+    assert r.tp.tolist() == [1, 0, 0] and r.fp.tolist() == [0, 0, 0]  # 0.5 > 0.5 is False
+    assert r.fn.tolist() == [1, 2, 2] and r.tn.tolist() == [1, 1, 1]
 
 
 def test_ignore_equals_dropping_pixels(device, no_sync):
@@ -128,7 +128,7 @@ def test_curves_equal_metrics_at_each_threshold(device, no_sync):
     import maskbench
 
     for j, t in enumerate(r.thresholds):
-        pred = probs >= t
+        pred = probs > t
         for name, curve in curves.items():
             torch.testing.assert_close(curve[j], getattr(maskbench, name)(pred, target), msg=name)
     assert torch.equal(curves["f1"], curves["dice"])
@@ -161,14 +161,15 @@ def test_best_is_first_maximum(device, no_sync, case, metric, empty):
 
 
 def test_torchmetrics_binned_precision_recall_curve():
-    # torchmetrics' binned curve: thresholds linspace(0, 1, T), p >= t, 0/0 -> NaN, one extra point
+    # torchmetrics' binned curve: thresholds linspace(0, 1, T), p >= t, 0/0 -> NaN, one extra point.
+    # maskbench counts p > t: the same on data without ties (random floats never sit on 0, 1/6, ...).
     from torchmetrics.classification import BinaryPrecisionRecallCurve
 
     g = torch.Generator().manual_seed(7)
     probs = torch.rand(4, 1, 16, 16, generator=g)
-    probs[0, 0, 0, :5] = torch.tensor([0.0, 1.0, 0.5, 1 / 3, 0.2])  # values on thresholds
     target = torch.rand(4, 1, 16, 16, generator=g) < probs
     for t in (2, 7, 256):
+        assert not torch.isin(probs, torch.linspace(0, 1, t)).any()  # no exact ties
         metric = BinaryPrecisionRecallCurve(thresholds=t)
         metric.update(probs, target.long())
         precision, recall, thresholds = metric.compute()
@@ -177,6 +178,43 @@ def test_torchmetrics_binned_precision_recall_curve():
         assert torch.equal(r.tp, metric.confmat[:, 1, 1]) and torch.equal(r.fp, metric.confmat[:, 0, 1])
         torch.testing.assert_close(r.precision(empty=float("nan")), precision[:t], equal_nan=True)
         torch.testing.assert_close(r.recall(empty=float("nan")), recall[:t], equal_nan=True)
+
+
+def test_ties_follow_strict_convention_not_torchmetrics():
+    """Values exactly on thresholds (the tie cases, adapted): p > t equals torchmetrics' p >= t on the
+    next float below p, and differs from torchmetrics on p itself."""
+    from torchmetrics.classification import BinaryPrecisionRecallCurve
+
+    g = torch.Generator().manual_seed(7)
+    probs = torch.rand(4, 1, 16, 16, generator=g)
+    probs[0, 0, 0, :5] = torch.tensor([0.0, 1.0, 0.5, 1 / 3, 0.2])  # values on thresholds
+    target = torch.rand(4, 1, 16, 16, generator=g) < probs
+    # p > t  <=>  nextafter(p, -inf) >= t; kept in [0, 1] (torchmetrics applies a sigmoid otherwise),
+    # so at t = 0 the zero pixels differ and the comparison starts at the second threshold
+    below = torch.where(probs > 0, torch.nextafter(probs, torch.tensor(-1.0)), 0.0)
+    for t in (2, 7, 256):
+        r = threshold_sweep(probs, target, thresholds=t)
+        metric = BinaryPrecisionRecallCurve(thresholds=t)
+        metric.update(below, target.long())
+        assert torch.equal(r.tp[1:], metric.confmat[1:, 1, 1]) and torch.equal(r.fp[1:], metric.confmat[1:, 0, 1])
+        assert r.tp[0] + r.fp[0] == probs.numel() - 1  # everything but the one 0.0 pixel is > 0
+        inclusive = BinaryPrecisionRecallCurve(thresholds=t)
+        inclusive.update(probs, target.long())
+        assert not torch.equal(r.tp + r.fp, inclusive.confmat[:, :, 1].sum(-1))  # 1.0 >= 1.0 counted there
+    assert r.tp[-1] + r.fp[-1] == 0  # nothing is strictly above 1
+
+
+def test_threshold_of_best_reproduces_the_counts(device, no_sync):
+    """The sweep's best threshold, applied with maskbench.threshold, gives the mask it scored."""
+    import maskbench
+
+    probs = torch.tensor([0.0, 0.25, 0.5, 0.5, 0.75, 1.0], device=device)
+    target = torch.tensor([False, False, False, False, True, True], device=device)
+    with no_sync():
+        r = threshold_sweep(probs, target, thresholds=5)  # values sit on every threshold
+        t, best = r.best("iou")
+    assert (t.item(), best.item()) == (0.5, 1.0)  # 0.5 itself is background (with >= it would be 0.75)
+    assert torch.equal(maskbench.threshold(probs, t), target)
 
 
 # ---------------------------------------------------------------- streaming

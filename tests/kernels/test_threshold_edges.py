@@ -1,0 +1,126 @@
+"""Issue 10 item 5: values on histogram bin edges, quantised images, and the strict ``x > t`` mask.
+
+scikit-image bins float images with ``numpy.histogram``, which re-checks every value against the
+bin edges; integer images get one bin per value. maskbench must put every pixel in the same bin,
+so that its thresholds, and the masks ``threshold(x, t)``, equal scikit-image's exactly.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import skimage.data
+import skimage.filters as skf
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import maskbench as mb
+
+fixtures_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None)
+SAMPLES = ["camera", "coins", "page", "moon", "text", "cell", "clock", "checkerboard", "brick", "grass", "chelsea"]
+_cache: dict[str, np.ndarray] = {}
+
+
+def sample(name: str) -> np.ndarray:
+    if name not in _cache:
+        img = getattr(skimage.data, name)()
+        _cache[name] = np.ascontiguousarray(img[..., 0] if img.ndim == 3 else img)
+    return _cache[name]
+
+
+def ours(fn, a: np.ndarray, device, **kw) -> np.ndarray:
+    return fn(torch.from_numpy(a).to(device), **kw).cpu().numpy()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_otsu_with_values_on_bin_edges_equals_skimage(device, no_sync, dtype):
+    # (0.6 - 0.4) / (0.8 / 256) is 63.99...: numpy re-checks the edge and puts 0.6 in bin 64
+    values = [[0.4, 0.8, 1.0, 0.6, 1.0, 0.8, 0.8, 1.2, 0.8]]
+    x = torch.tensor(values, dtype=dtype, device=device)
+    with no_sync():
+        t = mb.threshold_otsu(x)
+    ref = skf.threshold_otsu(np.array(values, dtype=str(dtype).replace("torch.", "")))
+    assert float(t) == float(ref)
+    if dtype == torch.float64:
+        assert abs(float(t) - 0.8015625) < 1e-12  # was 0.598 (65 bins away)
+    counts, _ = mb.histogram(x)
+    np.testing.assert_array_equal(counts.cpu().numpy(), np.histogram(x.cpu().numpy(), bins=256)[0])
+
+
+@st.composite
+def quantised(draw):
+    """Images of a few grey levels spanning 2**k steps, so values sit exactly on bin edges."""
+    h, w = draw(st.integers(8, 48)), draw(st.integers(8, 48))
+    steps = draw(st.sampled_from([16, 32, 64, 128, 256]))
+    spacing = draw(st.sampled_from([1 / 128, 1 / 255, 0.1, 1 / 127, 0.7]))
+    offset = draw(st.sampled_from([0.0, 0.4, -1.5]))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    levels = np.round(rng.beta(*rng.uniform(0.3, 3, 2), size=(h, w)) * steps)
+    levels.flat[:2] = (0, steps)  # the full range: edges at multiples of spacing * steps / 256
+    return (levels * spacing + offset).astype(dtype)
+
+
+@fixtures_ok
+@given(quantised())
+def test_quantised_images_match_skimage(device, no_sync, a):
+    x = torch.from_numpy(a).to(device)
+    with no_sync():
+        counts, _ = mb.histogram(x)
+        got = {name: float(mb.auto_threshold(x, method=name)) for name in ("otsu", "isodata", "yen", "triangle")}
+        multi = mb.threshold_multiotsu(x, classes=3).cpu().numpy()
+    np.testing.assert_array_equal(counts.cpu().numpy(), np.histogram(a, bins=256)[0])
+    for name, value in got.items():
+        assert value == float(getattr(skf, f"threshold_{name}")(a)), name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(multi, skf.threshold_multiotsu(a, classes=3))
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+@pytest.mark.parametrize("kind", ["uint8", "float64 in [0, 1]", "float32 in [0, 1]"])
+def test_threshold_of_otsu_is_skimage_mask(device, no_sync, name, kind):
+    img = sample(name)
+    a = {"uint8": img, "float64 in [0, 1]": img / 255.0, "float32 in [0, 1]": (img / 255.0).astype(np.float32)}[kind]
+    x = torch.from_numpy(a).to(device)
+    with no_sync():
+        mask = mb.threshold(x, mb.threshold_otsu(x))
+    np.testing.assert_array_equal(mask.cpu().numpy(), a > skf.threshold_otsu(a))
+
+
+@pytest.mark.parametrize("name", ["camera", "coins", "page", "moon"])
+def test_uint8_thresholds_equal_skimage(device, name):
+    img = sample(name)
+    for method in ("otsu", "isodata", "yen", "triangle", "li", "mean"):
+        got = float(ours(mb.auto_threshold, img, device, method=method))
+        assert got == pytest.approx(float(getattr(skf, f"threshold_{method}")(img)), abs=1e-3), method
+    np.testing.assert_array_equal(ours(mb.threshold_multiotsu, img, device), skf.threshold_multiotsu(img))
+
+
+def test_uint8_histogram_is_one_bin_per_value(device):
+    x = torch.tensor([[[3, 5], [5, 9]], [[0, 255], [7, 7]]], dtype=torch.uint8, device=device)
+    counts, centres = mb.histogram(x)
+    assert counts.shape == (2, 256) and centres.shape == (2, 256)
+    assert counts[0, :7].tolist() == [1, 0, 2, 0, 0, 0, 1] and int(counts[0].sum()) == 4
+    assert centres[0, :3].tolist() == [3.0, 4.0, 5.0] and centres[1, -1].item() == 255.0
+    assert counts[1, [0, 7, 255]].tolist() == [1, 2, 1]
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64, torch.int64])
+@pytest.mark.parametrize("method", ["otsu", "li", "yen", "triangle", "mean", "isodata"])
+def test_constant_image_is_all_background(device, dtype, method):
+    x = torch.full((2, 5, 7), 3, dtype=dtype, device=device)
+    t = mb.auto_threshold(x, method=method)
+    assert torch.equal(t.cpu(), torch.full((2,), 3.0, dtype=t.dtype))
+    assert not mb.threshold(x, t).any()  # strict: a constant image has no foreground
+    assert mb.threshold(x, t, inclusive=True).all()
+
+
+def test_threshold_is_strict_and_nan_is_background(device):
+    x = torch.tensor([[0.25, 0.5, 0.75, float("nan")]], device=device)
+    assert mb.threshold(x, 0.5).tolist() == [[False, False, True, False]]
+    assert mb.threshold(x, torch.tensor(0.5, device=device)).tolist() == [[False, False, True, False]]
