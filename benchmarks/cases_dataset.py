@@ -12,6 +12,7 @@ runs on all of them. --quick: 8 items of 128x128 (a smoke run).
 
 from __future__ import annotations
 
+import logging
 import time
 
 import torch
@@ -134,7 +135,7 @@ def cases(device: torch.device, quick: bool) -> list[Row]:
         if distributed is not None:
             t0 = time.perf_counter()
             cluster = distributed.LocalCluster(
-                n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+                n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR
             )
             client = (distributed.Client(cluster), time.perf_counter() - t0)
     try:

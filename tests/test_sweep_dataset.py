@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -112,7 +114,9 @@ def test_dask_cluster_gives_the_in_process_result() -> None:
     items = make_items(23)
     expected = sweep_dataset(items, thresholds=9, batch_size=4, progress=False)
     with (
-        distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster,
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster,
         distributed.Client(cluster) as client,
     ):
         result = sweep_dataset(items, thresholds=9, batch_size=4, client=client, partitions=5, progress=False)
@@ -122,3 +126,17 @@ def test_dask_cluster_gives_the_in_process_result() -> None:
             sweep_dataset(items, thresholds=9, client=client, progress=False)
     with pytest.raises(ArgumentTypeError, match="map-style"):
         sweep_dataset(iter(items), client=object(), progress=False)
+
+
+def test_benchmark_peer_computes_the_same_curve() -> None:
+    """The torchmetrics row is a fair comparison: the same recall curve (tie-free data, where >= and > agree)."""
+    pytest.importorskip("torchmetrics")
+    from benchmarks.cases_dataset import torchmetrics_pass
+
+    gen = torch.Generator().manual_seed(3)
+    probs = (torch.randint(0, 1000, (10, 12, 12), generator=gen).float() + 0.5) / 1000  # never on k / 255
+    target = torch.rand(10, 12, 12, generator=gen) > 0.5
+    dataset = torch.utils.data.TensorDataset(probs, target)
+    _, recall, _ = torchmetrics_pass(dataset, torch.device("cpu"))
+    ours = sweep_dataset(dataset, thresholds=256, progress=False).scores("recall")
+    torch.testing.assert_close(recall[:-1].float(), ours.float())

@@ -340,3 +340,10 @@ def test_pickles_with_its_counts() -> None:
     copy = pickle.loads(pickle.dumps(sweep))
     assert same(copy, sweep) and repr(copy) == repr(sweep)
     assert len(DatasetSweep(7).pooled.tp) == 7 and DatasetSweep(7).per_image.tp.shape == (0, 7)
+
+
+def test_huge_finite_probabilities_are_not_mistaken_for_inf() -> None:
+    probs = torch.full((2, 3, 3), 3e38)  # the per-image sum overflows; every value is finite
+    sweep = DatasetSweep(4)
+    sweep.update(probs, torch.ones(2, 3, 3, dtype=torch.bool))
+    assert sweep.pooled.tp.tolist() == [18, 18, 18, 18]
