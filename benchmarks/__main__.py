@@ -36,6 +36,7 @@ MODULES = (
     "cases_dataset",
     "cases_morphology",
     "cases_widgets",
+    "cases_resources",
 )
 RESULTS = Path(__file__).resolve().parent / "results"
 
