@@ -20,7 +20,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 _NUM = r"(?<![\w.])\d+(?:[.,]\d+)?"
 #: (what it looks like, pattern). Each pattern matches a number with a unit of measurement.
 MEASUREMENTS = [
-    ("a ratio such as '5x' or '2-3x' (a size such as '3x3' or '256x256' is fine)", rf"{_NUM}\s?[x×](?![\d\w])"),
+    ("a ratio such as '5x' or '2-3x' (a size such as '3x3' or '256x256' is fine)", rf"{_NUM}[x×](?![\d\w])"),
     ("a time such as '12 ms', '3 s' or '40 µs'", rf"{_NUM}\s?(?:ms|µs|us|ns|s|sec|secs|seconds?|minutes?)(?![\w])"),
     ("a share such as '58 %' or '12%'", rf"{_NUM}\s?%"),
     ("a score with three or more decimals such as 'IoU 0.793'", r"(?<![\w.])\d\.\d{3,}(?![\d])"),
@@ -53,6 +53,9 @@ def typed_measurements(text: str) -> list[str]:
         ("58 % of the pixels", True),
         ("it was 3 times faster", True),
         ("a 3x3 window", False),
+        ("a 3 x 3 window", False),
+        ("the set has `8 x N_DRAWN` images", False),
+        ("about 40× slower", True),
         ("256x256 scenes", False),
         ("a (B, 1, H, W) mask", False),
         ("thresholds 0, 0.25, 0.5, 0.75 and 1", False),
@@ -88,7 +91,7 @@ def exercise_checks(nb: nbformat.NotebookNode) -> list[str]:
     names = []
     for cell in nb.cells:
         if cell.cell_type == "code" and not cell.metadata.get("jupyter", {}).get("source_hidden"):
-            names += re.findall(r"\bcheck\(\s*[\"']([\w.]+)[\"']", cell.source)
+            names += re.findall(r"(?<!def )\bcheck\(\s*([\"']?[\w.]+[\"']?)\s*,", cell.source)
     return names
 
 
@@ -101,7 +104,7 @@ def test_at_least_two_checked_exercises(path: Path) -> None:
         c.source for c in nb.cells if c.cell_type == "code" and c.metadata.get("jupyter", {}).get("source_hidden")
     )
     for name in names:  # each has a solution, collapsed, that asserts its own check
-        assert re.search(rf"assert\s+check\(\s*[\"']{re.escape(name)}[\"']", hidden), (
+        assert re.search(rf"assert\s+check\(\s*{re.escape(name)}\s*,", hidden), (
             f"{path.name}: exercise {name!r} has no hidden solution cell with `assert check({name!r}, ...)`"
         )
 
