@@ -8,6 +8,7 @@ CUDA. Binary masks take a faster path of three bool reductions. The conventions 
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -64,7 +65,9 @@ def _binary_counts(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor
 
     tp = count(pred & target)
     predicted, actual = count(pred), count(target)
-    total = count(valid) if valid is not None else torch.full_like(tp, pred[0].numel() if per_image else pred.numel())
+    # pixels per image from the shape (pred[0] would fail on an empty batch)
+    per_item = math.prod(pred.shape[1:]) if per_image else pred.numel()
+    total = count(valid) if valid is not None else torch.full_like(tp, per_item)
     fp, fn = predicted - tp, actual - tp
     tn = total - tp - fp - fn
     out = Confusion(tp, fp, fn, tn)
@@ -124,7 +127,9 @@ def confusion_counts(
 
     Returns:
         :class:`Confusion` of int64 tensors: shape ``()`` (binary), ``(B,)`` (binary,
-        ``per_image``), ``(K,)`` or ``(B, K)`` (multi-class), plus ``.matrix``.
+        ``per_image``), ``(K,)`` or ``(B, K)`` (multi-class), plus ``.matrix``. An empty batch
+        (``B = 0``) gives empty counts with ``per_image`` (``(0,)``, ``(0, K)``) and zero counts
+        without it.
 
     Syncs: none (bincount on CPU, a fixed-size ``index_add_`` elsewhere).
 

@@ -13,7 +13,11 @@ Conventions (the same for every metric):
   and columns = prediction (as scikit-learn and torchmetrics).
 * ``ignore``: a bool mask (True = pixel excluded) that broadcasts to ``target``, or, for label maps,
   an int value of ``target`` whose pixels are excluded (e.g. 255). An ignore value inside
-  ``[0, K)`` only removes the pixels whose *target* is that class; the class keeps its column.
+  ``[0, K)`` only removes the pixels whose *target* is that class; the class keeps its column
+  (predicting it elsewhere is a false positive) and counts in the ``"micro"`` and ``"macro"``
+  averages. torchmetrics' precision, recall and F1 do the same; its ``MulticlassJaccardIndex``
+  instead drops that class from its averages: to get its macro IoU, average
+  ``iou(..., average=None)`` over the present classes other than the ignored one.
 * ``per_image``: dim 0 is the batch; counts and scores get a leading ``(B,)`` dim.
 * ``empty`` (default 1.0): the score when its denominator is zero - e.g. IoU and Dice when the
   prediction and the target are both empty, precision when nothing is predicted, recall when the
@@ -23,8 +27,9 @@ Conventions (the same for every metric):
   classes first; ``"macro"`` is the mean of the per-class scores over the classes **present** (in
   the prediction or the target, after ``ignore``); absent classes are excluded whatever ``empty``
   is, and so are classes whose score is NaN (``empty=nan``). With no class present, macro is
-  ``empty``. This matches torchmetrics' macro. For binary masks there is one class, so every
-  ``average`` gives the same value.
+  ``empty``. This matches torchmetrics' macro (``zero_division=0`` with ``empty=0.0``), except
+  for its IoU with an ignore value inside ``[0, K)`` (see ``ignore``). For binary masks there is
+  one class, so every ``average`` gives the same value.
 
 Out-of-range labels raise on CPU; on accelerators they are not checked (that would sync) and such
 pixels are left out of the counts.
