@@ -155,7 +155,7 @@ class DatasetSweep:
 
     def _allocate(self, device: torch.device) -> None:
         if isinstance(self._spec, torch.Tensor):
-            self.thresholds, self._uniform = self._spec.to(device), False
+            self.thresholds, self._uniform = self._spec.to(device).contiguous(), False
         else:
             self.thresholds = torch.linspace(0, 1, self._spec, device=device)
             self._uniform = self._spec <= _UNIFORM_MAX
@@ -387,7 +387,8 @@ class DatasetSweep:
         b, k, h, w = x.shape
         t1 = self.thresholds.numel() + 1
         dtype = torch.promote_types(x.dtype, self.thresholds.dtype)
-        code = _bucket(x.reshape(-1).to(dtype), self.thresholds.to(dtype), self._uniform).view(b, k, h, w)
+        flat = x.reshape(-1).to(dtype).contiguous()
+        code = _bucket(flat, self.thresholds.to(dtype), self._uniform).view(b, k, h, w)
         # code = ((image * K + class) * 2 + target) * (T + 1) + bucket, in one fixed-size bincount
         base = torch.arange(b * k, device=x.device, dtype=code.dtype).view(b, k, 1, 1) * (2 * t1)
         code.add_(base).add_(pos, alpha=t1)  # in place: the bucket map is ours
