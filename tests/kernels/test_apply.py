@@ -457,3 +457,41 @@ def test_inpaint_steps_error_names_steps_issue10_13(steps, error):
     # the message named apply_mask's inpaint_steps, which the caller of inpaint never wrote
     with pytest.raises(error, match=r"^steps: expected an int"):
         inpaint(torch.zeros(1, 2, 2), torch.ones(2, 2, dtype=torch.bool), steps=steps)
+
+
+# issue 11: the bool-mask select on CPU is bitwise, and exactly torch.where ----------------------------
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.uint8, torch.int64]
+)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "sliced"])
+def test_bool_mask_select_is_bit_exact_torch_where(device, dtype, layout):
+    g = torch.Generator().manual_seed(3)
+    raw = torch.randn(2, 3, 6, 8, generator=g) * 50
+    if dtype.is_floating_point:
+        raw[0, 0, 0, :4] = torch.tensor([float("nan"), -0.0, float("inf"), -float("inf")])
+    image = raw.to(dtype) if dtype.is_floating_point else raw.abs().to(dtype)
+    if layout == "channels_last":
+        image = image.to(memory_format=torch.channels_last)
+    elif layout == "sliced":
+        image = torch.cat([image, image], -1)[..., ::2]
+    image = image.to(device)
+    mask = (torch.rand(2, 1, 6, 8, generator=g) > 0.4).to(device)
+    fills = [0, 1, torch.arange(3, device=device).to(dtype), torch.ones(6, 8, device=device).to(dtype) * 7]
+    if dtype.is_floating_point:
+        fills += [-0.0, float("nan")]
+    for fill in fills:
+        got = apply_mask(image, mask, fill=fill)
+        f = fill.view(1, -1, 1, 1) if isinstance(fill, torch.Tensor) and fill.ndim == 1 else fill
+        ref = torch.where(mask, image, torch.as_tensor(f, dtype=dtype, device=device))
+        assert got.dtype == dtype and got.shape == image.shape
+        width = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[dtype.itemsize]
+        assert torch.equal(got.contiguous().view(width), ref.contiguous().view(width)), fill  # bit for bit
+
+
+def test_bool_mask_select_double_backward(device):
+    x = torch.randn(2, 2, 3, 4, dtype=torch.float64, device=device, requires_grad=True)
+    fill = torch.randn(2, dtype=torch.float64, device=device, requires_grad=True)
+    mask = torch.rand(3, 4, device=device) > 0.5
+    assert torch.autograd.gradgradcheck(lambda t, f: apply_mask(t, mask, fill=f), (x, fill))
