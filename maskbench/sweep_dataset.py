@@ -15,14 +15,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from maskbench._checks import ArgumentError, ArgumentTypeError, MaskbenchError, check_int, short_repr
-from maskbench.kernels.dataset_sweep import DatasetSweep, _located
+from maskbench.kernels._dataset_items import located
+from maskbench.kernels.dataset_sweep import DatasetSweep
 
 __all__ = ["sweep_dataset"]
 
 
 # ---------------------------------------------------------------- items -> stacked groups
 def _fail(err: MaskbenchError, index: int, item_id: object) -> MaskbenchError:
-    return _located(err, f"item {index} (id {short_repr(item_id, 40)})", index, item_id)
+    return located(err, f"item {index} (id {short_repr(item_id, 40)})", index, item_id)
 
 
 def _unpack(item: object, index: int) -> tuple[object, object, object, object]:
