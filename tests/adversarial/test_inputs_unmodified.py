@@ -517,20 +517,7 @@ def _check_unmodified(fn, args, kwargs) -> None:
     assert not changed, f"inputs modified in place: {changed}"
 
 
-ISSUE_10_1 = "issue 10 #1: keep_bits negates the caller's bool mask in place when the target is uint8"
-KNOWN = {
-    "masked_cross_entropy": ISSUE_10_1,
-    "masked_loss": ISSUE_10_1 + " (and raises RuntimeError for an expanded mask)",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN[n])) if n in KNOWN else n
-        for n in sorted(BUILDERS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_public_function_leaves_its_inputs_unmodified(name: str) -> None:
     @seeded(EXAMPLES.get(name, 20))
     @given(data=st.data())
@@ -542,10 +529,7 @@ def test_public_function_leaves_its_inputs_unmodified(name: str) -> None:
 
 
 @pytest.mark.parametrize("loss", ["masked_cross_entropy", "masked_loss", "MaskedCrossEntropyLoss"])
-@pytest.mark.parametrize(
-    "label_dtype",
-    [pytest.param(torch.uint8, marks=pytest.mark.xfail(strict=True, reason=ISSUE_10_1)), torch.int64, torch.int32],
-)
+@pytest.mark.parametrize("label_dtype", [torch.uint8, torch.int64, torch.int32])
 def test_uint8_labels_do_not_touch_the_callers_mask(loss: str, label_dtype: torch.dtype) -> None:
     """Issue 10 #1: uint8 labels made ``keep_bits`` negate the caller's bool mask in place."""
     torch.manual_seed(0)

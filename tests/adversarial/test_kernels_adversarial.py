@@ -380,18 +380,7 @@ def test_confusion_iou_dice_equal_a_numpy_loop(data) -> None:
         np.testing.assert_allclose(got_dice.reshape(-1).numpy(), ref_dice, rtol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "binary",
-    [
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True, reason="issue 10 #11: binary confusion_counts(per_image=True) on batch 0: IndexError"
-            ),
-        ),
-        False,
-    ],
-)
+@pytest.mark.parametrize("binary", [True, False])
 def test_per_image_counts_of_an_empty_batch(binary: bool) -> None:
     x = torch.zeros(0, 3, 4, dtype=torch.bool if binary else torch.int64)
     kw = {} if binary else {"num_classes": 3}
