@@ -19,6 +19,13 @@ The number of iterations depends on the data, so the loop checks for a fixed poi
 ``_CHECK_EVERY`` (4) iterations on accelerators: one host sync per check (the only syncs here;
 on CPU it checks every iteration, which costs nothing extra). Everything else is fixed-size
 (``scatter``/``gather`` over ``H*W + 1`` slots) and sync-free.
+
+Backends: on CPU tensors (outside torch.compile) every function here dispatches to
+``scipy.ndimage.label`` (:mod:`maskbench.kernels._scipy_backend`), whose union-find is far faster
+than iterating; the torch kernel runs on accelerators. Both number components in raster order of
+their first pixel per image (as ``skimage.measure.label``), so results are identical; the tests
+run the torch path on CPU through the private ``_label_torch``, ``_remove_small_torch``,
+``_holes_torch`` and ``_hysteresis_torch``.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from maskbench._checks import (
     check_tensor,
     describe,
 )
+from maskbench.kernels import _scipy_backend as _scipy
 
 __all__ = ["label_components", "remove_small_objects", "fill_holes", "hysteresis_threshold"]
 
@@ -93,6 +101,11 @@ def _component_roots(
             return parent, iterations
 
 
+def _on_cpu(x: torch.Tensor) -> bool:
+    """CPU tensors in eager mode use scipy.ndimage (same results, much faster); others the torch path."""
+    return x.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
 def _as_nhw(mask: torch.Tensor) -> torch.Tensor:
     h, w = mask.shape[-2:]
     return mask.reshape(-1, h, w)
@@ -112,6 +125,9 @@ def label_components(mask: torch.Tensor, *, connectivity: int = 1) -> tuple[torc
         and restarting at 1 in every image (the same partition and numbers as
         ``skimage.measure.label(mask, connectivity=connectivity)``); ``count`` int64 of shape
         ``mask.shape[:-2]`` (0-d for an ``(H, W)`` mask).
+
+    Backends: on CPU (eager) ``scipy.ndimage.label``; on accelerators and under torch.compile
+    the torch kernel below. Both give the same labels and numbering (tested).
 
     Syncs: one per 4 iterations until convergence on accelerators (the iteration count depends
     on the data: about 5-10 for typical masks, spirals and mazes included; see the module notes).
@@ -136,14 +152,21 @@ def label_components(mask: torch.Tensor, *, connectivity: int = 1) -> tuple[torc
         zeros = torch.zeros(mask.shape, dtype=torch.int64, device=mask.device)
         return zeros, zeros.sum(dim=(-2, -1))
     fg = _as_nhw(mask)
-    n, hw = fg.shape[0], h * w
+    labels, count = _scipy.label_nhw(fg, connectivity) if _on_cpu(mask) else _label_torch(fg, connectivity)
+    return labels.reshape(mask.shape), count.reshape(mask.shape[:-2])
+
+
+def _label_torch(fg: torch.Tensor, connectivity: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The device path of :func:`label_components` on ``(N, H, W)``: labels and counts ``(N,)``."""
+    n, h, w = fg.shape
+    hw = h * w
     parent, _ = _component_roots(fg, connectivity)
     flat = fg.reshape(n, hw)
-    roots = flat & (parent[:, :hw] == torch.arange(hw, device=mask.device))
-    ids = torch.zeros(n, hw + 1, dtype=torch.int64, device=mask.device)  # slot hw: background -> 0
+    roots = flat & (parent[:, :hw] == torch.arange(hw, device=fg.device))
+    ids = torch.zeros(n, hw + 1, dtype=torch.int64, device=fg.device)  # slot hw: background -> 0
     ids[:, :hw] = roots.cumsum(1)  # roots in raster order get 1, 2, ...
     labels = ids.gather(1, parent[:, :hw])
-    return labels.reshape(mask.shape), roots.sum(1).reshape(mask.shape[:-2])
+    return labels.view(n, h, w), roots.sum(1)
 
 
 def remove_small_objects(mask: torch.Tensor, *, min_size: int = 64, connectivity: int = 1) -> torch.Tensor:
@@ -163,6 +186,9 @@ def remove_small_objects(mask: torch.Tensor, *, min_size: int = 64, connectivity
         bool tensor of ``mask``'s shape. Sizes come from a fixed-size scatter-add over the
         ``H*W + 1`` component roots (no ``bincount``, whose output size would need a sync).
 
+    Backends: CPU (eager) labels with ``scipy.ndimage.label`` and counts with ``numpy.bincount``;
+    accelerators use the torch kernel. Same results.
+
     Syncs: those of :func:`label_components` (one per 4 labelling iterations).
 
     Example:
@@ -180,13 +206,20 @@ def remove_small_objects(mask: torch.Tensor, *, min_size: int = 64, connectivity
     if mask.numel() == 0 or min_size <= 1:  # shape/argument-only branch: nothing can be removed
         return mask.clone()
     fg = _as_nhw(mask)
+    if _on_cpu(mask):
+        return _scipy.remove_small_nhw(fg, min_size, connectivity).reshape(mask.shape)
+    return _remove_small_torch(fg, min_size, connectivity).reshape(mask.shape)
+
+
+def _remove_small_torch(fg: torch.Tensor, min_size: int, connectivity: int) -> torch.Tensor:
+    """The device path of :func:`remove_small_objects` on ``(N, H, W)``."""
     n, hw = fg.shape[0], fg.shape[1] * fg.shape[2]
     parent, _ = _component_roots(fg, connectivity)
     pix = parent[:, :hw]
-    sizes = torch.zeros(n, hw + 1, dtype=torch.int64, device=mask.device)
+    sizes = torch.zeros(n, hw + 1, dtype=torch.int64, device=fg.device)
     sizes.scatter_add_(1, pix, torch.ones_like(pix))
     keep = fg.reshape(n, hw) & (sizes.gather(1, pix) >= min_size)
-    return keep.reshape(mask.shape)
+    return keep.view(fg.shape)
 
 
 def fill_holes(mask: torch.Tensor, *, connectivity: int = 1) -> torch.Tensor:
@@ -206,6 +239,10 @@ def fill_holes(mask: torch.Tensor, *, connectivity: int = 1) -> torch.Tensor:
     Returns:
         bool tensor of ``mask``'s shape, ``mask | holes``.
 
+    Backends: CPU (eager) labels the background with ``scipy.ndimage.label`` (one call for the
+    batch; components touching an image border leak); accelerators use the torch kernel. Same
+    results as ``scipy.ndimage.binary_fill_holes`` per image.
+
     Syncs: those of :func:`label_components` on ``~mask`` (one per 4 labelling iterations).
 
     Example:
@@ -221,18 +258,24 @@ def fill_holes(mask: torch.Tensor, *, connectivity: int = 1) -> torch.Tensor:
     check_choice(connectivity, "connectivity", (1, 2))
     if mask.numel() == 0:
         return mask.clone()
-    bg = _as_nhw(~mask)
+    if _on_cpu(mask):
+        return _scipy.fill_holes_nhw(_as_nhw(mask), connectivity).reshape(mask.shape)
+    return mask | _holes_torch(_as_nhw(~mask), connectivity).reshape(mask.shape)
+
+
+def _holes_torch(bg: torch.Tensor, connectivity: int) -> torch.Tensor:
+    """The device path of :func:`fill_holes`: the holes of the background ``bg`` ``(N, H, W)``."""
     n, h, w = bg.shape
     hw = h * w
     parent, _ = _component_roots(bg, connectivity)
-    rows, cols = torch.arange(h, device=mask.device), torch.arange(w, device=mask.device)
+    rows, cols = torch.arange(h, device=bg.device), torch.arange(w, device=bg.device)
     # Raster indices of the border pixels (corners twice: harmless), built without nonzero (a sync).
     border_idx = torch.cat([cols, (h - 1) * w + cols, rows * w, rows * w + w - 1])
     # Mark every background root that owns a border pixel (slot hw collects foreground pixels).
-    leaks = torch.zeros(n, hw + 1, dtype=torch.bool, device=mask.device)
+    leaks = torch.zeros(n, hw + 1, dtype=torch.bool, device=bg.device)
     leaks.scatter_(1, parent[:, border_idx], True)
     holes = bg.reshape(n, hw) & ~leaks.gather(1, parent[:, :hw])
-    return mask | holes.reshape(mask.shape)
+    return holes.view(bg.shape)
 
 
 def hysteresis_threshold(x: torch.Tensor, low, high, *, connectivity: int = 1) -> torch.Tensor:
@@ -251,6 +294,9 @@ def hysteresis_threshold(x: torch.Tensor, low, high, *, connectivity: int = 1) -
 
     Returns:
         bool tensor of ``x``'s shape.
+
+    Backends: CPU (eager) labels with ``scipy.ndimage.label``; accelerators use the torch kernel.
+    Same results.
 
     Syncs: those of :func:`label_components` (one per 4 labelling iterations).
 
@@ -276,11 +322,18 @@ def hysteresis_threshold(x: torch.Tensor, low, high, *, connectivity: int = 1) -
     above_low = (x > low) | above_high
     if x.numel() == 0:
         return above_low
-    fg = _as_nhw(above_low)
+    fg, seeds = _as_nhw(above_low), _as_nhw(above_high)
+    if _on_cpu(x):
+        return _scipy.hysteresis_nhw(fg, seeds, connectivity).reshape(x.shape)
+    return _hysteresis_torch(fg, seeds, connectivity).reshape(x.shape)
+
+
+def _hysteresis_torch(fg: torch.Tensor, seeds: torch.Tensor, connectivity: int) -> torch.Tensor:
+    """The device path of :func:`hysteresis_threshold`: components of ``fg`` holding a seed pixel."""
     n, hw = fg.shape[0], fg.shape[1] * fg.shape[2]
     parent, _ = _component_roots(fg, connectivity)
     pix = parent[:, :hw]
-    seeded = torch.zeros(n, hw + 1, dtype=torch.bool, device=x.device)
-    seeded.scatter_(1, torch.where(above_high.reshape(n, hw), pix, hw), True)  # slot hw: junk
+    seeded = torch.zeros(n, hw + 1, dtype=torch.bool, device=fg.device)
+    seeded.scatter_(1, torch.where(seeds.reshape(n, hw), pix, hw), True)  # slot hw: junk
     out = fg.reshape(n, hw) & seeded.gather(1, pix)
-    return out.reshape(x.shape)
+    return out.view(fg.shape)

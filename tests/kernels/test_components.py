@@ -18,6 +18,10 @@ import maskbench
 from maskbench import DTypeError, ShapeError
 from maskbench.kernels.components import (
     _component_roots,
+    _holes_torch,
+    _hysteresis_torch,
+    _label_torch,
+    _remove_small_torch,
     fill_holes,
     hysteresis_threshold,
     label_components,
@@ -389,3 +393,66 @@ def test_large_blobby_mask_matches_skimage():
     assert np.array_equal(labels.numpy(), ref_labels)
     kept = remove_small_objects(t, min_size=64)
     assert np.array_equal(kept.numpy(), skm.remove_small_objects(m, max_size=63))
+
+
+# ---------------------------------------------------------------- CPU backend (scipy) == torch path
+def _backend_cases() -> list[tuple[str, np.ndarray]]:
+    """(name, (N, H, W) bool) batches: random, spirals, checkerboards, 1-px lines, empty, full."""
+    rng = np.random.default_rng(11)
+    checker = (np.add.outer(np.arange(9), np.arange(12)) % 2).astype(bool)
+    lines = np.zeros((3, 10, 13), bool)
+    lines[0, 4, :] = True  # a row
+    lines[1, :, 6] = True  # a column
+    lines[2, np.arange(10), np.arange(10)] = True  # a diagonal: 10 components / 1
+    return [
+        ("random", rng.random((4, 17, 23)) < 0.45),
+        ("random dense", rng.random((3, 31, 8)) < 0.6),
+        ("spirals", np.stack([spiral(21), ~spiral(21)])),
+        ("serpentine", serpentine(15, 20)[None]),
+        ("checkerboard", np.stack([checker, ~checker])),
+        ("lines", lines),
+        ("single row", (rng.random((2, 1, 40)) < 0.5)),
+        ("single column", (rng.random((2, 40, 1)) < 0.5)),
+        ("empty", np.zeros((2, 6, 7), bool)),
+        ("full", np.ones((2, 6, 7), bool)),
+        ("mixed batch", np.stack([np.zeros((8, 8), bool), np.ones((8, 8), bool), rng.random((8, 8)) < 0.5])),
+        ("one image", (rng.random((1, 50, 50)) < 0.5)),
+    ]
+
+
+@pytest.mark.parametrize("connectivity", [1, 2])
+@pytest.mark.parametrize("name, m", _backend_cases(), ids=[c[0] for c in _backend_cases()])
+def test_cpu_backend_equals_torch_path(name, m, connectivity):
+    """The CPU dispatch (scipy.ndimage) and the accelerator kernel give identical results and numbering."""
+    t = torch.from_numpy(m)
+    labels, count = label_components(t, connectivity=connectivity)
+    ref_labels, ref_count = _label_torch(t, connectivity)
+    assert torch.equal(labels, ref_labels) and torch.equal(count, ref_count)
+    for i, img in enumerate(m):  # and both are skimage's numbering, restarting at 1 per image
+        assert np.array_equal(labels[i].numpy(), skmeasure.label(img, connectivity=connectivity))
+    for min_size in (2, 5):
+        got = remove_small_objects(t, min_size=min_size, connectivity=connectivity)
+        assert torch.equal(got, _remove_small_torch(t, min_size, connectivity))
+    assert torch.equal(fill_holes(t, connectivity=connectivity), t | _holes_torch(~t, connectivity))
+    x = torch.from_numpy(np.random.default_rng(3).random(m.shape))
+    fg, seeds = x > 0.3, x > 0.8
+    got = hysteresis_threshold(x, 0.3, 0.8, connectivity=connectivity)
+    assert torch.equal(got, _hysteresis_torch(fg, seeds, connectivity))
+
+
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 3), st.floats(0, 1), st.sampled_from([1, 2]))
+def test_cpu_backend_equals_torch_path_random(h, w, n, density, connectivity):
+    m = torch.rand(n, h, w) < density
+    assert all(
+        torch.equal(a, b) for a, b in zip(label_components(m, connectivity=connectivity), _label_torch(m, connectivity))
+    )
+    assert torch.equal(fill_holes(m, connectivity=connectivity), m | _holes_torch(~m, connectivity))
+
+
+def test_cpu_backend_keeps_leading_dims_and_does_not_modify_input():
+    m = torch.rand(2, 1, 9, 9) < 0.5
+    before = m.clone()
+    labels, count = label_components(m)
+    assert labels.shape == m.shape and count.shape == (2, 1) and labels.dtype == torch.int64
+    assert fill_holes(m).shape == m.shape and remove_small_objects(m, min_size=3).shape == m.shape
+    assert torch.equal(m, before)
