@@ -34,6 +34,10 @@ __all__ = ["stroke_mask", "polygon_mask", "flood_fill_mask", "stroke_window", "p
 # memory stays bounded (tens of MB) whatever the number of points or the size of the brush.
 _PAIR_CHUNK = 1 << 18
 _BAND_ELEMS = 1 << 22
+# Strokes whose segment boxes hold at most this many pixels in all take the per-pixel path.
+_SMALL_STROKE = 1 << 14
+# ... and so do strokes with at most this many box pixels per span (per-pixel work is ~8x cheaper)
+_PIXELS_PER_SPAN = 8
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, int]:
@@ -148,10 +152,16 @@ def stroke_window(shape, points, radius, name="points", *, max_spans: int | None
     if keep.numel() == 0:
         return None
     a, b, ylo, yhi, xlo, xhi = a[keep], b[keep], ylo[keep], yhi[keep], xlo[keep], xhi[keep]
-    _check_spans(int((yhi - ylo).sum()), max_spans, "stroke")
+    spans = int((yhi - ylo).sum())
+    _check_spans(spans, max_spans, "stroke")
     r0, r1, c0, c1 = int(ylo.min()), int(yhi.max()), int(xlo.min()), int(xhi.max())
     dev, fdt = points.device, _work_dtype(points.device)
     seg = torch.cat([a, b], dim=1).to(dev, fdt)  # (S, 4): ar, ac, br, bc
+    area = (yhi - ylo) * (xhi - xlo)
+    pixels = int(area.sum())
+    if pixels <= _SMALL_STROKE or (pixels <= _PAIR_CHUNK and pixels <= _PIXELS_PER_SPAN * spans):
+        # small boxes (the usual brush stroke): the per-pixel rule on each segment's box is fewer ops
+        return r0, c0, _stroke_pixels(seg, ylo, xlo, xhi - xlo, area, (r0, r1, c0, c1), radius * radius)
     box = torch.stack([xlo, xhi], dim=1).to(dev)
     r2 = radius * radius
 
@@ -160,12 +170,8 @@ def stroke_window(shape, points, radius, name="points", *, max_spans: int | None
         y = rows.to(fdt)
         lo, hi = _capsule_row_span(y, ar, ac, br, bc, radius)
 
-        def inside(i, x):  # the exact per-pixel rule (the browser preview's), for pairs i at columns x
-            sr, sc, dr, dc = ar[i], ac[i], br[i] - ar[i], bc[i] - ac[i]
-            yr, xc = y[i] - sr, x.to(fdt) - sc
-            t = ((yr * dr + xc * dc) * (1.0 / (dr * dr + dc * dc).clamp_min(1e-12))).clamp(0.0, 1.0)
-            er, ec = yr - t * dr, xc - t * dc
-            return er * er + ec * ec <= r2
+        def inside(i, x):  # the per-pixel rule for pairs i at columns x
+            return _pixel_rule(ar[i], ac[i], br[i], bc[i], y[i], x.to(fdt), r2)
 
         def settle(end, col, out):
             """The analytic ends are exact up to rounding: where one lies within 1e-3 of a pixel centre
@@ -190,6 +196,30 @@ def stroke_window(shape, points, radius, name="points", *, max_spans: int | None
     for b0, b1, band in _banded(r0, r1, c1 - c0, ylo, yhi, dev, accumulate):
         window[b0 - r0 : b1 - r0] = band[:, :-1].cumsum(1, dtype=torch.int32) > 0  # covered by at least one span
     return r0, c0, window
+
+
+def _pixel_rule(ar, ac, br, bc, y, x, r2):
+    """The per-pixel capsule rule, exactly as the browser preview computes it (float64)."""
+    dr, dc = br - ar, bc - ac
+    yr, xc = y - ar, x - ac
+    t = ((yr * dr + xc * dc) * (1.0 / (dr * dr + dc * dc).clamp_min(1e-12))).clamp(0.0, 1.0)
+    er, ec = yr - t * dr, xc - t * dc
+    return er * er + ec * ec <= r2
+
+
+def _stroke_pixels(seg, ylo, xlo, bw, area, window_box, r2):
+    """Every (segment, pixel of its box) pair through :func:`_pixel_rule`; OR into the window."""
+    r0, r1, c0, c1 = window_box
+    dev, total = seg.device, int(area.sum())
+    item = torch.repeat_interleave(torch.arange(area.shape[0]), area, output_size=total)
+    k = torch.arange(total) - torch.repeat_interleave(area.cumsum(0) - area, area, output_size=total)
+    rows, cols = ylo[item] + k // bw[item], xlo[item] + k % bw[item]
+    item, rows, cols = item.to(dev), rows.to(dev), cols.to(dev)
+    ar, ac, br, bc = seg[item].unbind(1)
+    hit = _pixel_rule(ar, ac, br, bc, rows.to(seg.dtype), cols.to(seg.dtype), r2)
+    window = torch.zeros((r1 - r0, c1 - c0), dtype=torch.bool, device=dev)
+    window.view(-1)[((rows - r0) * (c1 - c0) + cols - c0)[hit]] = True
+    return window
 
 
 def _capsule_row_span(y, ar, ac, br, bc, radius):

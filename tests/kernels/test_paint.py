@@ -253,10 +253,19 @@ def pixel_rule(shape, points, radius):
     return out
 
 
-def test_stroke_spans_equal_the_pixel_rule_on_random_strokes():
+@pytest.mark.parametrize("path", ["spans", "spans, tiny chunks", "pixels"])
+def test_stroke_spans_equal_the_pixel_rule_on_random_strokes(monkeypatch, path):
     """Row spans of the capsule union == the per-pixel rule (ties included: integer points and radii)."""
+    import maskbench.kernels.paint as paint
+
+    small, ratio = (1 << 30, 1 << 30) if path == "pixels" else (0, 0)
+    monkeypatch.setattr(paint, "_SMALL_STROKE", small)
+    monkeypatch.setattr(paint, "_PIXELS_PER_SPAN", ratio)
+    if path == "spans, tiny chunks":  # many bands and pair chunks
+        monkeypatch.setattr(paint, "_PAIR_CHUNK", 16)
+        monkeypatch.setattr(paint, "_BAND_ELEMS", 200)
     g = torch.Generator().manual_seed(0)
-    for i in range(300):
+    for i in range(40 if "tiny" in path else 150):
         h, w = (int(v) for v in torch.randint(1, 50, (2,), generator=g))
         n = int(torch.randint(1, 10, (1,), generator=g))
         pts = torch.rand(n, 2, generator=g, dtype=torch.float64) * torch.tensor([h + 10.0, w + 10.0]) - 5
@@ -269,8 +278,11 @@ def test_stroke_spans_equal_the_pixel_rule_on_random_strokes():
         np.testing.assert_array_equal(got, pixel_rule((h, w), pts.numpy(), radius), err_msg=f"case {i}")
 
 
-def test_stroke_work_is_rows_not_brush_area():
+def test_stroke_work_is_rows_not_brush_area(monkeypatch):
     """A 256-px brush over 40 points: one span per segment and row (<= 40 x 257), same pixels as the rule."""
+    import maskbench.kernels.paint as paint
+
+    monkeypatch.setattr(paint, "_PIXELS_PER_SPAN", 0)  # the span path (the per-pixel one is for small boxes)
     g = torch.Generator().manual_seed(1)
     pts = torch.rand(40, 2, generator=g) * 300
     window = stroke_window((300, 300), pts, 128.0, max_spans=40 * 300)  # the old cost: 40 x 257^2 pixels
@@ -284,7 +296,13 @@ def test_stroke_work_is_rows_not_brush_area():
         polygon_window((300, 300), pts, max_spans=10)
 
 
-def test_polygon_scanline_equals_skimage_on_many_vertices():
+@pytest.mark.parametrize("tiny_chunks", [False, True])
+def test_polygon_scanline_equals_skimage_on_many_vertices(monkeypatch, tiny_chunks):
+    import maskbench.kernels.paint as paint
+
+    if tiny_chunks:
+        monkeypatch.setattr(paint, "_PAIR_CHUNK", 50)
+        monkeypatch.setattr(paint, "_BAND_ELEMS", 500)
     t = torch.linspace(0, 2 * math.pi, 5001, dtype=torch.float64)[:-1]
     radius = 40 + 8 * torch.sin(7 * t)
     verts = torch.stack([50.37 + radius * torch.sin(t), 52.21 + radius * torch.cos(t)], 1)  # no centre on a vertex
