@@ -298,3 +298,52 @@ def test_painter_4096_edits_at_full_resolution(lab) -> None:
     what = "stroke pointer-up to kernel mask updated (median of 5)"
     lab.record_latency("painter", what, "4096x4096", statistics.median(lat))
     assert lab.console_errors(page) == []
+
+
+TOUCH = [
+    SETUP,
+    """p = Painter(torch.rand(3, 256, 256, generator=torch.Generator().manual_seed(0)), classes=["background", "cell"],
+            brush_size=12)
+p""",
+]
+
+
+def _touch(cdp, kind: str, *points: tuple[int, int]) -> None:
+    """One touch event; `points` are every finger still down (CDP releases the ones left out)."""
+    cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y, "id": i} for i, (x, y) in
+                                                                        enumerate(points)]})  # fmt: skip
+
+
+def test_painter_touch_paints_with_one_finger_and_pinches_with_two(lab) -> None:
+    """Issue 13 #4: a two-finger pinch painted a line and a tablet could not zoom."""
+    page = lab.open(TOUCH, "painter-touch")
+    widget = page.locator(".mb-painter").first
+    page.wait_for_function("() => document.querySelector('.mb-painter').dataset.ready === '1'")
+    view = View(page, 0, (256, 256), (256, 256))
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+    fit = widget.get_attribute("data-view")
+
+    # one finger paints a stroke, as the mouse does
+    (x0, y), (x1, _) = view.screen(64, 40), view.screen(64, 200)
+    _touch(cdp, "touchStart", (x0, y))
+    for k in range(1, 11):
+        _touch(cdp, "touchMove", (x0 + (x1 - x0) * k // 10, y))
+    _touch(cdp, "touchEnd")
+    wait_acks(page, widget, 1)
+    painted = int(lab.run_code(page, "print(int((p.mask == 1).sum()))"))
+    assert painted > 1000
+
+    # two fingers: zoom in about their midpoint and pan; nothing is painted or sent
+    a, b = view.screen(30, 100), view.screen(70, 140)  # near the top: the canvas' bottom may be scrolled away
+    _touch(cdp, "touchStart", a)
+    _touch(cdp, "touchMove", (a[0] + 3, a[1]))
+    _touch(cdp, "touchStart", (a[0] + 3, a[1]), b)
+    for k in range(1, 11):
+        _touch(cdp, "touchMove", (a[0] + 3 - 4 * k, a[1] - 4 * k), (b[0] + 4 * k, b[1] + 4 * k))
+    _touch(cdp, "touchEnd")
+    page.wait_for_function("el => el.dataset.zoom === 'user'", arg=widget.element_handle())
+    assert float(widget.get_attribute("data-view").split(",")[0]) > 1.3 * float(fit.split(",")[0])
+    assert lab.run_code(page, "print(int((p.mask == 1).sum()), p.can_redo)") == f"{painted} False"
+    assert widget.get_attribute("data-acks") == "1"
+    assert lab.console_errors(page) == []

@@ -137,7 +137,7 @@ def test_tuner_in_jupyterlab(lab) -> None:
     page.wait_for_function(
         "sel => document.querySelector(sel).querySelector('.mb-tuner-swatch-removed') !== null", arg=ROOT
     )
-    out = lab.run_code(page, "expected = maskbench.fill_holes(maskbench.remove_small_objects(probs >= t.threshold, min_size=60))\n"
+    out = lab.run_code(page, "expected = maskbench.fill_holes(maskbench.remove_small_objects(probs > t.threshold, min_size=60))\n"
                              "print(t.min_size, t.fill_holes, torch.equal(t.mask, expected), t.metrics['cleaned'])")  # fmt: skip
     assert out == "60 True True True"
 

@@ -106,3 +106,24 @@ test("painterKey: tools, classes, undo / redo; Space and arrows belong to a focu
   assert.equal(P.stepSize(8, 1), 10);
   assert.equal(P.stepSize(4096, 1), 4096);
 });
+
+test("pinchView keeps the image point under the fingers' midpoint and scales by their spread", () => {
+  const view = { scale: 2, tx: 10, ty: -4 };
+  const start = [[100, 100], [200, 100]], now = [[50, 150], [250, 150]]; // spread x2, midpoint moves by (0, 50)
+  const v = P.pinchView(view, start, now);
+  assert.equal(v.scale, 4);
+  const image = (w, x, y) => [(x - w.tx) / w.scale, (y - w.ty) / w.scale];
+  assert.deepEqual(image(v, 150, 150), image(view, 150, 100));
+  assert.equal(P.pinchView(view, start, [[0, 0], [1e6, 0]], 0.1, 8).scale, 8);
+});
+
+test("cancel() drops the gesture in progress and its preview", () => {
+  const edits = P.createEdits(GEO, new Uint8Array(80));
+  edits.begin({ kind: "stroke", tool: "brush", value: 1, proxyRadius: 1 });
+  edits.extend(2, 2);
+  assert.ok(count(Array.from(edits.shown), 1) > 0);
+  assert.ok(edits.cancel());
+  assert.equal(count(Array.from(edits.shown), 1), 0);
+  assert.equal(edits.active, null);
+  assert.equal(edits.cancel(), null);
+});

@@ -100,3 +100,29 @@ test("cleanup removes every model and DOM listener", () => {
   assert.equal(model.listenerCount(), 0);
   assert.equal(dom.listeners(), start);
 });
+
+test("a two-finger pinch zooms and pans and paints nothing (issue 13 #4)", async () => {
+  const { model, q, root, cleanup } = painter();
+  await dom.flush();
+  const fit = root.dataset.view.split(",").map(Number);
+  model.take();
+  const canvas = q("mb-canvas");
+  const touch = (type, id, x, y) => canvas.dispatch(type, { pointerType: "touch", button: 0, pointerId: id, clientX: x, clientY: y });
+  touch("pointerdown", 1, 100, 100); // the first finger starts a stroke ...
+  touch("pointermove", 1, 120, 100);
+  touch("pointerdown", 2, 300, 300); // ... which the second finger turns into a pinch
+  touch("pointermove", 2, 400, 400);
+  touch("pointermove", 1, 110, 90);
+  touch("pointerup", 1, 110, 90);
+  touch("pointermove", 2, 390, 390); // one finger left: neither pinch nor paint
+  touch("pointerup", 2, 390, 390);
+  await dom.flush();
+  assert.deepEqual(model.take().filter((c) => c[0] === "send"), []);
+  assert.equal(root.dataset.zoom, "user");
+  const expected = P.pinchView({ scale: fit[0], tx: fit[1], ty: fit[2] }, [[120, 100], [300, 300]], [[110, 90], [400, 400]]);
+  assert.deepEqual(root.dataset.view.split(",").map(Number), [expected.scale, expected.tx, expected.ty]);
+  touch("pointerdown", 3, 150, 150); // afterwards one finger paints again
+  touch("pointerup", 3, 150, 150);
+  assert.equal(model.take().filter((c) => c[0] === "send" && c[1].type === "edit").length, 1);
+  cleanup();
+});

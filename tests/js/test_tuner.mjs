@@ -34,24 +34,26 @@ test("unpackBits follows numpy.packbits (most significant bit first)", () => {
   assert.deepEqual(Array.from(T.unpackBits(packed, bits.length)), bits);
 });
 
-test("thresholdProxy on float32 compares like torch (t rounded to float32, NaN never in)", () => {
+test("thresholdProxy on float32 is p > t like torch (t rounded to float32, NaN never in)", () => {
+  // maskbench's convention (issue 10 #5): foreground is strictly above the threshold
   const p = new Float32Array([0, 0.3, 0.5, 1, NaN]);
-  assert.deepEqual(Array.from(T.thresholdProxy(p, 0.5)), [0, 0, 1, 1, 0]);
-  assert.deepEqual(Array.from(T.thresholdProxy(p, 0)), [1, 1, 1, 1, 0]);
-  // torch: float32 tensor 0.3 >= 0.30000001192192893 is True (the scalar is compared in float32)
-  const justAbove = Math.fround(0.3) + 1e-12;
-  assert.ok(p[1] < justAbove);
-  assert.equal(T.thresholdProxy(p, justAbove)[1], 1);
-  assert.equal(T.thresholdProxy(p, 0.3000001)[1], 0);
+  assert.deepEqual(Array.from(T.thresholdProxy(p, 0.5)), [0, 0, 0, 1, 0]);
+  assert.deepEqual(Array.from(T.thresholdProxy(p, 0)), [0, 1, 1, 1, 0]);
+  // torch: float32 tensor 0.3 > 0.29999999999 is False (the scalar is compared in float32)
+  const justBelow = Math.fround(0.3) - 1e-12;
+  assert.ok(p[1] > justBelow);
+  assert.equal(T.thresholdProxy(p, justBelow)[1], 0);
+  assert.equal(T.thresholdProxy(p, 0.2999999)[1], 1);
 });
 
-test("thresholdProxy on uint8 levels is q / 255 >= t for every level", () => {
+test("thresholdProxy on uint8 levels is q / 255 > t for every level", () => {
   const q = Uint8Array.from({ length: 256 }, (_, i) => i);
   for (const t of [0, 0.2, 1 / 3, 0.5, 0.7, 128 / 255, 0.999, 1]) {
     const got = T.thresholdProxy(q, t);
-    for (let i = 0; i < 256; i++) assert.equal(got[i], i / 255 >= t ? 1 : 0, `q=${i} t=${t}`);
+    for (let i = 0; i < 256; i++) assert.equal(got[i], i / 255 > t ? 1 : 0, `q=${i} t=${t}`);
   }
-  assert.equal(T.levelTable(0.2)[51], 1); // 51 / 255 == 0.2 exactly in doubles, although 0.2 * 255 > 51
+  assert.equal(T.levelTable(0.2)[51], 0); // 51 / 255 == 0.2 exactly in doubles, although 0.2 * 255 > 51
+  assert.equal(T.levelTable(0.2)[52], 1);
 });
 
 test("greyPixels and tintPixels use maskbench.render's formulas", () => {

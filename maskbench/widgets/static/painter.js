@@ -6,7 +6,8 @@
 import { decodeArray, el, listen, subscribe, suppressShortcuts } from "./shared.js";
 import { createProbes } from "./probes.js";
 import {
-  clampToImage, colorize, createEdits, fitView, imageToProxy, packPoints, painterKey, screenToImage, stepSize, zoomAt,
+  clampToImage, colorize, createEdits, fitView, imageToProxy, packPoints, painterKey, pinchView, screenToImage, stepSize,
+  zoomAt,
 } from "./painter_core.js";
 
 const TOOLS = [["brush", "Brush", "B"], ["eraser", "Eraser", "E"], ["fill", "Fill", "F"], ["lasso", "Lasso", "L"]];
@@ -61,7 +62,7 @@ function buildDom(root, act) {
  */
 function createSurface(ui, model) {
   const s = { geo: null, edits: null, palette: new Uint8Array(8), view: { scale: 1, tx: 0, ty: 0 }, userView: false };
-  s.g = { active: null, pan: null, hover: null, screen: [] };
+  s.g = { active: null, pan: null, hover: null, screen: [], touches: new Map(), pinch: null };
   const ctx = ui.canvas.getContext("2d");
   const imgCanvas = document.createElement("canvas"), labCanvas = document.createElement("canvas");
   const labCtx = labCanvas.getContext("2d");
@@ -201,11 +202,28 @@ function render({ model, el: host }) {
     s.draw();
   }
 
+  // touch: one finger paints; a second finger turns the gesture into a pinch (zoom + pan), and the
+  // stroke the first finger began is dropped
+  function onTouch(e, type) {
+    const t = g.touches, p = local(e);
+    if (type === "down") t.set(e.pointerId, p);
+    else if (type === "move" && t.has(e.pointerId)) t.set(e.pointerId, p);
+    else if (type === "up") t.delete(e.pointerId);
+    if (type === "down" && t.size === 2) {
+      s.paintBox(s.edits.cancel());
+      g.active = null;
+      g.pinch = { view: s.view, start: [...t.values()] };
+    } else if (g.pinch && t.size === 2 && type === "move") s.userMoved(pinchView(g.pinch.view, g.pinch.start, [...t.values()]));
+    else if (g.pinch && t.size === 0) g.pinch = null;
+    return g.pinch !== null || t.size > 1;
+  }
+
   function onDown(e) {
     root.focus({ preventScroll: true });
     if (!s.edits) return;
     const [sx, sy] = local(e), geo = s.geo;
     ui.canvas.setPointerCapture(e.pointerId);
+    if (e.pointerType === "touch" && onTouch(e, "down")) return;
     if (e.button === 1 || e.button === 2 || space) { g.pan = { sx, sy, view: s.view }; e.preventDefault(); return; }
     if (e.button !== 0) return;
     const tool = model.get("tool"), label = model.get("active_class");
@@ -230,6 +248,7 @@ function render({ model, el: host }) {
 
   function onMove(e) {
     if (!s.geo) return;
+    if (e.pointerType === "touch" && onTouch(e, "move")) return;
     const [sx, sy] = local(e), geo = s.geo;
     g.hover = [sx, sy];
     const [row, col] = screenToImage(s.view, sx, sy, geo);
@@ -243,7 +262,8 @@ function render({ model, el: host }) {
     s.draw();
   }
 
-  function onUp() {
+  function onUp(e) {
+    if (e && e.pointerType === "touch" && onTouch(e, "up")) return;
     g.pan = null;
     if (!g.active) return;
     g.active = null;

@@ -21,6 +21,19 @@ export function zoomAt(view, sx, sy, factor, lo = 0.05, hi = 64) {
   return { scale, tx, ty };
 }
 
+/**
+ * Two-finger pinch: the view that keeps the image point under the fingers' first midpoint under
+ * their current midpoint, scaled by the change of their distance. start / now = [[x, y], [x, y]].
+ */
+export function pinchView(view, start, now, lo = 0.05, hi = 64) {
+  const mid = ([a, b]) => [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+  const dist = ([a, b]) => Math.hypot(a[0] - b[0], a[1] - b[1]);
+  const [c0, c1] = [mid(start), mid(now)];
+  const scale = Math.min(hi, Math.max(lo, (view.scale * dist(now)) / Math.max(dist(start), 1e-6)));
+  const px = (c0[0] - view.tx) / view.scale, py = (c0[1] - view.ty) / view.scale;
+  return { scale, tx: c1[0] - px * scale, ty: c1[1] - py * scale };
+}
+
 /** Stage point (CSS px) -> full-resolution [row, col]; geo = {H, W, dh, dw}. */
 export function screenToImage(view, sx, sy, geo) {
   const px = (sx - view.tx) / view.scale;
@@ -194,6 +207,12 @@ export function createEdits(geo, truth) {
         op.box = rasterPolygon(shown, dw, dh, op.proxy, op.value);
       }
       return op;
+    },
+    /** Drop the gesture in progress (a second finger turned it into a pinch): its preview goes. */
+    cancel() {
+      const op = active;
+      active = null;
+      return op && op.box ? restore(op.box) : null;
     },
     /** A finished op goes to the kernel: its id. A fill is previewed here, at submit time. */
     submit(op) {

@@ -249,7 +249,7 @@ function render({ model, el: host }) {
     ui.histKey.replaceChildren(...(split ? [["neg", "target 0"], ["pos", "target 1"]].map(([k, t]) => el("span", `mb-tuner-key-${k}`, {}, t)) : []));
     const m = metricsNow();
     ui.curveNote.textContent = m.cleaned ? "before clean-up" : "";
-    const items = [["mask", "mask (p \u2265 t)"]];
+    const items = [["mask", "mask (p > t)"]];
     if (m.cleaned) items.push(["removed", "removed by clean-up"]);
     if (s.edges) items.push(["edge", "target outline"]);
     ui.legend.replaceChildren(...items.map(([k, t]) => { const e = el("span", "mb-tuner-legend-item"); e.append(el("span", `mb-tuner-swatch mb-tuner-swatch-${k}`), el("span", "", {}, t)); return e; }));

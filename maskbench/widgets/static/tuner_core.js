@@ -12,21 +12,22 @@ const HIST_COLOURS = { all: "rgba(25, 118, 210, 0.75)", neg: "rgba(120, 130, 150
 const CURVE_COLOURS = { iou: "#1976d2", dice: "#cc79a7" };
 const LINE = "rgb(230, 159, 0)";
 
-/** For a uint8 proxy q = round(p * 255): lut[q] = 1 where q / 255 >= t. */
+/** For a uint8 proxy q = round(p * 255): lut[q] = 1 where q / 255 > t. */
 export function levelTable(t) {
   const lut = new Uint8Array(256);
-  for (let q = 0; q < 256; q++) lut[q] = q / 255 >= t ? 1 : 0;
+  for (let q = 0; q < 256; q++) lut[q] = q / 255 > t ? 1 : 0;
   return lut;
 }
 
 /**
- * The preview mask `p >= t` of the proxy (1 / 0). A float32 proxy compares with t rounded to
- * float32, as torch compares a float32 tensor with a Python float; NaN is never in the mask.
+ * The preview mask `p > t` of the proxy (1 / 0): maskbench's convention, foreground is strictly
+ * above the threshold (maskbench.threshold, the Tuner's kernel mask). A float32 proxy compares with
+ * t rounded to float32, as torch compares a float32 tensor with a Python float; NaN is never in.
  */
 export function thresholdProxy(probs, t, out = new Uint8Array(probs.length)) {
   if (probs instanceof Float32Array) {
     const tf = Math.fround(t);
-    for (let i = 0; i < probs.length; i++) out[i] = probs[i] >= tf ? 1 : 0;
+    for (let i = 0; i < probs.length; i++) out[i] = probs[i] > tf ? 1 : 0;
   } else {
     const lut = levelTable(t);
     for (let i = 0; i < probs.length; i++) out[i] = lut[probs[i]];
