@@ -296,6 +296,40 @@ def test_threshold_mask_equals_scikit_image_on_quantised_images(method: str) -> 
     run()
 
 
+@seeded(40)
+@given(x=quantised_images(), bins=st.sampled_from((2, 7, 16, 256)))
+def test_histogram_equals_numpy_on_bin_edge_values(x, bins) -> None:
+    """Values exactly on bin edges land where numpy puts them (issue 10 #5: re-check against edges)."""
+    a = x.numpy()
+    counts, centres = mb.histogram(x, bins=bins)
+    if a.min() == a.max():
+        assert counts.sum() == a.size and counts[bins // 2] == a.size
+        return
+    ref, edges = np.histogram(a, bins=bins, range=(a.min(), a.max()))
+    assert counts.tolist() == ref.tolist()
+    np.testing.assert_allclose(centres.numpy(), (edges[:-1] + edges[1:]) / 2, rtol=1e-12, atol=1e-12)
+
+
+@seeded(30)
+@given(case=image_and_mask(dtypes=(torch.float32, torch.float64), kind="bool"), steps=st.sampled_from((0, 2)))
+def test_inpaint_keeps_valid_pixels_and_stays_in_their_range(case, steps) -> None:
+    image, mask, batched = case
+    image = image.nan_to_num(0.0, 0.0, 0.0)  # finite images: the range property is about valid values
+    out = mb.inpaint(image, mask, steps=steps)
+    x, o = (image, out) if batched else (image[None], out[None])
+    keep = _mask4d(mask, x, batched).expand_as(x)
+    assert torch.equal(o[keep], x[keep])
+    for b in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            valid = x[b, c][keep[b, c]]
+            filled = o[b, c][~keep[b, c]]
+            if valid.numel() and filled.numel():
+                eps = 1e-5 * max(1.0, float(valid.abs().max()))
+                assert filled.min() >= valid.min() - eps and filled.max() <= valid.max() + eps
+            elif filled.numel():
+                assert (filled == 0).all()
+
+
 def test_otsu_on_bin_edge_values_is_scikit_images() -> None:
     """Issue 10 #5: (0.6 - 0.4) / (0.8 / 256) is 63.999..., which put 0.6 one bin low."""
     x = torch.tensor([[0.4, 0.8, 1.0, 0.6, 1.0, 0.8, 0.8, 1.2, 0.8]], dtype=torch.float64)
