@@ -29,6 +29,7 @@ __all__ = [
     "WidgetTypeError",
     "MAX_DISPLAY",
     "check_max_display",
+    "image_from_user",
     "UnitFloat",
     "FiniteFloat",
     "Flag",
@@ -78,6 +79,64 @@ def check_max_display(value: object) -> int:
     if value < 1:
         raise WidgetValueError(f"max_display: expected an int in [1, {MAX_DISPLAY}]; got {value}.", name="max_display")
     return value
+
+
+_CHANNELS = (1, 3, 4)
+
+
+def image_from_user(image: object, name: str = "image", *, channels_last: bool | None = None, max_ndim: int = 3):
+    """What users have -> a channels-first tensor: ``(H, W)``, ``(C, H, W)`` (or ``(B, C, H, W)``).
+
+    Accepts torch tensors (channels first: ``(C, H, W)``), numpy arrays (channels last, numpy's and
+    PIL's habit: ``(H, W, C)``), PIL images and DLPack/array-likes; uint8, bool or floating values
+    (floating is read as [0, 1]). Torch tensors are channels first; other arrays channels last,
+    unless only their first dim can be a channel count (1, 3 or 4), as in ``tensor.numpy()`` of a
+    ``(3, H, W)`` image. ``channels_last=`` overrides both (e.g. a torch ``(H, W, 3)`` tensor).
+    Errors name ``name`` (the user's argument), not an internal tensor.
+    """
+    from maskbench._checks import DTypeError, ShapeError, describe
+    from maskbench.io import as_tensor
+
+    if channels_last is not None and not isinstance(channels_last, bool):
+        raise WidgetTypeError(f"channels_last: expected True, False or None; got {short_repr(channels_last)}.")
+    torch_first = isinstance(image, torch.Tensor) or type(image).__module__.startswith("PIL.")
+    try:
+        x = as_tensor(image)
+    except MaskbenchError:
+        x = None
+    if x is None or x.is_complex():
+        raise WidgetTypeError(
+            f"{name}: expected a torch.Tensor, numpy array or PIL image (uint8 or float in [0, 1]); got "
+            f"{describe(image) if x is None else describe(x)}.",
+            name=name,
+        )
+    if not 2 <= x.ndim <= max_ndim:
+        want = "(H, W), (C, H, W) or (H, W, C)" + (", or a batch of them" if max_ndim == 4 else "")
+        raise ShapeError(f"{name}: expected {want}; got {describe(x)}.", name=name)
+    if x.ndim >= 3:
+        first, last = x.shape[-3] in _CHANNELS, x.shape[-1] in _CHANNELS
+        if type(image).__module__.startswith("PIL."):
+            channels_last = False  # as_tensor already gives PIL images channels first
+        elif channels_last is None:  # torch: channels first; arrays: last unless only the first end fits
+            channels_last = False if torch_first else (last or not first)
+        if channels_last:
+            x = x.movedim(-1, -3)
+        if x.shape[-3] not in _CHANNELS:
+            raise ShapeError(
+                f"{name}: expected 1, 3 or 4 channels; got {describe(x)} "
+                f"({'channels last' if channels_last else 'channels first'}). "
+                f"Pick the channels to show, e.g. `image[..., :3]` (numpy) or `image[:3]` (torch), or pass channels_last.",
+                name=name,
+            )
+    if not (x.is_floating_point() or x.dtype in (torch.uint8, torch.bool)):
+        raise DTypeError(
+            f"{name}: expected uint8 or floating values in [0, 1]; got {describe(x)}. "
+            f"Rescale it, e.g. `image.astype('float32') / image.max()` (numpy) or `image.float() / image.max()`.",
+            name=name,
+        )
+    if x.numel() == 0:
+        raise ShapeError(f"{name}: expected a non-empty image; got {describe(x)}.", name=name)
+    return x
 
 
 def _resolve(bound, obj):

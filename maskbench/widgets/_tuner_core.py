@@ -57,11 +57,14 @@ def prepare_probs(probs: object, *, logits: bool) -> tuple[torch.Tensor, bool]:
     return p, batched
 
 
-def prepare_image(image: object, probs: torch.Tensor, batched: bool) -> torch.Tensor | None:
+def prepare_image(image: object, probs: torch.Tensor, batched: bool, *, channels_last=None) -> torch.Tensor | None:
     """Optional ``(C, H, W)`` / ``(B, C, H, W)`` image under the overlay -> ``(B|1, C, H, W)``."""
     if image is None:
         return None
-    x, image_batched = as_bchw(image, "image")
+    from maskbench.widgets._common import image_from_user
+
+    image = image_from_user(image, "image", channels_last=channels_last, max_ndim=4)
+    x, image_batched = as_bchw(image if image.ndim > 2 else image[None], "image")
     b, h, w = probs.shape
     if x.shape[1] not in (1, 3, 4):
         raise ShapeError(f"image: expected 1, 3 or 4 channels to display; got {describe(image)}.")

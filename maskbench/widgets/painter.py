@@ -47,6 +47,7 @@ from maskbench.widgets._common import (
     WidgetTypeError,
     WidgetValueError,
     check_max_display,
+    image_from_user,
     one_torch_thread,
 )
 from maskbench.widgets._history import History
@@ -95,7 +96,8 @@ class Painter(GuardedState, anywidget.AnyWidget):
     """Paint class labels over an image; every tool is also a method (for notebooks and tests).
 
     Args:
-        image: ``(H, W)``, ``(1, H, W)``, ``(3, H, W)`` or ``(4, H, W)``; floating in [0, 1] or uint8.
+        image: grey ``(H, W)``, a torch ``(C, H, W)`` (C in 1, 3, 4), a numpy ``(H, W, C)`` or a PIL
+            image; floating in [0, 1] or uint8.
         mask: optional initial ``(H, W)`` integer labels (< number of classes) or bool mask.
         classes: class names (label ``i`` is ``classes[i]``; 0 is the background the eraser paints),
             or a dict name -> colour (``"#rrggbb"`` or an RGB tuple; ``None`` for the default).
@@ -105,6 +107,8 @@ class Painter(GuardedState, anywidget.AnyWidget):
         opacity: overlay opacity in [0, 1].
         history_bytes: memory budget of the undo history: up to 200 steps are kept while their
             (run-length encoded) boxes fit, oldest dropped first, the newest always.
+        channels_last: only for an array whose first and last dims could both be channels (e.g.
+            ``(3, 8, 4)``): True reads it ``(H, W, C)``; by default torch is channels first, numpy last.
 
     >>> p = Painter(torch.zeros(32, 48), classes=["background", "cell", "nucleus"])
     >>> p.paint_stroke([(10, 5), (10, 30)], radius=2.0)
@@ -154,10 +158,9 @@ class Painter(GuardedState, anywidget.AnyWidget):
         brush_size: int | None = None,
         opacity: float = 0.5,
         history_bytes: int = 64 * 1024 * 1024,
+        channels_last: bool | None = None,
     ) -> None:
-        check_tensor(image, "image", ndim=(2, 3))
-        if image.numel() == 0:
-            raise ShapeError(f"image: expected a non-empty image to paint on; got {describe(image)}.", name="image")
+        image = image_from_user(image, "image", channels_last=channels_last)
         names, palette = parse_classes(classes, WidgetValueError)
         h, w = image.shape[-2:]
         dh, dw = display_size(h, w, check_max_display(max_display))

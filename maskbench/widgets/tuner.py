@@ -153,10 +153,11 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
         index: int = 0,
         opacity: float = 0.5,
         show_target: bool = True,
+        channels_last: bool | None = None,
     ) -> None:
         p, batched = core.prepare_probs(probs, logits=logits)
         self._p, self._batched, self._logits = p, batched, logits
-        self._x = core.prepare_image(image, p, batched)
+        self._x = core.prepare_image(image, p, batched, channels_last=channels_last)
         self._t = core.prepare_target(target, p, batched)
         max_display = check_max_display(max_display)
         self._display = display_size(p.shape[-2], p.shape[-1], max_display)

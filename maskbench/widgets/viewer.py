@@ -47,6 +47,7 @@ from maskbench.widgets._common import (
     WidgetTypeError,
     WidgetValueError,
     check_max_display,
+    image_from_user,
     one_torch_thread,
 )
 from maskbench.widgets._transport import ArrayTrait, pack_bits
@@ -155,8 +156,13 @@ class Viewer(GuardedState, anywidget.AnyWidget):
         contours: bool = False,
         max_display: int = 1024,
         index: int = 0,
+        channels_last: bool | None = None,
     ) -> None:
-        x, batched = as_bchw(image, "image")
+        from maskbench.io import as_tensor
+
+        image = image_from_user(image, "image", channels_last=channels_last, max_ndim=4)
+        x, batched = as_bchw(image if image.ndim > 2 else image[None], "image")
+        mask = as_tensor(mask) if not isinstance(mask, torch.Tensor) and hasattr(mask, "__array__") else mask
         if x.shape[1] not in (1, 3, 4):
             raise ShapeError(
                 f"image: expected 1, 3 or 4 channels to display; got {describe(image)}. "

@@ -54,8 +54,8 @@ def test_mask_and_metrics_equal_the_kernels(scene) -> None:
     assert {k: t.metrics[k] for k in ref} == pytest.approx(ref)
     assert t.metrics["threshold"] == 0.4 and t.metrics["cleaned"] is False
     t.threshold = 0.7
-    assert torch.equal(t.mask, p0 >= 0.7) and t.metrics["threshold"] == 0.7
-    assert t.metrics["iou"] == pytest.approx(float(maskbench.iou(p0 >= 0.7, t0)), rel=1e-6)
+    assert torch.equal(t.mask, p0 > 0.7) and t.metrics["threshold"] == 0.7
+    assert t.metrics["iou"] == pytest.approx(float(maskbench.iou(p0 > 0.7, t0)), rel=1e-6)
     # the packed display mask is the kernel's mask (display size == full size here)
     assert np.array_equal(unpack_bits(t._mask, (24, 20)), t.mask.cpu().numpy())
 
@@ -88,7 +88,7 @@ def test_without_target_or_image(device) -> None:
     assert t._image is None and t._curve is None and t._target_edges is None and t.sweep is None
     assert set(t.metrics) == {"threshold", "foreground", "cleaned"} and t.best == {}
     assert t._hist.shape == (1, core.HIST_BINS) and t._hist.sum() == 63
-    assert t.metrics["foreground"] == pytest.approx(float((probs >= 0.5).float().mean()))
+    assert t.metrics["foreground"] == pytest.approx(float((probs > 0.5).float().mean()))
     assert t.masks.shape == (1, 9, 7)
 
 
@@ -122,13 +122,13 @@ def test_method_switching_and_batches(scene) -> None:
     assert t.threshold == pytest.approx(float(otsu(probs[1])))
     t.index = 2  # the method follows the image
     assert t.threshold == pytest.approx(float(otsu(probs[2]))) and t.method == "otsu"
-    assert torch.equal(t.mask, probs[2] >= t.threshold)
+    assert torch.equal(t.mask, probs[2] > t.threshold)
     assert t.metrics["iou"] == pytest.approx(float(maskbench.iou(t.mask, target[2])), rel=1e-6)
     assert np.array_equal(t._probs, probs[2].cpu().numpy())
     per_image = maskbench.auto_threshold(probs, method="otsu")
     assert torch.equal(t.masks, maskbench.threshold(probs, per_image))  # each image its own value
     t.threshold = 0.25  # moving the slider leaves the method
-    assert t.method == "manual" and torch.equal(t.masks, probs >= 0.25)
+    assert t.method == "manual" and torch.equal(t.masks, probs > 0.25)
     t.method = "otsu"
     t.threshold = t.threshold  # the method's own value: no switch
     assert t.method == "otsu"
@@ -146,7 +146,7 @@ def test_clean_up_is_applied(device) -> None:
     probs[2:12, 12] = 0.7  # a one-pixel-wide bridge
     target = probs > 0.05
     t = ThresholdTuner(probs, target=target)
-    raw = probs >= 0.5
+    raw = probs > 0.5
     assert torch.equal(t.mask, raw)
     t.min_size = 2
     assert torch.equal(t.mask, maskbench.remove_small_objects(raw, min_size=2)) and t.metrics["cleaned"]
@@ -162,7 +162,7 @@ def test_clean_up_is_applied(device) -> None:
 def test_logits_option(device) -> None:
     logits = torch.randn(2, 6, 5, device=device) * 4
     t = ThresholdTuner(logits, logits=True, threshold=0.3)
-    assert t.logits and torch.equal(t.mask, torch.sigmoid(logits[0]) >= 0.3)
+    assert t.logits and torch.equal(t.mask, torch.sigmoid(logits[0]) > 0.3)
     assert np.array_equal(t._probs, torch.sigmoid(logits[0]).cpu().numpy())
     with pytest.raises(TunerValueError, match=r"threshold: expected a probability in \[0, 1\]; got 2.0.*sigmoid"):
         t.threshold = 2.0
@@ -234,7 +234,7 @@ def test_browser_messages(scene) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         t.set_state({"threshold": 0.3, "method": "manual"})  # what the slider sends
-    assert t.threshold == 0.3 and torch.equal(t.mask, probs[0] >= 0.3) and t.metrics["threshold"] == 0.3
+    assert t.threshold == 0.3 and torch.equal(t.mask, probs[0] > 0.3) and t.metrics["threshold"] == 0.3
     t.set_state({"method": "yen"})  # the method picker
     assert t.threshold == pytest.approx(float(maskbench.threshold_yen(probs[0])))
     t.set_state(
@@ -254,7 +254,10 @@ def test_property_mask_is_threshold(device, h, w, value, kind, dtype, seed) -> N
     probs = probs.to(device=device, dtype=dtype)
     target = (torch.rand(h, w, generator=g) > 0.5).to(device)
     t = ThresholdTuner(probs, target=target, threshold=value)
-    assert torch.equal(t.mask, probs >= value) and t.mask.shape == (h, w)
+    assert torch.equal(t.mask, probs > value) and t.mask.shape == (
+        h,
+        w,
+    )  # foreground is strictly above (issue 10 item 5)
     ref = _metrics_ref(t.mask, target)
     assert {k: t.metrics[k] for k in ref} == pytest.approx(ref)
     assert int(t._hist.sum()) == h * w
