@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
+    "LossExplorer": "maskbench.widgets.loss_explorer",
     "Painter": "maskbench.widgets.painter",
     "ThresholdTuner": "maskbench.widgets.tuner",
     "Viewer": "maskbench.widgets.viewer",
