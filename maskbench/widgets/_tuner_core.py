@@ -35,10 +35,20 @@ HIST_BINS = 100  # fixed bins over [0, 1]: bin k holds k/100 <= p < (k+1)/100 (p
 SWEEP_THRESHOLDS = 256  # torch.linspace(0, 1, 256), threshold_sweep's default
 
 
+def _array_to_tensor(x: object) -> object:
+    """numpy (and other array-likes) -> tensor; anything else is left for the checks to name."""
+    if isinstance(x, torch.Tensor) or not hasattr(x, "__array__"):
+        return x
+    from maskbench.io import as_tensor
+
+    return as_tensor(x)
+
+
 def prepare_probs(probs: object, *, logits: bool) -> tuple[torch.Tensor, bool]:
     """``(H, W)`` or ``(B, H, W)`` probabilities (or logits) -> ``(B, H, W)`` probabilities, batched?"""
     if not isinstance(logits, bool):
         raise TypeError(f"logits: expected True or False; got {describe(logits)}.")
+    probs = _array_to_tensor(probs)
     check_tensor(probs, "probs", ndim=(2, 3))
     if probs.numel() == 0:
         raise ShapeError(f"probs: expected a non-empty (H, W) or (B, H, W) map; got {describe(probs)}.")
@@ -83,6 +93,7 @@ def prepare_target(target: object, probs: torch.Tensor, batched: bool) -> torch.
     """Optional bool ground truth ``(H, W)`` or ``(B, H, W)`` -> ``(B|1, H, W)``."""
     if target is None:
         return None
+    target = _array_to_tensor(target)
     check_bool_mask(target, "target")
     b, h, w = probs.shape
     ok = tuple(target.shape) == (h, w) or (target.ndim == 3 and tuple(target.shape) in ((1, h, w), (b, h, w)))

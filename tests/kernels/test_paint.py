@@ -262,8 +262,8 @@ def test_stroke_spans_equal_the_pixel_rule_on_random_strokes(monkeypatch, path):
     monkeypatch.setattr(paint, "_SMALL_STROKE", small)
     monkeypatch.setattr(paint, "_PIXELS_PER_SPAN", ratio)
     if path == "spans, tiny chunks":  # many bands and pair chunks
-        monkeypatch.setattr(paint, "_PAIR_CHUNK", 16)
-        monkeypatch.setattr(paint, "_BAND_ELEMS", 200)
+        monkeypatch.setattr(paint._row_spans, "PAIR_CHUNK", 16)
+        monkeypatch.setattr(paint._row_spans, "BAND_ELEMS", 200)
     g = torch.Generator().manual_seed(0)
     for i in range(40 if "tiny" in path else 150):
         h, w = (int(v) for v in torch.randint(1, 50, (2,), generator=g))
@@ -301,8 +301,8 @@ def test_polygon_scanline_equals_skimage_on_many_vertices(monkeypatch, tiny_chun
     import maskbench.kernels.paint as paint
 
     if tiny_chunks:
-        monkeypatch.setattr(paint, "_PAIR_CHUNK", 50)
-        monkeypatch.setattr(paint, "_BAND_ELEMS", 500)
+        monkeypatch.setattr(paint._row_spans, "PAIR_CHUNK", 50)
+        monkeypatch.setattr(paint._row_spans, "BAND_ELEMS", 500)
     t = torch.linspace(0, 2 * math.pi, 5001, dtype=torch.float64)[:-1]
     radius = 40 + 8 * torch.sin(7 * t)
     verts = torch.stack([50.37 + radius * torch.sin(t), 52.21 + radius * torch.cos(t)], 1)  # no centre on a vertex

@@ -57,3 +57,11 @@ def test_errors_name_the_users_argument():
         ThresholdTuner(torch.rand(6, 8), image=np.zeros((0, 8, 3), np.uint8))
     with pytest.raises(WidgetTypeError, match="channels_last"):
         image_from_user(HWC, channels_last="yes")
+
+
+def test_numpy_probabilities_targets_and_masks():
+    probs, target = RNG.random((6, 8)).astype(np.float32), RNG.random((6, 8)) > 0.5
+    t = ThresholdTuner(probs, target=target, image=HWC)
+    assert torch.equal(t.mask, torch.from_numpy(probs) > 0.5) and "iou" in t.metrics
+    v = Viewer(HWC, target)
+    assert torch.equal(v.result, torch.where(torch.from_numpy(target), CHW, 0))
