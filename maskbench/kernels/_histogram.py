@@ -87,21 +87,22 @@ class Hist:
             weights = t.to(wide_float(a.device), copy=True).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0).view(-1)
         big = torch.finfo(a.dtype).max
         t.div_(torch.where(self.const | ~torch.isfinite(span), big, span)[:, None]).mul_(bins)
-        t.clamp_(0.0, bins - 1)  # the maximum (numpy: index bins -> bins - 1); -inf -> 0, fixed below
-        idx = t.view(torch.int64 if t.dtype == torch.float64 else torch.int32)
-        idx.copy_(t)  # truncating cast in place (same element size)
+        t.clamp_(0.0, bins - 1).trunc_()  # the maximum (numpy: index bins -> bins - 1); -inf -> 0
         # numpy re-checks each value against the edges: (x - lo) / span * bins can round across an
-        # edge (0.6 - 0.4 = 0.19999...). One step down where x < edges[i], up where x >= edges[i + 1].
-        # Constant images keep bin 0: their edges here are -inf, +inf, +inf, ...
-        check = torch.where(self.const[:, None], torch.where(k == 0, -_INF, _INF), edges)
-        pos = idx + (torch.arange(n, device=a.device, dtype=idx.dtype) * (bins + 1))[:, None]
-        flat_edges = check.view(-1)
-        down = a < flat_edges.index_select(0, pos.view(-1)).view(a.shape)
-        up = a >= flat_edges.index_select(0, pos.add_(1).view(-1)).view(a.shape)
-        up &= idx < bins - 1
-        up &= ~down
-        idx.sub_(down.to(idx.dtype)).add_(up.to(idx.dtype)).clamp_(0, bins - 1)
-        idx.masked_fill_(a == -_INF, -1)  # ignored pixels (NaN, +-inf) -> slot 0
+        # edge (0.6 - 0.4 = 0.19999...). One step down where x < edges[i], then up where
+        # x >= edges[i + 1], with the edges recomputed by linspace's arithmetic (i * step + lo), in
+        # float buffers (comparisons written as 0/1 floats: no bool or int conversions).
+        # Ignored pixels (-inf) go down to -1 (slot 0); valid ones never do (x >= edges[0] = lo).
+        step_col, lo_col = step[:, None], lo_e[:, None]
+        e = torch.mul(t, step_col).add_(lo_col)
+        t.sub_(torch.lt(a, e, out=e))
+        e = torch.add(t, 1, out=e).mul_(step_col).add_(lo_col)
+        t.add_(torch.ge(a, e, out=e))
+        del e
+        # numpy never steps past the last bin; constant images keep bin 0 (moved in _fold)
+        t.clamp_(max=torch.where(self.const, 0, bins - 1).to(t.dtype)[:, None])
+        idx = t.view(torch.int64 if t.dtype == torch.float64 else torch.int32)
+        idx.copy_(t)  # exact small integers, cast in place (same element size)
         slots = bins + 1  # per image: ignored pixels, then the bins
         idx.add_((torch.arange(n, device=a.device, dtype=idx.dtype) * slots + 1)[:, None])
         idx = idx.view(-1)
