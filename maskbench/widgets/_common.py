@@ -28,7 +28,7 @@ __all__ = [
     "WidgetValueError",
     "WidgetTypeError",
     "MAX_DISPLAY",
-    "check_max_display",
+    "max_display_value",
     "image_from_user",
     "UnitFloat",
     "FiniteFloat",
@@ -66,7 +66,7 @@ def widget_number(value: object, name: str, *, integer: bool = False) -> int | f
         raise _as_widget_error(err) from None
 
 
-def check_max_display(value: object) -> int:
+def max_display_value(value: object) -> int:
     """``max_display``: the long side of a widget's display proxy, an int in ``[1, MAX_DISPLAY]``."""
     if isinstance(value, int) and not isinstance(value, bool) and value > MAX_DISPLAY:
         raise WidgetValueError(
@@ -80,6 +80,9 @@ def check_max_display(value: object) -> int:
         raise WidgetValueError(f"max_display: expected an int in [1, {MAX_DISPLAY}]; got {value}.", name="max_display")
     return value
 
+
+#: Old name (loss_explorer.py imports it); ``def check_*`` functions live only in ``maskbench._checks``.
+check_max_display = max_display_value
 
 _CHANNELS = (1, 3, 4)
 

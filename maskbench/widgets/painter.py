@@ -46,8 +46,8 @@ from maskbench.widgets._common import (
     UnitFloat,
     WidgetTypeError,
     WidgetValueError,
-    check_max_display,
     image_from_user,
+    max_display_value,
     one_torch_thread,
 )
 from maskbench.widgets._history import History
@@ -163,7 +163,7 @@ class Painter(GuardedState, anywidget.AnyWidget):
         image = image_from_user(image, "image", channels_last=channels_last)
         names, palette = parse_classes(classes, WidgetValueError)
         h, w = image.shape[-2:]
-        dh, dw = display_size(h, w, check_max_display(max_display))
+        dh, dw = display_size(h, w, max_display_value(max_display))
         self._num_classes = len(names)
         traits = self.traits()
         start = {

@@ -33,7 +33,7 @@ from maskbench.widgets._common import (
     UnitFloat,
     WidgetTypeError,
     WidgetValueError,
-    check_max_display,
+    max_display_value,
 )
 from maskbench.widgets._transport import ArrayTrait, pack_bits
 
@@ -159,7 +159,7 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
         self._p, self._batched, self._logits = p, batched, logits
         self._x = core.prepare_image(image, p, batched, channels_last=channels_last)
         self._t = core.prepare_target(target, p, batched)
-        max_display = check_max_display(max_display)
+        max_display = max_display_value(max_display)
         self._display = display_size(p.shape[-2], p.shape[-1], max_display)
         start = dict(threshold=threshold, method=method, index=index, min_size=min_size, fill_holes=fill_holes,
                      opening_radius=opening_radius, opacity=opacity, show_target=show_target)  # fmt: skip

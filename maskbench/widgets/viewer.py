@@ -46,8 +46,8 @@ from maskbench.widgets._common import (
     UnitFloat,
     WidgetTypeError,
     WidgetValueError,
-    check_max_display,
     image_from_user,
+    max_display_value,
     one_torch_thread,
 )
 from maskbench.widgets._transport import ArrayTrait, pack_bits
@@ -185,7 +185,7 @@ class Viewer(GuardedState, anywidget.AnyWidget):
             kind, n_ids = "labels", max(hi, len(classes or ()), 1)
             if n_ids >= 1 << 16:
                 raise MaskValueError(f"mask: at most 65535 classes can be shown; got label {hi}.")
-        max_display = check_max_display(max_display)
+        max_display = max_display_value(max_display)
         self._x, self._batched, self._m, self._mask_kind = x, batched, m, kind
         self._display = display_size(x.shape[-2], x.shape[-1], max_display)
         names = list(classes) if classes is not None else []
