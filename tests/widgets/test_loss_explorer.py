@@ -104,8 +104,8 @@ def test_proxies_and_outline(binary) -> None:
     e = LossExplorer(x, t, keep, image=image, index=1)
     assert e._maps.shape == (4, 12, 16) and e._maps.dtype == np.float32
     for k, name in enumerate(("loss_masked", "loss_naive", "grad_masked", "grad_naive")):
-        assert np.array_equal(e._maps[k], getattr(e.maps, name)[1].numpy(), equal_nan=True)
-    assert np.array_equal(unpack_bits(e._edges, (12, 16)), contours(~keep[1]).numpy())
+        assert np.array_equal(e._maps[k], getattr(e.maps, name)[1].cpu().numpy(), equal_nan=True)
+    assert np.array_equal(unpack_bits(e._edges, (12, 16)), contours(~keep[1]).cpu().numpy())
     assert np.array_equal(e._image, maskbench.render.image_to_rgba(image[1]).numpy())
     seen = []
     e.observe(lambda c: seen.append(c["name"]), names=["_maps", "_edges", "_image", "stats"])
@@ -113,6 +113,17 @@ def test_proxies_and_outline(binary) -> None:
     assert seen == []
     e.index = 0
     assert sorted(seen) == ["_edges", "_image", "_maps"]
+
+
+def test_weight_mask_excludes_where_zero(binary) -> None:
+    x, t, keep = binary
+    w = keep.float() * torch.linspace(0.2, 1.0, 16, device=x.device)  # weights in (0, 1] where kept, 0 elsewhere
+    e = LossExplorer(torch.nan_to_num(x), t, w, loss="l1", naive="multiply")
+    direct = _grad(lambda z: maskbench.masked_l1(z, t, w[:, None]), torch.nan_to_num(x))
+    assert torch.equal(e.maps.grad_masked, direct) and (direct[~keep] == 0).all() and (direct[keep] > 0).all()
+    assert e.stats["excluded_pixels"] == int((~keep).sum()) and e.stats["excluded_max_masked"] == 0.0
+    ref = ((torch.nan_to_num(x) - t).abs() * w[:, None]).sum() / w.sum()  # the "multiply" recipe written out
+    assert e.stats["value_naive"] == pytest.approx(float(ref))
 
 
 def test_display_proxy_keeps_every_leak_visible() -> None:
