@@ -67,6 +67,12 @@ def test_loss_explorer_in_jupyterlab(lab) -> None:
     outline = page.evaluate(PIXEL, [_canvas("grad_masked"), 12, 16])  # the region's corner is outlined
     assert outline[:3] == [255, 255, 255]
 
+    # hovering an excluded pixel reads its values: exactly zero gradient with maskbench, not with the naive loss
+    box = root.locator(".mb-lossx-panel-grad_masked .mb-lossx-frame").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 25.5 / 64, box["y"] + box["height"] * 30.5 / 64)
+    text = root.locator(".mb-lossx-readout").inner_text()
+    assert text.startswith("pixel (30, 25)") and "|grad| 0 (exactly) | " in text and "| 0 (exactly) (" not in text
+
     # 3. the loss picker (mouse) reaches the kernel, which recomputes and sends new maps and numbers
     before = _dataset(page, "statsVersion")
     root.locator("select.mb-lossx-loss").select_option("dice")

@@ -73,6 +73,17 @@ test("drawOutline, plane, formatStat, verdict, scaleTicks", () => {
   assert.deepEqual(L.scaleTicks(2), ["0", "2.0e+0"]);
 });
 
+test("pixelAt and readout: the proxy pixel under the pointer, scaled back to image pixels", () => {
+  const maps = { data: new Float32Array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, NaN, 17, 18, 19, 20, 21, 22, 23]), shape: [4, 2, 3] };
+  const p = L.pixelAt(maps, 0.99, 0.6, [20, 30]);
+  assert.deepEqual(p, { row: 10, col: 20, values: [5, 11, 17, 23] });
+  assert.equal(L.pixelAt(maps, 1, 0.5), null);
+  assert.equal(L.pixelAt(maps, -0.1, 0.5), null);
+  assert.deepEqual(L.pixelAt(maps, 0.4, 0.2).values, [1, 7, 13, 19]);
+  assert.equal(L.readout(L.pixelAt(maps, 0.1, 0.9)), "pixel (1, 0) \u00b7 loss 3.000 | 9.000 \u00b7 |grad| 15.00 | 21.00 (maskbench | naive)");
+  assert.match(L.readout({ row: 0, col: 0, values: [0, 1, 0, NaN] }), /loss 0 \(exactly\) \| 1\.000 .* \| NaN/);
+});
+
 // ---- wiring ------------------------------------------------------------------------------------
 const [W, H] = [3, 2];
 const MAPS = new Float32Array([
@@ -158,6 +169,8 @@ test("new maps and stats from the kernel are drawn; errors shown", async () => {
   assert.equal(Number(root.dataset.drawn), drawn + 1);
   assert.equal(q("mb-lossx-excluded-masked").textContent, "0.1000");
   assert.ok(q("mb-lossx-verdict").classList.contains("mb-lossx-bad"));
+  q("mb-lossx-frame").dispatch("pointermove", { clientX: 399, clientY: 299 }); // bottom-right pixel of panel 1
+  assert.match(q("mb-lossx-readout").textContent, /^pixel \(1, 2\) \u00b7 loss 0 \(exactly\) \| 2\.000/);
   model.kernelSet("error", "loss: bad");
   assert.equal(q("mb-lossx-error").textContent, "loss: bad");
   cleanup();

@@ -4,7 +4,7 @@
 // here, per frame, with no kernel round trip. Pure helpers: loss_explorer_core.js and shared.js.
 import { batchIndex, batchView, decodeArray, el, listen, subscribe, suppressShortcuts, unpackBits } from "./shared.js";
 import { createProbes } from "./probes.js";
-import { LUT, PANELS, colorizeMap, drawOutline, finiteMax, formatStat, plane, scaleTicks, verdict } from "./loss_explorer_core.js";
+import { LUT, PANELS, colorizeMap, drawOutline, finiteMax, formatStat, pixelAt, plane, readout, scaleTicks, verdict } from "./loss_explorer_core.js";
 
 const ROWS = [
   ["value", "loss value"],
@@ -77,9 +77,10 @@ function buildDom(root) {
     tr.append(el("th", "", {}, label), ...ui.cells[key]);
     ui.table.append(tr);
   }
+  ui.readout = el("div", "mb-lossx-readout", {}, "Point at a pixel to read its values.");
   ui.info = el("div", "mb-lossx-info");
   ui.error = el("div", "mb-lossx-error", { role: "alert" });
-  root.append(bar, grid, scales, ui.verdict, ui.table, ui.info, ui.error);
+  root.append(bar, grid, ui.readout, scales, ui.verdict, ui.table, ui.info, ui.error);
   return ui;
 }
 
@@ -170,7 +171,14 @@ function render({ model, el: host }) {
   }
 
   const goTo = (i) => { const b = model.get("batch_size"); if (Number.isInteger(i) && i >= 0 && i < b) { probes.restart("maps"); send("index", i); } else syncControls(); };
+  const hover = (frameEl) => (e) => {
+    if (!state.maps) return;
+    const r = frameEl.getBoundingClientRect();
+    const p = pixelAt(state.maps, (e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height, model.get("_full_size"));
+    if (p) ui.readout.textContent = readout(p);
+  };
   const unlisten = listen([
+    ...Object.values(ui.frames).map((f) => [f, "pointermove", hover(f)]),
     [ui.loss, "change", () => { probes.restart("maps"); send("loss", ui.loss.value); }],
     [ui.naive, "change", () => { probes.restart("maps"); send("naive", ui.naive.value); }],
     [ui.log, "change", (e) => { probes.start("restyle", e.timeStamp); send("scale", ui.log.checked ? "log" : "linear"); schedule(); }],

@@ -124,6 +124,27 @@ export function verdict(stats) {
   };
 }
 
+/**
+ * The readout under the pointer: panel fractions (u, v) -> proxy pixel (row, col) of a (4, h, w) maps
+ * array and its four values (the order of PANELS), or null outside; `full` = [H, W] scales the
+ * position back to image pixels (the first row / column of the block the proxy pixel covers).
+ */
+export function pixelAt(maps, u, v, full = null) {
+  const [, h, w] = maps.shape;
+  if (!(u >= 0 && u < 1 && v >= 0 && v < 1)) return null;
+  const row = Math.floor(v * h), col = Math.floor(u * w);
+  const values = PANELS.map((_, k) => maps.data[k * h * w + row * w + col]);
+  const [fh, fw] = full || [h, w];
+  return { row: Math.floor((row * fh) / h), col: Math.floor((col * fw) / w), values };
+}
+
+/** One line of text for pixelAt's result. */
+export function readout(p) {
+  if (!p) return "";
+  const [lm, ln, gm, gn] = p.values.map(formatStat);
+  return `pixel (${p.row}, ${p.col}) \u00b7 loss ${lm} | ${ln} \u00b7 |grad| ${gm} | ${gn} (maskbench | naive)`;
+}
+
 /** Tick labels of a colour bar from 0 (or vmax * 10^-DECADES) to vmax. */
 export function scaleTicks(vmax, scale = "linear") {
   if (!(vmax > 0)) return ["0", "0"];
