@@ -34,12 +34,11 @@ from maskbench.kernels.threshold import (
     auto_threshold,
     histogram,
     threshold,
-    threshold_li,
     threshold_mean,
-    threshold_multiotsu,
     threshold_otsu,
     threshold_yen,
 )
+from maskbench.kernels.threshold_li_multiotsu import threshold_li, threshold_multiotsu
 
 SKIMAGE = {
     "otsu": skf.threshold_otsu,
@@ -528,11 +527,14 @@ def test_auto_threshold_dispatch_and_exports(device):
         assert torch.equal(auto_threshold(x, method=name), fn(x))
         assert getattr(maskbench, f"threshold_{name}") is fn
     assert torch.equal(auto_threshold(x, method="otsu", bins=16), threshold_otsu(x, bins=16))
-    from maskbench.kernels import labels
+    from maskbench.kernels import labels, threshold_li_multiotsu
     from maskbench.kernels import threshold as threshold_module
 
-    for name in ("threshold", "histogram", "auto_threshold", "THRESHOLD_METHODS", "threshold_multiotsu"):
+    for name in ("threshold", "histogram", "auto_threshold", "THRESHOLD_METHODS", "threshold_otsu"):
         assert getattr(maskbench, name) is getattr(threshold_module, name)  # exported from where it is defined
+    for name in ("threshold_li", "threshold_multiotsu"):
+        assert getattr(maskbench, name) is getattr(threshold_li_multiotsu, name)
+        assert maskbench._EXPORTS[name] == "maskbench.kernels.threshold_li_multiotsu"
     assert maskbench.argmax_labels is labels.argmax_labels
 
 
