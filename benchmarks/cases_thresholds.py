@@ -25,7 +25,7 @@ def loop_sweep(probs: torch.Tensor, target: torch.Tensor, thresholds: torch.Tens
     """The naive way: threshold and count T times (``(T, 2)`` TP/FP counts, stays on device)."""
     out = torch.empty(len(thresholds), 2, dtype=torch.int64, device=probs.device)
     for j, t in enumerate(thresholds):
-        pos = probs >= t
+        pos = probs > t
         out[j, 0] = (pos & target).sum()
         out[j, 1] = (pos & ~target).sum()
     return out
@@ -56,9 +56,7 @@ def _sweep_rows(batch: int, size: int, kind: str, device: torch.device, quick: b
         kind,
         key="sweep",
         ours=lambda: mb.threshold_sweep(probs, target, thresholds=NUM_THRESHOLDS),
-        baselines={
-            f"loop over {NUM_THRESHOLDS} thresholds (>=, &, sum)": lambda: loop_sweep(probs, target, thresholds)
-        },
+        baselines={f"loop over {NUM_THRESHOLDS} thresholds (>, &, sum)": lambda: loop_sweep(probs, target, thresholds)},
         peer=peer,
         bytes_moved=5 * probs.numel(),
         bytes_formula="probs read (4 B/px), target read (1 B/px)",

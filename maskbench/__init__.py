@@ -31,6 +31,8 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # errors
     "MaskbenchError": "maskbench._checks",
+    "ArgumentError": "maskbench._checks",
+    "ArgumentTypeError": "maskbench._checks",
     "ShapeError": "maskbench._checks",
     "DTypeError": "maskbench._checks",
     "DeviceError": "maskbench._checks",

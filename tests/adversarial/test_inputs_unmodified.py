@@ -37,6 +37,8 @@ NOT_CALLABLE = {
     "DeviceError": "error class",
     "MaskValueError": "error class",
     "CastError": "error class",
+    "ArgumentError": "error class",
+    "ArgumentTypeError": "error class",
     # constants
     "SAMPLE_IMAGES": "tuple of names",
     "THRESHOLD_METHODS": "dict of functions (each covered by its own name)",
