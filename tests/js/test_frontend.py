@@ -11,7 +11,9 @@ import pytest
 
 from maskbench.widgets import _frontend
 
-NAMES = ["painter", "tuner", "viewer"]
+# every widget front end in static/ (a <name>_core.js next to its <name>.js)
+NAMES = sorted(p.name[: -len("_core.js")] for p in _frontend.STATIC.glob("*_core.js"))
+CLASSES = {"painter": "Painter", "tuner": "ThresholdTuner", "viewer": "Viewer", "loss_explorer": "LossExplorer"}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -36,8 +38,7 @@ def test_widget_classes_send_the_assembled_module(name: str) -> None:
     import importlib
 
     module = importlib.import_module(f"maskbench.widgets.{name}")
-    cls = {"painter": "Painter", "tuner": "ThresholdTuner", "viewer": "Viewer"}[name]
-    assert str(getattr(module, cls)._esm) == _frontend.assemble(name)
+    assert str(getattr(module, CLASSES[name])._esm) == _frontend.assemble(name)
 
 
 def test_a_non_local_import_is_refused(tmp_path, monkeypatch) -> None:

@@ -335,12 +335,10 @@ function render({ model, el: host }) {
   ]);
   const unlisten = listen(controls);
   const unsuppress = suppressShortcuts(root);
-  // charts follow their boxes (both canvases: one may resize alone) and the theme (axis colour)
+  // charts follow their boxes (both canvases: one may resize alone)
   const resize = new ResizeObserver(() => schedule());
   resize.observe(ui.hist);
   resize.observe(ui.curve);
-  const theme = new MutationObserver(() => { mutedColour = ""; schedule(); });
-  theme.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name", "class"] });
 
   dirty.item = true; // render() may run after Python changed traits: draw what is there now
   flush();
@@ -351,7 +349,6 @@ function render({ model, el: host }) {
     unsuppress();
     sender.cancel();
     resize.disconnect();
-    theme.disconnect();
     if (frame) cancelAnimationFrame(frame);
     root.remove();
   };
