@@ -16,6 +16,9 @@ from maskbench._checks import ArgumentError, ArgumentTypeError, check_int, check
 
 __all__ = ["SAMPLE_IMAGES", "sample_image", "synthetic_scene", "Scene"]
 
+#: Largest side of a synthetic scene (a 16384 x 16384 scene already needs several GiB).
+MAX_SCENE_SIDE = 16384
+
 #: Names accepted by :func:`sample_image` (all bundled with scikit-image; no download).
 SAMPLE_IMAGES: tuple[str, ...] = (
     "coins",
@@ -131,7 +134,7 @@ def synthetic_scene(
     makes a few confident mistakes (IoU of ``probs > 0.5`` with ``mask`` is typically 0.75-0.95).
 
     Args:
-        size: ``H`` (square) or ``(H, W)``.
+        size: ``H`` (square) or ``(H, W)``, each in ``[1, 16384]``.
         num_classes: K >= 2, background included.
         batch: ``None`` for one scene, or B for B different scenes stacked.
         seed: random seed.
@@ -153,8 +156,9 @@ def synthetic_scene(
         raise ArgumentError(f"size: expected H or (H, W); got {short_repr(size)}.", name="size")
     else:
         h = w = check_int(size, "size")  # the type; the range is checked per side below
-    check_int(h, "size (height)", min_value=1)
-    check_int(w, "size (width)", min_value=1)
+    check_int(h, "size (height)", min_value=1, max_value=MAX_SCENE_SIDE)
+    check_int(w, "size (width)", min_value=1, max_value=MAX_SCENE_SIDE)
+    seed = check_int(seed, "seed", min_value=-(2**63), max_value=2**64 - 1)  # torch.manual_seed's range
     k = check_int(num_classes, "num_classes", min_value=2)
     noise = check_number(noise, "noise", min=0)
     blur = check_number(blur, "blur", min=0)

@@ -5,6 +5,7 @@ PIL is imported inside the functions that read or write files, so ``import maskb
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
 import sys
@@ -112,7 +113,16 @@ def rle_decode(rle: dict, *, max_pixels: int | None = MAX_RLE_PIXELS) -> torch.T
                 f"against decompression bombs). If you trust this RLE, pass max_pixels=None or a larger limit.",
                 name="rle",
             )
-    counts = _rle_counts(rle["counts"])
+    raw = rle["counts"]
+    # Each run needs at least one character, at most 13 (a 64-bit delta in 5-bit chunks): refuse a
+    # string that cannot describe H*W pixels before a Python loop walks megabytes of it.
+    if isinstance(raw, (str, bytes)) and len(raw) > 13 * (h * w + 2):
+        raise MaskValueError(
+            f"rle['counts']: {len(raw)} characters of compressed counts cannot describe a {h}x{w} mask "
+            f"(at most {13 * (h * w + 2)}). Is 'size' right?",
+            name="rle['counts']",
+        )
+    counts = _rle_counts(raw)
     if any(c < 0 for c in counts) or sum(counts) != h * w:  # Python ints: no int64 wrap-around
         raise MaskValueError(
             f"rle: counts must be non-negative and sum to H*W = {h}*{w} = {h * w}; "
@@ -180,7 +190,7 @@ def load_image(path: str | os.PathLike, *, keep_alpha: bool = False) -> torch.Te
     path = _check_path(path)
     from PIL import Image
 
-    with Image.open(path) as img:
+    with _image_errors(path), Image.open(path) as img:
         img.load()
         mode = img.mode
         if mode == "P":
@@ -246,7 +256,7 @@ def load_mask(path: str | os.PathLike) -> torch.Tensor:
 
     from PIL import Image
 
-    with Image.open(path) as img:
+    with _image_errors(path), Image.open(path) as img:
         mode = img.mode
         if mode not in ("1", "L", "P", "I", "I;16", "I;16B", "I;16L", "I;16N"):
             raise DTypeError(
@@ -268,6 +278,26 @@ def _check_path(path: object, name: str = "path") -> str | os.PathLike:
         f"{name}: expected a file path (str or os.PathLike); got {type(path).__name__} {short_repr(path)}.",
         name=name,
     )
+
+
+@contextlib.contextmanager
+def _image_errors(path: object):
+    """PIL's errors for unreadable files (truncated, not an image, a decompression bomb) as ours.
+
+    A missing file, a directory or a permission problem stays the OSError Python users expect.
+    """
+    from PIL import Image
+
+    try:
+        yield
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except (OSError, SyntaxError, Image.DecompressionBombError) as err:  # PIL raises SyntaxError for bad chunks
+        raise MaskValueError(
+            f"path: cannot read {short_repr(str(path))} as an image: {type(err).__name__}: {short_repr(str(err), 160)}. "
+            "Is the file complete and really an image (.npy files are read by suffix)?",
+            name="path",
+        ) from err
 
 
 def _load_npy(path: Path) -> np.ndarray:

@@ -134,3 +134,10 @@ def test_scene_list_size_and_bad_degradation_types_issue10_13() -> None:
         synthetic_scene(16, noise="0.1")
     with pytest.raises(MaskbenchError, match=r"^blur: expected a finite number"):
         synthetic_scene(16, blur=float("nan"))
+
+
+def test_scene_huge_size_and_bad_seed_are_named_issue10_11() -> None:
+    with pytest.raises(ValueError, match=r"^size \(height\): expected an int <= 16384"):
+        synthetic_scene(10**400)
+    with pytest.raises(TypeError, match=r"^seed: expected an int"):
+        synthetic_scene(16, seed="x")

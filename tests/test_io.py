@@ -471,8 +471,46 @@ def test_save_mask_keeps_existing_permission_bits_issue10_13(tmp_path, suffix) -
 
 def test_rle_errors_do_not_echo_huge_counts_issue10_13() -> None:
     with pytest.raises(MaskValueError, match=r"^rle: compressed counts end inside a number") as info:
-        rle_decode({"size": [2, 2], "counts": "P" * 1_000_000})
+        rle_decode({"size": [1000, 1000], "counts": "P" * 1_000_000})
     assert len(str(info.value)) < 300
     with pytest.raises(MaskbenchError, match=r"^rle") as info:
         rle_decode({"size": [2, 2], "counts": [0.5] * 1_000_000})
     assert len(str(info.value)) < 300
+
+
+def test_rle_decode_rejects_a_huge_compressed_string_quickly_issue10_11() -> None:
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(MaskValueError, match=r"^rle\['counts'\]: 9437184 characters"):
+        rle_decode({"size": [4, 4], "counts": "1" * (9 * 2**20)})
+    assert time.perf_counter() - start < 1.0  # the old decoder walked the whole string in Python
+
+
+def _png_bytes(shape=(64, 64)) -> bytes:
+    import io as _io
+
+    buf = _io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fn", [load_image, load_mask])
+def test_unreadable_image_files_are_our_errors_issue10_11(tmp_path, fn) -> None:
+    truncated = tmp_path / "t.png"
+    truncated.write_bytes(_png_bytes()[:300])
+    not_image = tmp_path / "n.png"
+    not_image.write_bytes(b"\x93NUMPY" + b"\0" * 64)
+    for path in (truncated, not_image):
+        with pytest.raises(MaskValueError, match=r"^path: cannot read .* as an image"):
+            fn(path)
+    with pytest.raises(FileNotFoundError):  # a missing file stays what Python users expect
+        fn(tmp_path / "missing.png")
+
+
+def test_png_decompression_bomb_is_our_error_issue10_11(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(_png_bytes((64, 64)))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64*64 > 2 * 100: PIL's bomb error
+    with pytest.raises(MaskValueError, match=r"DecompressionBombError"):
+        load_mask(path)

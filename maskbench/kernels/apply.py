@@ -38,6 +38,8 @@ __all__ = ["apply_mask", "inpaint"]
 
 _FILL_MODES = ("mean", "inpaint")
 _DEFAULT_INPAINT_STEPS = 4
+#: Smoothing steps are a loop of full-image passes: a cap keeps a typo (or 10**400) from hanging.
+MAX_INPAINT_STEPS = 10_000
 
 
 def apply_mask(
@@ -117,7 +119,7 @@ def apply_mask(
         f = _mean_fill(x, m)
     elif isinstance(fill, str):
         steps = _DEFAULT_INPAINT_STEPS if inpaint_steps is None else inpaint_steps
-        f = _inpaint_fill(x, m, check_int(steps, "inpaint_steps", min_value=0))
+        f = _inpaint_fill(x, m, check_int(steps, "inpaint_steps", min_value=0, max_value=MAX_INPAINT_STEPS))
     else:
         f = _tensor_fill(fill, image, x, batched, channels_last)
     finite_fill = isinstance(fill, Real) and math.isfinite(fill)  # known on the host: no sync
@@ -148,7 +150,7 @@ def inpaint(
         image: floating ``(C, H, W)`` or ``(B, C, H, W)`` (``(..., H, W, C)`` with ``channels_last``).
         mask: as in :func:`apply_mask`; True = valid pixel. Per-channel masks inpaint each channel
             from its own valid pixels.
-        steps: Smoothing iterations after pull-push (default 4; 0 for pull-push only).
+        steps: Smoothing iterations after pull-push (default 4; 0 for pull-push only; at most 10000).
         channels_last: The image is ``(H, W, C)`` or ``(B, H, W, C)``.
 
     Returns:
@@ -164,7 +166,8 @@ def inpaint(
         >>> inpaint(image, mask)  # + 4 smoothing steps
         tensor([[[1.0000, 1.9938, 3.0000]]])
     """
-    steps = None if steps is None else check_int(steps, "steps", min_value=0)  # errors name *this* argument
+    # errors name *this* argument (not apply_mask's inpaint_steps)
+    steps = None if steps is None else check_int(steps, "steps", min_value=0, max_value=MAX_INPAINT_STEPS)
     return apply_mask(image, mask, fill="inpaint", channels_last=channels_last, inpaint_steps=steps)
 
 

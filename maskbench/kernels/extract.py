@@ -151,7 +151,7 @@ def extract_pixels(
         index = flat_mask.nonzero().squeeze(1)  # the one sync: N depends on the mask
         return Pixels(planar.index_select(1, index).t(), _flat_coords(index, n, h, w, batched))
 
-    k = check_int(max_pixels, "max_pixels", min_value=0)
+    k = check_int(max_pixels, "max_pixels", min_value=0, max_value=2**40)  # a buffer of K rows is allocated
     count = flat_mask.sum()  # 0-d int64, stays on device
     if n == 0:  # a shape test, not a data one: there is nothing to gather, only padding
         coords = torch.full((k, 3 if batched else 2), -1, dtype=torch.long, device=x.device)

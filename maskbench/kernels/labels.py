@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from maskbench._checks import (
+    ArgumentTypeError,
     DTypeError,
     MaskValueError,
     ShapeError,
@@ -17,6 +18,7 @@ from maskbench._checks import (
     check_number,
     check_tensor,
     describe,
+    short_repr,
 )
 
 __all__ = ["one_hot", "from_one_hot", "argmax_labels"]
@@ -62,7 +64,11 @@ def one_hot(
             )
         dim = -3
     dim = check_int(dim, "dim", min_value=-(labels.ndim + 1), max_value=labels.ndim)
-    k = check_int(num_classes, "num_classes", min_value=1)
+    k = check_int(num_classes, "num_classes", min_value=1, max_value=2**31 - 1)
+    if not isinstance(dtype, torch.dtype):
+        raise ArgumentTypeError(
+            f"dtype: expected a torch.dtype (e.g. torch.float32); got {short_repr(dtype)}.", name="dtype"
+        )
     shape = [1] * (labels.ndim + 1)
     shape[dim] = k
     classes = torch.arange(k, device=labels.device).view(shape)

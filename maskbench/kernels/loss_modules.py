@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from maskbench._checks import check_floating, check_int, check_number, check_reduction, check_tensor
 from maskbench.kernels.losses import (
     dice_loss,
     masked_bce_with_logits,
@@ -44,9 +45,9 @@ class MaskedBCEWithLogitsLoss(nn.Module):
         empty: float = 0.0,
     ) -> None:
         super().__init__()
-        self.register_buffer("pos_weight", pos_weight)
-        self.register_buffer("weight", weight)
-        self.reduction, self.empty = reduction, empty
+        self.register_buffer("pos_weight", _optional_floating(pos_weight, "pos_weight"))
+        self.register_buffer("weight", _optional_floating(weight, "weight"))
+        self.reduction, self.empty = reduction, check_reduction(reduction, empty)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return masked_bce_with_logits(
@@ -82,9 +83,10 @@ class MaskedCrossEntropyLoss(nn.Module):
         empty: float = 0.0,
     ) -> None:
         super().__init__()
-        self.register_buffer("weight", weight)
-        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
-        self.reduction, self.empty = reduction, empty
+        self.register_buffer("weight", _optional_floating(weight, "weight"))
+        self.ignore_index = None if ignore_index is None else check_int(ignore_index, "ignore_index")
+        self.label_smoothing = check_number(label_smoothing, "label_smoothing", min=0, max=1)
+        self.reduction, self.empty = reduction, check_reduction(reduction, empty)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return masked_cross_entropy(
@@ -109,7 +111,7 @@ class MaskedMSELoss(nn.Module):
 
     def __init__(self, *, reduction: str = "mean", empty: float = 0.0) -> None:
         super().__init__()
-        self.reduction, self.empty = reduction, empty
+        self.reduction, self.empty = reduction, check_reduction(reduction, empty)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return masked_mse(input, target, mask, reduction=self.reduction, empty=self.empty)
@@ -126,7 +128,7 @@ class MaskedL1Loss(nn.Module):
 
     def __init__(self, *, reduction: str = "mean", empty: float = 0.0) -> None:
         super().__init__()
-        self.reduction, self.empty = reduction, empty
+        self.reduction, self.empty = reduction, check_reduction(reduction, empty)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return masked_l1(input, target, mask, reduction=self.reduction, empty=self.empty)
@@ -152,8 +154,8 @@ class DiceLoss(nn.Module):
         empty: float = 0.0,
     ) -> None:
         super().__init__()
-        self.from_logits, self.smooth, self.per_image = from_logits, smooth, per_image
-        self.reduction, self.empty = reduction, empty
+        self.from_logits, self.smooth, self.per_image = from_logits, check_number(smooth, "smooth", min=0), per_image
+        self.reduction, self.empty = reduction, check_reduction(reduction, empty)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return dice_loss(
@@ -166,3 +168,8 @@ class DiceLoss(nn.Module):
             reduction=self.reduction,
             empty=self.empty,
         )
+
+
+def _optional_floating(x: object, name: str) -> torch.Tensor | None:
+    """A tensor option is checked when the module is built, not at its first forward."""
+    return None if x is None else check_floating(check_tensor(x, name), name)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from maskbench._checks import (
+    ArgumentTypeError,
     DTypeError,
     ShapeError,
     check_channel_param,
@@ -39,6 +40,7 @@ from maskbench._checks import (
     check_same_shape,
     check_tensor,
     describe,
+    short_repr,
 )
 from maskbench.kernels._casting import accumulation_dtype
 from maskbench.kernels._loss_utils import (
@@ -90,6 +92,12 @@ def masked_loss(
         >>> masked_loss(lambda a, b: (a - b).abs(), x, y, torch.tensor([True, True, False]))
         tensor(0.7500)
     """
+    if not callable(elementwise_fn):
+        raise ArgumentTypeError(
+            f"elementwise_fn: expected a function fn(input, target) -> loss; got {short_repr(elementwise_fn)}. "
+            "Pass e.g. lambda a, b: (a - b).abs().",
+            name="elementwise_fn",
+        )
     check_tensor(input, "input")
     check_tensor(target, "target")
     check_same_device(input=input, target=target)

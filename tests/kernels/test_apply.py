@@ -495,3 +495,11 @@ def test_bool_mask_select_double_backward(device):
     fill = torch.randn(2, dtype=torch.float64, device=device, requires_grad=True)
     mask = torch.rand(3, 4, device=device) > 0.5
     assert torch.autograd.gradgradcheck(lambda t, f: apply_mask(t, mask, fill=f), (x, fill))
+
+
+def test_inpaint_steps_are_capped_issue10_11():
+    # steps=10**400 looped (practically) forever
+    with pytest.raises(ValueError, match=r"^steps: expected an int <= 10000"):
+        inpaint(torch.zeros(1, 2, 2), torch.ones(2, 2, dtype=torch.bool), steps=10**400)
+    with pytest.raises(ValueError, match=r"^inpaint_steps: expected an int <= 10000"):
+        apply_mask(torch.zeros(1, 2, 2), torch.ones(2, 2, dtype=torch.bool), fill="inpaint", inpaint_steps=10**6)

@@ -300,3 +300,8 @@ def test_extract_pixels_zero_sized_with_max_pixels_issue10_11(device, shape, k) 
     assert out.count.item() == 0 and not out.valid.any() and (out.coords == -1).all() and (out.values == 0).all()
     exact = extract_pixels(image, mask)
     assert exact.values.shape == (0, shape[-3]) and exact.coords.shape == (0, ncoords)
+
+
+def test_extract_pixels_huge_max_pixels_is_named_issue10_11() -> None:
+    with pytest.raises(ValueError, match=r"^max_pixels: expected an int <= "):
+        extract_pixels(torch.zeros(1, 2, 2), torch.ones(2, 2, dtype=torch.bool), max_pixels=10**400)

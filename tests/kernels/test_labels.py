@@ -38,3 +38,11 @@ def test_from_one_hot_bad_dim_names_dim_issue10_13(dim) -> None:
 def test_from_one_hot_bad_ignore_index_names_it_issue10_13() -> None:
     with pytest.raises(MaskbenchError, match=r"^ignore_index: expected an int"):
         from_one_hot(torch.zeros(2, 2, 2, dtype=torch.bool), ignore_index="x")
+
+
+def test_one_hot_bad_dtype_and_huge_num_classes_issue10_11() -> None:
+    labels = torch.zeros(2, 2, dtype=torch.long)
+    with pytest.raises(MaskbenchError, match=r"^dtype: expected a torch.dtype"):
+        one_hot(labels, 2, dtype="float32")
+    with pytest.raises(ValueError, match=r"^num_classes: expected an int <= "):
+        one_hot(labels, 10**400)

@@ -695,3 +695,26 @@ def test_losses_check_the_targets_device_issue10_11(call):
     t = torch.rand(2, 1, 3, 3, device="meta")
     with pytest.raises(DeviceError, match=r"^target: expected a tensor on cpu like input"):
         call(x, t)
+
+
+def test_masked_loss_needs_a_callable_issue10_11():
+    with pytest.raises(TypeError, match=r"^elementwise_fn: expected a function"):
+        masked_loss("l1", torch.zeros(2), torch.zeros(2))
+
+
+@pytest.mark.parametrize(
+    "build, error, name",
+    [
+        (lambda: MaskedL1Loss(reduction="avg"), ValueError, "reduction"),
+        (lambda: MaskedMSELoss(empty="x"), TypeError, "empty"),
+        (lambda: DiceLoss(smooth=-1), ValueError, "smooth"),
+        (lambda: MaskedCrossEntropyLoss(label_smoothing=2), ValueError, "label_smoothing"),
+        (lambda: MaskedCrossEntropyLoss(ignore_index=2.5), TypeError, "ignore_index"),
+        (lambda: MaskedBCEWithLogitsLoss(pos_weight="x"), TypeError, "pos_weight"),
+        (lambda: MaskedBCEWithLogitsLoss(weight=torch.ones(3, dtype=torch.long)), TypeError, "weight"),
+    ],
+)
+def test_loss_modules_check_options_when_built_issue10_13(build, error, name):
+    # the bad option was only noticed at the first forward (or by torch's register_buffer)
+    with pytest.raises(error, match=rf"^{name}: expected"):
+        build()
