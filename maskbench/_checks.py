@@ -446,9 +446,9 @@ def check_same_shape(
             got=describe(b),
         )
     hint = ""
-    if a.ndim == b.ndim + 1 and a.shape[1] == 1 and a.shape[:1] + a.shape[2:] == b.shape:
+    if a.ndim >= 2 and a.ndim == b.ndim + 1 and a.shape[1] == 1 and a.shape[:1] + a.shape[2:] == b.shape:
         hint = f" Drop the channel dim with `{a_name}[:, 0]`."
-    elif b.ndim == a.ndim + 1 and b.shape[1] == 1 and b.shape[:1] + b.shape[2:] == a.shape:
+    elif b.ndim >= 2 and b.ndim == a.ndim + 1 and b.shape[1] == 1 and b.shape[:1] + b.shape[2:] == a.shape:
         hint = f" Drop the channel dim with `{b_name}[:, 0]`."
     raise ShapeError(
         f"{b_name}: expected the same shape as {a_name} {shape}; got {describe(b)}.{hint}",

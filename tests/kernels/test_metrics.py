@@ -512,11 +512,6 @@ def test_empty_batch_gives_empty_counts(device, num_classes):
     assert confusion_counts(x, x, num_classes=num_classes, per_image=True, ignore=ignore).tp.shape == (0, *extra)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="needs `a.ndim >= 2 and` / `b.ndim >= 2 and` in _checks.check_same_shape's hint (not this file's owner)",
-)
 @pytest.mark.parametrize("swap", [False, True])
 def test_zero_d_against_one_d_is_a_shape_error_naming_target(swap):
     """iou(tensor(True), tensor([True, False])) (issue 10 item 11): a ShapeError naming target."""
