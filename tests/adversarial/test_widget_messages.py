@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import maskbench
-from maskbench.widgets import Painter, ThresholdTuner, Viewer
+from maskbench.widgets import LossExplorer, Painter, ThresholdTuner, Viewer
 from maskbench.widgets._painter_proto import MAX_POINTS
 
 BIG = "x" * (9 << 20)  # over the 8 MiB message limit
@@ -46,12 +46,21 @@ def viewer():
     return Viewer(torch.rand(2, 3, H, W, generator=g), torch.randint(0, 3, (2, H, W), generator=g), fill=0.25)
 
 
-WIDGETS = {"painter": painter, "tuner": tuner, "viewer": viewer}
+def loss_explorer():
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 1, H, W, generator=g)
+    target = torch.rand(2, 1, H, W, generator=g).round()
+    mask = torch.rand(2, 1, H, W, generator=g) > 0.3
+    return LossExplorer(logits, target, mask, from_logits=True)
+
+
+WIDGETS = {"painter": painter, "tuner": tuner, "viewer": viewer, "loss_explorer": loss_explorer}
 TRAITS = {
     "painter": ("image_shape", "class_names", "tool", "active_class", "brush_size", "opacity", "can_undo", "can_redo"),
     "tuner": ("threshold", "method", "index", "min_size", "fill_holes", "opening_radius", "opacity", "show_target",
               "batch_size", "metrics", "best"),
     "viewer": ("mode", "fill", "opacity", "contours", "index", "batch_size", "_modes", "_kind", "_classes"),
+    "loss_explorer": ("loss", "naive", "scale", "opacity", "index", "batch_size", "stats", "_losses", "_full_size"),
 }  # fmt: skip
 
 
@@ -61,8 +70,10 @@ def state(kind, w) -> dict:
         out.update(mask=w.mask.numpy().tobytes(), steps=len(w._history), labels=w._labels.numpy().tobytes())
     elif kind == "tuner":
         out.update(mask=w.mask.cpu().numpy().tobytes(), packed=w._mask.tobytes(), probs=w._probs.tobytes())
-    else:
+    elif kind == "viewer":
         out.update(result=w._result.tobytes(), full=w.result.numpy().tobytes(), image=w._image.tobytes())
+    else:
+        out.update(maps=w._maps.tobytes(), edges=w._edges.tobytes(), full=w.maps.loss_masked.numpy().tobytes())
     return out
 
 
@@ -102,6 +113,7 @@ KINDS = {
     "tuner": {"threshold": "unit", "method": "choice", "index": "int", "min_size": "int", "fill_holes": "flag",
               "opening_radius": "int", "opacity": "unit", "show_target": "flag"},
     "viewer": {"mode": "choice", "fill": "finite", "opacity": "unit", "contours": "flag", "index": "int"},
+    "loss_explorer": {"loss": "choice", "naive": "choice", "scale": "choice", "opacity": "unit", "index": "int"},
 }  # fmt: skip
 CASES = [(k, name, v) for k, traits in KINDS.items() for name, cat in traits.items() for v in BAD[cat]]
 
