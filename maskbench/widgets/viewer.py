@@ -1,18 +1,24 @@
 """Viewer: image, mask, masked result and overlay side by side, with linked zoom and pan.
 
-The kernel owns the tensors and computes the masked result with :func:`maskbench.apply_mask` at
-full resolution; the browser gets display proxies once (RGBA image, uint8 labels or weights) and
-does the per-frame work itself: overlay blending while the opacity slider moves, zoom and pan.
-Changing ``mode`` or ``fill`` recomputes only the result panel and sends one RGBA proxy.
+The kernel owns the tensors. Its panels show display proxies (long side <= ``max_display``), and
+every panel is computed on the proxy, once per batch item and cached (``_viewer_core.ItemProxies``):
+the image proxy, the mask proxy (labels or weights), its contours, the colour of a replaced pixel in
+``mean`` mode. The browser draws per frame what it can from those: the overlay while the opacity
+slider moves, zoom and pan, and the result of the constant-fill modes (keep, remove, mean: each
+replaced pixel gets one colour), so changing between them needs no kernel round trip. ``inpaint``
+and ``weighted`` are computed by the kernel on the proxy and sent as one RGBA proxy. Only
+``viewer.result`` is full resolution: ``apply_mask`` on the whole tensors, on access, cached.
 """
 
 from __future__ import annotations
 
 import functools
 import pathlib
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import anywidget
+import numpy as np
 import torch
 import traitlets
 
@@ -28,13 +34,7 @@ from maskbench._checks import (
     from_bchw,
     spatial_mask_as_4d,
 )
-from maskbench.render import (
-    contours,
-    display_size,
-    label_palette,
-    parse_color,
-)
-from maskbench.render.proxy import nearest_proxy, rgba_proxy, weight_proxy
+from maskbench.render import display_size, image_to_rgba, label_palette, parse_color
 from maskbench.widgets import _frontend
 from maskbench.widgets._common import (
     BatchIndex,
@@ -50,27 +50,41 @@ from maskbench.widgets._common import (
     max_display_value,
     one_torch_thread,
 )
-from maskbench.widgets._transport import ArrayTrait, pack_bits
+from maskbench.widgets._transport import ArrayTrait
+from maskbench.widgets._viewer_core import (
+    BROWSER_MODES,
+    MODE_TEXT,
+    MODES,
+    ItemProxies,
+    build_item,
+    fill_rgba,
+    item_edges,
+    keep_of,
+    masked,
+    proxy_inpaint_steps,
+)
 
 __all__ = ["Viewer", "MODES", "WidgetValueError", "WidgetTypeError"]
 
 _STATIC = pathlib.Path(__file__).parent / "static"
-#: keep / remove: keep the mask (or its complement) and put ``fill`` elsewhere; mean / inpaint:
-#: remove the masked region and fill it from the rest; weighted: ``image * w + fill * (1 - w)``.
-MODES = ("keep", "remove", "mean", "inpaint", "weighted")
+#: Display proxies of this many batch items stay cached (each ~5 bytes per proxy pixel + the C-channel
+#: proxy; ~17 MB per item at the default 1024 x 1024).
+_CACHED_ITEMS = 8
 _FROM_BROWSER = ("mode", "fill", "opacity", "contours", "index")  # all else is kernel -> browser
-# One batch item up to this many elements is refreshed on one torch thread: its ~30 small ops gain
+# A display proxy up to this many elements is refreshed on one torch thread: its small ops gain
 # nothing from a thread pool, and on a busy machine every parallel region can wait a scheduler
-# slice for a descheduled worker (measured: inpaint of a 303x384 image, 8 ms serial vs 380 ms).
+# slice for a descheduled worker (measured: inpaint of a 303x384 image, 8 ms serial vs 380 ms; of a
+# 3x1024x1024 proxy, 0.5-0.7 s serial vs 1.3-1.7 s on two threads).
 _SERIAL_MAX = 1 << 22
 
 
 def _serial_for_small_items(method):
-    """Run a per-item display refresh on one torch thread when the item is small; restore after."""
+    """Run a per-item display refresh on one torch thread when its display proxy is small (it works
+    on the proxy; only building the proxy reads the full item, one pooling pass); restore after."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        if self._x[0].numel() > _SERIAL_MAX:
+        if self._x.shape[1] * self._display[0] * self._display[1] > _SERIAL_MAX:
             return method(self, *args, **kwargs)
         with one_torch_thread():
             return method(self, *args, **kwargs)
@@ -97,13 +111,28 @@ def _why_not(viewer, mode: str) -> str:
 class Viewer(GuardedState, anywidget.AnyWidget):
     """Four linked panels: image, mask, masked result (``apply_mask``) and overlay.
 
+    **What the mask means.** In every mode the mask marks the same pixels, the *mask pixels*: True
+    (bool), label > 0 (labels) or weight >= 0.5 (weights). The mode says what happens to them:
+
+    * ``keep``: mask pixels are kept; every other pixel becomes ``fill``
+      (``apply_mask(image, mask, fill=fill)``).
+    * ``remove``: mask pixels become ``fill``; the rest is kept (``apply_mask(image, ~mask, fill=fill)``).
+    * ``mean``: mask pixels become the per-channel mean of the other pixels
+      (``apply_mask(image, ~mask, fill="mean")``).
+    * ``inpaint``: mask pixels are inpainted from the other pixels
+      (``apply_mask(image, ~mask, fill="inpaint")``).
+    * ``weighted`` (weight masks): ``image * w + fill * (1 - w)`` (``apply_mask(image, w, fill=fill)``).
+
+    So the mask is *kept* in ``keep`` and *replaced* in ``remove``, ``mean`` and ``inpaint``; the
+    mode menu says the same ("keep the mask, fill the rest", "remove the mask (fill it)", ...).
+
     Args:
         image: ``(C, H, W)`` or ``(B, C, H, W)`` with C in (1, 3, 4); floating in [0, 1] or uint8.
-        mask: ``(H, W)``, ``(1, H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)``: bool (keep where True),
-            floating weight in [0, 1], or integer labels (drawn in class colours; the mask used for
-            masking is ``labels > 0``).
+        mask: ``(H, W)``, ``(1, H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)``: bool, floating weight in
+            [0, 1] or integer labels (drawn in class colours); its mask pixels are True, weight >= 0.5
+            or label > 0, whatever the mode (see above).
         mode: one of :data:`MODES`; ``"weighted"`` needs a floating mask.
-        fill: the value removed pixels get in ``keep`` / ``remove`` / ``weighted`` modes.
+        fill: the value replaced pixels get in ``keep`` / ``remove`` / ``weighted`` modes.
         opacity: overlay opacity in [0, 1] (blended in the browser).
         classes: names of label ids 1, 2, ... (default ``"mask"`` or ``"class k"``).
         colors: colours of label ids 1, 2, ... (``"#rrggbb"`` or ``(r, g, b)``; default palette).
@@ -112,7 +141,8 @@ class Viewer(GuardedState, anywidget.AnyWidget):
         index: batch item shown (``(B, C, H, W)`` inputs).
 
     ``viewer.result`` is the full-resolution masked image (all batch items) for the current
-    ``mode`` and ``fill``. Setting ``mode``, ``fill`` or ``index`` to a bad value raises
+    ``mode`` and ``fill``: exactly the ``apply_mask`` call above, computed on first access and
+    cached until they change. The result panel shows the same call on the display proxy. Setting ``mode``, ``fill`` or ``index`` to a bad value raises
     :class:`WidgetValueError` / :class:`WidgetTypeError` and changes nothing.
     """
 
@@ -123,7 +153,7 @@ class Viewer(GuardedState, anywidget.AnyWidget):
 
     #: how the result panel is computed (one of the modes this image and mask allow, see ``MODES``)
     mode = Choice("keep", choices=_allowed_modes, why=_why_not).tag(sync=True)
-    #: the value removed pixels get in keep / remove / weighted modes (must fit the image's dtype)
+    #: the value replaced pixels get in keep / remove / weighted modes (must fit the image's dtype)
     fill = FiniteFloat(0.0).tag(sync=True)
     #: overlay opacity in [0, 1] (blended in the browser)
     opacity = UnitFloat(0.5).tag(sync=True)
@@ -134,6 +164,7 @@ class Viewer(GuardedState, anywidget.AnyWidget):
     error = StatusText("").tag(sync=True)  # the last rejected update or failed refresh
     batch_size = traitlets.Int(1, read_only=True).tag(sync=True)
     _modes = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    _mode_text = traitlets.List(traitlets.Unicode()).tag(sync=True)  # what each mode does (menu labels)
     _kind = traitlets.Unicode("bool").tag(sync=True)  # bool | weight | labels
     _classes = traitlets.List(traitlets.Unicode()).tag(sync=True)
     _full_size = traitlets.List(traitlets.Int()).tag(sync=True)
@@ -141,7 +172,9 @@ class Viewer(GuardedState, anywidget.AnyWidget):
     _image = ArrayTrait()
     _labels = ArrayTrait()  # (dh, dw) uint8/uint16 labels, or uint8 weight * 255
     _edges = ArrayTrait()  # packed bits of contours(labels), or None
-    _result = ArrayTrait()
+    _fills = ArrayTrait()  # (2, 4) uint8: RGBA of a replaced pixel in keep/remove, and in mean
+    _result = ArrayTrait()  # RGBA proxy result of a kernel-drawn mode (inpaint, weighted)
+    _result_for = traitlets.Unicode("").tag(sync=True)  # "<mode>:<index>" that _result shows
 
     def __init__(
         self,
@@ -207,9 +240,13 @@ class Viewer(GuardedState, anywidget.AnyWidget):
             self.set_trait("batch_size", x.shape[0])
             self._kind, self._classes, self._palette = kind, names, palette.numpy()
             self._modes = list(_allowed_modes(self))
+            self._mode_text = [MODE_TEXT[md] for md in self._modes]
             self._full_size = [int(x.shape[-2]), int(x.shape[-1])]
             for name, value in start.items():
                 setattr(self, name, value)
+        self._cache: OrderedDict[int, ItemProxies] = OrderedDict()  # batch item -> its display proxies
+        self._full: tuple | None = None  # (mode, fill) and the full-resolution result, see `result`
+        self._sent: tuple | None = None  # which kernel-drawn result the browser holds
         self._refresh_item()
         self.observe(self._on_result_inputs, names=["mode", "fill"])
         self.observe(lambda _: self._guard(self._refresh_item), names=["index"])
@@ -234,64 +271,88 @@ class Viewer(GuardedState, anywidget.AnyWidget):
     def _mask_item(self, i: int) -> torch.Tensor:
         return self._m[i if self._m.shape[0] > 1 else 0]
 
-    def _apply(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        """Masked result for ``x`` (B, C, H, W) and ``m`` (B|1, H, W) in the current mode."""
-        from maskbench import apply_mask
+    def _apply(self, x: torch.Tensor, keep: torch.Tensor, weight: torch.Tensor | None, inpaint_steps=None):
+        """Masked result for ``x`` (B, C, H, W), mask pixels ``keep`` (B|1, 1, H, W), in the current mode."""
+        return masked(x, keep, weight, self.mode, self.fill, inpaint_steps)
 
-        keep = m >= 0.5 if self._kind == "weight" else m > 0 if self._kind == "labels" else m
-        keep = keep[:, None]
-        if self.mode == "keep":
-            return apply_mask(x, keep, fill=self.fill)
-        if self.mode == "remove":
-            return apply_mask(x, ~keep, fill=self.fill)
-        if self.mode in ("mean", "inpaint"):
-            return apply_mask(x, ~keep, fill=self.mode)
-        return apply_mask(x, m[:, None], fill=self.fill)  # weighted
+    def _result_key(self) -> tuple:
+        return (self.mode, None if self.mode in ("mean", "inpaint") else self.fill)
 
     @property
     def result(self) -> torch.Tensor:
-        """The masked image at full resolution, shaped like the input image (every batch item)."""
-        return from_bchw(self._apply(self._x, self._m), self._batched)
+        """The masked image at full resolution, shaped like the input image (every batch item).
 
-    def _display_rgba(self, image: torch.Tensor) -> torch.Tensor:
-        return rgba_proxy(image, self._display).cpu()
+        Exactly ``apply_mask`` on the full-resolution tensors (see the class docstring for the call
+        of each mode); computed on first access and cached until ``mode`` or ``fill`` changes (a
+        copy is returned, so changing it in place cannot corrupt the cache).
+        """
+        key = self._result_key()
+        if self._full is None or self._full[0] != key:
+            out = self._apply(self._x, keep_of(self._m, self._mask_kind)[:, None], self._m[:, None])
+            self._full = (key, out)
+        return from_bchw(self._full[1].clone(), self._batched)
 
-    def _display_labels(self) -> torch.Tensor:
-        m = self._mask_item(self.index)
-        if self._kind == "weight":  # area-averaged weight, quantised to 0..255
-            return weight_proxy(m, self._display).cpu()
-        labels = nearest_proxy(m, self._display)
-        dtype = torch.uint8 if len(self._classes) < 256 else torch.int32
-        return labels.to(dtype).cpu()
+    def _item(self, i: int) -> ItemProxies:
+        """The display proxies of batch item ``i`` (built once; the last few items stay cached)."""
+        item = self._cache.pop(i, None)
+        if item is None:
+            item = build_item(self._x[i], self._mask_item(i), self._mask_kind, self._display, len(self._classes))
+        self._cache[i] = item  # most recently used last
+        while len(self._cache) > _CACHED_ITEMS:
+            self._cache.pop(next(iter(self._cache)))
+        return item
+
+    def _display_result(self, index: int | None = None) -> np.ndarray:
+        """``(dh, dw, 4)`` RGBA of the current mode on item ``index``'s display proxy: what the result
+        panel shows (the browser composes keep/remove/mean from the same proxies; tests compare)."""
+        item = self._item(self.index if index is None else index)
+        key = self._result_key()
+        if key not in item.results:
+            w = None if item.weight is None else item.weight[None, None]
+            steps = proxy_inpaint_steps(self._x.shape[-2:], self._display)
+            out = self._apply(item.xp[None], item.keep[None, None], w, steps)[0]
+            if not out.is_floating_point() and out.dtype != torch.uint8:
+                out = out.float()
+            item.results = {key: image_to_rgba(out).cpu().numpy()}  # one per item: the current mode's
+        return item.results[key]
 
     @_serial_for_small_items
     def _refresh_item(self) -> None:
-        labels = self._display_labels()
+        item = self._item(self.index)
         with self.hold_sync():
-            self._image = self._display_rgba(self._x[self.index]).numpy()
-            self._labels = labels.numpy() if labels.dtype == torch.uint8 else labels.numpy().astype("uint16")
-            self._send_edges(labels)
+            self._image, self._labels = item.rgba, item.labels
+            self._send_edges()
+            self._send_fills(item)
             self._send_result()
 
     @_serial_for_small_items
-    def _send_edges(self, labels: torch.Tensor | None = None) -> None:
-        if not self.contours:
-            self._edges = None
-            return
-        if labels is None:
-            labels = self._display_labels()
-        lab = labels >= 128 if self._kind == "weight" else labels
-        self._edges = pack_bits(contours(lab).numpy())
+    def _send_edges(self) -> None:
+        self._edges = item_edges(self._item(self.index), self._mask_kind) if self.contours else None
+
+    def _send_fills(self, item: ItemProxies | None = None) -> None:
+        """The replaced pixels' colours of the browser-drawn modes: fill (keep/remove) and mean."""
+        item = item or self._item(self.index)
+        mean = item.mean if item.mean is not None else np.zeros(4, dtype=np.uint8)
+        self._fills = np.stack([fill_rgba(item.xp, "keep", self.fill), mean])
 
     @_serial_for_small_items
     def _send_result(self) -> None:
-        i = self.index
-        out = self._apply(self._x[i : i + 1], self._mask_item(i)[None])[0]
-        if not out.is_floating_point() and out.dtype != torch.uint8:
-            out = out.float()
-        self._result = self._display_rgba(out).numpy()
+        """Kernel-drawn modes (inpaint, weighted): send the proxy result unless the view has it."""
+        if self.mode in BROWSER_MODES:
+            return  # drawn in the browser from _image, _labels and _fills
+        key = f"{self.mode}:{self.index}"
+        if self._result_for == key and self._sent == (key, self._result_key()):
+            return  # the browser holds this result already (e.g. back to inpaint after keep)
+        rgba = self._display_result()
+        with self.hold_sync():
+            self._result = rgba
+            self._result_for = key
+        self._sent = (key, self._result_key())
 
     def _on_result_inputs(self, change) -> None:
-        if change["name"] == "fill" and self.mode in ("mean", "inpaint"):
-            return  # fill is not used by these modes: nothing to redraw
-        self._guard(self._send_result)
+        def update() -> None:
+            if change["name"] == "fill":
+                self._send_fills()
+            self._send_result()  # nothing to do for browser-drawn modes or an unchanged result
+
+        self._guard(update)

@@ -101,3 +101,38 @@ test("render is the default export, helpers never named render", () => {
   assert.equal(typeof V.default.render, "function");
   assert.equal(V.render, undefined);
 });
+
+// composeResult (issue 11 #5): a plain per-pixel reference of the kernel's apply_mask on the proxies
+function composeReference(image, labels, fills, mode, kind) {
+  const out = [];
+  for (let i = 0; i < labels.length; i++) {
+    const inMask = kind === "weight" ? labels[i] >= 128 : labels[i] > 0;
+    let colour = null;
+    if (mode === "keep" && !inMask) colour = fills.slice(0, 4);
+    if (mode === "remove" && inMask) colour = fills.slice(0, 4);
+    if (mode === "mean" && inMask) colour = fills.slice(4, 8);
+    out.push(...(colour ? Array.from(colour) : Array.from(image.slice(4 * i, 4 * i + 4))));
+  }
+  return out;
+}
+
+test("composeResult: keep keeps the mask, remove / mean replace it, for labels and weights", () => {
+  const n = 7;
+  const image = new Uint8ClampedArray(Array.from({ length: 4 * n }, (_, i) => (53 * i + 11) % 256));
+  const fills = new Uint8Array([7, 8, 9, 255, 100, 110, 120, 255]);
+  const cases = [
+    ["labels", new Uint8Array([0, 1, 2, 0, 3, 0, 1])],
+    ["bool", new Uint8Array([1, 0, 0, 1, 1, 0, 0])],
+    ["weight", new Uint8Array([0, 127, 128, 255, 12, 200, 128])], // weight >= 0.5 <=> round(w * 255) >= 128
+  ];
+  for (const [kind, labels] of cases) {
+    let out = null;
+    for (const mode of ["keep", "remove", "mean", "keep"]) {
+      const again = V.composeResult(image, labels, fills, mode, kind, out);
+      if (out) assert.equal(again, out); // the buffer is reused
+      out = again;
+      assert.deepEqual(Array.from(out), composeReference(image, labels, fills, mode, kind), `${kind} ${mode}`);
+    }
+  }
+  assert.deepEqual(V.BROWSER_MODES, ["keep", "remove", "mean"]);
+});

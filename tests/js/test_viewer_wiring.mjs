@@ -93,6 +93,45 @@ test("a new result from the kernel redraws the result panel once per message", a
   cleanup();
 });
 
+test("keep / remove / mean are composed here at once; inpaint waits for the kernel's result of this item", async () => {
+  const fills = new Uint8Array([9, 9, 9, 255, 200, 100, 50, 255]);
+  const { model, q, cleanup } = viewer({
+    _modes: ["keep", "remove", "mean", "inpaint"], _mode_text: ["keep the mask, fill the rest", "", "", ""],
+    mode: "keep", _fills: payload(fills, "uint8", [2, 4]), _result: null, _result_for: "",
+  });
+  const root = q("mb-viewer");
+  const shown = () => Array.from(q("mb-viewer-canvas-result").pixels);
+  assert.deepEqual(shown(), Array.from(V.composeResult(IMAGE, LABELS, fills, "keep")));
+  assert.equal(q("mb-viewer-mode").children[0].textContent, "keep \u2014 keep the mask, fill the rest");
+  for (const mode of ["remove", "mean"]) {
+    model.take();
+    q("mb-viewer-mode").value = mode;
+    q("mb-viewer-mode").dispatch("change");
+    assert.deepEqual(model.take(), [["set", "mode", mode], ["save_changes"]]);
+    await Promise.resolve();
+    assert.deepEqual(shown(), Array.from(V.composeResult(IMAGE, LABELS, fills, mode)), mode); // no kernel reply needed
+    assert.ok(Number(root.dataset.resultMs) >= 0);
+  }
+  const before = shown();
+  q("mb-viewer-mode").value = "inpaint";
+  q("mb-viewer-mode").dispatch("change");
+  await Promise.resolve();
+  assert.deepEqual(shown(), before); // nothing to draw yet
+  const inpainted = IMAGE.map((v) => v ^ 1);
+  model.kernelSet("_result", payload(inpainted, "uint8", [H, W, 4]));
+  model.kernelSet("_result_for", "inpaint:1"); // another item's: still waiting
+  await Promise.resolve();
+  assert.deepEqual(shown(), before);
+  model.kernelSet("_result_for", "inpaint:0");
+  await Promise.resolve();
+  assert.deepEqual(shown(), Array.from(inpainted));
+  model.kernelSet("_fills", payload(new Uint8Array([1, 2, 3, 255, 4, 5, 6, 255]), "uint8", [2, 4]));
+  model.kernelSet("mode", "remove");
+  await Promise.resolve();
+  assert.deepEqual(shown(), Array.from(V.composeResult(IMAGE, LABELS, new Uint8Array([1, 2, 3, 255, 4, 5, 6, 255]), "remove")));
+  cleanup();
+});
+
 test("cleanup removes every model and DOM listener and the view", () => {
   const start = dom.listeners();
   const { model, host, cleanup } = viewer();

@@ -24,9 +24,18 @@ def scene(device):
     return image, mask
 
 
+def _composed(v: Viewer) -> np.ndarray:
+    """What viewer_core.js composeResult draws for a keep/remove/mean mode (a plain numpy reference)."""
+    keep = v._labels >= 128 if v._kind == "weight" else v._labels > 0
+    replaced = keep if v.mode != "keep" else ~keep
+    colour = v._fills[1 if v.mode == "mean" else 0]
+    return np.where(replaced[..., None], colour, v._image)
+
+
 def _changes(widget: Viewer) -> list[str]:
     seen: list[str] = []
-    widget.observe(lambda c: seen.append(c["name"]), names=["_image", "_labels", "_edges", "_result", "_palette"])
+    names = ["_image", "_labels", "_edges", "_result", "_palette", "_fills"]
+    widget.observe(lambda c: seen.append(c["name"]), names=names)
     return seen
 
 
@@ -56,7 +65,11 @@ def test_result_matches_apply_mask(scene, mode: str) -> None:
     assert torch.equal(v.result, expected)
     assert v.result.shape == image.shape and v.result.device == image.device
     proxy = image_to_rgba(expected[0]).cpu().numpy()
-    assert np.array_equal(v._result, proxy)
+    assert np.array_equal(v._display_result(), proxy)  # same size: the proxy is the image
+    # what the result panel shows: keep/remove/mean composed in the browser from _image, _labels and
+    # _fills (composeResult), inpaint sent as _result; both are the kernel's result on the proxy
+    shown = _composed(v) if mode != "inpaint" else v._result
+    assert np.array_equal(shown, proxy)
 
 
 def test_weighted_mode_and_weight_proxy(device) -> None:
@@ -88,18 +101,28 @@ def test_labels_classes_colours_and_legend(device) -> None:
 
 
 def test_mode_and_fill_send_only_the_result(scene) -> None:
+    """Issue 11 #5: keep/remove/mean are drawn in the browser (a mode change sends nothing; a fill
+    change sends 8 bytes of colours); inpaint sends one RGBA proxy, once per item."""
     image, mask = scene
     v = Viewer(image, mask)
     seen = _changes(v)
-    before = v._result
+    before = _composed(v)
     v.mode = "remove"
     v.fill = 0.5
-    assert seen == ["_result", "_result"]
-    assert not np.array_equal(before, v._result)
+    assert seen == ["_fills"] and v._fills.shape == (2, 4)
+    assert not np.array_equal(before, _composed(v))
+    assert np.array_equal(_composed(v), v._display_result())
     v.mode = "mean"
     seen.clear()
-    v.fill = 0.9  # unused by "mean": nothing recomputed
-    assert seen == []
+    v.fill = 0.9  # unused by "mean": only the (later) fill colour is sent
+    assert seen == ["_fills"] and np.array_equal(_composed(v), v._display_result())
+    seen.clear()
+    v.mode = "inpaint"
+    assert seen == ["_result"] and v._result_for == "inpaint:0"
+    assert np.array_equal(v._result, v._display_result())
+    v.mode = "keep"
+    v.mode = "inpaint"  # the browser holds this item's inpaint already: nothing is resent
+    assert seen == ["_result"]
 
 
 def test_index_switches_item(scene) -> None:
@@ -108,9 +131,10 @@ def test_index_switches_item(scene) -> None:
     assert np.array_equal(v._image, image_to_rgba(image[1]).cpu().numpy())
     seen = _changes(v)
     v.index = 0
-    assert sorted(seen) == ["_edges", "_image", "_labels", "_result"]
+    assert sorted(seen) == ["_edges", "_fills", "_image", "_labels"]  # the result is drawn in the browser
     assert np.array_equal(v._labels, mask[0].cpu().numpy().astype(np.uint8))
-    assert np.array_equal(v._result, image_to_rgba(maskbench.apply_mask(image[0], mask[0], fill=0.0)).cpu().numpy())
+    expected = image_to_rgba(maskbench.apply_mask(image[0], mask[0], fill=0.0)).cpu().numpy()
+    assert np.array_equal(_composed(v), expected) and np.array_equal(v._display_result(), expected)
 
 
 def test_one_mask_for_a_batch(scene) -> None:
@@ -185,13 +209,14 @@ def test_uint8_image_rejects_what_it_cannot_apply(device) -> None:
     image = torch.randint(0, 255, (3, 6, 6), dtype=torch.uint8, device=device)
     mask = torch.rand(6, 6, device=device) > 0.5
     v = Viewer(image, mask, fill=7)  # uint8 images work with a whole-number fill
-    assert v.error == "" and v._result.shape == (6, 6, 4) and v._modes == ["keep", "remove"]
-    result, before = v._result, v.result
+    assert v.error == "" and v._display_result().shape == (6, 6, 4) and v._modes == ["keep", "remove"]
+    assert v._fills[0].tolist() == [7, 7, 7, 255]  # the fill colour in uint8 units
+    result, before = v._fills, v.result
     for name, value, text in [("mode", "mean", "needs a floating image"), ("mode", "inpaint", "floating image"),
                               ("fill", 0.5, "fill: 0.5 cannot be used"), ("fill", 300, "uint8"), ("fill", -1, "fill")]:  # fmt: skip
         with pytest.raises(WidgetValueError, match=text):
             setattr(v, name, value)
-        assert (v.mode, v.fill) == ("keep", 7.0) and v._result is result
+        assert (v.mode, v.fill) == ("keep", 7.0) and v._fills is result
         assert torch.equal(v.result, before)  # still computable
         with pytest.warns(UserWarning, match="rejected a browser update"):
             v.set_state({name: value})
@@ -212,8 +237,8 @@ def test_kernel_errors_are_shown_in_the_widget(monkeypatch) -> None:
 
     monkeypatch.setattr(v, "_apply", broken)
     with pytest.warns(UserWarning, match="RuntimeError: kernel failed"):
-        v.mode = "remove"
-    assert v.mode == "remove" and "kernel failed" in v.error
+        v.mode = "inpaint"  # keep/remove/mean need no kernel call on a mode change (issue 11 #5)
+    assert v.mode == "inpaint" and "kernel failed" in v.error
     monkeypatch.undo()
     v.mode = "keep"
     assert v.error == ""
@@ -227,7 +252,8 @@ def test_display_proxy_respects_max_display(device) -> None:
     assert v._image.shape == (*display_size(300, 130, 100), 4) == (100, 43, 4)
     assert v._labels.shape == (100, 43) and set(np.unique(v._labels)) <= {0, 2}
     assert v._full_size == [300, 130] and v.result.shape == (1, 300, 130)
-    for name in ("_image", "_labels", "_result", "_palette"):
+    v.mode = "inpaint"  # a kernel-drawn mode: _result is sent
+    for name in ("_image", "_labels", "_result", "_palette", "_fills"):
         assert array_to_json(getattr(v, name))["buffer"].nbytes <= MAX_MESSAGE_BYTES
 
 
@@ -272,3 +298,109 @@ def test_empty_image_and_huge_fill_name_the_argument() -> None:
     assert v.fill == 0.0 and v.opacity == 0.5
     with pytest.raises(WidgetValueError, match="fill: .*cannot be used"):
         v.fill = 1e300  # finite, but float32 cannot hold it
+
+
+# -- issue 11 item 5: panels on the display proxy, cached; full resolution only for `result` ------
+def _big_scene(dtype, kind):
+    g = torch.Generator().manual_seed(3)
+    image = torch.rand(2, 3, 61, 83, generator=g)
+    if dtype == "uint8":
+        image = (image * 255).round().to(torch.uint8)
+    if kind == "bool":
+        mask = torch.rand(2, 61, 83, generator=g) > 0.6
+    elif kind == "labels":
+        mask = torch.randint(0, 4, (2, 61, 83), generator=g)
+    else:
+        mask = torch.rand(2, 61, 83, generator=g)
+    return image, mask
+
+
+@pytest.mark.parametrize("dtype", ["float", "uint8"])
+@pytest.mark.parametrize("kind", ["bool", "labels", "weight"])
+def test_panels_are_the_kernel_result_on_the_proxy(dtype, kind) -> None:
+    """Every panel is computed on the display proxy; what the browser composes (keep/remove/mean)
+    equals apply_mask on the proxies, and `result` stays apply_mask at full resolution."""
+    import torch.nn.functional as F
+
+    from maskbench.render.proxy import nearest_proxy, rgba_proxy, weight_proxy
+
+    image, mask = _big_scene(dtype, kind)
+    fill = 0.25 if dtype == "float" else 7
+    v = Viewer(image, mask, max_display=40, fill=fill)
+    size = display_size(61, 83, 40)
+    for index in (0, 1):
+        v.index = index
+        assert np.array_equal(v._image, rgba_proxy(image[index], size).numpy())  # the image panel is unchanged
+        if kind == "weight":
+            keep_p = weight_proxy(mask[index], size) >= 128
+        else:
+            keep_p = nearest_proxy(mask[index], size) > 0
+        pooled = F.adaptive_avg_pool2d((image[index].float() / (255 if dtype == "uint8" else 1))[None], size)[0]
+        xp = (pooled * 255).round().to(torch.uint8) if dtype == "uint8" else pooled
+        for mode in v._modes:
+            v.mode = mode
+            if mode == "weighted":
+                continue  # proxy weights are quantised to 1/255: checked against the kernel below
+            m = keep_p[None] if mode == "keep" else ~keep_p[None]
+            f = fill if mode in ("keep", "remove") else mode
+            # inpaint: smoothing steps scaled with the proxy (40 / 83 of the image: 4 -> 2 steps)
+            steps = {"inpaint_steps": 2} if mode == "inpaint" else {}
+            expected = image_to_rgba(maskbench.apply_mask(xp, m, fill=f, **steps)).numpy()
+            assert np.array_equal(v._display_result(), expected), (index, mode)
+            shown = _composed(v) if mode in ("keep", "remove", "mean") else v._result
+            assert np.array_equal(shown, expected), (index, mode)
+            keep_full = mask >= 0.5 if kind == "weight" else mask > 0
+            full = {
+                "keep": lambda: maskbench.apply_mask(image, keep_full[:, None], fill=fill),
+                "remove": lambda: maskbench.apply_mask(image, ~keep_full[:, None], fill=fill),
+            }.get(mode, lambda: maskbench.apply_mask(image, ~keep_full[:, None], fill=mode))
+            assert torch.equal(v.result, full())
+        if "weighted" in v._modes:
+            v.mode = "weighted"
+            assert torch.equal(v.result, maskbench.apply_mask(image, mask[:, None], fill=fill))
+            assert np.array_equal(v._result, v._display_result()) and v._result_for == f"weighted:{index}"
+        v.mode = "keep"
+
+
+def test_item_proxies_and_result_are_cached(monkeypatch) -> None:
+    from maskbench.widgets import viewer as viewer_module
+
+    image, mask = _big_scene("float", "bool")
+    image = image.repeat(5, 1, 1, 1)[:10]
+    mask = mask.repeat(5, 1, 1)[:10]
+    v = Viewer(image, mask, max_display=40)
+    built: list[torch.Tensor] = []
+    real = viewer_module.build_item
+    monkeypatch.setattr(viewer_module, "build_item", lambda x, *a: built.append(x) or real(x, *a))
+    v.index = 1
+    v.index = 0
+    v.index = 1
+    assert len(built) == 1  # item 0 was cached at construction, item 1 on the first visit
+    for i in range(10):
+        v.index = i
+    assert len(v._cache) == viewer_module._CACHED_ITEMS  # bounded: least recently used dropped
+    # result: computed once per (mode, fill), a copy each time
+    calls: list[str] = []
+    real_masked = viewer_module.masked
+    monkeypatch.setattr(viewer_module, "masked", lambda x, *a: calls.append(tuple(x.shape)) or real_masked(x, *a))
+    first = v.result
+    first.zero_()  # the caller's copy: the cache is untouched
+    assert torch.equal(v.result, maskbench.apply_mask(image, mask[:, None], fill=0.0))
+    assert calls.count(tuple(image.shape)) == 1
+    v.mode = "remove"
+    assert torch.equal(v.result, maskbench.apply_mask(image, ~mask[:, None], fill=0.0))
+    v.fill = 0.5
+    assert torch.equal(v.result, maskbench.apply_mask(image, ~mask[:, None], fill=0.5))
+    assert calls.count(tuple(image.shape)) == 3
+
+
+def test_mode_menu_says_what_happens_to_the_mask() -> None:
+    """Issue 14 #1: one meaning of the mask in every mode, spelled out in the menu and the docs."""
+    from maskbench.widgets._viewer_core import MODE_TEXT
+
+    v = Viewer(torch.rand(3, 4, 4), torch.rand(4, 4))
+    assert v._mode_text == [MODE_TEXT[m] for m in v._modes]
+    assert MODE_TEXT["keep"].startswith("keep the mask") and "remove the mask" in MODE_TEXT["remove"]
+    assert all("mask" in MODE_TEXT[m] for m in ("keep", "remove", "mean", "inpaint"))
+    doc = Viewer.__doc__
+    assert "mask pixels" in doc and 'apply_mask(image, ~mask, fill="inpaint")' in doc

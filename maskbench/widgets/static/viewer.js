@@ -1,11 +1,13 @@
 // maskbench Viewer front end: four linked canvases (image, mask, result, overlay).
-// The kernel sends display proxies once (RGBA image, uint8 labels or weights, RGBA result);
-// everything per frame happens here: overlay blending while the opacity slider moves, and
-// linked zoom (wheel) / pan (drag) through one shared view {s, tx, ty} applied as a CSS transform.
+// The kernel sends display proxies once per batch item (RGBA image, uint8 labels or weights, the
+// colours of replaced pixels); everything per frame happens here: overlay blending while the
+// opacity slider moves, the result of the keep / remove / mean modes (composeResult: no kernel
+// round trip when the mode changes), and linked zoom (wheel) / pan (drag) through one shared view
+// {s, tx, ty} applied as a CSS transform. inpaint / weighted results arrive from the kernel (_result).
 // Pure helpers: viewer_core.js and shared.js (tests/js/test_viewer.mjs).
 import { batchIndex, batchView, blendOverlay, decodeArray, el, listen, subscribe, suppressShortcuts, unpackBits } from "./shared.js";
 import { createProbes } from "./probes.js";
-import { PANELS, colorizeMask, drawEdges, panBy, viewTransform, zoomAt } from "./viewer_core.js";
+import { BROWSER_MODES, PANELS, colorizeMask, composeResult, drawEdges, panBy, viewTransform, zoomAt } from "./viewer_core.js";
 
 function buildDom(root) {
   const bar = el("div", "mb-viewer-toolbar");
@@ -15,8 +17,8 @@ function buildDom(root) {
     bar.append(l);
     return l;
   };
-  const mode = el("select", "mb-viewer-mode", { title: "How the result panel applies the mask" });
-  const fill = el("input", "mb-viewer-fill", { type: "number", step: "0.05", title: "Value of removed pixels" });
+  const mode = el("select", "mb-viewer-mode", { title: "What happens to the mask pixels (True, label > 0 or weight >= 0.5) in the result panel" });
+  const fill = el("input", "mb-viewer-fill", { type: "number", step: "0.05", title: "Value of replaced pixels (keep: outside the mask; remove: the mask)" });
   const opacity = el("input", "mb-viewer-opacity", { type: "range", min: "0", max: "1", step: "0.01" });
   const opacityValue = el("span", "mb-viewer-value");
   const contours = el("input", "mb-viewer-contours", { type: "checkbox" });
@@ -72,7 +74,8 @@ function render({ model, el: host }) {
   const probes = createProbes(root);
   let view = { s: 1, tx: 0, ty: 0 };
   let frame = 0;
-  const state = { image: null, labels: null, edges: null, result: null, palette: null };
+  const state = { image: null, labels: null, edges: null, result: null, palette: null, fills: null };
+  let composed = null; // reused buffer of the browser-composed result
 
   const size = () => (state.image ? [state.image.shape[1], state.image.shape[0]] : [0, 0]);
   const kind = () => model.get("_kind");
@@ -81,11 +84,17 @@ function render({ model, el: host }) {
   function decodeAll() {
     state.image = decodeArray(model.get("_image"));
     state.labels = decodeArray(model.get("_labels"));
-    state.result = decodeArray(model.get("_result"));
+    decodeResult();
     const pal = decodeArray(model.get("_palette"));
     state.palette = pal ? pal.data : new Uint8Array([0, 0, 0, 0]);
     const packed = decodeArray(model.get("_edges"));
     state.edges = packed && state.labels ? unpackBits(packed.data, state.labels.data.length) : null;
+  }
+
+  function decodeResult() {
+    state.result = decodeArray(model.get("_result"));
+    const fills = decodeArray(model.get("_fills"));
+    state.fills = fills ? fills.data : null;
   }
 
   function withEdges(pixels) {
@@ -104,10 +113,20 @@ function render({ model, el: host }) {
   }
   const scheduleOverlay = () => { if (!frame) frame = requestAnimationFrame(drawOverlay); };
 
+  // keep / remove / mean: composed here from the proxies; other modes: the kernel's _result, once it
+  // is the result of this mode and item (_result_for), else the panel waits for it
   function drawResult() {
-    if (!state.result) return;
-    const [w, h] = [state.result.shape[1], state.result.shape[0]];
-    putPixels(ui.canvases.result, withEdges(new Uint8ClampedArray(state.result.data)), w, h);
+    const mode = model.get("mode");
+    let pixels, w, h;
+    if (BROWSER_MODES.includes(mode) && state.fills && state.image && state.labels) {
+      composed = composeResult(state.image.data, state.labels.data, state.fills, mode, kind(), composed);
+      [pixels, [w, h]] = [composed, size()];
+    } else {
+      const key = model.get("_result_for");
+      if (!state.result || (key !== undefined && key !== `${mode}:${model.get("index")}`)) return;
+      [pixels, w, h] = [new Uint8ClampedArray(state.result.data), state.result.shape[1], state.result.shape[0]];
+    }
+    putPixels(ui.canvases.result, withEdges(pixels), w, h);
     probes.count("resultVersion");
     probes.end("result");
   }
@@ -119,8 +138,9 @@ function render({ model, el: host }) {
     putPixels(ui.canvases.image, state.image.data, w, h);
     putPixels(ui.canvases.mask, colorizeMask(state.labels.data, state.palette, kind()), w, h);
     for (const frameEl of Object.values(ui.panels)) frameEl.style.aspectRatio = `${w} / ${h}`;
-    drawResult();
     drawOverlay();
+    drawResult(); // last: its version bump says all four panels are drawn
+    probes.end("batch");
   }
 
   function applyView() {
@@ -138,7 +158,10 @@ function render({ model, el: host }) {
 
   function syncControls() {
     const modes = model.get("_modes");
-    if (ui.mode.options.length !== modes.length) ui.mode.replaceChildren(...modes.map((m) => el("option", "", { value: m }, m)));
+    const text = model.get("_mode_text") || [];
+    if (ui.mode.options.length !== modes.length) {
+      ui.mode.replaceChildren(...modes.map((m, i) => el("option", "", { value: m }, text[i] ? `${m} \u2014 ${text[i]}` : m)));
+    }
     ui.mode.value = model.get("mode");
     ui.fill.value = String(model.get("fill"));
     const noFill = ["mean", "inpaint"].includes(model.get("mode"));
@@ -175,7 +198,14 @@ function render({ model, el: host }) {
     }));
   }
 
-  const goTo = (i) => { const b = model.get("batch_size"); if (Number.isInteger(i) && i >= 0 && i < b) send("index", i); else syncControls(); };
+  const goTo = (i) => {
+    const b = model.get("batch_size");
+    if (Number.isInteger(i) && i >= 0 && i < b) {
+      probes.restart("batch");
+      probes.restart("batchArrive"); // data-batch-arrive-ms: the kernel's proxies are here (the rest is drawing)
+      send("index", i);
+    } else syncControls();
+  };
   const resetView = () => { view = { s: 1, tx: 0, ty: 0 }; applyView(); };
   const controls = [
     [ui.mode, "change", () => { probes.restart("result"); send("mode", ui.mode.value); }],
@@ -229,11 +259,12 @@ function render({ model, el: host }) {
   function flush() {
     queued = false;
     if (dirty.full) {
+      probes.end("batchArrive");
       drawAll();
       syncControls();
       syncLegend();
     } else if (dirty.result) {
-      state.result = decodeArray(model.get("_result"));
+      decodeResult();
       drawResult();
     }
     dirty.full = dirty.result = false;
@@ -241,7 +272,7 @@ function render({ model, el: host }) {
   const mark = (what) => () => { dirty[what] = true; if (!queued) { queued = true; queueMicrotask(flush); } };
   const unsubscribe = subscribe(model, [
     ["change:_image change:_labels change:_edges change:_palette change:_classes", mark("full")],
-    ["change:_result", mark("result")],
+    ["change:_result change:_result_for change:_fills change:mode", mark("result")],
     ["change:opacity", () => { syncControls(); scheduleOverlay(); }],
     ["change:mode change:fill change:contours change:index change:error change:batch_size change:_modes", syncControls],
   ]);

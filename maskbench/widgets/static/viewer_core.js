@@ -10,6 +10,37 @@ export const PANELS = [
   ["overlay", "Overlay"],
 ];
 
+/** Modes whose result the browser composes itself (maskbench/widgets/_viewer_core.py BROWSER_MODES):
+ * every replaced pixel gets one colour, so the result is a per-pixel choice between the image proxy
+ * and that colour. inpaint / weighted results are computed by the kernel and sent as RGBA. */
+export const BROWSER_MODES = ["keep", "remove", "mean"];
+
+/** Is proxy pixel i a mask pixel? label > 0, or weight >= 0.5 (the weight proxy is round(w * 255)). */
+export const isMaskPixel = (labels, i, kind) => (kind === "weight" ? labels[i] >= 128 : labels[i] > 0);
+
+/**
+ * The result panel of a constant-fill mode, from the image proxy `image` (RGBA), the mask proxy
+ * `labels` and `fills` = [RGBA of `fill`, RGBA of the mean] (the kernel's `_fills`):
+ * keep: mask pixels keep the image, the rest is `fill`; remove: mask pixels are `fill`;
+ * mean: mask pixels are the mean colour. Same pixels as the kernel's apply_mask on the proxies.
+ */
+export function composeResult(image, labels, fills, mode, kind = "labels", out = null) {
+  const n = labels.length;
+  out = out && out.length === 4 * n ? out : new Uint8ClampedArray(4 * n);
+  const base = mode === "mean" ? 4 : 0;
+  const [r, g, b, a] = [fills[base], fills[base + 1], fills[base + 2], fills[base + 3]];
+  const replaceMask = mode !== "keep"; // keep replaces the pixels outside the mask
+  for (let i = 0; i < n; i++) {
+    const p = 4 * i;
+    if (isMaskPixel(labels, i, kind) === replaceMask) {
+      out[p] = r; out[p + 1] = g; out[p + 2] = b; out[p + 3] = a;
+    } else {
+      out[p] = image[p]; out[p + 1] = image[p + 1]; out[p + 2] = image[p + 2]; out[p + 3] = image[p + 3];
+    }
+  }
+  return out;
+}
+
 /** Mask panel pixels: class colours on black (labels / bool) or a grey ramp (weights). */
 export function colorizeMask(labels, palette, kind = "labels") {
   const out = new Uint8ClampedArray(labels.length * 4);
