@@ -10,6 +10,9 @@ only the changed box of the display-proxy labels, so what the browser shows is t
 Coordinates are ``(row, col)`` with pixel centres on integers (see :mod:`maskbench.kernels.paint`).
 A display-proxy pixel shows the largest label among the image pixels it covers, so thin strokes stay
 visible when a 4096-pixel image is shown at 1024.
+
+Every change of the mask bumps the observable ``mask_version`` trait and calls the ``on_edit``
+callbacks with a small summary (the mask itself stays in the kernel: read ``painter.mask``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import functools
 import pathlib
 import time
-import warnings
 
 import anywidget
 import numpy as np
@@ -25,7 +27,6 @@ import torch
 import traitlets
 
 from maskbench._checks import (
-    ArgumentError,
     ShapeError,
     check_int,
     check_labels,
@@ -36,7 +37,7 @@ from maskbench._checks import (
 )
 from maskbench.kernels.paint import flood_fill_mask, polygon_window, stroke_window
 from maskbench.render import display_size
-from maskbench.render.proxy import max_proxy, max_proxy_box, rgba_proxy
+from maskbench.render.proxy import max_proxy, rgba_proxy
 from maskbench.widgets import _frontend
 from maskbench.widgets._common import (
     BoundedInt,
@@ -51,26 +52,38 @@ from maskbench.widgets._common import (
     one_torch_thread,
 )
 from maskbench.widgets._history import History
-from maskbench.widgets._painter_proto import (
-    MAX_RADIUS,
-    MAX_SPANS,
-    TOOLS,
-    Rejected,
-    parse_classes,
-    parse_edit,
+from maskbench.widgets._painter_events import EditEvents
+from maskbench.widgets._painter_messages import BrowserMessages
+from maskbench.widgets._painter_proto import MAX_RADIUS, TOOLS, parse_classes
+from maskbench.widgets._painter_traits import (
+    FILL_MODES,
+    ClassColors,
+    ClassVisible,
+    hex_colors,
+    paint_target,
+    palette_with,
 )
 from maskbench.widgets._transport import ArrayTrait
 
-__all__ = ["Painter", "TOOLS", "PainterValueError", "WidgetValueError", "WidgetTypeError"]
+__all__ = ["Painter", "TOOLS", "FILL_MODES", "PainterValueError", "WidgetValueError", "WidgetTypeError"]
 
 _STATIC = pathlib.Path(__file__).parent / "static"
-_PATCH_BYTES = 4 * 1024 * 1024  # proxy patches larger than this go in row bands
 
 
 #: Old name of the widget value error (one family for every widget now).
 PainterValueError = WidgetValueError
 #: What the browser may set; everything else (shape, class names, proxies, undo flags) is kernel -> browser.
-_FROM_BROWSER = ("tool", "active_class", "brush_size", "opacity", "error")
+_FROM_BROWSER = (
+    "tool",
+    "active_class",
+    "brush_size",
+    "opacity",
+    "error",
+    "fill_mode",
+    "paint_over",
+    "class_colors",
+    "class_visible",
+)
 
 
 def _edit(method):
@@ -92,13 +105,15 @@ def _edit(method):
     return run
 
 
-class Painter(GuardedState, anywidget.AnyWidget):
+class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
     """Paint class labels over an image; every tool is also a method (for notebooks and tests).
 
     Args:
         image: grey ``(H, W)``, a torch ``(C, H, W)`` (C in 1, 3, 4), a numpy ``(H, W, C)`` or a PIL
             image; floating in [0, 1] or uint8.
-        mask: optional initial ``(H, W)`` integer labels (< number of classes) or bool mask.
+        mask: an existing ``(H, W)`` label map to correct (torch or numpy integer labels < number of
+            classes, or a bool mask); painting starts from it. To rebuild a Painter without losing
+            what was painted, pass ``mask=painter.mask`` or use :meth:`Painter.from_painter`.
         classes: class names (label ``i`` is ``classes[i]``; 0 is the background the eraser paints),
             or a dict name -> colour (``"#rrggbb"`` or an RGB tuple; ``None`` for the default).
         max_display: long side of the display proxy sent to the browser (the kernel always edits at
@@ -117,6 +132,16 @@ class Painter(GuardedState, anywidget.AnyWidget):
     (torch.Size([32, 48]), 138, 100)
     >>> p.undo(); int(p.mask_of("nucleus").sum())
     0
+
+    Correct an existing mask, and follow every change:
+
+    >>> q = Painter(torch.zeros(32, 48), mask=p.mask, classes=["background", "cell", "nucleus"])
+    >>> q.on_edit(lambda edit: print(edit["kind"], edit["label"], edit["pixels"], edit["version"]))
+    >>> q.paint_over = 0                         # paint only over the background (preserve labels)
+    >>> q.fill_at(0, 0, label=2)                 # the background region around (0, 0)
+    fill 2 1398 1
+    >>> q.mask_version, int(q.mask_of("cell").sum())
+    (1, 138)
     """
 
     _esm = _frontend.esm("painter")
@@ -139,6 +164,20 @@ class Painter(GuardedState, anywidget.AnyWidget):
     brush_size = BoundedInt(16, low=1, high=int(MAX_RADIUS), what="a diameter", unit="image pixels").tag(sync=True)
     #: overlay opacity in [0, 1]
     opacity = UnitFloat(0.5).tag(sync=True)
+    #: the paint bucket: ``"contiguous"`` (the connected region under the click) or ``"global"`` (every
+    #: pixel with the clicked label)
+    fill_mode = Choice("contiguous", choices=FILL_MODES).tag(sync=True)
+    #: the only label brush, eraser, lasso and fill may change: -1 every label (default), 0 only the
+    #: background (napari's *preserve labels*; the eraser then removes only the active class), k only k
+    paint_over = BoundedInt(-1, low=-1, high=lambda p: p._num_classes - 1, what="a label or -1 (every label)").tag(
+        sync=True
+    )
+    #: ``"#rrggbb"`` per class (the legend's colour pickers set it; label 0 is never drawn)
+    class_colors = ClassColors().tag(sync=True)
+    #: True / False per class: hidden classes are not drawn (the legend's eye buttons; the mask keeps them)
+    class_visible = ClassVisible().tag(sync=True)
+    #: bumped on every change of the mask (edit, undo, redo, load, clear): observe it to follow edits
+    mask_version = traitlets.Int(0, read_only=True).tag(sync=True)
     #: the last rejected edit or update ("" when fine; the browser may clear it)
     error = StatusText("").tag(sync=True)
     can_undo = traitlets.Bool(False).tag(sync=True)
@@ -160,6 +199,7 @@ class Painter(GuardedState, anywidget.AnyWidget):
         history_bytes: int = 64 * 1024 * 1024,
         channels_last: bool | None = None,
     ) -> None:
+        source = image
         image = image_from_user(image, "image", channels_last=channels_last)
         names, palette = parse_classes(classes, WidgetValueError)
         h, w = image.shape[-2:]
@@ -169,18 +209,23 @@ class Painter(GuardedState, anywidget.AnyWidget):
         start = {
             "brush_size": max(1, round(max(h, w) / 64)) if brush_size is None else brush_size,
             "opacity": opacity,
+            "class_colors": hex_colors(palette),
+            "class_visible": [True] * len(names),
         }
         start = {k: traits[k].validate(self, v) for k, v in start.items()}  # fail before the widget exists
         self._full = torch.zeros((h, w), dtype=torch.uint8)
         self._proxy_size = (dh, dw)
         self._history = History(max_bytes=history_bytes)
+        # from_painter() rebuilds from these: a reference to the user's image, not a copy
+        self._source, self._options = source, {"max_display": max_display, "channels_last": channels_last}
+        self._edit_callbacks: list = []
         super().__init__(**start)
         self.set_trait("image_shape", [h, w])
         self.set_trait("class_names", names)
         self.active_class = 1
         if mask is not None:
             try:
-                self._load(mask, record=False)
+                self._load(mask, record=False, kind=None)
             except Exception:
                 self.close()  # the comm is already open: do not leave a half-built widget behind
                 raise
@@ -192,6 +237,10 @@ class Painter(GuardedState, anywidget.AnyWidget):
             empty = torch.zeros((dh, dw), dtype=torch.uint8)
             self._labels = empty if mask is None else max_proxy(self._full, (dh, dw))
         self.on_msg(self._on_msg)
+        self.observe(self._colors_changed, "class_colors")
+
+    def _colors_changed(self, change) -> None:
+        self._palette = palette_with(self._palette, change["new"])
 
     # ------------------------------------------------------------------ validation
     def _label(self, cls) -> int:
@@ -212,14 +261,14 @@ class Painter(GuardedState, anywidget.AnyWidget):
 
     @mask.setter
     def mask(self, value: torch.Tensor) -> None:
-        self._load(value, record=True)
+        self._load(value, record=True, kind="load")
 
     def mask_of(self, cls: int | str) -> torch.Tensor:
         """``(H, W)`` bool: where class ``cls`` (a name or a label) is painted."""
         return self._full == self._label(cls)
 
     @_edit
-    def _load(self, value, *, record: bool) -> None:
+    def _load(self, value, *, record: bool, kind: str | None) -> None:
         h, w = self.image_shape
         if isinstance(value, np.ndarray):
             value = torch.from_numpy(value)
@@ -234,7 +283,7 @@ class Painter(GuardedState, anywidget.AnyWidget):
         if value.dtype != torch.bool:
             check_labels(value, "mask", num_classes=len(self.class_names))
         new = value.detach().to("cpu", torch.uint8)
-        self._commit(0, 0, new, record=record)
+        self._commit(0, 0, new, record=record, kind=kind)
 
     def save(self, path) -> None:
         """Write the label map with :func:`maskbench.save_mask` (``.png`` or ``.npy``)."""
@@ -261,21 +310,34 @@ class Painter(GuardedState, anywidget.AnyWidget):
         return float(check_number(radius, "radius", min=0, max=MAX_RADIUS))
 
     def paint_stroke(self, points, *, label=None, radius=None) -> None:
-        """Paint a round-brush stroke through ``points`` ((N, 2) (row, col)) with ``label``."""
+        """Paint a round-brush stroke through ``points`` ((N, 2) (row, col)) with ``label``.
+
+        Every tool honours ``paint_over`` (e.g. ``paint_over = 0`` leaves painted pixels alone).
+        """
         label = self.active_class if label is None else self._label(label)
         self._stroke(self._points(points), self._radius(radius), label)
 
     def erase_stroke(self, points, *, radius=None) -> None:
         """Paint the background label 0 along ``points``."""
-        self._stroke(self._points(points), self._radius(radius), 0)
+        self._stroke(self._points(points), self._radius(radius), 0, erase=True)
 
     def fill_at(self, row: int, col: int, *, label=None) -> None:
-        """Flood fill the 4-connected region of the label under ``(row, col)`` with ``label``."""
+        """Fill with ``label`` the region under ``(row, col)``: its 4-connected region of equal labels
+        (``fill_mode = "contiguous"``) or every pixel with that label (``"global"``)."""
         label = self.active_class if label is None else self._label(label)
+        self._fill(*self._pixel(row, col), label)
+
+    def pick_at(self, row: int, col: int) -> int:
+        """Make the label under ``(row, col)`` the active class (the browser's Alt+click or ``I``); returns it."""
+        row, col = self._pixel(row, col)
+        self.active_class = label = int(self._full[row, col])
+        return label
+
+    def _pixel(self, row, col) -> tuple[int, int]:
         h, w = self.image_shape
         check_int(row, "row", min_value=0, max_value=h - 1)
         check_int(col, "col", min_value=0, max_value=w - 1)
-        self._fill(row, col, label)
+        return row, col
 
     def fill_polygon(self, vertices, *, label=None) -> None:
         """Fill the closed polygon ``vertices`` ((N, 2) (row, col); even-odd rule) with ``label``."""
@@ -285,118 +347,74 @@ class Painter(GuardedState, anywidget.AnyWidget):
     @_edit
     def clear(self) -> None:
         """Set every pixel to the background (one undoable step)."""
-        self._commit(0, 0, torch.zeros_like(self._full))
+        self._commit(0, 0, torch.zeros_like(self._full), kind="clear")
 
     @_edit
     def undo(self) -> None:
         step = self._history.undo()
         if step is not None:
-            self._commit(step.row, step.col, step.before(), record=False)
+            self._commit(step.row, step.col, step.before(), record=False, kind="undo")
 
     @_edit
     def redo(self) -> None:
         step = self._history.redo()
         if step is not None:
-            self._commit(step.row, step.col, step.after(), record=False)
+            self._commit(step.row, step.col, step.after(), record=False, kind="redo")
 
     @_edit
-    def _stroke(self, points, radius, label, edit_id=None, max_spans=None):
+    def _stroke(self, points, radius, label, edit_id=None, max_spans=None, erase=False):
         hit = stroke_window(tuple(self._full.shape), points, radius, max_spans=max_spans)
-        self._apply_window(hit, label, edit_id)
+        self._apply_window(hit, label, edit_id, kind="eraser" if erase else "brush", erase=erase)
 
     @_edit
     def _polygon(self, vertices, label, edit_id=None, max_spans=None):
         hit = polygon_window(tuple(self._full.shape), vertices, max_spans=max_spans)
-        self._apply_window(hit, label, edit_id)
+        self._apply_window(hit, label, edit_id, kind="lasso")
 
     @_edit
     def _fill(self, row, col, label, edit_id=None):
-        region = flood_fill_mask(self._full, row, col)
+        seed = int(self._full[row, col])
+        target = paint_target(self.paint_over, False, self.active_class)
+        if seed == label or (target is not None and seed != target):  # nothing would change
+            return self._apply_window(None, label, edit_id, kind="fill")
+        if self.fill_mode == "global":
+            region = self._full == seed
+        else:
+            region = flood_fill_mask(self._full, row, col)
         rows, cols = region.any(1).nonzero()[:, 0], region.any(0).nonzero()[:, 0]
         r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-        self._apply_window((r0, c0, region[r0:r1, c0:c1]), label, edit_id)
+        self._apply_window((r0, c0, region[r0:r1, c0:c1]), label, edit_id, kind="fill")
 
-    def _apply_window(self, hit, label, edit_id):
+    def _apply_window(self, hit, label, edit_id, *, kind, erase=False):
         if hit is None:  # nothing inside the image: still answer the browser so it drops its preview
             self._send_patch(0, 0, 0, 0, edit_id)
             return
         r0, c0, window = hit
         old = self._full[r0 : r0 + window.shape[0], c0 : c0 + window.shape[1]]
-        self._commit(r0, c0, torch.where(window, torch.tensor(label, dtype=torch.uint8), old), edit_id=edit_id)
+        target = paint_target(self.paint_over, erase, self.active_class)
+        if target is not None:
+            window = window & (old == target)
+        new = torch.where(window, torch.tensor(label, dtype=torch.uint8), old)
+        self._commit(r0, c0, new, edit_id=edit_id, kind=kind, label=label)
 
-    def _commit(self, r0, c0, new, *, record=True, edit_id=None) -> None:
-        """Write ``new`` at ``(r0, c0)``, record the step, and send the changed proxy box."""
+    def _commit(self, r0, c0, new, *, record=True, edit_id=None, kind=None, label=None) -> None:
+        """Write ``new`` at ``(r0, c0)``, record the step, send the changed proxy box, tell ``on_edit``.
+
+        ``kind`` None (the initial mask) does not count as an edit.
+        """
         r1, c1 = r0 + new.shape[0], c0 + new.shape[1]
         old = self._full[r0:r1, c0:c1]
-        if not torch.equal(old, new):
+        changed = not torch.equal(old, new)
+        summary = None
+        if changed:
             if record:
                 self._history.push(r0, c0, old.clone(), new)
+            if kind is not None and self._edit_callbacks:
+                pixels = int((old != new).sum())
+                summary = {"kind": kind, "label": label, "box": (r0, r1, c0, c1), "pixels": pixels}
             self._full[r0:r1, c0:c1] = new
+            if kind is not None:
+                self.set_trait("mask_version", self.mask_version + 1)
         self._send_patch(r0, r1, c0, c1, edit_id)
-
-    # ------------------------------------------------------------------ transport
-    def _send_patch(self, r0, r1, c0, c1, edit_id) -> None:
-        with self.hold_sync():
-            self.can_undo, self.can_redo = self._history.can_undo, self._history.can_redo
-            if edit_id is not None:
-                self.error = ""
-        if r1 <= r0 or c1 <= c0:
-            self.send({"type": "patch", "id": edit_id, "y": 0, "x": 0, "h": 0, "w": 0, "done": True})
-            return
-        y0, y1, x0, x1 = max_proxy_box(tuple(self.image_shape), self._proxy_size, r0, r1, c0, c1)
-        band = max(1, _PATCH_BYTES // max(1, x1 - x0))
-        for y in range(y0, y1, band):
-            ye = min(y1, y + band)
-            patch = max_proxy(self._full, self._proxy_size, (y, ye), (x0, x1)).numpy()
-            head = {"type": "patch", "id": edit_id, "y": y, "x": x0, "h": ye - y, "w": x1 - x0, "done": ye == y1}
-            self.send(head, [memoryview(np.ascontiguousarray(patch)).cast("B")])
-
-    def _send_full(self) -> None:
-        self._labels = max_proxy(self._full, self._proxy_size)
-
-    def _on_msg(self, _widget, content, buffers) -> None:
-        """Browser -> kernel custom messages; nothing raised here reaches the caller (the comm)."""
-        if not isinstance(content, dict):
-            return self._reject(None, f"message: expected an object; got {type(content).__name__}")
-        kind, edit_id = content.get("type"), content.get("id")
-        if not (
-            edit_id is None or (isinstance(edit_id, int) and not isinstance(edit_id, bool) and abs(edit_id) < 2**53)
-        ):
-            edit_id = None  # echoed back to the browser: only a JSON-safe int or nothing
-        try:
-            if kind == "hello":
-                return self._send_full()
-            if kind in ("undo", "redo", "clear"):
-                return getattr(self, kind)()
-            if kind != "edit":
-                raise Rejected(
-                    f"message type: expected 'edit', 'undo', 'redo', 'clear' or 'hello'; got {short_repr(kind)}"
-                )
-            self._browser_edit(content, buffers or [], edit_id)
-            sent = content.get("t0")
-            if isinstance(sent, (int, float)) and not isinstance(sent, bool) and abs(sent) < 1e300:
-                self.last_edit_latency_ms = max(0.0, time.time() * 1000 - float(sent))
-        except Rejected as err:
-            self._reject(edit_id, str(err))
-        except Exception as err:  # noqa: BLE001 - a failed edit must reach the user, not the kernel log
-            self._reject(edit_id, f"{type(err).__name__}: {err}")
-
-    def _reject(self, edit_id, message: str) -> None:
-        message = message if len(message) <= 2000 else message[:1985] + "... (truncated)"
-        message = f"Painter rejected a browser edit: {message}. The mask is unchanged."
-        warnings.warn(message, stacklevel=2)
-        self.error = message
-        self.send({"type": "reject", "id": edit_id, "message": message})
-
-    def _browser_edit(self, content, buffers, edit_id) -> None:
-        edit = parse_edit(content, buffers, tuple(self.image_shape), len(self.class_names))
-        try:
-            if edit.tool == "fill":
-                self._fill(edit.row, edit.col, edit.label, edit_id)
-            elif edit.tool == "lasso":
-                self._polygon(edit.points, edit.label, edit_id, max_spans=MAX_SPANS)
-            else:
-                label = 0 if edit.tool == "eraser" else edit.label
-                self._stroke(edit.points, edit.radius, label, edit_id, max_spans=MAX_SPANS)
-        except ArgumentError as err:  # over the work cap of one message: nothing was computed
-            raise Rejected(str(err)) from None
+        if summary is not None:
+            self._notify({**summary, "version": self.mask_version})

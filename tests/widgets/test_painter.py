@@ -9,7 +9,7 @@ import torch
 from maskbench import DTypeError, MaskValueError, ShapeError
 from maskbench.kernels.paint import flood_fill_mask, polygon_mask, stroke_mask
 from maskbench.render.proxy import max_proxy as proxy_labels
-from maskbench.widgets import painter as painter_module
+from maskbench.widgets import _painter_messages
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES
 from maskbench.widgets.painter import Painter, PainterValueError
 
@@ -302,7 +302,7 @@ def test_stroke_outside_everything_still_answers():
 
 
 def test_large_patches_come_in_bands(monkeypatch):
-    monkeypatch.setattr(painter_module, "_PATCH_BYTES", 100)
+    monkeypatch.setattr(_painter_messages, "_PATCH_BYTES", 100)
     p = make()
     p.fill_at(0, 0)
     patches = [c for c, _ in p.sent if c["type"] == "patch"]

@@ -1,0 +1,62 @@
+"""The Painter's public change notification (``on_edit``) and :meth:`from_painter` (a mixin).
+
+Every change of the mask bumps ``mask_version`` (in ``Painter._commit``) and calls the ``on_edit``
+callbacks with a small summary; the labels themselves stay in the kernel (``painter.mask``).
+"""
+
+from __future__ import annotations
+
+from maskbench._checks import describe
+from maskbench.widgets._common import WidgetTypeError
+
+__all__ = ["EditEvents"]
+
+
+class EditEvents:
+    @classmethod
+    def from_painter(cls, old, image=None, **overrides):
+        """A new Painter that carries on from ``old``: its mask, image, classes and colours, settings.
+
+        Re-running ``painter = Painter(image)`` starts from an empty mask and the old annotations are
+        gone from view; ``painter = Painter.from_painter(painter)`` keeps them (the undo history
+        starts afresh). ``image`` and keyword arguments of :class:`Painter` override what is carried.
+        """
+        if not isinstance(old, EditEvents):
+            raise WidgetTypeError(f"old: expected a Painter; got {describe(old)}.", name="old")
+        kwargs = {
+            **old._options,
+            "mask": old.mask,
+            "classes": dict(zip(old.class_names, old.class_colors)),
+            "brush_size": old.brush_size,
+            "opacity": old.opacity,
+            **overrides,
+        }
+        new = cls(old._source if image is None else image, **kwargs)
+        with new.hold_sync():
+            for name in ("tool", "fill_mode", "paint_over", "class_visible", "active_class"):
+                setattr(new, name, getattr(old, name))
+        return new
+
+    def on_edit(self, callback, *, remove: bool = False) -> None:
+        """Call ``callback(edit)`` after every change of the mask (``remove=True`` unregisters it).
+
+        ``edit`` is a small dict: ``kind`` (``"brush"``, ``"eraser"``, ``"fill"``, ``"lasso"``, ``"undo"``,
+        ``"redo"``, ``"load"``, ``"clear"``), ``label`` (painted label or None), ``box`` (``(r0, r1, c0,
+        c1)``, the changed rows and columns, half-open), ``pixels`` (how many changed) and ``version``
+        (the new ``mask_version``). Read ``painter.mask`` for the labels. A callback that raises does
+        not stop the edit: its error is shown in the widget (and warned), never raised into the comm.
+        """
+        if not callable(callback):
+            raise WidgetTypeError(f"callback: expected a callable; got {describe(callback)}.", name="callback")
+        if remove:
+            self._edit_callbacks = [c for c in self._edit_callbacks if c is not callback]
+        else:
+            self._edit_callbacks = [*self._edit_callbacks, callback]
+
+    def _notify(self, summary: dict) -> None:
+        for callback in self._edit_callbacks:
+            try:
+                callback(dict(summary))
+            except Exception as err:  # noqa: BLE001 - shown in the widget, not raised into the comm
+                name = getattr(callback, "__name__", type(callback).__name__)
+                self._report(f"on_edit callback {name} failed: {type(err).__name__}: {err}")
