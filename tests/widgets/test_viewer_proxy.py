@@ -1,0 +1,126 @@
+"""The Viewer at real sizes (issue 11 #5): every panel is computed on the display proxy and cached
+per batch item; the browser composes keep/remove/mean from the proxies; `result` stays the
+full-resolution apply_mask. Also the one meaning of the mask in every mode (issue 14 #1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import maskbench
+from maskbench.render import display_size, image_to_rgba
+from maskbench.widgets.viewer import Viewer
+
+
+def _composed(v: Viewer) -> np.ndarray:
+    """What viewer_core.js composeResult draws for a keep/remove/mean mode (a plain numpy reference;
+    the same helper as in test_viewer.py)."""
+    keep = v._labels >= 128 if v._kind == "weight" else v._labels > 0
+    replaced = keep if v.mode != "keep" else ~keep
+    return np.where(replaced[..., None], v._fills[1 if v.mode == "mean" else 0], v._image)
+
+
+def _big_scene(dtype, kind):
+    g = torch.Generator().manual_seed(3)
+    image = torch.rand(2, 3, 61, 83, generator=g)
+    if dtype == "uint8":
+        image = (image * 255).round().to(torch.uint8)
+    if kind == "bool":
+        mask = torch.rand(2, 61, 83, generator=g) > 0.6
+    elif kind == "labels":
+        mask = torch.randint(0, 4, (2, 61, 83), generator=g)
+    else:
+        mask = torch.rand(2, 61, 83, generator=g)
+    return image, mask
+
+
+@pytest.mark.parametrize("dtype", ["float", "uint8"])
+@pytest.mark.parametrize("kind", ["bool", "labels", "weight"])
+def test_panels_are_the_kernel_result_on_the_proxy(dtype, kind) -> None:
+    """Every panel is computed on the display proxy; what the browser composes (keep/remove/mean)
+    equals apply_mask on the proxies, and `result` stays apply_mask at full resolution."""
+    import torch.nn.functional as F
+
+    from maskbench.render.proxy import nearest_proxy, rgba_proxy, weight_proxy
+
+    image, mask = _big_scene(dtype, kind)
+    fill = 0.25 if dtype == "float" else 7
+    v = Viewer(image, mask, max_display=40, fill=fill)
+    size = display_size(61, 83, 40)
+    for index in (0, 1):
+        v.index = index
+        assert np.array_equal(v._image, rgba_proxy(image[index], size).numpy())  # the image panel is unchanged
+        if kind == "weight":
+            keep_p = weight_proxy(mask[index], size) >= 128
+        else:
+            keep_p = nearest_proxy(mask[index], size) > 0
+        pooled = F.adaptive_avg_pool2d((image[index].float() / (255 if dtype == "uint8" else 1))[None], size)[0]
+        xp = (pooled * 255).round().to(torch.uint8) if dtype == "uint8" else pooled
+        for mode in v._modes:
+            v.mode = mode
+            if mode == "weighted":
+                continue  # proxy weights are quantised to 1/255: checked against the kernel below
+            m = keep_p[None] if mode == "keep" else ~keep_p[None]
+            f = fill if mode in ("keep", "remove") else mode
+            # inpaint: smoothing steps scaled with the proxy (40 / 83 of the image: 4 -> 2 steps)
+            steps = {"inpaint_steps": 2} if mode == "inpaint" else {}
+            expected = image_to_rgba(maskbench.apply_mask(xp, m, fill=f, **steps)).numpy()
+            assert np.array_equal(v._display_result(), expected), (index, mode)
+            shown = _composed(v) if mode in ("keep", "remove", "mean") else v._result
+            assert np.array_equal(shown, expected), (index, mode)
+            keep_full = mask >= 0.5 if kind == "weight" else mask > 0
+            full = {
+                "keep": lambda: maskbench.apply_mask(image, keep_full[:, None], fill=fill),
+                "remove": lambda: maskbench.apply_mask(image, ~keep_full[:, None], fill=fill),
+            }.get(mode, lambda: maskbench.apply_mask(image, ~keep_full[:, None], fill=mode))
+            assert torch.equal(v.result, full())
+        if "weighted" in v._modes:
+            v.mode = "weighted"
+            assert torch.equal(v.result, maskbench.apply_mask(image, mask[:, None], fill=fill))
+            assert np.array_equal(v._result, v._display_result()) and v._result_for == f"weighted:{index}"
+        v.mode = "keep"
+
+
+def test_item_proxies_and_result_are_cached(monkeypatch) -> None:
+    from maskbench.widgets import viewer as viewer_module
+
+    image, mask = _big_scene("float", "bool")
+    image = image.repeat(5, 1, 1, 1)[:10]
+    mask = mask.repeat(5, 1, 1)[:10]
+    v = Viewer(image, mask, max_display=40)
+    built: list[torch.Tensor] = []
+    real = viewer_module.build_item
+    monkeypatch.setattr(viewer_module, "build_item", lambda x, *a: built.append(x) or real(x, *a))
+    v.index = 1
+    v.index = 0
+    v.index = 1
+    assert len(built) == 1  # item 0 was cached at construction, item 1 on the first visit
+    for i in range(10):
+        v.index = i
+    assert len(v._cache) == viewer_module._CACHED_ITEMS  # bounded: least recently used dropped
+    # result: computed once per (mode, fill), a copy each time
+    calls: list[str] = []
+    real_masked = viewer_module.masked
+    monkeypatch.setattr(viewer_module, "masked", lambda x, *a: calls.append(tuple(x.shape)) or real_masked(x, *a))
+    first = v.result
+    first.zero_()  # the caller's copy: the cache is untouched
+    assert torch.equal(v.result, maskbench.apply_mask(image, mask[:, None], fill=0.0))
+    assert calls.count(tuple(image.shape)) == 1
+    v.mode = "remove"
+    assert torch.equal(v.result, maskbench.apply_mask(image, ~mask[:, None], fill=0.0))
+    v.fill = 0.5
+    assert torch.equal(v.result, maskbench.apply_mask(image, ~mask[:, None], fill=0.5))
+    assert calls.count(tuple(image.shape)) == 3
+
+
+def test_mode_menu_says_what_happens_to_the_mask() -> None:
+    """Issue 14 #1: one meaning of the mask in every mode, spelled out in the menu and the docs."""
+    from maskbench.widgets._viewer_core import MODE_TEXT
+
+    v = Viewer(torch.rand(3, 4, 4), torch.rand(4, 4))
+    assert v._mode_text == [MODE_TEXT[m] for m in v._modes]
+    assert MODE_TEXT["keep"].startswith("keep the mask") and "remove the mask" in MODE_TEXT["remove"]
+    assert all("mask" in MODE_TEXT[m] for m in ("keep", "remove", "mean", "inpaint"))
+    doc = Viewer.__doc__
+    assert "mask pixels" in doc and 'apply_mask(image, ~mask, fill="inpaint")' in doc
