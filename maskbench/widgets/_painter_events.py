@@ -49,7 +49,7 @@ class EditEvents:
         if not callable(callback):
             raise WidgetTypeError(f"callback: expected a callable; got {describe(callback)}.", name="callback")
         if remove:
-            self._edit_callbacks = [c for c in self._edit_callbacks if c is not callback]
+            self._edit_callbacks = [c for c in self._edit_callbacks if c != callback]  # == : bound methods
         else:
             self._edit_callbacks = [*self._edit_callbacks, callback]
 
