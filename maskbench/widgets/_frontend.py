@@ -31,9 +31,13 @@ _ANY_IMPORT = re.compile(r"^\s*import[\s{*\"']", re.MULTILINE)
 _watchers: dict[str, threading.Thread] = {}
 
 
+# Extra files of a widget, concatenated between its ``<name>_core.js`` and ``<name>.js`` in this order.
+PARTS = {"tuner": ("tuner_dom", "tuner_dataset"), "painter": ("painter_dom",)}
+
+
 def sources(name: str) -> list[pathlib.Path]:
     """The files of widget ``name``'s module, in the order they are concatenated."""
-    return [STATIC / f"{part}.js" for part in (*SHARED, f"{name}_core", name)]
+    return [STATIC / f"{part}.js" for part in (*SHARED, f"{name}_core", *PARTS.get(name, ()), name)]
 
 
 def assemble(name: str) -> str:

@@ -27,12 +27,18 @@ from maskbench.render.proxy import nearest_proxy
 from maskbench.widgets._transport import pack_bits
 
 __all__ = [
-    "HIST_BINS", "SWEEP_THRESHOLDS", "prepare_probs", "prepare_image",
-    "prepare_target", "clean_mask", "mask_metrics", "probability_histogram", "packed_proxy",
+    "HIST_BINS", "GRID_STEPS", "GRID", "SWEEP_THRESHOLDS", "prepare_probs", "prepare_image", "prepare_target",
+    "clean_mask", "mask_metrics", "grid_counts", "metrics_from_counts", "grid_index", "probability_histogram",
+    "packed_proxy",
 ]  # fmt: skip
 
 HIST_BINS = 100  # fixed bins over [0, 1]: bin k holds k/100 <= p < (k+1)/100 (p == 1 in the last)
-SWEEP_THRESHOLDS = 256  # torch.linspace(0, 1, 256), threshold_sweep's default
+#: The slider's step grid: thresholds j / GRID_STEPS, the doubles JavaScript's ``j / 1000`` gives.
+GRID_STEPS = 1000
+GRID = torch.arange(GRID_STEPS + 1, dtype=torch.float64) / GRID_STEPS
+#: The grid as float32 probabilities compare against it (``p > t`` rounds ``t`` to the map's dtype).
+SWEEP_THRESHOLDS = GRID.float()
+_COUNT_NAMES = ("tp", "fp", "fn", "tn")
 
 
 def _array_to_tensor(x: object) -> object:
@@ -117,21 +123,70 @@ def clean_mask(mask: torch.Tensor, *, min_size: int, fill_holes: bool, opening_r
     return mask
 
 
-def mask_metrics(mask: torch.Tensor, target: torch.Tensor | None) -> dict[str, float]:
+def mask_metrics(mask: torch.Tensor, target: torch.Tensor | None, positives: int | None = None) -> dict[str, float]:
     """Foreground fraction and, with a target, IoU / Dice / precision / recall (Python floats).
 
-    One ``maskbench.confusion_counts`` call gives the counts ``maskbench.iou`` and friends use (one
-    pass over the pixels instead of four); the scores are ``scores_from_counts`` of them (float64,
-    maskbench's ``empty=1.0`` convention).
+    The counts ``maskbench.iou`` and friends use, from two ``count_nonzero`` passes (mask, mask &
+    target; ``positives`` = the target's count when the caller has it): ``fp = mask - tp``,
+    ``fn = positives - tp``, several times cheaper than a general confusion pass. The scores are
+    :func:`metrics_from_counts` of them (float64, maskbench's ``empty=1.0`` convention).
+    """
+    fg = int(torch.count_nonzero(mask))
+    if target is None:
+        return metrics_from_counts(0, fg, 0, mask.numel() - fg, target=False)
+    tp = int(torch.count_nonzero(mask & target))
+    pos = int(torch.count_nonzero(target)) if positives is None else positives
+    return metrics_from_counts(tp, fg - tp, pos - tp, mask.numel() - fg - pos + tp)
+
+
+def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, *, target: bool = True) -> dict[str, float]:
+    """``foreground`` and (``target``) ``iou`` / ``dice`` / ``precision`` / ``recall`` from counts.
+
+    ``scores_from_counts`` in float64: the same IEEE operations, in the same order, as the browser's
+    ``metricsFromCounts`` (tuner_core.js), so the two agree bit for bit.
+    """
+    n = tp + fp + fn + tn
+    out = {"foreground": (tp + fp) / max(n, 1)}
+    if target:
+        c = torch.tensor([tp, fp, fn], dtype=torch.float64)
+        for name in ("iou", "dice", "precision", "recall"):
+            out[name] = float(scores_from_counts(c[0], c[1], c[2], metric=name))
+    return out
+
+
+def grid_counts(probs: torch.Tensor, target: torch.Tensor | None, grid: torch.Tensor = GRID) -> torch.Tensor:
+    """``(T, 4)`` int64 tp / fp / fn / tn of ``probs > grid[j]`` against ``target`` at every ``j``.
+
+    One pass over the pixels (each is bucketed by the number of grid values strictly below it, and
+    a reverse cumulative sum gives the counts), the rule of :func:`maskbench.threshold_sweep`: for
+    ``grid`` = :data:`GRID` on float32 / float64 maps, the bucket is ``k + (t_k < p)`` with
+    ``k = round(p * GRID_STEPS)`` (the nearest grid value; O(1) per pixel), otherwise
+    ``threshold_sweep`` itself (``bucketize``). ``grid[j]`` is rounded to the map's dtype first, as
+    ``maskbench.threshold(probs, float(grid[j]))`` rounds its scalar. Without a target every pixel
+    counts as negative (``fp`` = the mask's area).
     """
     import maskbench
 
-    out = {"foreground": float(torch.count_nonzero(mask)) / max(mask.numel(), 1)}
-    if target is not None:
-        tp, fp, fn, _ = (c.to(torch.float64) for c in maskbench.confusion_counts(mask, target))
-        for name in ("iou", "dice", "precision", "recall"):
-            out[name] = float(scores_from_counts(tp, fp, fn, metric=name))
-    return out
+    x = probs.reshape(-1)
+    tgt = torch.zeros_like(x, dtype=torch.bool) if target is None else target.reshape(-1)
+    thr = grid.to(device=x.device, dtype=x.dtype)
+    if grid is GRID and x.dtype in (torch.float32, torch.float64):
+        t = thr.numel()
+        k = torch.mul(x, t - 1).nan_to_num_(nan=0.0).clamp_(0, t - 1).round_().long()
+        k.add_(thr.index_select(0, k) < x)
+        hist = torch.bincount(k.add_(tgt, alpha=t + 1), minlength=2 * (t + 1)).view(2, t + 1)
+        tail = hist.flip(-1).cumsum(-1).flip(-1)
+        fp, tp = tail[0, 1:], tail[1, 1:]
+        return torch.stack([tp, fp, tail[1, :1] - tp, tail[0, :1] - fp], 1)
+    unique, inverse = torch.unique(thr, return_inverse=True)  # half types may merge grid values
+    s = maskbench.threshold_sweep(x, tgt, thresholds=unique)
+    return torch.stack([s.tp, s.fp, s.fn, s.tn], 1).index_select(0, inverse)
+
+
+def grid_index(grid: torch.Tensor, value: float) -> int | None:
+    """The position of ``value`` in ``grid`` (exact equality), or None when it is off the grid."""
+    j = int(torch.searchsorted(grid, torch.tensor(float(value), dtype=grid.dtype)))
+    return j if j < grid.numel() and float(grid[j]) == float(value) else None
 
 
 def probability_histogram(probs: torch.Tensor, target: torch.Tensor | None, bins: int = HIST_BINS) -> np.ndarray:

@@ -1,9 +1,12 @@
 """ThresholdTuner: pick a threshold for a probability map by eye and by the numbers.
 
-The browser gets, once per image, a display proxy of the probabilities and thresholds and blends
-it itself on every slider movement (no kernel round trip). The kernel receives the threshold
-throttled (at most every ~100 ms while dragging, always on release) and does the authoritative
-work at full resolution with maskbench's kernels: ``threshold``, clean-up (``opening``,
+The browser gets, once per image, a display proxy of the probabilities and the confusion counts at
+every step of the slider's grid (``_tuner_core.grid_counts``, one pass), and on every slider
+movement blends the overlay and computes IoU / Dice / precision / recall / area from those counts
+itself, in the next animation frame (no kernel round trip; the values equal the kernel's for that
+threshold exactly). The kernel receives the threshold on release (throttled, at most every ~100 ms
+while dragging, when clean-up is on: only full resolution can answer then) and does the
+authoritative work at full resolution with maskbench's kernels: ``threshold``, clean-up (``opening``,
 ``remove_small_objects``, ``fill_holes``), metrics against the target (``confusion_counts``, the
 counts behind ``iou`` / ``dice`` / ``precision`` / ``recall``), automatic methods
 (``auto_threshold``) and the IoU/Dice-vs-threshold curve (``threshold_sweep``).
@@ -36,6 +39,7 @@ from maskbench.widgets._common import (
     max_display_value,
 )
 from maskbench.widgets._transport import ArrayTrait, pack_bits
+from maskbench.widgets._tuner_dataset import DatasetMode
 
 __all__ = ["ThresholdTuner", "METHODS", "TunerValueError", "TunerTypeError"]
 
@@ -43,7 +47,8 @@ _STATIC = pathlib.Path(__file__).parent / "static"
 #: "manual" (the slider) or an automatic method of ``maskbench.THRESHOLD_METHODS``.
 METHODS = ("manual", *THRESHOLD_METHODS)
 _MAX_RADIUS = 64
-_FROM_BROWSER = ("threshold", "method", "index", "min_size", "fill_holes", "opening_radius", "opacity", "show_target")
+_FROM_BROWSER = ("threshold", "method", "index", "min_size", "fill_holes", "opening_radius", "opacity", "show_target",
+                 "dataset_item", "dataset_metric")  # fmt: skip
 
 
 #: Old names of the widget errors (one family for every widget now).
@@ -58,7 +63,7 @@ def _logits_hint(tuner) -> str:
             "sigmoid(logits)): for a logit z use float(torch.sigmoid(torch.tensor(z))).")  # fmt: skip
 
 
-class ThresholdTuner(GuardedState, anywidget.AnyWidget):
+class ThresholdTuner(DatasetMode, GuardedState, anywidget.AnyWidget):
     """A threshold slider with a live overlay, histogram, metrics, IoU/Dice curve and clean-up.
 
     Args:
@@ -71,7 +76,9 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
             histogram and the curve are then all in probability units (``probs > t`` is
             ``logits > log(t / (1 - t))``).
         threshold: starting threshold in [0, 1]; a pixel is in the mask when ``p > threshold``
-            (maskbench's convention: foreground is strictly above the threshold).
+            (maskbench's convention: foreground is strictly above the threshold). The slider moves
+            on a grid of steps of 0.001 (:data:`~maskbench.widgets._tuner_core.GRID`); Python, the
+            number field and the methods may set any value.
         method: ``"manual"`` or an automatic method (``"otsu"``, ``"li"``, ``"yen"``,
             ``"triangle"``, ``"mean"``, ``"isodata"``) that sets the threshold per image.
         min_size, fill_holes, opening_radius: clean-up applied after thresholding, in this
@@ -87,7 +94,8 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
     ``tuner.metrics`` the current image's results after clean-up (``threshold``, ``foreground``
     = share of pixels in the mask, ``cleaned``, and with a target ``iou``, ``dice``,
     ``precision``, ``recall`` with maskbench's ``empty=1.0`` convention), ``tuner.sweep`` the
-    current image's :class:`maskbench.SweepResult` (before clean-up). A bad assignment raises
+    current image's :class:`maskbench.SweepResult` (before clean-up) at the slider's grid.
+    :meth:`from_sweep` opens a whole dataset's :class:`maskbench.DatasetSweep` (dataset mode). A bad assignment raises
     :class:`~maskbench.widgets._common.WidgetValueError` / ``WidgetTypeError`` and changes nothing.
 
     Example:
@@ -134,6 +142,8 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
     _image = ArrayTrait()  # (dh, dw, 4) uint8 RGBA, or None: the browser draws the probs as grey
     _hist = ArrayTrait()  # (1 | 2, HIST_BINS) int32 counts; 2 rows = target False / True
     _curve = ArrayTrait()  # (3, T) float32: thresholds, IoU, Dice; None without a target
+    _grid = ArrayTrait()  # (T,) float64: the slider's values (the thresholds of _counts)
+    _counts = ArrayTrait()  # (T, 4) int32: tp, fp, fn, tn of p > grid[j] for the current image
     _target_edges = ArrayTrait()  # packed bits of the target's outline at display size
     _mask = ArrayTrait()  # packed bits of the cleaned mask at display size, for metrics["threshold"]
 
@@ -154,6 +164,7 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
         opacity: float = 0.5,
         show_target: bool = True,
         channels_last: bool | None = None,
+        _dataset=None,
     ) -> None:
         p, batched = core.prepare_probs(probs, logits=logits)
         self._p, self._batched, self._logits = p, batched, logits
@@ -161,6 +172,7 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
         self._t = core.prepare_target(target, p, batched)
         max_display = max_display_value(max_display)
         self._display = display_size(p.shape[-2], p.shape[-1], max_display)
+        self._max_display = max_display
         start = dict(threshold=threshold, method=method, index=index, min_size=min_size, fill_holes=fill_holes,
                      opening_radius=opening_radius, opacity=opacity, show_target=show_target)  # fmt: skip
         traits = self.traits()
@@ -168,9 +180,13 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
         self._method_value: float | None = None
         self._sweep = None
         self._mask_full: torch.Tensor | None = None
+        self._counts_t: torch.Tensor | None = None
+        self._positives: int | None = None
         self._loading = True
         super().__init__()
+        self._grid_t = core.GRID if _dataset is None else self._start_dataset(_dataset)
         with self.hold_sync():
+            self._grid = self._grid_t.numpy()
             self.set_trait("batch_size", p.shape[0])
             self._methods = list(METHODS)
             self._full_size = [int(p.shape[-2]), int(p.shape[-1])]
@@ -245,21 +261,26 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
 
         i = self.index
         p, tgt = self._p[i], self._target_item(i)
-        self._sweep = None if tgt is None else maskbench.threshold_sweep(p, tgt, thresholds=core.SWEEP_THRESHOLDS)
-        best = {}
-        if self._sweep is not None:
-            for name in ("iou", "dice"):
-                t, v = self._sweep.best(name)
-                best[name], best[f"{name}_threshold"] = float(v), float(t)
+        counts = core.grid_counts(p, tgt, self._grid_t)
+        self._counts_t = counts.cpu()
+        self._positives = None if tgt is None else int(counts[0, 0] + counts[0, 2])
+        self._sweep = None
+        if tgt is not None:
+            tp, fp, fn, tn = counts.unbind(1)
+            self._sweep = maskbench.SweepResult(
+                thresholds=self._grid_t.to(p.device, p.dtype), tp=tp, fp=fp, fn=fn, tn=tn
+            )
+        curve, best = self._curve_and_best()
         x = None if self._x is None else self._x[i if self._x.shape[0] > 1 else 0]
-        s, size = self._sweep, self._display
+        size = self._display
         with self.hold_sync():
             self._probs = probability_proxy(p, size).cpu().numpy()
             self._image = None if x is None else rgba_proxy(x, size).cpu().numpy()
             self._hist = core.probability_histogram(p, tgt)
             edges = None if tgt is None else contours(nearest_proxy(tgt, size))
             self._target_edges = None if edges is None else pack_bits(edges.cpu().numpy())
-            self._curve = None if s is None else torch.stack([s.thresholds, s.iou(), s.dice()]).float().cpu().numpy()
+            self._counts = self._counts_t.to(torch.int32).numpy()
+            self._curve = curve
             self.best = best
             if self.method != "manual":
                 self._method_value = float(self._auto_values(p))
@@ -270,20 +291,42 @@ class ThresholdTuner(GuardedState, anywidget.AnyWidget):
                     self._loading = False
             self._recompute()
 
+    def _curve_and_best(self):
+        """The IoU / Dice curve ``(3, T)`` and the best thresholds: the image's, or pooled in dataset mode."""
+        s = self._sweep if self._dataset is None else self._pooled_sweep()
+        if s is None:
+            return None, {}
+        best, curves = {}, [s.iou(), s.dice()]
+        for name, curve in zip(("iou", "dice"), curves):
+            j = int(curve.argmax())  # SweepResult.best's rule (the first maximum), as a grid position
+            best[name], best[f"{name}_threshold"] = float(curve[j]), float(self._grid_t[j])  # the slider's value
+        return torch.stack([self._grid_t.to(curves[0]), *curves]).float().cpu().numpy(), best
+
     def _recompute(self) -> None:
-        """The authoritative mask and metrics for the current image and threshold."""
+        """The authoritative mask and metrics for the current image and threshold.
+
+        Without clean-up, on the grid, the metrics are read from the image's grid counts (the same
+        numbers ``maskbench.threshold`` + counting give, already there); otherwise they are counted.
+        """
         import maskbench
 
         start = time.perf_counter()
         i, t = self.index, self.threshold
         mask = self._clean(maskbench.threshold(self._p[i], t))
         cleaned = self.min_size > 1 or self.fill_holes or self.opening_radius > 0
-        metrics = {"threshold": t, **core.mask_metrics(mask, self._target_item(i)), "cleaned": cleaned}
+        tgt = self._target_item(i)
+        j = None if cleaned else core.grid_index(self._grid_t, t)
+        if j is not None:
+            values = core.metrics_from_counts(*(int(c) for c in self._counts_t[j]), target=tgt is not None)
+        else:
+            values = core.mask_metrics(mask, tgt, self._positives)
+        metrics = {"threshold": t, **values, "cleaned": cleaned}
         self._mask_full = mask
         with self.hold_sync():
             self._mask = core.packed_proxy(mask, self._display)
             self._compute_ms = (time.perf_counter() - start) * 1000
             self.metrics = metrics
+            self._dataset_after_recompute()
 
     def _on_threshold(self, change) -> None:
         if self._loading:

@@ -277,3 +277,80 @@ def test_huge_and_oversized_values_are_rejected_cleanly(scene) -> None:
         assert _same_state(_state(t), before) and len(t.error) < 500
         assert all(len(str(w.message)) < 500 for w in record)
     assert issubclass(TunerValueError, maskbench.MaskbenchError) and issubclass(TunerTypeError, TypeError)
+
+
+# -- issue 11 item 4: metrics for any slider position from one-pass counts -------------------------
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_grid_counts_equal_thresholding_at_every_step(device, dtype) -> None:
+    g = torch.Generator().manual_seed(5)
+    probs = torch.rand(37, 29, generator=g)
+    probs.view(-1)[:400] = torch.randint(0, 1001, (400,), generator=g) / 1000  # exactly on grid values
+    probs.view(-1)[400:410] = torch.tensor([0.0, 1.0] * 5)
+    probs = probs.to(device=device, dtype=dtype)
+    target = (torch.rand(37, 29, generator=g) > 0.4).to(device)
+    counts = core.grid_counts(probs, target)
+    assert counts.shape == (core.GRID_STEPS + 1, 4) and int(counts[0].sum()) == probs.numel()
+    ref = maskbench.threshold_sweep(probs, target, thresholds=torch.unique(core.GRID.to(device, dtype)))
+    if dtype != torch.float16:  # (float16 merges grid values; compared step by step below)
+        assert torch.equal(counts, torch.stack([ref.tp, ref.fp, ref.fn, ref.tn], 1))
+    for j in torch.randint(0, core.GRID_STEPS + 1, (40,), generator=g).tolist() + [0, 1, 500, 999, 1000]:
+        t = float(core.GRID[j])
+        mask = maskbench.threshold(probs, t)  # the kernel's rule at that slider value, p > t
+        m, tg = mask.cpu().numpy(), target.cpu().numpy()
+        want = [int((m & tg).sum()), int((m & ~tg).sum()), int((~m & tg).sum()), int((~m & ~tg).sum())]
+        assert counts[j].tolist() == want, (j, t)
+    no_target = core.grid_counts(probs, None)
+    assert torch.equal(no_target[:, 1], counts[:, 0] + counts[:, 1]) and int(no_target[:, 0].abs().sum()) == 0
+
+
+def test_metrics_from_counts_equal_the_kernels_at_random_slider_positions(scene) -> None:
+    probs, image, target = scene
+    t = ThresholdTuner(probs, image=image, target=target)
+    assert t._grid.dtype == np.float64 and np.array_equal(t._grid, core.GRID.numpy())
+    assert t._counts.dtype == np.int32 and t._counts.shape == (core.GRID_STEPS + 1, 4)
+    g = torch.Generator().manual_seed(1)
+    for j in torch.randint(0, core.GRID_STEPS + 1, (25,), generator=g).tolist():
+        value = float(t._grid[j])
+        from_counts = core.metrics_from_counts(*map(int, t._counts[j]))
+        mask = maskbench.threshold(probs[0], value)
+        counted = core.mask_metrics(mask, target[0])
+        assert from_counts == counted  # bit for bit: the same float64 operations
+        for name in ("iou", "dice", "precision", "recall"):
+            kernel = float(getattr(maskbench, name)(mask, target[0]))
+            assert from_counts[name] == pytest.approx(kernel, rel=1e-6, abs=1e-7), (j, name)
+        assert from_counts == pytest.approx(_metrics_ref(mask, target[0]))
+        t.threshold = value  # the kernel reads them from the counts too: same dict as counting
+        assert {k: t.metrics[k] for k in from_counts} == from_counts and torch.equal(t.mask, mask)
+    t.threshold = 0.123456  # off the grid: counted
+    assert t.metrics["iou"] == core.mask_metrics(probs[0] > 0.123456, target[0])["iou"]
+    t.min_size = 3  # clean-up: counted on the cleaned mask
+    cleaned = maskbench.remove_small_objects(probs[0] > 0.123456, min_size=3)
+    assert t.metrics["iou"] == core.mask_metrics(cleaned, target[0])["iou"]
+
+
+def test_browser_formula_equals_the_kernels_metrics(scene, tmp_path) -> None:
+    """tuner_core.js's metricsFromCounts on the counts the kernel sends == the kernel's metrics."""
+    import json
+    import pathlib
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js not found")
+    probs, _, target = scene
+    t = ThresholdTuner(probs, target=target, index=2)
+    js = [int(j) for j in torch.randint(0, core.GRID_STEPS + 1, (30,), generator=torch.Generator().manual_seed(2))]
+    (tmp_path / "in.json").write_text(json.dumps({"counts": t._counts.ravel().tolist(), "js": js}))
+    core_js = (pathlib.Path(core.__file__).parent / "static" / "tuner_core.js").as_uri()
+    script = (f"import {{ metricsFromCounts }} from {json.dumps(core_js)}; import fs from 'node:fs';"
+              f"const d = JSON.parse(fs.readFileSync(process.argv[2]));"
+              f"console.log(JSON.stringify(d.js.map((j) => metricsFromCounts(Int32Array.from(d.counts), j, true))));")  # fmt: skip
+    (tmp_path / "run.mjs").write_text(script)
+    out = subprocess.run([node, str(tmp_path / "run.mjs"), str(tmp_path / "in.json")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for j, got in zip(js, json.loads(out.stdout)):
+        value = float(core.GRID[j])
+        expected = core.mask_metrics(maskbench.threshold(probs[2], value), target[2])
+        assert got == expected, (j, value)  # exact: JSON carries doubles exactly
+        assert got["iou"] == pytest.approx(float(maskbench.iou(probs[2] > value, target[2])), rel=1e-6, abs=1e-7)

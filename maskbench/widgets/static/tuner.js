@@ -1,134 +1,56 @@
 // maskbench ThresholdTuner front end (the DOM and its wiring; pure helpers are in tuner_core.js and
 // shared.js, assembled with this file into one ES module by maskbench/widgets/_frontend.py).
 // Once per image the kernel sends a display proxy of the probabilities (float32, or uint8
-// round(p * 255) when large), an optional RGBA image, a fixed-bin histogram and the IoU/Dice
-// curves. Every slider movement is thresholded and blended HERE in the next animation frame (no
-// kernel round trip); the kernel gets the value throttled (at most one per THROTTLE_MS while
-// dragging, always on release) and answers with metrics and the cleaned mask (packed bits).
+// round(p * 255) when large), an optional RGBA image, a fixed-bin histogram, the IoU/Dice curves
+// and the confusion counts at every step of the slider's grid. Every slider movement is snapped to
+// the grid, thresholded, blended and its metrics computed from the counts HERE in the next
+// animation frame (no kernel round trip). The kernel gets the value on release (with clean-up on,
+// also throttled while dragging: only it can clean up at full resolution) and answers with the
+// authoritative metrics and mask (packed bits).
 import { batchIndex, batchView, decodeArray, el, listen, subscribe, suppressShortcuts, tintPixels, unpackBits } from "./shared.js";
+import { buildDom } from "./tuner_dom.js";
 import { createProbes } from "./probes.js";
 import {
-  EDGE_RGB, MASK_RGBA, REMOVED_RGBA, composeOverlay, createThrottle, drawCurves, drawHistogram, formatMetric,
-  greyPixels, indicesOf, packColour, stepThreshold, thresholdProxy, xToValue,
+  EDGE_RGB, MASK_RGBA, REMOVED_RGBA, composeOverlay, createThrottle, decodeFloat64, drawCurves, drawHistogram,
+  formatMetric, greyPixels, gridIndex, indicesOf, metricsFromCounts, packColour, snapToGrid, stepOnGrid,
+  thresholdProxy, xToValue,
 } from "./tuner_core.js";
-
-function buildDom(root) {
-  const ui = {};
-  const bar = el("div", "mb-tuner-toolbar");
-  const thr = el("div", "mb-tuner-thr");
-  ui.slider = el("input", "mb-tuner-slider", { type: "range", min: "0", max: "1", step: "any", "aria-label": "Threshold" });
-  ui.value = el("input", "mb-tuner-value", { type: "number", min: "0", max: "1", step: "0.01", title: "Threshold" });
-  thr.append(el("span", "mb-tuner-label", {}, "Threshold"), ui.slider, ui.value);
-  ui.method = el("select", "mb-tuner-method", { title: "Automatic method: moves the slider to its value" });
-  const method = el("label", "mb-tuner-field");
-  method.append(el("span", "mb-tuner-label", {}, "Method"), ui.method);
-  ui.batch = el("div", "mb-tuner-batch");
-  ui.prev = el("button", "mb-tuner-prev", { type: "button", title: "Previous image" }, "\u2039");
-  ui.index = el("input", "mb-tuner-index", { type: "number", min: "1", step: "1", title: "Image in the batch (from 1)" });
-  ui.count = el("span", "mb-tuner-count");
-  ui.next = el("button", "mb-tuner-next", { type: "button", title: "Next image" }, "\u203a");
-  ui.batch.append(ui.prev, ui.index, ui.count, ui.next);
-  bar.append(thr, method, ui.batch);
-
-  const body = el("div", "mb-tuner-body");
-  const stage = el("div", "mb-tuner-stage");
-  ui.frame = el("div", "mb-tuner-frame");
-  ui.canvas = el("canvas", "mb-tuner-canvas");
-  ui.frame.append(ui.canvas);
-  const view = el("div", "mb-tuner-view");
-  ui.opacity = el("input", "mb-tuner-opacity", { type: "range", min: "0", max: "1", step: "0.01", title: "Overlay opacity" });
-  ui.showTarget = el("input", "mb-tuner-show-target", { type: "checkbox" });
-  const op = el("label", "mb-tuner-field");
-  op.append(el("span", "mb-tuner-label", {}, "Opacity"), ui.opacity);
-  ui.targetField = el("label", "mb-tuner-field");
-  ui.targetField.append(ui.showTarget, el("span", "", {}, "Target outline"));
-  ui.legend = el("div", "mb-tuner-legend");
-  view.append(op, ui.targetField);
-  stage.append(ui.frame, view, ui.legend);
-
-  const side = el("div", "mb-tuner-side");
-  ui.metrics = el("div", "mb-tuner-metrics");
-  ui.cards = {};
-  for (const [key, label] of [["iou", "IoU"], ["dice", "Dice"], ["precision", "Precision"], ["recall", "Recall"], ["foreground", "Area"]]) {
-    const card = el("div", `mb-tuner-metric mb-tuner-metric-${key}`, key === "foreground" ? { title: "Share of the pixels in the mask" } : {});
-    const v = el("div", "mb-tuner-metric-value", {}, "\u2013");
-    card.append(v, el("div", "mb-tuner-metric-label", {}, label));
-    ui.metrics.append(card);
-    ui.cards[key] = { card, v };
-  }
-  const chart = (title, cls) => {
-    const box = el("div", `mb-tuner-card ${cls}`);
-    const head = el("div", "mb-tuner-card-head");
-    head.append(el("span", "mb-tuner-card-title", {}, title));
-    const canvas = el("canvas", "mb-tuner-chart");
-    box.append(head, canvas);
-    side.append(box);
-    return { box, head, canvas };
-  };
-  side.append(ui.metrics);
-  const hist = chart("Probability histogram", "mb-tuner-hist");
-  ui.hist = hist.canvas;
-  ui.histKey = el("span", "mb-tuner-key");
-  hist.head.append(ui.histKey);
-  const curve = chart("IoU / Dice vs threshold", "mb-tuner-curve");
-  ui.curveNote = el("span", "mb-tuner-key", { title: "threshold_sweep counts the thresholded mask, without clean-up" });
-  curve.head.append(ui.curveNote);
-  ui.curve = curve.canvas;
-  ui.curveBox = curve.box;
-  ui.best = el("div", "mb-tuner-best");
-  ui.bestText = el("span", "mb-tuner-best-text");
-  ui.useBest = el("button", "mb-tuner-use-best", { type: "button", title: "Move the slider to the best-IoU threshold" }, "Use");
-  ui.best.append(ui.bestText, ui.useBest);
-  curve.box.append(ui.best);
-  const clean = el("div", "mb-tuner-card mb-tuner-clean");
-  clean.append(el("div", "mb-tuner-card-head", {}, "Clean-up"));
-  const row = el("div", "mb-tuner-clean-row");
-  const num = (label, cls, max, title) => {
-    const f = el("label", "mb-tuner-field", { title });
-    const input = el("input", cls, { type: "number", min: "0", max: String(max), step: "1" });
-    f.append(el("span", "mb-tuner-label", {}, label), input);
-    row.append(f);
-    return input;
-  };
-  ui.opening = num("Opening r", "mb-tuner-opening", 64, "Opening radius: removes specks and thin bridges");
-  ui.minSize = num("Min size", "mb-tuner-min-size", 1e9, "Remove objects with fewer pixels");
-  const fh = el("label", "mb-tuner-field", { title: "Fill holes inside objects" });
-  ui.fillHoles = el("input", "mb-tuner-fill-holes", { type: "checkbox" });
-  fh.append(ui.fillHoles, el("span", "", {}, "Fill holes"));
-  row.append(fh);
-  clean.append(row);
-  side.append(clean);
-  body.append(stage, side);
-
-  const foot = el("div", "mb-tuner-footer");
-  ui.status = el("span", "mb-tuner-status");
-  ui.info = el("span", "mb-tuner-info");
-  foot.append(ui.status, ui.info);
-  ui.error = el("div", "mb-tuner-error", { role: "status" });
-  root.append(bar, body, foot, ui.error);
-  return ui;
-}
+import { createDatasetPanel } from "./tuner_dataset.js";
 
 function render({ model, el: host }) {
   const root = el("div", "mb-tuner");
   host.appendChild(root);
   const ui = buildDom(root);
   const s = { probs: null, w: 0, h: 0, base: null, base32: null, tint32: null, removed32: null, out: null, out32: null,
-    img: null, preview: null, kernelMask: null, edges: null, hist: null, curve: null };
+    img: null, preview: null, kernelMask: null, edges: null, hist: null, curve: null, grid: null, counts: null };
   const EDGE32 = packColour([...EDGE_RGB, 255]);
   let current = Number(model.get("threshold"));
   let dragging = false, frame = 0;
   const probes = createProbes(root);
-  let mutedColour = "";
-  const muted = () => (mutedColour = mutedColour || getComputedStyle(root).getPropertyValue("--mb-muted").trim() || "#59636e");
+  const send0 = (name, value) => { model.set(name, value); model.save_changes(); };
+  const panel = createDatasetPanel({ model, after: ui.curveBox, curveTitle: ui.curveTitle, muted: () => muted(),
+    decode: decodeFloat64, pick: (i) => send0("dataset_item", i) });
+  // read at every draw (cheap), never cached: after a theme switch the next draw has the new colour
+  const muted = () => getComputedStyle(root).getPropertyValue("--mb-muted").trim() || "#59636e";
 
-  const send = (name, value) => { model.set(name, value); model.save_changes(); };
+  const send = send0;
   const sender = createThrottle((v) => {
     probes.start(`metrics:${v}`);
     model.set("threshold", v);
     if (model.get("method") !== "manual") model.set("method", "manual");
     model.save_changes();
   });
+  // Without clean-up the browser has every number a slider position needs: the kernel gets the
+  // value once, on release. With clean-up it also gets it throttled while dragging.
+  const cleanOn = () => model.get("min_size") > 1 || !!model.get("fill_holes") || model.get("opening_radius") > 0;
+  let deferred = null;
+  function toKernel(v, final) {
+    if (final || cleanOn()) { deferred = null; sender.push(v); if (final) sender.flush(); } else deferred = v;
+  }
+  function commit() {
+    if (deferred !== null) { const v = deferred; deferred = null; sender.push(v); }
+    sender.flush();
+  }
 
   function retint() {
     if (!s.base) return;
@@ -152,6 +74,9 @@ function render({ model, el: host }) {
     s.edges = edges ? indicesOf(unpackBits(edges.data, s.w * s.h)) : null;
     s.hist = decodeArray(model.get("_hist"));
     s.curve = decodeArray(model.get("_curve"));
+    const grid = decodeFloat64(model.get("_grid")), counts = decodeArray(model.get("_counts"));
+    s.grid = grid ? grid.data : null;
+    s.counts = counts ? counts.data : null;
     ui.canvas.width = s.w; ui.canvas.height = s.h;
     ui.frame.style.aspectRatio = `${s.w} / ${s.h}`;
     retint();
@@ -179,8 +104,10 @@ function render({ model, el: host }) {
     ui.canvas.getContext("2d").putImageData(s.img, 0, 0);
     probes.end("overlay");
     root.dataset.shown = useKernel ? "kernel" : "preview";
+    paintMetrics();
     drawHist();
     drawCurve();
+    panel.draw(current, false, gridIndex(s.grid, current), metricsNow().threshold);
   }
   const schedule = () => { if (!frame) frame = requestAnimationFrame(drawOverlay); };
 
@@ -193,16 +120,37 @@ function render({ model, el: host }) {
     if (s.curve) drawCurves(ui.curve, s.curve, current, model.get("best") || {}, muted());
   }
 
-  function showMetrics() {
+  // What the cards show: the kernel's metrics once it answered for this value; before that, on the
+  // grid, the browser's own from the counts (exact; without clean-up, final); else the last known.
+  function metricValues() {
     const m = metricsNow();
+    if (!dragging && confirmed()) return { values: m, source: "kernel" };
+    const j = gridIndex(s.grid, current);
+    if (j >= 0 && s.counts && s.counts.length >= 4 * (j + 1)) {
+      const hasTarget = !!(s.hist && s.hist.shape[0] === 2);
+      return { values: metricsFromCounts(s.counts, j, hasTarget), source: cleanOn() ? "before-clean-up" : "client" };
+    }
+    return { values: m, source: "stale" };
+  }
+
+  function paintMetrics() {
+    const { values: m, source } = metricValues();
     const hasTarget = typeof m.iou === "number";
     for (const [key, { card, v }] of Object.entries(ui.cards)) {
       const value = m[key];
       v.textContent = key === "foreground" ? (typeof value === "number" ? `${(100 * value).toFixed(1)}%` : "\u2013") : formatMetric(value);
       card.style.display = key === "foreground" || hasTarget ? "" : "none";
-      card.classList.toggle("mb-tuner-stale", !confirmed());
+      card.classList.toggle("mb-tuner-stale", source === "stale" || source === "before-clean-up");
     }
     ui.metrics.classList.toggle("mb-tuner-no-target", !hasTarget);
+    root.dataset.metricsSource = source;
+    root.dataset.metricsAt = String(current);
+    if (source === "client") probes.end("values", "clientMetrics"); // input -> exact metrics on screen
+  }
+
+  function showMetrics() {
+    const m = metricsNow();
+    paintMetrics();
     if (probes.end(`metrics:${m.threshold}`, "metrics")) { // threshold sent -> the kernel's metrics shown
       probes.set("metricsFor", m.threshold);
       probes.set("computeMs", model.get("_compute_ms"));
@@ -265,30 +213,30 @@ function render({ model, el: host }) {
     if (!Number.isFinite(v)) return syncThreshold();
     current = Math.min(1, Math.max(0, v));
     probes.start("overlay", t0 || performance.now());
+    probes.restart("values", t0 || performance.now());
     syncThreshold();
     schedule();
-    sender.push(current);
-    if (final) sender.flush();
+    toKernel(current, final);
   }
   const controls = [];
   const on = (target, type, fn, opts) => controls.push([target, type, fn, opts]);
-  const release = () => { if (dragging) { dragging = false; sender.flush(); schedule(); } };
+  const release = () => { if (dragging) { dragging = false; commit(); schedule(); } };
   on(ui.slider, "pointerdown", () => { dragging = true; });
   on(window, "pointerup", release);
   on(window, "pointercancel", release);
-  on(ui.slider, "input", (e) => userSet(Number(ui.slider.value), e.timeStamp, false));
-  on(ui.slider, "change", () => { sender.flush(); release(); });
+  on(ui.slider, "input", (e) => userSet(snapToGrid(s.grid, Number(ui.slider.value)), e.timeStamp, false));
+  on(ui.slider, "change", () => { commit(); release(); });
   on(ui.slider, "keydown", (e) => {
-    const v = stepThreshold(current, e.key, e.shiftKey);
+    const v = stepOnGrid(s.grid, current, e.key, e.shiftKey);
     if (v === null) return;
     e.preventDefault(); // our own steps: a native step="any" range would move by 1 %
     userSet(v, e.timeStamp, false);
   });
-  on(ui.slider, "keyup", () => sender.flush());
+  on(ui.slider, "keyup", () => commit());
   on(ui.value, "change", (e) => userSet(Number(ui.value.value), e.timeStamp, true));
   let scrub = null;
-  on(ui.hist, "pointerdown", (e) => { scrub = e.pointerId; ui.hist.setPointerCapture(e.pointerId); dragging = true; userSet(xToValue(e.offsetX, ui.hist.clientWidth), e.timeStamp, false); });
-  on(ui.hist, "pointermove", (e) => { if (scrub === e.pointerId) userSet(xToValue(e.offsetX, ui.hist.clientWidth), e.timeStamp, false); });
+  on(ui.hist, "pointerdown", (e) => { scrub = e.pointerId; ui.hist.setPointerCapture(e.pointerId); dragging = true; userSet(snapToGrid(s.grid, xToValue(e.offsetX, ui.hist.clientWidth)), e.timeStamp, false); });
+  on(ui.hist, "pointermove", (e) => { if (scrub === e.pointerId) userSet(snapToGrid(s.grid, xToValue(e.offsetX, ui.hist.clientWidth)), e.timeStamp, false); });
   on(ui.hist, "pointerup", () => { scrub = null; release(); });
   on(ui.useBest, "click", (e) => { const b = model.get("best") || {}; userSet(b.iou_threshold, e.timeStamp, true); });
   on(ui.method, "change", () => send("method", ui.method.value));
@@ -320,16 +268,18 @@ function render({ model, el: host }) {
   const mark = (what) => () => { dirty[what] = true; if (!queued) { queued = true; queueMicrotask(flush); } };
   const onThreshold = () => {
     const v = Number(model.get("threshold"));
-    if (dragging || v === current || sender.pending) return; // the user is ahead of the kernel
+    if (dragging || v === current || sender.pending || deferred !== null) return; // the user is ahead of the kernel
     current = v;
     syncThreshold();
     schedule();
   };
   const unsubscribe = subscribe(model, [
-    ["change:_probs change:_image change:_hist change:_curve change:_target_edges", mark("item")],
+    ["change:_probs change:_image change:_hist change:_curve change:_target_edges change:_counts change:_grid", mark("item")],
     ["change:_mask change:metrics", mark("mask")],
     ["change:threshold", onThreshold],
     ["change:opacity", () => { retint(); syncControls(); schedule(); }],
+    ["change:_dataset_info change:_per_image change:_pooled change:_scores_now", () => { panel.load(); schedule(); }],
+    ["change:dataset_metric change:dataset_item change:worst_k", () => { panel.load(); schedule(); }],
     [["method", "index", "min_size", "fill_holes", "opening_radius", "show_target", "best", "error", "batch_size"]
       .map((k) => `change:${k}`).join(" "), () => { syncControls(); schedule(); }],
   ]);
@@ -339,8 +289,21 @@ function render({ model, el: host }) {
   const resize = new ResizeObserver(() => schedule());
   resize.observe(ui.hist);
   resize.observe(ui.curve);
+  // A JupyterLab theme switch flips body attributes, but the new theme's CSS may land a few frames
+  // later: redraw on each frame until the axis colour read from the CSS variables changes (2 s at most).
+  let themeWatch = 0;
+  const theme = new MutationObserver(() => {
+    const was = muted();
+    let frames = 120;
+    cancelAnimationFrame(themeWatch);
+    const tick = () => { if (muted() !== was || --frames <= 0) { themeWatch = 0; schedule(); } else themeWatch = requestAnimationFrame(tick); };
+    schedule();
+    themeWatch = requestAnimationFrame(tick);
+  });
+  theme.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name", "class"] });
 
   dirty.item = true; // render() may run after Python changed traits: draw what is there now
+  panel.load();
   flush();
   syncThreshold();
   return () => {
@@ -349,6 +312,9 @@ function render({ model, el: host }) {
     unsuppress();
     sender.cancel();
     resize.disconnect();
+    theme.disconnect();
+    if (themeWatch) cancelAnimationFrame(themeWatch);
+    panel.destroy();
     if (frame) cancelAnimationFrame(frame);
     root.remove();
   };

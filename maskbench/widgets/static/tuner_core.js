@@ -1,7 +1,7 @@
 // maskbench ThresholdTuner: pure helpers and chart drawing (the DOM wiring is tuner.js; decodeArray,
 // unpackBits and the overlay blend are in shared.js). node tests import this file:
 // tests/js/test_tuner.mjs.
-import { snapStep } from "./shared.js";
+import { decodeArray, snapStep } from "./shared.js";
 
 export const THROTTLE_MS = 100;
 export const PAD = { l: 8, r: 8, t: 8, b: 18 }; // chart padding, CSS px
@@ -173,6 +173,82 @@ export function createThrottle(send, interval = THROTTLE_MS, clock = null) {
     cancel() { if (timer !== null) c.clear(timer); timer = null; has = false; },
     get pending() { return has; },
   };
+}
+
+// ---- metrics from the kernel's one-pass counts at every slider step (issue 11 item 4) -------------
+
+/** {buffer, dtype: "float64", shape} -> {data: Float64Array, shape} (other dtypes: decodeArray). */
+export function decodeFloat64(value) {
+  if (!value || !value.buffer || value.dtype !== "float64") return decodeArray(value);
+  const b = value.buffer;
+  const bytes = b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  const shape = Array.from(value.shape, Number);
+  const n = shape.reduce((a, k) => a * k, 1);
+  if (bytes.byteLength !== 8 * n) throw new Error(`decodeFloat64: float64${JSON.stringify(shape)} needs ${8 * n} bytes, got ${bytes.byteLength}`);
+  return { data: new Float64Array(bytes.slice().buffer), shape };
+}
+
+/** Position of the grid value nearest to v (ties: the lower one); grid ascending. */
+export function nearestIndex(grid, v) {
+  let lo = 0, hi = grid.length - 1;
+  if (!(hi >= 0)) return -1;
+  if (!(v > grid[0])) return 0;
+  if (v >= grid[hi]) return hi;
+  while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (grid[mid] <= v) lo = mid; else hi = mid; }
+  return v - grid[lo] <= grid[hi] - v ? lo : hi;
+}
+
+/** The slider's value for a raw position v: the nearest step of the grid (the counts exist there). */
+export function snapToGrid(grid, v) {
+  return grid && grid.length ? grid[nearestIndex(grid, v)] : v;
+}
+
+/** The grid position holding exactly t, or -1 (a method's or a typed value off the grid). */
+export function gridIndex(grid, t) {
+  if (!grid || !grid.length) return -1;
+  const j = nearestIndex(grid, t);
+  return grid[j] === t ? j : -1;
+}
+
+/**
+ * A keyboard step on the grid: stepThreshold's value snapped to the grid; where the grid is coarser
+ * than the key's step, at least one grid step in the key's direction. null for other keys.
+ */
+export function stepOnGrid(grid, value, key, shift = false) {
+  const v = stepThreshold(value, key, shift);
+  if (v === null || !grid || !grid.length) return v;
+  let j = nearestIndex(grid, v);
+  const here = gridIndex(grid, value);
+  if (here >= 0 && j === here && v !== value) j = Math.min(grid.length - 1, Math.max(0, j + (v > value ? 1 : -1)));
+  return grid[j];
+}
+
+/** score = num / den, or `empty` where den is 0: scores_from_counts' rule, in doubles. */
+export function ratio(num, den, empty = 1) {
+  return den > 0 ? num / den : empty;
+}
+
+/** One score from counts, the same IEEE operations in the same order as maskbench.scores_from_counts. */
+export function scoreFromCounts(tp, fp, fn, metric) {
+  if (metric === "iou") return ratio(tp, tp + fp + fn);
+  if (metric === "dice" || metric === "f1") return ratio(2 * tp, 2 * tp + fp + fn);
+  if (metric === "precision") return ratio(tp, tp + fp);
+  if (metric === "recall") return ratio(tp, tp + fn);
+  throw new Error(`scoreFromCounts: unknown metric ${metric}`);
+}
+
+/**
+ * The Tuner's metrics at grid position j from (T, 4) counts (tp, fp, fn, tn of p > grid[j], flat):
+ * area = (tp + fp) / N and, with a target, IoU / Dice / precision / recall. Equal, bit for bit, to
+ * the kernel's for that threshold (_tuner_core.metrics_from_counts).
+ */
+export function metricsFromCounts(counts, j, hasTarget) {
+  const o = 4 * j;
+  const tp = counts[o], fp = counts[o + 1], fn = counts[o + 2], tn = counts[o + 3];
+  const n = tp + fp + fn + tn;
+  const out = { foreground: (tp + fp) / Math.max(n, 1) };
+  if (hasTarget) for (const m of ["iou", "dice", "precision", "recall"]) out[m] = scoreFromCounts(tp, fp, fn, m);
+  return out;
 }
 
 /** "0.873" or an en dash when there is no number. */
