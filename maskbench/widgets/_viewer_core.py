@@ -20,6 +20,7 @@ on the display proxy (what the result panel shows), so the two cannot disagree a
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,6 +125,7 @@ class ItemProxies:
     mean: np.ndarray | None = None  # RGBA of the mean fill (floating images)
     edges: np.ndarray | None = None  # packed contour bits, built on first use
     results: dict = field(default_factory=dict)  # (mode, fill) -> RGBA of a kernel-drawn mode
+    inpaint: Future | None = None  # the inpaint panel, computed in the background (see prefetch_inpaint)
 
 
 def build_item(image: torch.Tensor, mask: torch.Tensor, kind: str, size: tuple[int, int], n_ids: int) -> ItemProxies:
@@ -152,3 +154,27 @@ def item_edges(item: ItemProxies, kind: str) -> np.ndarray:
         lab = torch.from_numpy(item.labels)
         item.edges = pack_bits(contours(lab >= 128 if kind == "weight" else lab.long()).numpy())
     return item.edges
+
+
+_worker: ThreadPoolExecutor | None = None
+
+
+def inpaint_rgba(xp: torch.Tensor, keep: torch.Tensor, steps: int) -> np.ndarray:
+    """RGBA of the inpaint mode on one item's proxy (``xp`` (C, h, w), ``keep`` (h, w))."""
+    return image_to_rgba(masked(xp[None], keep[None, None], None, "inpaint", 0.0, steps)[0]).cpu().numpy()
+
+
+def prefetch_inpaint(item: ItemProxies, steps: int) -> None:
+    """Start computing ``item``'s inpaint panel on the Viewers' one background thread.
+
+    Keep / remove / mean need no kernel work once an item is shown (the browser draws them), so
+    the kernel is idle: the inpaint panel, the one slow panel, is computed then, and picking
+    ``inpaint`` later only sends it. A failure is not reported here: the panel is computed again
+    in the foreground, where an error reaches the widget.
+    """
+    global _worker
+    if item.inpaint is not None:
+        return
+    if _worker is None:
+        _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maskbench-viewer")
+    item.inpaint = _worker.submit(inpaint_rgba, item.xp, item.keep, steps)

@@ -61,6 +61,7 @@ from maskbench.widgets._viewer_core import (
     item_edges,
     keep_of,
     masked,
+    prefetch_inpaint,
     proxy_inpaint_steps,
 )
 
@@ -168,6 +169,7 @@ class Viewer(GuardedState, anywidget.AnyWidget):
     _kind = traitlets.Unicode("bool").tag(sync=True)  # bool | weight | labels
     _classes = traitlets.List(traitlets.Unicode()).tag(sync=True)
     _full_size = traitlets.List(traitlets.Int()).tag(sync=True)
+    _shown_item = traitlets.Int(0).tag(sync=True)  # the batch item _image, _labels, _edges and _fills belong to
     _palette = ArrayTrait()
     _image = ArrayTrait()
     _labels = ArrayTrait()  # (dh, dw) uint8/uint16 labels, or uint8 weight * 255
@@ -308,22 +310,34 @@ class Viewer(GuardedState, anywidget.AnyWidget):
         item = self._item(self.index if index is None else index)
         key = self._result_key()
         if key not in item.results:
-            w = None if item.weight is None else item.weight[None, None]
-            steps = proxy_inpaint_steps(self._x.shape[-2:], self._display)
-            out = self._apply(item.xp[None], item.keep[None, None], w, steps)[0]
-            if not out.is_floating_point() and out.dtype != torch.uint8:
-                out = out.float()
-            item.results = {key: image_to_rgba(out).cpu().numpy()}  # one per item: the current mode's
+            rgba = None
+            if key == ("inpaint", None) and item.inpaint is not None:
+                try:
+                    rgba = item.inpaint.result()  # computed in the background (prefetch_inpaint)
+                except Exception:  # noqa: BLE001 - computed again below, where the error is shown
+                    item.inpaint = None
+            if rgba is None:
+                w = None if item.weight is None else item.weight[None, None]
+                out = self._apply(item.xp[None], item.keep[None, None], w, self._inpaint_steps())[0]
+                if not out.is_floating_point() and out.dtype != torch.uint8:
+                    out = out.float()
+                rgba = image_to_rgba(out).cpu().numpy()
+            item.results = {key: rgba}  # one per item: the current mode's
         return item.results[key]
+
+    def _inpaint_steps(self) -> int:
+        return proxy_inpaint_steps(self._x.shape[-2:], self._display)
 
     @_serial_for_small_items
     def _refresh_item(self) -> None:
         item = self._item(self.index)
         with self.hold_sync():
-            self._image, self._labels = item.rgba, item.labels
+            self._image, self._labels, self._shown_item = item.rgba, item.labels, self.index
             self._send_edges()
             self._send_fills(item)
             self._send_result()
+        if "inpaint" in self._modes and self.mode in BROWSER_MODES:
+            prefetch_inpaint(item, self._inpaint_steps())  # the kernel is idle until the next input
 
     @_serial_for_small_items
     def _send_edges(self) -> None:

@@ -132,6 +132,29 @@ test("keep / remove / mean are composed here at once; inpaint waits for the kern
   cleanup();
 });
 
+test("going back to a batch item seen in this view draws it at once, before the kernel's reply", () => {
+  const fills = new Uint8Array([9, 9, 9, 255, 200, 100, 50, 255]);
+  const { model, q, cleanup } = viewer({ _modes: ["keep", "remove"], mode: "remove", _fills: payload(fills, "uint8", [2, 4]), _shown_item: 0 });
+  const shown = (panel) => Array.from(q(`mb-viewer-canvas-${panel}`).pixels);
+  const first = shown("image");
+  const other = IMAGE.map((v, i) => (i % 4 === 3 ? 255 : 255 - v));
+  const otherLabels = new Uint8Array([1, 0, 0, 1, 1, 1]);
+  q("mb-viewer-next").click(); // item 1: not seen yet, nothing to draw until the kernel answers
+  assert.deepEqual(shown("image"), first);
+  model.kernelSet("_image", payload(other, "uint8", [H, W, 4]));
+  model.kernelSet("_labels", payload(otherLabels, "uint8", [H, W]));
+  model.kernelSet("_shown_item", 1);
+  return Promise.resolve().then(() => {
+    assert.deepEqual(shown("image"), Array.from(other));
+    model.take();
+    q("mb-viewer-prev").click(); // item 0 was seen: drawn now, from this view's copy
+    assert.deepEqual(model.take(), [["set", "index", 0], ["save_changes"]]);
+    assert.deepEqual(shown("image"), first);
+    assert.deepEqual(shown("result"), Array.from(V.composeResult(IMAGE, LABELS, fills, "remove")));
+    cleanup();
+  });
+});
+
 test("cleanup removes every model and DOM listener and the view", () => {
   const start = dom.listeners();
   const { model, host, cleanup } = viewer();

@@ -236,6 +236,7 @@ def test_kernel_errors_are_shown_in_the_widget(monkeypatch) -> None:
         raise RuntimeError("kernel failed")
 
     monkeypatch.setattr(v, "_apply", broken)
+    v._cache.clear()  # proxies built before the patch, and their background-computed inpaint panel
     with pytest.warns(UserWarning, match="RuntimeError: kernel failed"):
         v.mode = "inpaint"  # keep/remove/mean need no kernel call on a mode change (issue 11 #5)
     assert v.mode == "inpaint" and "kernel failed" in v.error

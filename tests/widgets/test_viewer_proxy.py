@@ -124,3 +124,24 @@ def test_mode_menu_says_what_happens_to_the_mask() -> None:
     assert all("mask" in MODE_TEXT[m] for m in ("keep", "remove", "mean", "inpaint"))
     doc = Viewer.__doc__
     assert "mask pixels" in doc and 'apply_mask(image, ~mask, fill="inpaint")' in doc
+
+
+def test_inpaint_panel_is_computed_in_the_background() -> None:
+    """Keep/remove/mean leave the kernel idle: the inpaint panel is prefetched on a worker thread
+    and picking inpaint sends exactly what the foreground would have computed."""
+    from maskbench.widgets._viewer_core import inpaint_rgba
+
+    image, mask = _big_scene("float", "bool")
+    v = Viewer(image, mask, max_display=40)
+    item = v._cache[0]
+    assert item.inpaint is not None
+    prefetched = item.inpaint.result(timeout=60)
+    expected = maskbench.apply_mask(item.xp[None], ~item.keep[None, None], fill="inpaint", inpaint_steps=2)
+    assert np.array_equal(prefetched, image_to_rgba(expected[0]).numpy())
+    assert np.array_equal(prefetched, inpaint_rgba(item.xp, item.keep, 2))
+    v.mode = "inpaint"
+    assert np.array_equal(v._result, prefetched) and v._result_for == "inpaint:0"
+    v.index = 1  # in inpaint mode the new item's panel is computed at once, not prefetched
+    assert v._cache[1].inpaint is None and v._result_for == "inpaint:1"
+    u = Viewer((image * 255).to(torch.uint8), mask, max_display=40)
+    assert u._cache[0].inpaint is None  # no inpaint mode for a uint8 image: nothing to prefetch

@@ -58,6 +58,8 @@ function buildDom(root) {
   return ui;
 }
 
+const SEEN_ITEMS = 6; // batch items a view keeps (each ~5 bytes per proxy pixel: ~26 MB at 1024 x 1024)
+
 function putPixels(canvas, data, w, h) {
   if (canvas.width !== w || canvas.height !== h) {
     canvas.width = w;
@@ -131,8 +133,31 @@ function render({ model, el: host }) {
     probes.end("result");
   }
 
+  // Items seen in this view, by batch index (the kernel tags its proxies with _shown_item): going back to
+  // one draws at once from here; the kernel's copy of the same proxies follows and is drawn again.
+  const seen = new Map();
+  function remember() {
+    const i = model.get("_shown_item");
+    if (i === undefined || !state.image || !state.labels) return;
+    seen.delete(i);
+    seen.set(i, { image: state.image, labels: state.labels, edges: state.edges, mean: state.fills ? state.fills.slice(4, 8) : null });
+    while (seen.size > SEEN_ITEMS) seen.delete(seen.keys().next().value);
+  }
+  function drawSeen(i) {
+    const item = seen.get(i);
+    if (!item) return;
+    const fills = state.fills && item.mean ? new Uint8Array([...state.fills.slice(0, 4), ...item.mean]) : null;
+    Object.assign(state, { image: item.image, labels: item.labels, edges: model.get("contours") ? item.edges : null, fills });
+    drawPanels();
+  }
+
   function drawAll() {
     decodeAll();
+    remember();
+    drawPanels();
+  }
+
+  function drawPanels() {
     if (!state.image || !state.labels) return;
     const [w, h] = size();
     putPixels(ui.canvases.image, state.image.data, w, h);
@@ -204,6 +229,7 @@ function render({ model, el: host }) {
       probes.restart("batch");
       probes.restart("batchArrive"); // data-batch-arrive-ms: the kernel's proxies are here (the rest is drawing)
       send("index", i);
+      drawSeen(i);
     } else syncControls();
   };
   const resetView = () => { view = { s: 1, tx: 0, ty: 0 }; applyView(); };
