@@ -6,62 +6,17 @@
 import { decodeArray, el, listen, subscribe, suppressShortcuts } from "./shared.js";
 import { createProbes } from "./probes.js";
 import {
-  clampToImage, colorize, createEdits, fitView, imageToProxy, packPoints, painterKey, pinchView, screenToImage, stepSize,
-  zoomAt,
+  clampToImage, colorize, createEdits, cursorRadius, fitView, imageToProxy, packPoints, paintTarget, painterKey, pinchView,
+  screenToImage, stepSize, visiblePalette, zoomAt,
 } from "./painter_core.js";
-
-const TOOLS = [["brush", "Brush", "B"], ["eraser", "Eraser", "E"], ["fill", "Fill", "F"], ["lasso", "Lasso", "L"]];
-const HELP = [["B E F L", "tools"], ["1–9 0", "class"], ["[ ]", "size"], ["Ctrl+Z", "undo"],
-  ["Ctrl+Shift+Z / Ctrl+Y", "redo"], ["wheel / + −", "zoom"], ["space / right-drag", "pan"], ["R", "fit"]];
-
-/** The widget's DOM; `act` = {setTrait, send, fit} handles the buttons and sliders. */
-function buildDom(root, act) {
-  const ui = { root };
-  const bar = el("div", "mb-bar");
-  ui.stage = el("div", "mb-stage");
-  ui.canvas = el("canvas", "mb-canvas");
-  ui.legend = el("div", "mb-legend");
-  const row = el("div", "mb-row"), status = el("div", "mb-status"), help = el("div", "mb-help");
-  ui.stage.appendChild(ui.canvas);
-  root.append(bar, ui.stage, row, status, help);
-  ui.toolButtons = {};
-  const group = el("div", "mb-group");
-  for (const [name, label, key] of TOOLS) {
-    const b = el("button", "mb-tool", { title: `${label} (${key})`, onclick: () => act.setTrait("tool", name) });
-    b.append(el("span", "", {}, label), el("kbd", "", {}, key));
-    ui.toolButtons[name] = b;
-    group.appendChild(b);
-  }
-  const slider = (label, min, max, step, trait) => {
-    const wrap = el("label", "mb-slider"), out = el("output");
-    const input = el("input", "", { type: "range", min, max, step, oninput: () => act.setTrait(trait, Number(input.value)) });
-    wrap.append(el("span", "", {}, label), input, out);
-    return [wrap, input, out];
-  };
-  let sizeWrap, opWrap;
-  [sizeWrap, ui.sizeInput, ui.sizeOut] = slider("Size", 1, 256, 1, "brush_size");
-  [opWrap, ui.opInput, ui.opOut] = slider("Opacity", 0, 1, 0.05, "opacity");
-  ui.undoBtn = el("button", "mb-act", { title: "Undo (Ctrl+Z)", onclick: () => act.send({ type: "undo" }) }, "↶");
-  ui.redoBtn = el("button", "mb-act", { title: "Redo (Ctrl+Shift+Z or Ctrl+Y)", onclick: () => act.send({ type: "redo" }) }, "↷");
-  const fitBtn = el("button", "mb-act", { title: "Fit the image (R)", onclick: () => act.fit() }, "⤢");
-  const acts = el("div", "mb-acts");
-  acts.append(ui.undoBtn, ui.redoBtn, fitBtn);
-  bar.append(group, sizeWrap, opWrap);
-  row.append(ui.legend, acts);
-  for (const [keys, what] of HELP) { const s = el("span"); s.append(el("kbd", "", {}, keys), ` ${what}`); help.appendChild(s); }
-  ui.readout = el("span", "mb-readout");
-  ui.timing = el("span", "mb-timing");
-  ui.errorBox = el("span", "mb-error", { title: "click to dismiss", onclick: () => act.setTrait("error", "") });
-  status.append(ui.readout, ui.timing, ui.errorBox);
-  return ui;
-}
+import { buildDom, fillLegend, fillPaintOver } from "./painter_dom.js";
 
 /**
  * The drawing surface: the photo and the label proxy on offscreen canvases, composed with the view
  * transform in one animation frame. `g` is the gesture state the overlay draws (lasso, brush ring).
  */
 function createSurface(ui, model) {
-  const s = { geo: null, edits: null, palette: new Uint8Array(8), view: { scale: 1, tx: 0, ty: 0 }, userView: false };
+  const s = { geo: null, edits: null, palette: new Uint8Array(8), drawPalette: new Uint8Array(8), view: { scale: 1, tx: 0, ty: 0 }, userView: false };
   s.g = { active: null, pan: null, hover: null, screen: [], touches: new Map(), pinch: null };
   const ctx = ui.canvas.getContext("2d");
   const imgCanvas = document.createElement("canvas"), labCanvas = document.createElement("canvas");
@@ -71,9 +26,18 @@ function createSurface(ui, model) {
   s.draw = () => { if (!frame) frame = requestAnimationFrame(paint); };
   s.cancel = () => { if (frame) cancelAnimationFrame(frame); };
 
-  s.rebuild = () => {
-    const img = decodeArray(model.get("_image")), shape = model.get("image_shape"), pal = decodeArray(model.get("_palette"));
+  // colours (class_colors -> _palette in the kernel) and visibility change only the colouring: the
+  // labels (and any preview in flight) stay
+  s.setPalette = () => {
+    const pal = decodeArray(model.get("_palette"));
     if (pal) s.palette = pal.data;
+    s.drawPalette = visiblePalette(s.palette, model.get("class_visible"));
+    if (s.edits) s.paintBox([0, s.geo.dh, 0, s.geo.dw]);
+  };
+
+  s.rebuild = () => {
+    const img = decodeArray(model.get("_image")), shape = model.get("image_shape");
+    s.setPalette();
     if (!img || !shape || shape.length !== 2) return;
     const [dh, dw] = img.shape;
     s.geo = { H: shape[0], W: shape[1], dh, dw };
@@ -96,7 +60,7 @@ function createSurface(ui, model) {
 
   s.paintBox = (box) => {
     if (!box || !labImage) return;
-    colorize(labImage.data, s.edits.shown, s.geo.dw, s.palette, box);
+    colorize(labImage.data, s.edits.shown, s.geo.dw, s.drawPalette, box);
     labCtx.putImageData(labImage, 0, 0, box[2], box[0], box[3] - box[2], box[1] - box[0]);
     s.draw();
   };
@@ -126,8 +90,10 @@ function createSurface(ui, model) {
     }
     const tool = model.get("tool");
     if (g.hover && !g.pan && (tool === "brush" || tool === "eraser")) {
+      const r = cursorRadius(model.get("brush_size"), geo, view.scale); // the brush's real footprint on screen
+      ui.root.dataset.cursor = `${g.hover[0]},${g.hover[1]},${r}`;
       ctx.beginPath();
-      ctx.arc(g.hover[0], g.hover[1], Math.max(1.5, ((model.get("brush_size") / 2) * geo.dw / geo.W) * view.scale), 0, 2 * Math.PI);
+      ctx.arc(g.hover[0], g.hover[1], r, 0, 2 * Math.PI);
       ctx.lineWidth = 1; ctx.strokeStyle = "rgba(255,255,255,0.9)"; ctx.stroke();
       ctx.strokeStyle = "rgba(0,0,0,0.5)"; ctx.setLineDash([2, 2]); ctx.stroke(); ctx.setLineDash([]);
     }
@@ -160,7 +126,8 @@ function render({ model, el: host }) {
   const probes = createProbes(root);
   const setTrait = (name, value) => { model.set(name, value); model.save_changes(); };
   let s = null;
-  const ui = buildDom(root, { setTrait, send: (msg) => model.send(msg), fit: () => s.resetView() });
+  const help = (open) => { ui.helpBox.hidden = !open; root.dataset.help = open ? "open" : "closed"; if (!open) root.focus({ preventScroll: true }); };
+  const ui = buildDom(root, { setTrait, send: (msg) => model.send(msg), fit: () => s.resetView(), help: (open) => help(open) });
   s = createSurface(ui, model);
   const { g } = s;
   let space = false, acks = 0, rejects = 0;
@@ -178,17 +145,16 @@ function render({ model, el: host }) {
     const ms = model.get("last_edit_ms");
     ui.timing.textContent = ms ? `kernel edit ${ms.toFixed(1)} ms` : "";
     ui.stage.dataset.tool = tool;
-    const cur = model.get("active_class");
-    ui.legend.replaceChildren(...classes().map((name, i) => {
-      const item = el("button", i === cur ? "mb-class mb-on" : "mb-class", { onclick: () => setTrait("active_class", i) });
-      const sw = el("span", "mb-swatch");
-      const c = s.palette.subarray(4 * i, 4 * i + 4);
-      if (i) sw.style.background = `rgb(${c[0]},${c[1]},${c[2]})`; // class 0 keeps the "none" slash
-      item.append(el("kbd", "", {}, i < 10 ? String(i) : ""), sw, el("span", "", {}, name));
-      item.title = `Paint ${name}${i < 10 ? ` (key ${i})` : ""}`;
-      return item;
-    }));
+    ui.fillMode.value = model.get("fill_mode") || "contiguous";
     s.draw();
+  }
+
+  // the legend and the "paint over" list change only with the classes (rebuilding them on every
+  // sync would close an open colour picker)
+  function syncClasses() {
+    const names = classes(), colors = model.get("class_colors") || [], visible = model.get("class_visible") || [];
+    fillLegend(ui.legend, { names, colors, visible, active: model.get("active_class") }, { setTrait });
+    fillPaintOver(ui.paintOver, names, model.get("paint_over") ?? -1);
   }
 
   // pointer ----------------------------------------------------------------------------------------
@@ -227,17 +193,33 @@ function render({ model, el: host }) {
     if (e.button === 1 || e.button === 2 || space) { g.pan = { sx, sy, view: s.view }; e.preventDefault(); return; }
     if (e.button !== 0) return;
     const tool = model.get("tool"), label = model.get("active_class");
+    if (e.altKey) return pick(sx, sy); // Alt+click: the label under the cursor becomes the active class
     const [row, col] = screenToImage(s.view, sx, sy, geo);
+    const keep = paintTarget(model.get("paint_over") ?? -1, tool === "eraser", label);
     if (tool === "fill") {
-      if (row < -0.5 || col < -0.5 || row > geo.H - 0.5 || col > geo.W - 0.5) return;
-      const r = Math.min(geo.H - 1, Math.round(row)), c = Math.min(geo.W - 1, Math.round(col));
-      const [pr, pc] = imageToProxy(r, c, geo);
-      return sendEdit({ kind: "fill", value: label, row: Math.round(pr), col: Math.round(pc) }, { type: "edit", tool, label, row: r, col: c });
+      const rc = pixelAt(sx, sy);
+      if (!rc) return;
+      const [pr, pc] = imageToProxy(rc[0], rc[1], geo);
+      const op = { kind: "fill", value: label, keep, global: model.get("fill_mode") === "global", row: Math.round(pr), col: Math.round(pc) };
+      return sendEdit(op, { type: "edit", tool, label, row: rc[0], col: rc[1] });
     }
     const kind = tool === "lasso" ? "lasso" : "stroke";
-    g.active = s.edits.begin({ kind, tool, value: tool === "eraser" ? 0 : label, proxyRadius: (radius() * geo.dw) / geo.W });
+    g.active = s.edits.begin({ kind, tool, keep, value: tool === "eraser" ? 0 : label, proxyRadius: (radius() * geo.dw) / geo.W });
     g.screen = [];
     addPoint(sx, sy);
+  }
+
+  // the full-resolution pixel [row, col] under a stage point, or null outside the image
+  function pixelAt(sx, sy) {
+    const geo = s.geo, [row, col] = screenToImage(s.view, sx, sy, geo);
+    if (row < -0.5 || col < -0.5 || row > geo.H - 0.5 || col > geo.W - 0.5) return null;
+    return [Math.min(geo.H - 1, Math.max(0, Math.round(row))), Math.min(geo.W - 1, Math.max(0, Math.round(col)))];
+  }
+
+  // the kernel reads the label at full resolution and sets active_class (the proxy shows a max)
+  function pick(sx, sy) {
+    const rc = s.geo && pixelAt(sx, sy);
+    if (rc) model.send({ type: "pick", row: rc[0], col: rc[1] });
   }
 
   function addPoint(sx, sy) {
@@ -286,7 +268,8 @@ function render({ model, el: host }) {
   const canvasCentre = () => [parseFloat(ui.canvas.style.width) / 2, parseFloat(ui.canvas.style.height) / 2];
   function onKey(e) {
     const onControl = e.target !== root && /^(BUTTON|INPUT|SELECT|TEXTAREA)$/.test(e.target.tagName || "");
-    const a = painterKey(e.key, { mod: e.ctrlKey || e.metaKey, shift: e.shiftKey, alt: e.altKey, onControl });
+    const helpOpen = !ui.helpBox.hidden;
+    const a = painterKey(e.key, { mod: e.ctrlKey || e.metaKey, shift: e.shiftKey, alt: e.altKey, onControl, helpOpen });
     if (!a) return;
     if (a.type === "undo" || a.type === "redo") model.send({ type: a.type });
     else if (a.type === "tool") setTrait("tool", a.value);
@@ -295,6 +278,10 @@ function render({ model, el: host }) {
     else if (a.type === "zoom") s.userMoved(zoomAt(s.view, ...canvasCentre(), a.value));
     else if (a.type === "pan") { space = true; ui.stage.classList.add("mb-panning"); }
     else if (a.type === "fit") s.resetView();
+    else if (a.type === "pick") { if (g.hover) pick(...g.hover); }
+    else if (a.type === "fillMode") setTrait("fill_mode", model.get("fill_mode") === "global" ? "contiguous" : "global");
+    else if (a.type === "help") help(helpOpen ? false : true);
+    else if (a.type === "closeHelp") help(false);
     e.preventDefault();
     e.stopPropagation();
   }
@@ -328,11 +315,14 @@ function render({ model, el: host }) {
     [root, "keydown", onKey], [root, "keyup", onKeyUp],
   ]);
   const unsuppress = suppressShortcuts(root);
+  // test hook (tests/browser): the labels on screen (truth + previews) and the kernel's truth
+  root.mbLabels = () => (s.edits ? { shown: s.edits.shown, truth: s.edits.truth, geo: s.geo } : null);
   const unsubscribe = subscribe(model, [
     ["change:_image change:image_shape", s.rebuild],
     ["change:_labels", s.setLabels],
-    ["change:_palette change:class_names", () => { s.rebuild(); syncUI(); }],
-    ["change:tool change:active_class change:brush_size change:opacity change:error", syncUI],
+    ["change:_palette change:class_visible", s.setPalette],
+    ["change:class_names change:class_colors change:class_visible change:active_class change:paint_over", syncClasses],
+    ["change:tool change:brush_size change:opacity change:error change:fill_mode", syncUI],
     ["change:can_undo change:can_redo change:last_edit_ms", syncUI],
     ["msg:custom", onCustom],
   ]);
@@ -340,6 +330,7 @@ function render({ model, el: host }) {
   observer.observe(ui.stage);
   s.rebuild();
   syncUI();
+  syncClasses();
   model.send({ type: "hello" }); // labels may have changed since this state was saved: ask for the truth
 
   return () => {

@@ -62,9 +62,19 @@ export const EMPTY = [0, 0, 0, 0];
 export const grow = (b, y0, y1, x0, x1) =>
   y0 >= y1 || x0 >= x1 ? b : b ? [Math.min(b[0], y0), Math.max(b[1], y1), Math.min(b[2], x0), Math.max(b[3], x1)] : [y0, y1, x0, x1];
 
+/**
+ * The only label an edit may change, or -1 (any): maskbench.widgets._painter_traits.paint_target.
+ * paintOver -1: every label; k: only pixels labelled k (0: napari's "preserve labels"); the eraser
+ * with paintOver 0 removes only the active class.
+ */
+export function paintTarget(paintOver, erase, active) {
+  if (paintOver < 0) return -1;
+  return erase && paintOver === 0 ? active : paintOver;
+}
+
 /** Round brush along flat [r, c, ...] (pixel centres) on labels (w x h); the kernel's capsule rule.
- * Returns the changed box [y0, y1, x0, x1] or null. */
-export function rasterStroke(labels, w, h, pts, radius, value) {
+ * Only pixels labelled `keep` change (-1: any). Returns the box [y0, y1, x0, x1] it covered, or null. */
+export function rasterStroke(labels, w, h, pts, radius, value, keep = -1) {
   const n = pts.length >> 1;
   const r2 = radius * radius;
   let box = null;
@@ -78,7 +88,7 @@ export function rasterStroke(labels, w, h, pts, radius, value) {
       for (let x = x0; x < x1; x++) {
         const t = Math.min(1, Math.max(0, ((y - ar) * dr + (x - ac) * dc) * inv));
         const er = y - ar - t * dr, ec = x - ac - t * dc;
-        if (er * er + ec * ec <= r2) labels[y * w + x] = value;
+        if (er * er + ec * ec <= r2 && (keep < 0 || labels[y * w + x] === keep)) labels[y * w + x] = value;
       }
     }
     box = grow(box, y0, y1, x0, x1);
@@ -87,7 +97,7 @@ export function rasterStroke(labels, w, h, pts, radius, value) {
 }
 
 /** Even-odd polygon fill of flat [r, c, ...] vertices (the kernel's half-open crossing rule). */
-export function rasterPolygon(labels, w, h, verts, value) {
+export function rasterPolygon(labels, w, h, verts, value, keep = -1) {
   const n = verts.length >> 1;
   if (n < 3) return null;
   let lo = Infinity, hi = -Infinity;
@@ -105,19 +115,28 @@ export function rasterPolygon(labels, w, h, verts, value) {
     for (let k = 0; k + 1 < xs.length; k += 2) {
       // pixel x is inside when an odd number of crossings lie strictly right of it
       const x0 = Math.max(0, Math.ceil(xs[k])), x1 = Math.min(w, Math.ceil(xs[k + 1]));
-      for (let x = x0; x < x1; x++) labels[y * w + x] = value;
+      for (let x = x0; x < x1; x++) if (keep < 0 || labels[y * w + x] === keep) labels[y * w + x] = value;
       box = grow(box, y, y + 1, x0, x1);
     }
   }
   return box;
 }
 
-/** 4-connected flood fill of the region equal to labels[row, col]; returns the changed box. */
-export function floodFill(labels, w, h, row, col, value) {
+/**
+ * Paint bucket: the 4-connected region equal to labels[row, col] (or, `global`, every pixel with that
+ * label) becomes `value`, unless the clicked label is not `keep` (-1: any). Returns the changed box.
+ */
+export function floodFill(labels, w, h, row, col, value, keep = -1, global = false) {
   if (row < 0 || col < 0 || row >= h || col >= w) return null;
   const target = labels[row * w + col];
-  if (target === value) return null;
+  if (target === value || (keep >= 0 && target !== keep)) return null;
   let box = null;
+  if (global) {
+    for (let y = 0; y < h; y++) {
+      for (let x = 0, i = y * w; x < w; x++, i++) if (labels[i] === target) { labels[i] = value; box = grow(box, y, y + 1, x, x + 1); }
+    }
+    return box;
+  }
   const stack = [row * w + col];
   while (stack.length) {
     const p = stack.pop(), y = (p / w) | 0;
@@ -135,6 +154,18 @@ export function floodFill(labels, w, h, row, col, value) {
   return box;
 }
 
+/** The palette to draw with: hidden classes (visible[k] false) get alpha 0. A copy. */
+export function visiblePalette(palette, visible) {
+  const out = new Uint8Array(palette);
+  if (visible) for (let k = 0; k < visible.length && 4 * k + 3 < out.length; k++) if (!visible[k]) out[4 * k + 3] = 0;
+  return out;
+}
+
+/** The brush ring's radius in CSS px: brush_size / 2 image pixels at the current zoom (>= 1.5 to stay visible). */
+export function cursorRadius(brushSize, geo, scale) {
+  return Math.max(1.5, ((brushSize / 2) * geo.dw * scale) / geo.W);
+}
+
 /** Write palette colours (K x 4 bytes) of labels into RGBA pixels over box [y0, y1, x0, x1]. */
 export function colorize(rgba, labels, w, palette, box) {
   const k = palette.length >> 2;
@@ -148,9 +179,10 @@ export function colorize(rgba, labels, w, palette, box) {
 
 /** Paint one edit `op` ({kind: "stroke" | "lasso" | "fill", value, ...} in proxy coordinates). */
 export function applyOp(labels, w, h, op) {
-  if (op.kind === "stroke") return rasterStroke(labels, w, h, op.proxy, op.proxyRadius, op.value);
-  if (op.kind === "lasso") return rasterPolygon(labels, w, h, op.proxy, op.value);
-  return floodFill(labels, w, h, op.row, op.col, op.value);
+  const keep = op.keep ?? -1;
+  if (op.kind === "stroke") return rasterStroke(labels, w, h, op.proxy, op.proxyRadius, op.value, keep);
+  if (op.kind === "lasso") return rasterPolygon(labels, w, h, op.proxy, op.value, keep);
+  return floodFill(labels, w, h, op.row, op.col, op.value, keep, op.global === true);
 }
 
 /**
@@ -193,7 +225,7 @@ export function createEdits(geo, truth) {
       op.proxy.push(...imageToProxy(row, col, geo));
       if (op.kind !== "stroke") return { added: true, box: null };
       const k = op.proxy.length;
-      const box = rasterStroke(shown, dw, dh, op.proxy.slice(Math.max(0, k - 4)), op.proxyRadius, op.value);
+      const box = rasterStroke(shown, dw, dh, op.proxy.slice(Math.max(0, k - 4)), op.proxyRadius, op.value, op.keep ?? -1);
       if (box) op.box = grow(op.box, ...box);
       return { added: true, box };
     },
@@ -204,7 +236,7 @@ export function createEdits(geo, truth) {
       if (!op) return null;
       if (op.kind === "lasso") {
         if (op.image.length < 6) return null;
-        op.box = rasterPolygon(shown, dw, dh, op.proxy, op.value);
+        op.box = rasterPolygon(shown, dw, dh, op.proxy, op.value, op.keep ?? -1);
       }
       return op;
     },
@@ -249,13 +281,22 @@ export function createEdits(geo, truth) {
   };
 }
 
+/** Every key of the Painter, as the "?" overlay lists them (node tests check painterKey handles each). */
+export const KEYS = [
+  ["B E F L", "brush, eraser, fill, lasso"], ["1–9 0", "active class"], ["Alt+click / I", "pick the label under the cursor"],
+  ["G", "fill: contiguous ↔ global"], ["[ ]", "brush size"], ["Ctrl+Z", "undo"], ["Ctrl+Shift+Z / Ctrl+Y", "redo"],
+  ["wheel / + −", "zoom"], ["space+drag / right-drag", "pan"], ["R", "fit the image"], ["?", "this help"], ["Esc", "close it"],
+];
+
 /**
  * What a key pressed on the Painter does: {type: "undo" | "redo" | "tool" | "class" | "size" | "zoom"
- * | "pan" | "fit" | "swallow", value?} or null (leave the key alone). `onControl`: a button or slider has
- * the focus, so Space and Enter belong to it (they press the button) and arrows move the slider.
+ * | "pan" | "fit" | "pick" | "fillMode" | "help" | "closeHelp" | "swallow", value?} or null (leave the
+ * key alone). `onControl`: a button or slider has the focus, so Space and Enter belong to it (they
+ * press the button) and arrows move the slider. `helpOpen`: Esc closes the help overlay.
  */
-export function painterKey(key, { mod = false, shift = false, alt = false, onControl = false } = {}) {
+export function painterKey(key, { mod = false, shift = false, alt = false, onControl = false, helpOpen = false } = {}) {
   const lower = key.length === 1 ? key.toLowerCase() : key;
+  if (key === "Escape") return helpOpen ? { type: "closeHelp" } : null;
   if (mod && lower === "z") return { type: shift ? "redo" : "undo" };
   if (mod && lower === "y") return { type: "redo" };
   if (mod || alt) return null;
@@ -268,6 +309,9 @@ export function painterKey(key, { mod = false, shift = false, alt = false, onCon
   if (key === "-" || key === "_") return { type: "zoom", value: 0.8 };
   if (key === " ") return { type: "pan" };
   if (lower === "r") return { type: "fit" };
+  if (lower === "i") return { type: "pick" };
+  if (lower === "g") return { type: "fillMode" };
+  if (key === "?") return { type: "help" };
   return key.length === 1 ? { type: "swallow" } : null; // plain keys must not reach notebook shortcuts
 }
 
