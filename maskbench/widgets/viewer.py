@@ -243,6 +243,7 @@ class Viewer(GuardedState, anywidget.AnyWidget):
             self._kind, self._classes, self._palette = kind, names, palette.numpy()
             self._modes = list(_allowed_modes(self))
             self._mode_text = [MODE_TEXT[md] for md in self._modes]
+            self._result = np.zeros((0, 0, 4), dtype=np.uint8)  # no kernel-drawn result yet (see _result_for)
             self._full_size = [int(x.shape[-2]), int(x.shape[-1])]
             for name, value in start.items():
                 setattr(self, name, value)

@@ -125,7 +125,7 @@ function render({ model, el: host }) {
       [pixels, [w, h]] = [composed, size()];
     } else {
       const key = model.get("_result_for");
-      if (!state.result || (key !== undefined && key !== `${mode}:${model.get("index")}`)) return;
+      if (!state.result || !state.result.data.length || (key !== undefined && key !== `${mode}:${model.get("index")}`)) return;
       [pixels, w, h] = [new Uint8ClampedArray(state.result.data), state.result.shape[1], state.result.shape[0]];
     }
     putPixels(ui.canvases.result, withEdges(pixels), w, h);
