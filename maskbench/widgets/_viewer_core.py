@@ -82,7 +82,8 @@ def image_proxy(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """One item's ``(C, dh, dw)`` display proxy in the image's own dtype family.
 
     Area average (as :func:`maskbench.render.proxy.rgba_proxy`); a floating image keeps its dtype,
-    a uint8 image is quantised the way ``image_to_rgba`` quantises the average, so
+    a uint8 image is quantised the way ``image_to_rgba`` quantises the average, a bool image's
+    average stays float32, so
     ``image_to_rgba(image_proxy(x, s)) == rgba_proxy(x, s)`` exactly and uint8 fills stay in uint8 units.
     """
     if tuple(image.shape[-2:]) == tuple(size):
@@ -91,7 +92,7 @@ def image_proxy(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     x = F.adaptive_avg_pool2d(x[None], size)[0]
     if image.dtype == torch.uint8:
         return (x.nan_to_num(nan=0.0).clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
-    return x.to(image.dtype)
+    return x.to(image.dtype) if image.is_floating_point() else x  # a bool image's proxy shows grey levels
 
 
 def fill_rgba(xp: torch.Tensor, mode: str, fill: float, keep: torch.Tensor | None = None) -> np.ndarray:

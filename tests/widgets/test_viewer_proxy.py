@@ -145,3 +145,14 @@ def test_inpaint_panel_is_computed_in_the_background() -> None:
     assert v._cache[1].inpaint is None and v._result_for == "inpaint:1"
     u = Viewer((image * 255).to(torch.uint8), mask, max_display=40)
     assert u._cache[0].inpaint is None  # no inpaint mode for a uint8 image: nothing to prefetch
+
+
+def test_bool_image_proxy_keeps_grey_levels() -> None:
+    from maskbench.render.proxy import rgba_proxy
+
+    image = torch.rand(1, 61, 83, generator=torch.Generator().manual_seed(1)) > 0.5
+    v = Viewer(image, torch.ones(61, 83, dtype=torch.bool), max_display=40, fill=1)
+    assert np.array_equal(v._image, rgba_proxy(image, display_size(61, 83, 40)).numpy())
+    assert len(np.unique(v._image[..., 0])) > 2  # averaged, not re-thresholded
+    assert np.array_equal(_composed(v), v._display_result())
+    assert torch.equal(v.result, maskbench.apply_mask(image, torch.ones(61, 83, dtype=torch.bool), fill=1))
