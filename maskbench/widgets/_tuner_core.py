@@ -29,7 +29,7 @@ from maskbench.widgets._transport import pack_bits
 __all__ = [
     "HIST_BINS", "GRID_STEPS", "GRID", "SWEEP_THRESHOLDS", "prepare_probs", "prepare_image", "prepare_target",
     "clean_mask", "mask_metrics", "grid_counts", "metrics_from_counts", "grid_index", "probability_histogram",
-    "packed_proxy",
+    "histogram_from_counts", "outline", "packed_proxy",
 ]  # fmt: skip
 
 HIST_BINS = 100  # fixed bins over [0, 1]: bin k holds k/100 <= p < (k+1)/100 (p == 1 in the last)
@@ -172,7 +172,8 @@ def grid_counts(probs: torch.Tensor, target: torch.Tensor | None, grid: torch.Te
     thr = grid.to(device=x.device, dtype=x.dtype)
     if grid is GRID and x.dtype in (torch.float32, torch.float64):
         t = thr.numel()
-        k = torch.mul(x, t - 1).nan_to_num_(nan=0.0).clamp_(0, t - 1).round_().long()
+        # int32 codes: ~4x faster than int64 here (measured, 1024^2 on one thread: 11 vs 44 ms)
+        k = torch.mul(x, t - 1).nan_to_num_(nan=0.0).clamp_(0, t - 1).round_().to(torch.int32)
         k.add_(thr.index_select(0, k) < x)
         hist = torch.bincount(k.add_(tgt, alpha=t + 1), minlength=2 * (t + 1)).view(2, t + 1)
         tail = hist.flip(-1).cumsum(-1).flip(-1)
@@ -181,6 +182,36 @@ def grid_counts(probs: torch.Tensor, target: torch.Tensor | None, grid: torch.Te
     unique, inverse = torch.unique(thr, return_inverse=True)  # half types may merge grid values
     s = maskbench.threshold_sweep(x, tgt, thresholds=unique)
     return torch.stack([s.tp, s.fp, s.fn, s.tn], 1).index_select(0, inverse)
+
+
+def histogram_from_counts(counts: torch.Tensor, target: bool, bins: int = HIST_BINS) -> np.ndarray:
+    """The probability histogram read off :data:`GRID` counts: no pass over the pixels.
+
+    Bin ``k`` holds ``k / bins < p <= (k + 1) / bins`` (bin 0 also ``p <= 0``), i.e. the pixels
+    that leave the mask between those two slider values (maskbench's ``p > t`` rule). ``(1, bins)``
+    int32, or ``(2, bins)`` = (target False, True) with a target.
+    """
+    step = (counts.shape[0] - 1) // bins
+    rows = [counts[:, 1], counts[:, 0]] if target else [counts[:, 0] + counts[:, 1]]
+    totals = [counts[0, 1] + counts[0, 3], counts[0, 0] + counts[0, 2]] if target else [counts[0].sum()]
+    out = []
+    for above, total in zip(rows, totals):
+        edges = torch.cat([total.reshape(1), above[step::step]])  # pixels above each bin's lower edge
+        out.append(edges[:-1] - edges[1:])
+    return torch.stack(out).to(torch.int32).cpu().numpy()
+
+
+def outline(mask: torch.Tensor) -> torch.Tensor:
+    """:func:`maskbench.render.contours` of a bool ``(H, W)`` mask (set pixels with a 4-neighbour
+    unset or outside the image), with bool slices: a few ms at 1024^2 instead of ~10x that."""
+    inner = mask.clone()
+    inner[1:] &= mask[:-1]
+    inner[:-1] &= mask[1:]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    inner[0] = inner[-1] = False
+    inner[:, 0] = inner[:, -1] = False
+    return mask & ~inner
 
 
 def grid_index(grid: torch.Tensor, value: float) -> int | None:

@@ -22,7 +22,7 @@ import torch
 import traitlets
 
 from maskbench.kernels.threshold import THRESHOLD_METHODS
-from maskbench.render import contours, display_size
+from maskbench.render import display_size
 from maskbench.render.proxy import nearest_proxy, probability_proxy, rgba_proxy
 from maskbench.widgets import _frontend
 from maskbench.widgets import _tuner_core as core
@@ -276,8 +276,11 @@ class ThresholdTuner(DatasetMode, GuardedState, anywidget.AnyWidget):
         with self.hold_sync():
             self._probs = probability_proxy(p, size).cpu().numpy()
             self._image = None if x is None else rgba_proxy(x, size).cpu().numpy()
-            self._hist = core.probability_histogram(p, tgt)
-            edges = None if tgt is None else contours(nearest_proxy(tgt, size))
+            uniform = self._grid_t is core.GRID  # the histogram's bin edges are grid values
+            self._hist = (
+                core.histogram_from_counts(counts, tgt is not None) if uniform else core.probability_histogram(p, tgt)
+            )
+            edges = None if tgt is None else core.outline(nearest_proxy(tgt, size))
             self._target_edges = None if edges is None else pack_bits(edges.cpu().numpy())
             self._counts = self._counts_t.to(torch.int32).numpy()
             self._curve = curve

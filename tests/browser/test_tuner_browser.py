@@ -59,6 +59,15 @@ CHART_SIZES = """sel => [...document.querySelector(sel).querySelectorAll('canvas
     .map(c => [c.width, c.height, c.getBoundingClientRect().width])"""
 
 
+# Text pixels (alpha > 60) of the histogram's axis labels, the strip under the axis line: [count,
+# mean luminance]. Only the tick labels are drawn there.
+AXIS_TEXT = """sel => { const c = document.querySelector(sel).querySelector('.mb-tuner-hist canvas.mb-tuner-chart');
+    const dpr = c.width / c.getBoundingClientRect().width, y0 = Math.round(c.height - 14 * dpr);
+    const d = c.getContext('2d').getImageData(0, y0, c.width, c.height - y0).data;
+    let n = 0, l = 0; for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 60) { n++; l += 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2]; }
+    return [n, n ? l / n : 0]; }"""
+
+
 def _set_theme(page, theme: str) -> None:
     """Switch JupyterLab's theme like a user: Settings > Theme > ``theme``; wait until it applies."""
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Settings$")).click()
@@ -157,12 +166,18 @@ def test_tuner_in_jupyterlab(lab) -> None:
     assert out == "refused True"
 
     # 6b. a JupyterLab theme switch: the charts are redrawn at their full size (issue 13 #2: they were
-    #     left at 1x1, solid blocks, until the next interaction), then back to the light theme
-    for theme in ("JupyterLab Dark", "JupyterLab Light"):
+    #     left at 1x1, solid blocks, until the next interaction), then back to the light theme; the axis
+    #     text takes the new theme's colour without any interaction (it kept the old one: a cached colour)
+    for theme, light_text in (("JupyterLab Dark", True), ("JupyterLab Light", False)):
         _set_theme(page, theme)
         page.wait_for_timeout(400)
         for width, height, box_width in page.evaluate(CHART_SIZES, ROOT):
             assert width >= box_width - 1 and height >= 100, (theme, width, height, box_width)
+        want = "l > 150" if light_text else "l < 100"
+        page.wait_for_function(f"sel => {{ const [n, l] = ({AXIS_TEXT})(sel); return n > 20 && {want}; }}", arg=ROOT,
+                               timeout=5_000)  # fmt: skip
+        n, lum = page.evaluate(AXIS_TEXT, ROOT)
+        assert n > 20 and (lum > 150 if light_text else lum < 100), (theme, n, lum)
 
     # 7. latency at 1024x1024 (recorded, not asserted)
     lab.run_code(page, BIG)
@@ -219,3 +234,198 @@ def test_tuner_in_jupyterlab(lab) -> None:
         f"\ntuner 1024x1024: overlay ms {sorted(overlay)}\nrefresh ms {refresh} (kernel {kernel_ms})"
         f"\nrefresh with clean-up ms {refresh_clean} (kernel {compute})"
     )
+
+
+# -- issue 11 item 4: metrics follow the slider in the browser; latency at 2048x2048 --------------
+SETUP = """import json, time, torch, torch.nn.functional as F, maskbench
+from maskbench.widgets import ThresholdTuner
+from maskbench.widgets import _tuner_core as core
+torch.set_num_threads(1)
+image = maskbench.sample_image("coins")
+target = maskbench.remove_small_objects(maskbench.opening(maskbench.fill_holes(image[0] > 0.5), radius=2), min_size=200)
+blur = F.avg_pool2d(image[None], 5, stride=1, padding=2, count_include_pad=False)[0, 0]
+noise = torch.randn(image.shape[-2:], generator=torch.Generator().manual_seed(0))
+probs = torch.sigmoid((blur - 0.42) * 14 + 0.6 * noise)
+def sized(n):
+    return (F.interpolate(probs[None, None], size=(n, n), mode="bilinear", align_corners=False)[0, 0],
+            F.interpolate(target[None, None].float(), size=(n, n), mode="nearest")[0, 0] > 0.5)"""
+READ_SHOWN = """sel => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => {
+    const r = document.querySelector(sel), d = r.dataset, v = {};
+    for (const c of r.querySelectorAll('.mb-tuner-metric')) v[[...c.classList].find(k => k.startsWith('mb-tuner-metric-')).slice(16)] = Number(c.dataset.value);
+    done({threshold: Number(d.threshold), at: Number(d.metricsAt), source: d.metricsSource, kernel: d.kernelThreshold, values: v,
+          ms: Number(d.clientMetricsMs)});
+})))"""
+
+
+def _run_nowait(lab, page, code: str) -> None:
+    """Start ``code`` in a new cell and return while the kernel is still busy with it."""
+    cells = page.locator(lab.CELLS)
+    n = cells.count()
+    cells.nth(n - 1).locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    cells.nth(n).wait_for()
+    cells.nth(n).locator(".cm-content").click()
+    page.keyboard.insert_text(code)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function("sel => /\\|\\s*Busy\\s*$/.test(document.querySelector(sel)?.textContent || '')",
+                           arg=lab.KERNEL_STATUS)  # fmt: skip
+
+
+def _kernel_metrics(lab, page, name: str, probs: str, target: str, thresholds: list[float]) -> list[dict]:
+    code = (f"print(json.dumps([dict(core.mask_metrics(maskbench.threshold({probs}, t), {target}), "
+            f"kernel_iou=float(maskbench.iou(maskbench.threshold({probs}, t), {target}))) for t in {thresholds!r}]))")  # fmt: skip
+    import json
+
+    return json.loads(lab.run_code(page, code))
+
+
+def test_tuner_metrics_follow_the_slider_in_the_browser(lab) -> None:
+    page = lab.open(
+        [SETUP, "big, big_target = sized(2048)\nb = ThresholdTuner(big, target=big_target)\nb"], "tuner-2048"
+    )
+    root = page.locator(ROOT).first
+    root.wait_for()
+    assert _wait_confirmed(page) == 0.5
+    slider = root.locator("input.mb-tuner-slider")
+    # the kernel is busy for a while: whatever the cards show now, the browser computed it alone
+    _run_nowait(lab, page, "time.sleep(6)")
+    slider.focus()
+    shown, client_ms = [], []
+    for _ in range(6):
+        page.keyboard.press("ArrowRight")
+        state = page.evaluate(READ_SHOWN, ROOT)
+        client_ms.append(state["ms"])
+        shown.append(state)
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.56, y)
+    page.mouse.down()
+    for frac in (0.5, 0.41, 0.33):
+        page.mouse.move(box["x"] + box["width"] * frac, y, steps=4)
+        shown.append(page.evaluate(READ_SHOWN, ROOT))
+    page.mouse.up()
+    for state in shown:
+        assert state["source"] == "client" and state["at"] == state["threshold"], state
+        assert state["kernel"] == "0.5", state  # no kernel round trip happened: it was asleep
+        assert state["threshold"] == round(state["threshold"], 3)  # on the slider's 0.001 grid
+    assert [s["threshold"] for s in shown[:6]] == [0.51, 0.52, 0.53, 0.54, 0.55, 0.56]
+    lab.wait_idle(page)
+    dragged = _wait_confirmed(page)
+    assert dragged == shown[-1]["threshold"] and _kernel_check(lab, page, "b", "big")[:2] == (dragged, "True")
+    kernel = _kernel_metrics(lab, page, "b", "big", "big_target", [s["threshold"] for s in shown])
+    for state, ref in zip(shown, kernel):
+        for key in ("iou", "dice", "precision", "recall", "foreground"):
+            assert state["values"][key] == ref[key], (state["threshold"], key)  # exact
+        assert state["values"]["iou"] == pytest.approx(ref["kernel_iou"], rel=1e-6)  # maskbench.iou itself
+    assert lab.console_errors(page) == []
+
+    # latency (recorded, not asserted): clean-up on at 2048x2048, kernel time per refresh
+    lab.run_code(page, "b.min_size = 50\nb.fill_holes = True")
+    compute, refresh = [], []
+    slider.focus()
+    for _ in range(6):
+        page.wait_for_timeout(150)
+        page.keyboard.press("ArrowLeft")
+        _wait_confirmed(page)
+        page.wait_for_function("sel => { const d = document.querySelector(sel).dataset; return d.metricsFor === d.threshold; }",
+                               arg=ROOT)  # fmt: skip
+        refresh.append(float(_data(page, "metricsMs")))
+        compute.append(float(_data(page, "computeMs")))
+    out = lab.run_code(page, "print(torch.equal(b.mask, maskbench.fill_holes(maskbench.remove_small_objects("
+                             "big > b.threshold, min_size=50))))")  # fmt: skip
+    assert out == "True"
+
+    # switching batch items at 1024x1024: browser (click -> the new item's data) and kernel time
+    lab.run_code(page, "bb = ThresholdTuner(torch.stack([sized(1024)[0], sized(1024)[0].flip(-1)]), "
+                       "target=torch.stack([sized(1024)[1], sized(1024)[1].flip(-1)]))\nbb")  # fmt: skip
+    page.wait_for_function("sel => document.querySelectorAll(sel).length === 2", arg=ROOT)
+    assert _wait_confirmed(page, 1) == 0.5
+    second = page.locator(ROOT).nth(1)
+    switch = []
+    for k in range(4):
+        second.locator("button.mb-tuner-next" if k % 2 == 0 else "button.mb-tuner-prev").click()
+        page.wait_for_function("([sel, f]) => Number(document.querySelectorAll(sel)[1].dataset.itemSwitchFrames || 0) > f",
+                               arg=[ROOT, k])  # fmt: skip
+        switch.append(float(_data(page, "itemSwitchMs", 1)))
+        _wait_confirmed(page, 1)
+    kernel_switch = [float(v) for v in lab.run_code(page, "ms = []\nfor i in (1, 0, 1, 0):\n    t0 = time.perf_counter()\n"
+                     "    bb.index = i\n    ms.append((time.perf_counter() - t0) * 1000)\nprint(*ms)").split()]  # fmt: skip
+    assert lab.console_errors(page) == []
+    for what, size, samples in [
+        ("slider key -> exact metrics shown from the counts (browser only), median", "2048x2048", client_ms),
+        ("kernel recompute with min_size=50 + fill_holes on, median", "2048x2048", compute),
+        ("threshold sent -> kernel metrics + mask shown, min_size=50 + fill_holes on, median", "2048x2048", refresh),
+        ("next/previous batch item -> its data in the browser, median", "1024x1024", switch),
+        ("batch item switch, kernel time (index assignment), median", "1024x1024", kernel_switch),
+    ]:
+        lab.record_latency("tuner", what, size, statistics.median(samples))
+    print(f"\ntuner: client metrics ms {client_ms}\nclean-up kernel ms {compute} (refresh {refresh})"
+          f"\nbatch switch ms {switch} (kernel {kernel_switch})")  # fmt: skip
+
+
+# -- issue 15 item 3: dataset mode ---------------------------------------------------------------
+DATASET = """import json, time, torch, maskbench
+from maskbench.widgets import ThresholdTuner
+torch.set_num_threads(1)
+items = []
+for i in range(12):
+    s = maskbench.synthetic_scene(96, num_classes=2, seed=i)
+    items.append({"probs": s.probs, "target": s.mask, "image": s.image})
+sweep = maskbench.DatasetSweep(thresholds=64)
+for it in items:
+    sweep.update(it["probs"][None], it["target"][None])
+d = ThresholdTuner.from_sweep(sweep, items, k=5)
+d"""
+PANEL = """sel => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => {
+    const p = document.querySelector(sel).querySelector('.mb-tuner-dataset');
+    done({display: p.style.display, worst: p.dataset.worst, at: Number(p.dataset.at), mean: Number(p.dataset.mean),
+          pooled: Number(p.dataset.pooled), item: Number(p.dataset.item),
+          kernel: document.querySelector(sel).dataset.kernelThreshold});
+})))"""
+
+
+def test_tuner_dataset_mode(lab) -> None:
+    page = lab.open([DATASET], "tuner-dataset")
+    root = page.locator(ROOT).first
+    root.wait_for()
+    start = _wait_confirmed(page)
+    panel = page.evaluate(PANEL, ROOT)
+    assert panel["display"] == "" and panel["at"] == start
+    assert lab.run_code(page, "print(','.join(map(str, d.worst)), d.threshold, d.dataset_item)").split() == [
+        panel["worst"], repr(start), str(panel["item"])]  # fmt: skip
+
+    # the slider moves on the sweep's thresholds; histogram, mean, pooled and the list follow it in
+    # the browser while the kernel is asleep
+    _run_nowait(lab, page, "time.sleep(5)")
+    root.locator("input.mb-tuner-slider").focus()
+    for _ in range(4):
+        page.keyboard.press("ArrowLeft")
+    moved = page.evaluate(PANEL, ROOT)
+    assert moved["at"] != start and moved["kernel"] == repr(start), moved
+    lab.wait_idle(page)
+    assert _wait_confirmed(page) == moved["at"]
+    out = lab.run_code(page, "print(','.join(map(str, d.worst)), d.threshold in sweep.thresholds.double().tolist(), "
+                             "repr(float(d.dataset_scores().mean())), repr(float(sweep.scores('iou', d.threshold))))")  # fmt: skip
+    worst, on_grid, mean, pooled = out.split()
+    assert worst == moved["worst"] and on_grid == "True"
+    assert moved["mean"] == pytest.approx(float(mean), rel=1e-12) and moved["pooled"] == pytest.approx(
+        float(pooled), rel=1e-6
+    )
+
+    # click the second-worst image: the kernel loads it, the widget shows it with its overlay
+    button = root.locator(".mb-tuner-worst button").nth(1)
+    clicked = int(button.get_attribute("data-item"))
+    button.click()
+    page.wait_for_function("([sel, i]) => document.querySelector(sel).querySelector('.mb-tuner-dataset').dataset.item === String(i)",
+                           arg=[ROOT, clicked])  # fmt: skip
+    lab.wait_idle(page)
+    _wait_confirmed(page)
+    out = lab.run_code(page, f"print(d.dataset_item, torch.equal(d._p[0], items[{clicked}]['probs']), "
+                             f"torch.equal(d.mask, items[{clicked}]['probs'] > d.threshold))")  # fmt: skip
+    assert out == f"{clicked} True True"
+    assert root.locator(".mb-tuner-worst-current").get_attribute("data-item") == str(clicked)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.mouse.move(0, 0)
+    lab.screenshot(root, "tuner_dataset")
+    assert lab.console_errors(page) == []

@@ -354,3 +354,22 @@ def test_browser_formula_equals_the_kernels_metrics(scene, tmp_path) -> None:
         expected = core.mask_metrics(maskbench.threshold(probs[2], value), target[2])
         assert got == expected, (j, value)  # exact: JSON carries doubles exactly
         assert got["iou"] == pytest.approx(float(maskbench.iou(probs[2] > value, target[2])), rel=1e-6, abs=1e-7)
+
+
+def test_histogram_and_outline_from_cheap_paths_equal_the_references(device) -> None:
+    g = torch.Generator().manual_seed(9)
+    probs = torch.rand(41, 33, generator=g)
+    probs.view(-1)[:300] = torch.randint(0, 101, (300,), generator=g) / 100  # on bin edges
+    probs = probs.to(device)
+    target = (torch.rand(41, 33, generator=g) > 0.6).to(device)
+    hist = core.histogram_from_counts(core.grid_counts(probs, target), True)
+    edges = torch.tensor([-1.0, *(core.GRID[10::10].tolist())]).float().to(device)  # bin k: edge_k < p <= edge_k+1
+    p, tg = probs.reshape(-1), target.reshape(-1)
+    for row, sel in enumerate([~tg, tg]):
+        ref = [int(((p[sel] > edges[k]) & ~(p[sel] > edges[k + 1])).sum()) if k < 99 else int((p[sel] > edges[k]).sum())
+               for k in range(core.HIST_BINS)]  # fmt: skip
+        assert hist[row].tolist() == ref
+    alone = core.histogram_from_counts(core.grid_counts(probs, None), False)
+    assert alone.shape == (1, core.HIST_BINS) and np.array_equal(alone[0], hist.sum(0))
+    for mask in (target, torch.ones_like(target), torch.zeros_like(target), target[:1], target[:, :1]):
+        assert torch.equal(core.outline(mask), contours(mask))

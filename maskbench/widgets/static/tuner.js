@@ -29,7 +29,7 @@ function render({ model, el: host }) {
   const probes = createProbes(root);
   const send0 = (name, value) => { model.set(name, value); model.save_changes(); };
   const panel = createDatasetPanel({ model, after: ui.curveBox, curveTitle: ui.curveTitle, muted: () => muted(),
-    decode: decodeFloat64, pick: (i) => send0("dataset_item", i) });
+    decode: decodeFloat64, pick: (i) => { probes.restart("item"); send0("dataset_item", i); } });
   // read at every draw (cheap), never cached: after a theme switch the next draw has the new colour
   const muted = () => getComputedStyle(root).getPropertyValue("--mb-muted").trim() || "#59636e";
 
@@ -62,6 +62,7 @@ function render({ model, el: host }) {
   function loadItem() {
     s.probs = decodeArray(model.get("_probs"));
     if (!s.probs) return;
+    probes.end("item", "itemSwitch"); // batch / dataset item asked for -> its data here (drawn next frame)
     [s.h, s.w] = s.probs.shape;
     const image = decodeArray(model.get("_image"));
     s.base = image ? new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.length) : greyPixels(s.probs.data);
@@ -140,6 +141,7 @@ function render({ model, el: host }) {
       const value = m[key];
       v.textContent = key === "foreground" ? (typeof value === "number" ? `${(100 * value).toFixed(1)}%` : "\u2013") : formatMetric(value);
       card.style.display = key === "foreground" || hasTarget ? "" : "none";
+      card.dataset.value = String(value); // the unrounded number (tests compare it with the kernel's)
       card.classList.toggle("mb-tuner-stale", source === "stale" || source === "before-clean-up");
     }
     ui.metrics.classList.toggle("mb-tuner-no-target", !hasTarget);
@@ -249,7 +251,7 @@ function render({ model, el: host }) {
   intField(ui.opening, "opening_radius");
   intField(ui.minSize, "min_size");
   on(ui.fillHoles, "change", () => send("fill_holes", ui.fillHoles.checked));
-  const goTo = (i) => { const b = model.get("batch_size"); if (Number.isInteger(i) && i >= 0 && i < b) send("index", i); else syncControls(); };
+  const goTo = (i) => { const b = model.get("batch_size"); if (Number.isInteger(i) && i >= 0 && i < b) { probes.restart("item"); send("index", i); } else syncControls(); };
   on(ui.prev, "click", () => goTo(model.get("index") - 1));
   on(ui.next, "click", () => goTo(model.get("index") + 1));
   on(ui.index, "change", () => { const i = batchIndex(ui.index.value, model.get("batch_size")); if (i === null) syncControls(); else goTo(i); });
