@@ -175,7 +175,7 @@ class Viewer(GuardedState, anywidget.AnyWidget):
     _labels = ArrayTrait()  # (dh, dw) uint8/uint16 labels, or uint8 weight * 255
     _edges = ArrayTrait()  # packed bits of contours(labels), or None
     _fills = ArrayTrait()  # (2, 4) uint8: RGBA of a replaced pixel in keep/remove, and in mean
-    _result = ArrayTrait()  # RGBA proxy result of a kernel-drawn mode (inpaint, weighted)
+    _result = ArrayTrait()  # kernel-drawn mode: (dh, dw, 4) RGBA (weighted) or (n, 4) of the n mask pixels (inpaint)
     _result_for = traitlets.Unicode("").tag(sync=True)  # "<mode>:<index>" that _result shows
 
     def __init__(
@@ -359,6 +359,8 @@ class Viewer(GuardedState, anywidget.AnyWidget):
         if self._result_for == key and self._sent == (key, self._result_key()):
             return  # the browser holds this result already (e.g. back to inpaint after keep)
         rgba = self._display_result()
+        if self.mode == "inpaint":  # only the mask pixels change: send their colours, in raster order
+            rgba = rgba[self._item(self.index).keep.cpu().numpy()]
         with self.hold_sync():
             self._result = rgba
             self._result_for = key

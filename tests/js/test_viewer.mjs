@@ -136,3 +136,18 @@ test("composeResult: keep keeps the mask, remove / mean replace it, for labels a
   }
   assert.deepEqual(V.BROWSER_MODES, ["keep", "remove", "mean"]);
 });
+
+test("fillMaskPixels: the image with the mask pixels (raster order) replaced by the kernel's colours", () => {
+  const n = 6;
+  const image = new Uint8ClampedArray(Array.from({ length: 4 * n }, (_, i) => (29 * i + 5) % 256));
+  for (const [kind, labels] of [["labels", new Uint8Array([0, 2, 1, 0, 0, 3])], ["weight", new Uint8Array([0, 200, 128, 127, 0, 255])]]) {
+    const colours = new Uint8Array([1, 2, 3, 255, 4, 5, 6, 255, 7, 8, 9, 255]);
+    const expected = Array.from(image);
+    let q = 0;
+    for (let i = 0; i < n; i++) {
+      const inMask = kind === "weight" ? labels[i] >= 128 : labels[i] > 0;
+      if (inMask) { for (let c = 0; c < 4; c++) expected[4 * i + c] = colours[q + c]; q += 4; }
+    }
+    assert.deepEqual(Array.from(V.fillMaskPixels(image, labels, colours, kind)), expected, kind);
+  }
+});

@@ -125,6 +125,11 @@ test("keep / remove / mean are composed here at once; inpaint waits for the kern
   model.kernelSet("_result_for", "inpaint:0");
   await Promise.resolve();
   assert.deepEqual(shown(), Array.from(inpainted));
+  // the kernel sends only the mask pixels' colours ((n, 4), raster order): the rest is the image
+  const colours = new Uint8Array([1, 1, 1, 255, 2, 2, 2, 255, 3, 3, 3, 255]); // LABELS has 3 mask pixels
+  model.kernelSet("_result", payload(colours, "uint8", [3, 4]));
+  await Promise.resolve();
+  assert.deepEqual(shown(), Array.from(V.fillMaskPixels(IMAGE, LABELS, colours)));
   model.kernelSet("_fills", payload(new Uint8Array([1, 2, 3, 255, 4, 5, 6, 255]), "uint8", [2, 4]));
   model.kernelSet("mode", "remove");
   await Promise.resolve();

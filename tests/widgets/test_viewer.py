@@ -32,6 +32,19 @@ def _composed(v: Viewer) -> np.ndarray:
     return np.where(replaced[..., None], colour, v._image)
 
 
+def _panel(v: Viewer) -> np.ndarray:
+    """The result panel the browser draws: composed (keep/remove/mean), the image with the kernel's
+    colours of the mask pixels (inpaint: _result is (n, 4)), or the kernel's whole RGBA (weighted)."""
+    if v.mode in ("keep", "remove", "mean"):
+        return _composed(v)
+    if v._result.ndim == 2:
+        keep = v._labels >= 128 if v._kind == "weight" else v._labels > 0
+        out = v._image.copy()
+        out[keep] = v._result
+        return out
+    return v._result
+
+
 def _changes(widget: Viewer) -> list[str]:
     seen: list[str] = []
     names = ["_image", "_labels", "_edges", "_result", "_palette", "_fills"]
@@ -68,7 +81,7 @@ def test_result_matches_apply_mask(scene, mode: str) -> None:
     assert np.array_equal(v._display_result(), proxy)  # same size: the proxy is the image
     # what the result panel shows: keep/remove/mean composed in the browser from _image, _labels and
     # _fills (composeResult), inpaint sent as _result; both are the kernel's result on the proxy
-    shown = _composed(v) if mode != "inpaint" else v._result
+    shown = _panel(v)
     assert np.array_equal(shown, proxy)
 
 
@@ -119,7 +132,8 @@ def test_mode_and_fill_send_only_the_result(scene) -> None:
     seen.clear()
     v.mode = "inpaint"
     assert seen == ["_result"] and v._result_for == "inpaint:0"
-    assert np.array_equal(v._result, v._display_result())
+    assert np.array_equal(_panel(v), v._display_result())
+    assert v._result.shape == (int(mask[0].sum()), 4)  # only the mask pixels travel
     v.mode = "keep"
     v.mode = "inpaint"  # the browser holds this item's inpaint already: nothing is resent
     assert seen == ["_result"]

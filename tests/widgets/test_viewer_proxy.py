@@ -21,6 +21,19 @@ def _composed(v: Viewer) -> np.ndarray:
     return np.where(replaced[..., None], v._fills[1 if v.mode == "mean" else 0], v._image)
 
 
+def _panel(v: Viewer) -> np.ndarray:
+    """The result panel the browser draws: composed (keep/remove/mean), the image with the kernel's
+    colours of the mask pixels (inpaint: _result is (n, 4)), or the kernel's whole RGBA (weighted)."""
+    if v.mode in ("keep", "remove", "mean"):
+        return _composed(v)
+    if v._result.ndim == 2:
+        keep = v._labels >= 128 if v._kind == "weight" else v._labels > 0
+        out = v._image.copy()
+        out[keep] = v._result
+        return out
+    return v._result
+
+
 def _big_scene(dtype, kind):
     g = torch.Generator().manual_seed(3)
     image = torch.rand(2, 3, 61, 83, generator=g)
@@ -67,7 +80,7 @@ def test_panels_are_the_kernel_result_on_the_proxy(dtype, kind) -> None:
             steps = {"inpaint_steps": 2} if mode == "inpaint" else {}
             expected = image_to_rgba(maskbench.apply_mask(xp, m, fill=f, **steps)).numpy()
             assert np.array_equal(v._display_result(), expected), (index, mode)
-            shown = _composed(v) if mode in ("keep", "remove", "mean") else v._result
+            shown = _panel(v)
             assert np.array_equal(shown, expected), (index, mode)
             keep_full = mask >= 0.5 if kind == "weight" else mask > 0
             full = {
@@ -140,7 +153,7 @@ def test_inpaint_panel_is_computed_in_the_background() -> None:
     assert np.array_equal(prefetched, image_to_rgba(expected[0]).numpy())
     assert np.array_equal(prefetched, inpaint_rgba(item.xp, item.keep, 2))
     v.mode = "inpaint"
-    assert np.array_equal(v._result, prefetched) and v._result_for == "inpaint:0"
+    assert np.array_equal(_panel(v), prefetched) and v._result_for == "inpaint:0"
     v.index = 1  # in inpaint mode the new item's panel is computed at once, not prefetched
     assert v._cache[1].inpaint is None and v._result_for == "inpaint:1"
     u = Viewer((image * 255).to(torch.uint8), mask, max_display=40)

@@ -7,7 +7,7 @@
 // Pure helpers: viewer_core.js and shared.js (tests/js/test_viewer.mjs).
 import { batchIndex, batchView, blendOverlay, decodeArray, el, listen, subscribe, suppressShortcuts, unpackBits } from "./shared.js";
 import { createProbes } from "./probes.js";
-import { BROWSER_MODES, PANELS, colorizeMask, composeResult, drawEdges, panBy, viewTransform, zoomAt } from "./viewer_core.js";
+import { BROWSER_MODES, PANELS, colorizeMask, composeResult, drawEdges, fillMaskPixels, panBy, viewTransform, zoomAt } from "./viewer_core.js";
 
 function buildDom(root) {
   const bar = el("div", "mb-viewer-toolbar");
@@ -125,8 +125,15 @@ function render({ model, el: host }) {
       [pixels, [w, h]] = [composed, size()];
     } else {
       const key = model.get("_result_for");
-      if (!state.result || !state.result.data.length || (key !== undefined && key !== `${mode}:${model.get("index")}`)) return;
-      [pixels, w, h] = [new Uint8ClampedArray(state.result.data), state.result.shape[1], state.result.shape[0]];
+      const r = state.result;
+      if (!r || (r.shape.length === 3 && !r.data.length) || (key !== undefined && key !== `${mode}:${model.get("index")}`)) return;
+      if (r.shape.length === 2) { // (n, 4): the colours of the mask pixels only
+        if (!state.image || !state.labels) return;
+        composed = fillMaskPixels(state.image.data, state.labels.data, r.data, kind(), composed);
+        [pixels, [w, h]] = [composed, size()];
+      } else {
+        [pixels, w, h] = [new Uint8ClampedArray(r.data), r.shape[1], r.shape[0]];
+      }
     }
     putPixels(ui.canvases.result, withEdges(pixels), w, h);
     probes.count("resultVersion");

@@ -41,6 +41,24 @@ export function composeResult(image, labels, fills, mode, kind = "labels", out =
   return out;
 }
 
+/**
+ * The inpaint panel: the image proxy with its mask pixels replaced by `colours`, the kernel's RGBA
+ * of the mask pixels in raster order (_result of shape (n, 4): a quarter of the bytes of a whole
+ * panel when the mask covers a quarter of the image; the other pixels are the image's exactly).
+ */
+export function fillMaskPixels(image, labels, colours, kind = "labels", out = null) {
+  const n = labels.length;
+  out = out && out.length === 4 * n ? out : new Uint8ClampedArray(4 * n);
+  out.set(image);
+  for (let i = 0, q = 0; i < n && q < colours.length; i++) {
+    if (!isMaskPixel(labels, i, kind)) continue;
+    const p = 4 * i;
+    out[p] = colours[q]; out[p + 1] = colours[q + 1]; out[p + 2] = colours[q + 2]; out[p + 3] = colours[q + 3];
+    q += 4;
+  }
+  return out;
+}
+
 /** Mask panel pixels: class colours on black (labels / bool) or a grey ramp (weights). */
 export function colorizeMask(labels, palette, kind = "labels") {
   const out = new Uint8ClampedArray(labels.length * 4);
