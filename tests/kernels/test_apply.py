@@ -16,6 +16,8 @@ from maskbench import (
     ShapeError,
     apply_mask,
     inpaint,
+    sample_image,
+    synthetic_scene,
 )
 
 # no_sync is a function-scoped factory of fresh context managers: safe to reuse across examples
@@ -372,7 +374,10 @@ def test_inpaint_smooth_image_beats_mean_fill(device):
     assert err_inpaint < 0.25 * err_mean
     assert err_inpaint < 0.05  # values span ~2
     more = (inpaint(image, mask, steps=40) - image)[0][hole].abs().mean()
-    assert more <= err_inpaint
+    # issue 11 item 2: the smoothing runs at half resolution now; on this tiny image (holes of 6x8 px)
+    # its converged state is a little coarser than 4 steps, so "more" is compared with pull-push alone
+    push_pull = (inpaint(image, mask, steps=0) - image)[0][hole].abs().mean()
+    assert more <= push_pull and err_inpaint <= push_pull
 
 
 def test_inpaint_weighted_and_same_as_apply_mask(device):
@@ -503,3 +508,38 @@ def test_inpaint_steps_are_capped_issue10_11():
         inpaint(torch.zeros(1, 2, 2), torch.ones(2, 2, dtype=torch.bool), steps=10**400)
     with pytest.raises(ValueError, match=r"^inpaint_steps: expected an int <= 10000"):
         apply_mask(torch.zeros(1, 2, 2), torch.ones(2, 2, dtype=torch.bool), fill="inpaint", inpaint_steps=10**6)
+
+
+@pytest.mark.parametrize(
+    "name, bound",
+    # the hole errors the previous algorithm (full-resolution avg_pool2d smoothing, commit 5688893)
+    # reached on these images; the half-resolution smoothing keeps or improves them (issue 11 item 2)
+    [("scene128", 0.09209), ("chelsea", 0.07712)],
+)
+def test_inpaint_hole_error_no_worse_than_before_issue11(device, name, bound):
+    if name == "chelsea":
+        image = sample_image("chelsea")  # (3, 300, 451), the photo of notebook 01
+        hole = synthetic_scene(tuple(image.shape[-2:]), num_classes=3, seed=3).mask
+    else:
+        image, hole = synthetic_scene(128, seed=1).image, synthetic_scene(128, seed=11).mask
+    out = inpaint(image.to(device), ~hole.to(device)).cpu()
+    err = (out - image).abs()[:, hole].mean().item()
+    assert err < bound
+    assert torch.equal(out[:, ~hole], image[:, ~hole])
+    mean_err = (apply_mask(image, ~hole, fill="mean") - image).abs()[:, hole].mean().item()
+    assert err < 0.75 * mean_err
+
+
+def test_inpaint_scaled_path_matches_plain_ops():
+    # the slice-arithmetic helpers are F.interpolate (bilinear, x2) and a zero-padded 3x3 box sum
+    from maskbench.kernels.apply import _box3, _upsample2
+
+    c = torch.rand(2, 3, 5, 7, dtype=torch.float64)
+    up = torch.nn.functional.interpolate(c, scale_factor=2, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(_upsample2(c, (10, 14)), up)
+    torch.testing.assert_close(_upsample2(c, (9, 13)), up[..., :9, :13])
+    box = torch.nn.functional.avg_pool2d(c, 3, stride=1, padding=1, divisor_override=1)
+    torch.testing.assert_close(_box3(c), box)
+    # the bit-select fast path (CPU, no grad) and the autograd path give the same result
+    x, mask = torch.rand(2, 3, 33, 20), torch.rand(2, 1, 33, 20) > 0.4
+    torch.testing.assert_close(inpaint(x, mask), inpaint(x.requires_grad_(), mask).detach(), rtol=0, atol=0)
