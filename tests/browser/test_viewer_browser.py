@@ -68,8 +68,10 @@ def test_viewer_in_jupyterlab(lab) -> None:
         assert (s["w"], s["h"]) == (w, h), panel
         assert s["opaque"] == w * h and s["max"] > s["min"], (panel, s)
     assert stats["overlay"]["sum"] != stats["image"]["sum"]  # class colours were blended in
-    kernel_sum = lab.run_code(page, "print(int(v._result[..., :3].astype('int64').sum()))")
-    assert stats["result"]["sum"] == int(kernel_sum)  # the canvas shows exactly the kernel's pixels
+    # the canvas shows exactly the kernel's result on the display proxy (keep mode: composed in the
+    # browser from the proxies since issue 11 #5, so it is compared with the kernel's computation)
+    kernel_sum = lab.run_code(page, "print(int(v._display_result()[..., :3].astype('int64').sum()))")
+    assert stats["result"]["sum"] == int(kernel_sum)
     # a fresh view blends at the opacity its slider shows (issue 13 #1: it was drawn opaque)
     fresh = lab.run_code(page, OVERLAY_SUM.format(opacity="v.opacity"))
     assert fresh.split() == [str(stats["overlay"]["sum"]), root.locator("input.mb-viewer-opacity").input_value()]
@@ -85,7 +87,8 @@ def test_viewer_in_jupyterlab(lab) -> None:
     assert lab.run_code(page, "print(v.mode)") == "inpaint"
     after = _stats(page, "result")
     assert after["sum"] != stats["result"]["sum"]
-    assert after["sum"] == int(lab.run_code(page, "print(int(v._result[..., :3].astype('int64').sum()))"))
+    # inpaint sends only the mask pixels' colours since issue 11 #5: compare with the kernel's whole panel
+    assert after["sum"] == int(lab.run_code(page, "print(int(v._display_result()[..., :3].astype('int64').sum()))"))
     assert _stats(page, "image")["sum"] == stats["image"]["sum"]  # image panel untouched
 
     # 3. opacity blends in the browser, bit-identical to maskbench.render.overlay
@@ -157,4 +160,198 @@ def test_viewer_in_jupyterlab(lab) -> None:
         arg=first_sum["sum"],
     )
     assert second.locator("button.mb-viewer-next").is_disabled()
+    assert lab.console_errors(page) == []
+
+
+# -- issue 11 item 5: the Viewer at 2048 x 2048 ----------------------------------------------------
+BIG_CELLS = [
+    """import torch, maskbench
+from maskbench.widgets import Viewer
+g = torch.Generator().manual_seed(0)
+yy, xx = torch.meshgrid(torch.arange(2048.0), torch.arange(2048.0), indexing="ij")
+disc = (yy - 900) ** 2 + (xx - 1100) ** 2 < 600**2
+mask = torch.stack([disc, ~disc & (xx > 300)])
+image = torch.stack([torch.stack([yy / 2047, xx / 2047, torch.rand(2048, 2048, generator=g)]),
+                     torch.rand(3, 2048, 2048, generator=g)])
+def checksum(rgba):
+    import numpy as np
+    d = np.asarray(rgba, dtype=np.int64).ravel()
+    return int((d * (np.arange(d.size) % 65521 + 1)).sum())
+vf = Viewer(image, mask)
+vf""",
+    "vu = Viewer((image * 255).round().to(torch.uint8), mask, fill=7)\nvu",
+]
+
+# Position-weighted checksum of one canvas (same formula as `checksum` above, on getImageData).
+CANVAS_CHECKSUM = """([sel, k]) => {
+    const c = document.querySelectorAll(sel)[k];
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let t = 0;
+    for (let i = 0; i < d.length; i++) t += d[i] * ((i % 65521) + 1);
+    return t;
+}"""
+
+# Arm a latency probe on viewer k: from the next user input event (its timeStamp) to the next
+# redraw of the result panel (data-result-version changes). Works with any Viewer front end.
+ARM = """k => {
+    const root = document.querySelectorAll('.mb-viewer')[k];
+    let before = root.dataset.resultVersion;
+    let t0 = null;
+    const onInput = (e) => { if (t0 === null) t0 = e.timeStamp; };
+    for (const type of ['change', 'click', 'keydown']) root.addEventListener(type, onInput, {capture: true});
+    window.__mbLatency = new Promise((resolve) => {
+        setTimeout(() => resolve(-1), 60000);  // never hang the test: -1 fails the check below
+        const obs = new MutationObserver(() => {
+            if (t0 === null) { before = root.dataset.resultVersion; return; }  // a redraw from an earlier input
+            if (root.dataset.resultVersion === before) return;
+            obs.disconnect();
+            for (const type of ['change', 'click', 'keydown']) root.removeEventListener(type, onInput, {capture: true});
+            resolve(t0 === null ? -1 : performance.now() - t0);
+        });
+        obs.observe(root, {attributes: true, attributeFilter: ['data-result-version']});
+    });
+}"""
+
+
+def _measure(page, k: int, action) -> float:
+    page.evaluate(ARM, k)
+    action()
+    ms = float(page.evaluate("() => window.__mbLatency"))
+    assert ms >= 0, "the result panel was not redrawn within 60 s (or no input event was seen)"
+    return ms
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def _canvas(page, k: int, panel: str) -> int:
+    return int(page.evaluate(CANVAS_CHECKSUM, [f".mb-viewer canvas.mb-viewer-canvas-{panel}", k]))
+
+
+def _kernel_display(lab, page, name: str) -> int:
+    """Checksum of the kernel's result on the display proxy (or the image proxy) of viewer `name`."""
+    code = (
+        f"print(checksum({name}._display_result()) if hasattr({name}, '_display_result') else checksum({name}._result))"
+    )
+    return int(lab.run_code(page, code))
+
+
+def test_viewer_at_2048(lab) -> None:
+    """Modes (mouse and keyboard), inpaint and batch switches at 2048^2, float and uint8: the result
+    canvas equals the kernel's result on the display proxy; latencies (medians) go to the log."""
+    page = lab.open(BIG_CELLS, "viewer2048")
+    page.wait_for_function("() => document.querySelectorAll('.mb-viewer canvas.mb-viewer-canvas-result').length === 2")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.mb-viewer canvas.mb-viewer-canvas-result')].every(c => c.width > 1)"
+    )
+    roots = page.locator(".mb-viewer")
+    size = "2048x2048"
+    for k, name, dtype, modes in [
+        (0, "vf", "float RGB", ["remove", "mean", "keep"]),
+        (1, "vu", "uint8 RGB", ["remove", "keep"]),
+    ]:
+        root = roots.nth(k)
+        select = root.locator("select.mb-viewer-mode")
+        # 1. mode changes with the mouse (select) and the keyboard (arrow keys on the focused select)
+        times: list[float] = []
+        for rep in range(3):
+            for mode in modes:
+                times.append(_measure(page, k, lambda m=mode: select.select_option(m)))
+                if rep == 0:  # the canvas shows exactly the kernel's result on the display proxy
+                    assert lab.run_code(page, f"print({name}.mode)") == mode
+                    assert _canvas(page, k, "result") == _kernel_display(lab, page, name), (name, mode)
+        select.select_option("keep")
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.mb-viewer select.mb-viewer-mode')[{k}].value === 'keep'"
+        )
+        select.focus()
+        for _ in range(2):
+            times.append(_measure(page, k, lambda: page.keyboard.press("ArrowDown")))
+            times.append(_measure(page, k, lambda: page.keyboard.press("ArrowUp")))
+        assert lab.run_code(page, f"print({name}.mode)") == "keep"
+        print(name, "mode ms", [round(t) for t in times])
+        lab.record_latency(
+            "viewer", f"{dtype}: mode {'/'.join(modes)} -> result drawn (median of {len(times)})", size, _median(times)
+        )
+        assert _canvas(page, k, "result") == _kernel_display(lab, page, name)
+
+        # 2. batch switches: next / prev buttons by mouse, then by keyboard (Enter on the focused button).
+        # Shown: the first redraw (from the view's copy of an item seen before, else the kernel's reply);
+        # arrived: the kernel's reply with the item's proxies (data-batch-arrive-ms), waited for each time.
+        times, arrived = [], []
+        for i in range(10):
+            button = root.locator("button.mb-viewer-next" if i % 2 == 0 else "button.mb-viewer-prev")
+            count = page.evaluate(
+                f"() => Number(document.querySelectorAll('.mb-viewer')[{k}].dataset.batchArriveFrames || 0)"
+            )
+            if i < 6:
+                times.append(_measure(page, k, button.click))
+            else:
+                button.focus()
+                times.append(_measure(page, k, lambda: page.keyboard.press("Enter")))
+            page.wait_for_function(
+                "([k, n]) => Number(document.querySelectorAll('.mb-viewer')[k].dataset.batchArriveFrames || 0) > n",
+                arg=[k, count],
+            )
+            arrived.append(
+                float(page.evaluate(f"() => document.querySelectorAll('.mb-viewer')[{k}].dataset.batchArriveMs"))
+            )
+        print(name, "batch ms", [round(t) for t in times], "kernel reply arrived", [round(t) for t in arrived])
+        what = f"{dtype}: next/prev batch item -> all panels drawn (median of {len(times)})"
+        lab.record_latency("viewer", what, size, _median(times))
+        what = f"{dtype}: next/prev batch item -> kernel's proxies arrived (median of {len(arrived)})"
+        lab.record_latency("viewer", what, size, _median(arrived))
+        root.locator("button.mb-viewer-next").click()
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.mb-viewer input.mb-viewer-index')[{k}].value === '2'"
+        )
+        assert lab.run_code(page, f"print({name}.index)") == "1"
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.mb-viewer')[{k}].dataset.resultVersion !== undefined"
+        )
+        assert _canvas(page, k, "result") == _kernel_display(lab, page, name)
+        assert _canvas(page, k, "image") == int(lab.run_code(page, f"print(checksum({name}._image))"))
+
+    # 3. inpaint (float only): each time from a cold start (no cached proxy result)
+    root, select = roots.nth(0), roots.nth(0).locator("select.mb-viewer-mode")
+    times = []
+    for _ in range(5):
+        select.select_option("keep")
+        lab.run_code(
+            page,
+            # forget every cached proxy and what the browser holds: the next inpaint is computed afresh
+            "vf.mode = 'keep'\nvf.__dict__.get('_cache', {}).clear()\nvf._sent = None\nvf._result_for = ''",
+        )
+        times.append(_measure(page, 0, lambda: select.select_option("inpaint")))
+    print("inpaint ms", [round(t) for t in times])
+    lab.record_latency(
+        "viewer", f"float RGB: mode -> inpainted result drawn, uncached (median of {len(times)})", size, _median(times)
+    )
+    assert _canvas(page, 0, "result") == _kernel_display(lab, page, "vf")
+
+    # 3b. inpaint after the kernel was idle: the panel was computed in the background (prefetch)
+    if lab.run_code(page, "print(hasattr(vf, '_inpaint_steps'))") == "True":
+        times = []
+        for _ in range(5):
+            select.select_option("keep")
+            lab.run_code(
+                page,
+                "vf.mode = 'keep'\nvf._cache.clear()\nvf._sent = None\nvf._result_for = ''\n"
+                "vf._refresh_item()\nvf._cache[vf.index].inpaint.result()",
+            )
+            times.append(_measure(page, 0, lambda: select.select_option("inpaint")))
+        print("inpaint prefetched ms", [round(t) for t in times])
+        what = f"float RGB: mode -> inpainted result drawn, computed while idle (median of {len(times)})"
+        lab.record_latency("viewer", what, size, _median(times))
+        assert _canvas(page, 0, "result") == _kernel_display(lab, page, "vf")
+
+    # 4. viewer.result stays the full-resolution apply_mask, exactly
+    check = (
+        "print(torch.equal(vf.result, maskbench.apply_mask(image, ~mask[:, None], fill='inpaint')),"
+        " torch.equal(vu.result, maskbench.apply_mask((image * 255).round().to(torch.uint8), mask[:, None], fill=7)))"
+    )
+    assert lab.run_code(page, check) == "True True"
     assert lab.console_errors(page) == []
