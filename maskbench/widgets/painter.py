@@ -18,7 +18,9 @@ callbacks with a small summary (the mask itself stays in the kernel: read ``pain
 from __future__ import annotations
 
 import functools
+import importlib
 import pathlib
+import threading
 import time
 
 import anywidget
@@ -237,6 +239,8 @@ class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
             empty = torch.zeros((dh, dw), dtype=torch.uint8)
             self._labels = empty if mask is None else max_proxy(self._full, (dh, dw))
         self.on_msg(self._on_msg)
+        # the paint bucket's CPU path uses scipy.ndimage, whose first import takes 0.3-2 s: not on the first click
+        threading.Thread(target=importlib.import_module, args=("scipy.ndimage",), daemon=True).start()
         self.observe(self._colors_changed, "class_colors")
 
     def _colors_changed(self, change) -> None:
@@ -413,8 +417,9 @@ class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
                 pixels = int((old != new).sum())
                 summary = {"kind": kind, "label": label, "box": (r0, r1, c0, c1), "pixels": pixels}
             self._full[r0:r1, c0:c1] = new
-            if kind is not None:
+        with self.hold_sync():  # mask_version goes in the same state message as can_undo / can_redo
+            if changed and kind is not None:
                 self.set_trait("mask_version", self.mask_version + 1)
-        self._send_patch(r0, r1, c0, c1, edit_id)
+            self._send_patch(r0, r1, c0, c1, edit_id)
         if summary is not None:
             self._notify({**summary, "version": self.mask_version})
