@@ -114,6 +114,10 @@ def test_from_sweep_bad_input() -> None:
     assert t.dataset_item == -1 and t.worst == [] and t._dataset_info == {}
     with pytest.raises(TunerValueError, match="no dataset"):
         t.dataset_scores()
+    for bad in ({"dataset_item": 0}, {"dataset_item": True}, {"dataset_item": 10**400}, {"dataset_metric": None}):
+        with pytest.warns(UserWarning, match="rejected a browser update"):
+            t.set_state(bad)  # no dataset: nothing to show
+        assert t.dataset_item == -1 and t.dataset_metric == "iou"
     tuples = [(it["probs"][None].numpy(), it["target"].int()) for it in items]  # (1, H, W) numpy, 0/1 ints
     t = ThresholdTuner.from_sweep(sweep, tuples, item=1)
     assert torch.equal(t._t[0], items[1]["target"])
