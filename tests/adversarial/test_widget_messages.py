@@ -71,7 +71,12 @@ def state(kind, w) -> dict:
     elif kind == "tuner":
         out.update(mask=w.mask.cpu().numpy().tobytes(), packed=w._mask.tobytes(), probs=w._probs.tobytes())
     elif kind == "viewer":
-        out.update(result=w._result.tobytes(), full=w.result.numpy().tobytes(), image=w._image.tobytes())
+        out.update(
+            result=w._result.tobytes(),
+            full=w.result.numpy().tobytes(),
+            image=w._image.tobytes(),
+            fills=w._fills.tobytes(),
+        )
     else:
         out.update(maps=w._maps.tobytes(), edges=w._edges.tobytes(), full=w.maps.loss_masked.numpy().tobytes())
     return out
