@@ -104,7 +104,7 @@ export function fillLegend(legend, st, act) {
       const eye = el("button", shown ? "mb-eye" : "mb-eye mb-off", {
         title: `${shown ? "Hide" : "Show"} ${name}`, "aria-pressed": String(!shown),
         onclick: () => act.setTrait("class_visible", st.visible.map((v, k) => (k === i ? !shown : v))),
-      }, shown ? "👁" : "—");
+      }, shown ? "◉" : "○"); // geometric shapes: in every font (an emoji eye is a box without an emoji font)
       const colour = el("input", "mb-color", { type: "color", title: `Colour of ${name}` });
       colour.value = st.colors[i] || "#000000";
       colour.onchange = () => act.setTrait("class_colors", st.colors.map((c, k) => (k === i ? colour.value : c)));
