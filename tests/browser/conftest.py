@@ -77,3 +77,35 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
     if _SKIPPED:
         terminalreporter.write_sep("!", "BROWSER TESTS WERE SKIPPED", red=True, bold=True)
         terminalreporter.write_line(_SKIPPED[0])
+
+
+@pytest.fixture(scope="module")
+def marimo_tour(lab):
+    """``marimo run notebooks/marimo_tour.py`` (a scratch copy, MASKBENCH_SMALL=1) and one page on it.
+
+    One server per test module; the page comes from the ``lab`` fixture's Chromium (one Playwright per
+    process). Yields ``(server, page)``; every cell has run once the widgets drew.
+    """
+    from .front_ends import MarimoServer
+    from .harness import ROOT
+
+    if importlib.util.find_spec("marimo") is None:
+        _unavailable("the Python package 'marimo' is not installed (pip install -e '.[test]')")
+    server = MarimoServer(ROOT / "notebooks" / "marimo_tour.py", env={"MASKBENCH_SMALL": "1"})
+    server.start()
+    page = lab.context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.errors = errors  # read by the tests
+    try:
+        page.goto(server.page_url)
+        for root in (".mb-painter", ".mb-tuner", ".mb-viewer"):  # Playwright CSS pierces marimo's shadow roots
+            page.locator(root).first.wait_for(timeout=120_000)
+        server.remember_children()
+        yield server, page
+    finally:
+        try:
+            page.close()
+        finally:
+            server.stop()
