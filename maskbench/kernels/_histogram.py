@@ -1,7 +1,9 @@
 """Private helpers of ``maskbench.kernels.threshold``: batched per-image histograms and searches.
 
-``Hist`` bins every image of a ``(..., H, W)`` batch into its own [min, max] range with one flat
-``bincount`` (``index_add_`` off CPU), without a Python loop over images and without host syncs.
+``Hist`` bins every image of a ``(..., H, W)`` batch into its own [min, max] range exactly as
+``numpy.histogram`` does, with flat ``bincount``s of image-offset bin indices (``index_add_`` off
+CPU), without a Python loop over images and without host syncs off CPU (``_binning`` holds the
+counting: cache-sized blocks and a fast path for finite images on CPU).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import math
 import torch
 
 from maskbench._checks import ShapeError, check_int, check_real, describe
-from maskbench.kernels._counting import bincount_fixed
+from maskbench.kernels import _binning
+from maskbench.kernels._binning import Grid, exact_counts, fast_counts, finite_range, per_value_counts, rounding_bound
 
 _INF = float("inf")
 
 
-def as_work(x: torch.Tensor, name: str) -> tuple[torch.Tensor, tuple[int, ...], torch.dtype, bool]:
-    """``(..., H, W)`` -> ``(N, H*W)`` in the working float dtype; batch shape; out dtype; is a copy."""
+def _as_flat(x: torch.Tensor, name: str) -> tuple[torch.Tensor, tuple[int, ...], torch.dtype, torch.dtype]:
+    """``(..., H, W)`` -> ``(N, H*W)`` (a view where possible); batch shape; out dtype; working dtype."""
     check_real(x, name)
     if x.ndim < 2 or x.shape[-1] == 0 or x.shape[-2] == 0:
         raise ShapeError(
@@ -30,8 +33,12 @@ def as_work(x: torch.Tensor, name: str) -> tuple[torch.Tensor, tuple[int, ...], 
     else:
         work = torch.float64 if x.dtype in (torch.int32, torch.int64) else torch.float32
         out = work
-    batch = tuple(x.shape[:-2])
-    flat = x.detach().reshape(-1, x.shape[-2] * x.shape[-1])
+    return x.detach().reshape(-1, x.shape[-2] * x.shape[-1]), tuple(x.shape[:-2]), out, work
+
+
+def as_work(x: torch.Tensor, name: str) -> tuple[torch.Tensor, tuple[int, ...], torch.dtype, bool]:
+    """``(..., H, W)`` -> ``(N, H*W)`` in the working float dtype; batch shape; out dtype; is a copy."""
+    flat, batch, out, work = _as_flat(x, name)
     owned = flat.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()  # reshape copied
     if flat.dtype != work:
         flat, owned = flat.to(work), True
@@ -47,28 +54,31 @@ def rcumsum(t: torch.Tensor) -> torch.Tensor:
 
 
 class Hist:
-    """Flat per-image histogram: counts ``(N, bins)``, centres ``(N, bins)`` and the flags."""
+    """Flat per-image histogram: counts ``(N, bins)``, centres ``(N, bins)`` and the flags.
+
+    Counts are numpy.histogram's (``_binning`` says how, and which path runs where).
+    """
 
     def __init__(self, x: torch.Tensor, bins: int, *, sums: bool = False) -> None:
         bins = check_int(bins, "bins", min_value=1)
-        flat, self.batch, self.out_dtype, owned = as_work(x, "x")
-        n = flat.shape[0]
-        # Few full-size buffers, mostly updated in place (fresh multi-MB buffers cost page faults,
-        # which dominate on CPU). Ignored pixels become +inf for the minimum...
-        if owned:
-            a = flat.nan_to_num_(nan=_INF, posinf=_INF, neginf=_INF)
-        else:
-            a = flat.nan_to_num(nan=_INF, posinf=_INF, neginf=_INF)
-        lo = a.amin(-1)
-        hi = a.nan_to_num_(posinf=-_INF, neginf=-_INF).amax(-1)  # ...and -inf for the maximum
+        flat, self.batch, self.out_dtype, work = _as_flat(x, "x")
+        dev = flat.device
+        lo, hi, clean = finite_range(flat, work)
         self.empty = lo > hi  # no finite pixel
         self.const = lo == hi
         self.value = lo
-        # numpy's range: [v - 0.5, v + 0.5] for a constant image, [0, 1] for an empty one
         self.length = torch.full_like(lo, bins, dtype=torch.int64)  # bins that can hold pixels
+        wide = wide_float(dev) if sums else None  # Li's per-bin sums of x - min
         if x.dtype in (torch.uint8, torch.int8) and bins >= 256:
-            self._per_value(a, lo, hi, bins, sums)
+            # one bin per value from the image minimum, as scikit-image's bincount: bin k holds the
+            # value min + k; bins past max - min stay empty (self.length says how many count)
+            self.counts, self.sums = per_value_counts(flat, lo, bins, wide)
+            self.length = (hi - lo).to(torch.int64) + 1
+            self.step = torch.ones_like(lo)
+            self.centres = lo[:, None] + torch.arange(bins, device=dev, dtype=work)
+            self.edges0 = lo
             return
+        # numpy's range: [v - 0.5, v + 0.5] for a constant image, [0, 1] for an empty one
         lo_e = torch.where(self.const, lo - 0.5, torch.where(self.empty, 0.0, lo))
         hi_e = torch.where(self.const, hi + 0.5, torch.where(self.empty, 1.0, hi))
         span = hi_e - lo_e  # numpy's norm_denom
@@ -76,74 +86,38 @@ class Hist:
         # degenerate ranges (wider than the dtype's max, or below bins * its tiniest normal) get
         # a finite, positive step: no NaN below, whatever the pixels
         step = torch.where(torch.isfinite(step), step, hi_e / bins - lo_e / bins)
-        step = step.clamp_min(torch.finfo(a.dtype).tiny)
-        k = torch.arange(bins + 1, device=a.device, dtype=a.dtype)
+        step = step.clamp_min(torch.finfo(work).tiny)
+        k = torch.arange(bins + 1, device=dev, dtype=work)
         edges = k * step[:, None] + lo_e[:, None]  # numpy.linspace's arithmetic
         edges[:, -1] = hi_e
-        # bin = trunc((x - lo) / (hi - lo) * bins), numpy's formula in the image's dtype; a constant
-        # image gets (x - v) / FLT_MAX = 0 here and is moved to bin bins // 2 in _fold
-        t = a.sub(torch.where(self.const, lo, lo_e)[:, None])  # ignored pixels: -inf
-        if sums:  # per-bin sums of x - min in float64, for Li's class means (ignored pixels: 0)
-            weights = t.to(wide_float(a.device), copy=True).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0).view(-1)
-        big = torch.finfo(a.dtype).max
-        t.div_(torch.where(self.const | ~torch.isfinite(span), big, span)[:, None]).mul_(bins)
-        t.clamp_(0.0, bins - 1).trunc_()  # the maximum (numpy: index bins -> bins - 1); -inf -> 0
-        # numpy re-checks each value against the edges: (x - lo) / span * bins can round across an
-        # edge (0.6 - 0.4 = 0.19999...). One step down where x < edges[i], then up where
-        # x >= edges[i + 1], with the edges recomputed by linspace's arithmetic (i * step + lo), in
-        # float buffers (comparisons written as 0/1 floats: no bool or int conversions).
-        # Ignored pixels (-inf) go down to -1 (slot 0); valid ones never do (x >= edges[0] = lo).
-        step_col, lo_col = step[:, None], lo_e[:, None]
-        e = torch.mul(t, step_col).add_(lo_col)
-        t.sub_(torch.lt(a, e, out=e))
-        e = torch.add(t, 1, out=e).mul_(step_col).add_(lo_col)
-        t.add_(torch.ge(a, e, out=e))
-        del e
-        # numpy never steps past the last bin; constant images keep bin 0 (moved in _fold)
-        t.clamp_(max=torch.where(self.const, 0, bins - 1).to(t.dtype)[:, None])
-        idx = t.view(torch.int64 if t.dtype == torch.float64 else torch.int32)
-        idx.copy_(t)  # exact small integers, cast in place (same element size)
-        slots = bins + 1  # per image: ignored pixels, then the bins
-        idx.add_((torch.arange(n, device=a.device, dtype=idx.dtype) * slots + 1)[:, None])
-        idx = idx.view(-1)
-        self.counts = self._fold(bincount_fixed(idx, n * slots).view(n, slots), bins)
-        if sums:
-            self.sums = self._fold(bincount_fixed(idx, n * slots, weights).view(n, slots), bins)
-        self.step = step
+        self.step, self.edges0 = step, lo_e
         self.centres = (edges[:, :-1] + edges[:, 1:]) / 2
-        self.edges0 = lo_e
-
-    def _per_value(self, a: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int, sums: bool) -> None:
-        """8-bit integer images: one bin per value from the image minimum, as scikit-image's bincount.
-
-        Bin ``k`` holds the value ``min + k``; bins past ``max - min`` stay empty (``self.length``
-        says how many count), and the methods never pick a threshold there.
-        """
-        n = a.shape[0]
-        t = a.sub_(lo[:, None])  # exact small integers (no ignored pixels in integer images)
-        if sums:
-            weights = t.to(wide_float(a.device), copy=True).view(-1)
-        idx = t.view(torch.int32)
-        idx.copy_(t)
-        idx.add_((torch.arange(n, device=a.device, dtype=idx.dtype) * bins)[:, None])
-        idx = idx.view(-1)
-        self.counts = bincount_fixed(idx, n * bins).view(n, bins)
-        if sums:
-            self.sums = bincount_fixed(idx, n * bins, weights).view(n, bins)
-        self.length = (hi - lo).to(torch.int64) + 1
-        self.step = torch.ones_like(lo)
-        self.centres = lo[:, None] + torch.arange(bins, device=a.device, dtype=a.dtype)
-        self.edges0 = lo
+        # f = trunc((x - lo) / (hi - lo) * bins), numpy's formula in the image's dtype; a constant
+        # image gets (x - v) / FLT_MAX = 0 and is moved to bin bins // 2 below
+        big = torch.finfo(work).max
+        sub = torch.where(self.const, lo, lo_e)[:, None]
+        div = torch.where(self.const | ~torch.isfinite(span), big, span)[:, None]
+        grid = Grid(bins, sub, div, bins, torch.where(self.const, big, step)[:, None], lo_e[:, None])
+        if clean and not sums and _binning.FAST and flat.shape[0] and bool(torch.isfinite(span).all()):
+            q = span / bins  # power-of-two bins: (x - lo) / (span / bins) is numpy's f exactly
+            if bins & (bins - 1) == 0 and bool((q * bins == span).all()):
+                grid.div, grid.scale = torch.where(self.const, big, q)[:, None], 1
+            delta = torch.where(self.const, 0.0, rounding_bound(lo_e, hi_e, span, bins, work))
+            counts = fast_counts(flat, grid, work, delta[:, None])
+        else:
+            counts, self.sums = exact_counts(flat, grid, work, wide)
+            if sums:
+                self.sums = self._roll_const(self.sums, bins)
+        self.counts = self._roll_const(counts, bins)
 
     def valid(self, idx_count: int) -> torch.Tensor:
         """``(N, idx_count)`` bool: split index ``i`` (threshold at bin ``i``) leaves pixels above it."""
         i = torch.arange(idx_count, device=self.length.device)
         return i < self.length[:, None] - 1
 
-    def _fold(self, slots: torch.Tensor, bins: int) -> torch.Tensor:
-        """Slots -> bins (slot 0 holds the ignored pixels); a constant image moves to bin bins // 2."""
-        out = slots[:, 1:]
-        return torch.where(self.const[:, None], out.roll(bins // 2, -1), out)
+    def _roll_const(self, counts: torch.Tensor, bins: int) -> torch.Tensor:
+        """A constant image's pixels (counted in bin 0) move to bin ``bins // 2``, as numpy's."""
+        return torch.where(self.const[:, None], counts.roll(bins // 2, -1), counts)
 
     def at(self, idx: torch.Tensor) -> torch.Tensor:
         """The centre of bin ``idx`` (``(N,)``) of each image."""

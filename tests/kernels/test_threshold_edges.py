@@ -124,3 +124,36 @@ def test_threshold_is_strict_and_nan_is_background(device):
     x = torch.tensor([[0.25, 0.5, 0.75, float("nan")]], device=device)
     assert mb.threshold(x, 0.5).tolist() == [[False, False, True, False]]
     assert mb.threshold(x, torch.tensor(0.5, device=device)).tolist() == [[False, False, True, False]]
+
+
+@pytest.mark.parametrize("block", [64, 1000, 1 << 17])
+@pytest.mark.parametrize("shape", [(3, 40, 50), (7, 9, 11), (2, 1, 333)])
+@pytest.mark.parametrize("fast", [True, False])
+def test_blocked_counts_equal_numpy(monkeypatch, block, shape, fast):
+    """The CPU block loop (whole rows, or one row in pieces with a tail) and both counting paths
+    (fast: re-check only pixels near an edge; exact: re-check all) give numpy's counts."""
+    from maskbench.kernels import _binning
+
+    monkeypatch.setattr(_binning, "_BLOCK", block)
+    monkeypatch.setattr(_binning, "FAST", fast)
+    g = np.random.default_rng(sum(shape) + block)
+    levels = g.integers(0, 128, shape) / 127 * 0.7 + 0.4  # many values exactly on bin edges
+    noise = g.random(shape) * 1000 + 1000  # |lo| >> span / bins: wide rounding bound
+    issue = np.resize([0.4, 0.8, 1.0, 0.6, 1.0, 0.8, 0.8, 1.2, 0.8], shape)  # (0.6 - 0.4) / (0.8 / 256) = 63.99..
+    for a in (
+        levels,
+        levels.astype(np.float32),
+        noise.astype(np.float32),
+        g.random(shape),
+        issue,
+        issue.astype(np.float32),
+    ):
+        for bins in (256, 100):
+            counts, _ = mb.histogram(torch.from_numpy(a), bins=bins)
+            ref = [np.histogram(img, bins=bins, range=(img.min(), img.max()))[0] for img in a]
+            np.testing.assert_array_equal(counts.numpy(), np.stack(ref))
+    dirty = torch.from_numpy(levels.copy())
+    dirty[0, 0, :3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    counts, _ = mb.histogram(dirty, bins=64)
+    clean = dirty[0][torch.isfinite(dirty[0])].numpy()
+    np.testing.assert_array_equal(counts[0].numpy(), np.histogram(clean, bins=64, range=(clean.min(), clean.max()))[0])
