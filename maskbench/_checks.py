@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 import torch
 
 __all__ = [
+    "check_bool",
     "MaskbenchError",
     "ArgumentError",
     "ArgumentTypeError",
@@ -71,6 +72,11 @@ class MaskbenchError(Exception):
         self.name = name
         self.expected = expected
         self.got = got
+
+    def __reduce__(self):
+        # Exception pickles as cls(*args): keyword attributes (and a subclass's own, such as
+        # ``.index``) would be lost on the way back from a worker process. Restore them all.
+        return _rebuild_error, (type(self), self.args, self.__dict__)
 
 
 class ArgumentError(MaskbenchError, ValueError):
@@ -648,3 +654,20 @@ def check_number_or_tensor(
             expected=expected,
             got=got,
         ) from None
+
+
+def _rebuild_error(cls: type, args: tuple, state: dict) -> BaseException:
+    """Unpickle a :class:`MaskbenchError` (subclass): the message, then every attribute."""
+    err = Exception.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Require a Python ``bool`` (or ``numpy.bool_``): flags such as ``per_image`` take no truthy stand-ins."""
+    if type(value).__name__ not in ("bool", "bool_"):
+        expected = "True or False"
+        got = f"{type(value).__name__} {short_repr(value)}"
+        raise ArgumentTypeError(f"{name}: expected {expected}; got {got}.", name=name, expected=expected, got=got)
+    return bool(value)
