@@ -116,6 +116,8 @@ def apply_mask(
         check_weight_range(mask, "mask")
         m = m.to(x.dtype)
     if isinstance(fill, str) and fill == "mean":
+        if m.dtype == torch.bool and _bit_path_ok(x, m):
+            return from_bchw(_mean_filled(x, m, keep_bits(m, x)), batched, channels_last=channels_last)
         f = _mean_fill(x, m)
     elif isinstance(fill, str):
         steps = _DEFAULT_INPAINT_STEPS if inpaint_steps is None else inpaint_steps
@@ -194,6 +196,14 @@ def _combine(
     """
     if m.dtype == torch.bool:  # torch.where; on CPU a vectorised bit select (its scalar loop is ~3x slower)
         return where0(m, x) if zero_fill else select(m, x, f.to(x.dtype))
+    if zero_fill and _bit_path_ok(x, m):
+        # x * w, then +0 under w == 0 by AND-ing the bits: two vectorised passes instead of a blend
+        # and a scalar-loop torch.where (NaN/Inf under w == 0 stays out; -0.0 may stay -0.0).
+        # The bits straight from w's pattern (w in [0, 1] was checked): > 0 as an integer iff w > 0
+        # (-0.0 is the most negative integer), so clamp(0, 1).neg() is all-ones there and 0 elsewhere.
+        bits = m.view(INT_VIEW[m.dtype]).clamp(0, 1).neg_()
+        out = torch.mul(x, m)
+        return out.view(bits.dtype).bitwise_and_(bits).view(x.dtype)
     f = f.to(x.dtype)
     if m.requires_grad and torch.is_grad_enabled():  # known on the host: no sync
         # d/dw = x - f: read a non-finite x under w == 0 (and f under w == 1) as 0, so a NaN on the
@@ -232,6 +242,25 @@ def _tensor_fill(fill: object, image: torch.Tensor, x: torch.Tensor, batched: bo
     f = fill.to(x.dtype).reshape((1,) * (image.ndim - fill.ndim) + tuple(fill.shape))
     f = f if batched else f.unsqueeze(0)
     return f.permute(0, 3, 1, 2) if channels_last else f  # same view as_bchw made of the image
+
+
+def _bit_path_ok(x: torch.Tensor, m: torch.Tensor) -> bool:
+    """Whether the in-place bit paths apply: CPU, eager, an integer view, no autograd, m not growing x."""
+    if x.device.type != "cpu" or x.dtype not in INT_VIEW or torch.compiler.is_compiling():
+        return False
+    if torch.is_grad_enabled() and (x.requires_grad or m.requires_grad):
+        return False
+    return m.dtype in (torch.bool, x.dtype) and x.shape == torch.broadcast_shapes(x.shape, m.shape)
+
+
+def _mean_filled(x: torch.Tensor, m: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """``fill="mean"`` with a bool mask on CPU: the zeroed image is summed, then takes the means in place."""
+    kept = zero_outside(x, m, bits)
+    num = kept.sum((2, 3), keepdim=True, dtype=accumulation_dtype(x.dtype))
+    den = m.sum((2, 3), keepdim=True)  # at the mask's channel count, exact int64
+    mean = (num / den.clamp_min(1)).to(x.dtype)  # num is 0 where den is 0
+    fill_bits = mean.view(bits.dtype) & bits.bitwise_not_()  # bits is our own temporary
+    return kept.view(bits.dtype).bitwise_or_(fill_bits).view(x.dtype)
 
 
 def _mean_fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:

@@ -543,3 +543,24 @@ def test_inpaint_scaled_path_matches_plain_ops():
     # the bit-select fast path (CPU, no grad) and the autograd path give the same result
     x, mask = torch.rand(2, 3, 33, 20), torch.rand(2, 1, 33, 20) > 0.4
     torch.testing.assert_close(inpaint(x, mask), inpaint(x.requires_grad_(), mask).detach(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_cpu_bit_paths_match_the_autograd_paths_issue11(dtype):
+    # weight mask with fill 0, and fill="mean" with a bool mask, take in-place bit paths on CPU
+    # without autograd: same values as the differentiable path, NaN/Inf under removed pixels kept out
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 9, 11, generator=g).to(dtype)
+    w = torch.rand(2, 1, 9, 11, generator=g).to(dtype)
+    w[w < 0.3] = 0.0
+    w[0, 0, 0, :3] = -0.0  # a -0.0 weight removes too
+    x[:, :, 0, :4] = float("nan")
+    x[:, 1, 1, w[0, 0, 1] == 0] = float("inf")
+    keep = w > 0
+    for mask, fill in ((w, 0.0), (keep, "mean"), (keep, 0.0)):
+        fast = apply_mask(x, mask, fill=fill)
+        slow = apply_mask(x.clone().requires_grad_(), mask, fill=fill).detach()
+        torch.testing.assert_close(fast, slow, rtol=0, atol=0, equal_nan=True)  # NaN kept where w > 0
+        if fill == 0.0:  # (a kept NaN makes the mean NaN, as any mean)
+            assert (fast[~keep.expand_as(x)] == 0).all()
+    torch.testing.assert_close(apply_mask(x, w), torch.where(keep, x * w, 0.0), rtol=0, atol=0, equal_nan=True)
