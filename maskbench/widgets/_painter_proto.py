@@ -5,7 +5,9 @@ Browser -> kernel, ``model.send(content, undefined, buffers)``:
     little-endian Float32 buffer of ``n`` ``(row, col)`` pairs in full-resolution image coordinates;
     ``{"type": "edit", "tool": "lasso", "label", "n", ...}`` + the polygon's vertices the same way;
     ``{"type": "edit", "tool": "fill", "label", "row", "col", ...}``;
+    ``{"type": "pick", "row", "col"}``: make the label at that full-resolution pixel the active class;
     ``{"type": "undo"|"redo"|"clear"|"hello"}`` (``hello``: a new view asks for the full labels).
+    Edits honour the ``paint_over`` and ``fill_mode`` traits (synced before the edit, on the same comm).
 Kernel -> browser: ``{"type": "patch", "id", "y", "x", "h", "w", "done"}`` + one uint8 buffer of
 ``h * w`` proxy labels (a large box comes in row bands; ``done`` marks the last), or
 ``{"type": "reject", "id", "message"}``.
