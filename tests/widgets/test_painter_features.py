@@ -180,3 +180,13 @@ def test_initial_mask_is_not_an_edit_and_from_painter_carries_on():
     assert r.opacity == 0.9 and torch.equal(r.mask, p.mask)
     with pytest.raises(TypeError, match="old: expected a Painter"):
         Painter.from_painter(p.mask)
+
+
+def test_mask_version_cannot_be_set_from_the_browser_or_python():
+    p = make()
+    p.paint_stroke([(5, 5)], radius=2)
+    with pytest.warns(UserWarning, match="'mask_version' cannot be set from the browser"):
+        p.set_state({"mask_version": 99})
+    assert p.mask_version == 1
+    with pytest.raises(Exception, match="read-only"):
+        p.mask_version = 5
