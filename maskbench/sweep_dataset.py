@@ -253,6 +253,15 @@ def sweep_dataset(
     indexable = (
         not isinstance(dataset, IterableDataset) and hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")
     )
+    if not indexable and not hasattr(dataset, "__iter__"):
+        got = f"{type(dataset).__name__} {short_repr(dataset)}"
+        raise ArgumentTypeError(
+            f"dataset: expected a torch Dataset, a sequence (len and [i]) or an iterable of (probs, target) "
+            f"items; got {got}. Pass e.g. a list of (probs, target) pairs.",
+            name="dataset",
+            expected="a Dataset, sequence or iterable",
+            got=got,
+        )
     if client is not None and not indexable:
         raise ArgumentTypeError(
             f"dataset: client= needs a map-style dataset (len and [i]) to split into partitions; got "

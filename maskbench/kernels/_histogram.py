@@ -17,6 +17,7 @@ from maskbench.kernels import _binning
 from maskbench.kernels._binning import Grid, exact_counts, fast_counts, finite_range, per_value_counts, rounding_bound
 
 _INF = float("inf")
+MAX_BINS = 1 << 20  # histogram bins per image (a bigger number is a mistake, not a histogram)
 
 
 def _as_flat(x: torch.Tensor, name: str) -> tuple[torch.Tensor, tuple[int, ...], torch.dtype, torch.dtype]:
@@ -60,7 +61,7 @@ class Hist:
     """
 
     def __init__(self, x: torch.Tensor, bins: int, *, sums: bool = False) -> None:
-        bins = check_int(bins, "bins", min_value=1)
+        bins = check_int(bins, "bins", min_value=1, max_value=MAX_BINS)
         flat, self.batch, self.out_dtype, work = _as_flat(x, "x")
         dev = flat.device
         lo, hi, clean = finite_range(flat, work)

@@ -17,6 +17,7 @@ from maskbench._checks import (
     ArgumentTypeError,
     DTypeError,
     ShapeError,
+    check_bool,
     check_bool_mask,
     check_broadcast_to,
     check_int,
@@ -30,6 +31,8 @@ from maskbench._checks import (
     short_repr,
 )
 from maskbench.kernels._counting import bincount_fixed
+
+MAX_CLASSES = 1 << 16  # class count cap: the (K, K) matrix must fit in memory
 
 __all__ = ["Confusion", "confusion_counts"]
 
@@ -148,7 +151,7 @@ def confusion_counts(
     check_same_shape(pred, "pred", target, "target")
     multiclass = num_classes is not None
     if multiclass:
-        k = check_int(num_classes, "num_classes", min_value=1)
+        k = check_int(num_classes, "num_classes", min_value=1, max_value=MAX_CLASSES)
         check_labels(pred, "pred")
         check_labels(target, "target")
     else:
@@ -162,6 +165,7 @@ def confusion_counts(
             check_bool_mask(x, name, min_ndim=0)
     if isinstance(ignore, torch.Tensor):
         check_tensor(ignore, "ignore")
+    per_image = check_bool(per_image, "per_image")
     if per_image and pred.ndim < 1:
         raise ShapeError(f"pred: per_image=True needs a batch dim (B, ...); got {describe(pred)}.")
 

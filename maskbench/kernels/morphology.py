@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 FOOTPRINTS = ("square", "disk")
+MAX_RADIUS = 1 << 15  # footprint radius cap in pixels (a larger one is a mistake)
 
 
 def footprint_mask(radius: int, kind: str = "square", *, device: torch.device | str | None = None) -> torch.Tensor:
@@ -60,7 +61,7 @@ def footprint_mask(radius: int, kind: str = "square", *, device: torch.device | 
                 [0, 1, 1, 1, 0],
                 [0, 0, 1, 0, 0]], dtype=torch.int32)
     """
-    check_int(radius, "radius", min_value=0)
+    check_int(radius, "radius", min_value=0, max_value=MAX_RADIUS)
     check_choice(kind, "footprint", FOOTPRINTS)
     d = torch.arange(-radius, radius + 1, device=device)
     if kind == "square":
@@ -127,7 +128,7 @@ def _dilate_impl(mask: torch.Tensor, radius: int, kind: str) -> torch.Tensor:
 
 def _check(mask: object, radius: object, kind: object) -> None:
     check_bool_mask(mask, "mask")
-    check_int(radius, "radius", min_value=0)
+    check_int(radius, "radius", min_value=0, max_value=MAX_RADIUS)
     check_choice(kind, "footprint", FOOTPRINTS)
 
 

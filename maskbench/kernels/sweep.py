@@ -42,6 +42,7 @@ __all__ = ["SweepResult", "threshold_sweep", "ThresholdSweep"]
 # Largest T for the arithmetic bucket path; beyond it, torch.bucketize (float32 rounding stays far
 # below half a bin up to here, and the exhaustive test covers it).
 _UNIFORM_MAX = 65536
+MAX_THRESHOLDS = 1 << 20  # evenly spaced thresholds: (T,) counts per image
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def _check_thresholds(thresholds: object) -> int | torch.Tensor:
     if isinstance(thresholds, torch.Tensor):
         return check_increasing(thresholds, "thresholds")
     try:
-        return check_int(thresholds, "thresholds", min_value=1)
+        return check_int(thresholds, "thresholds", min_value=1, max_value=MAX_THRESHOLDS)
     except ArgumentTypeError:
         expected = "an int T (torch.linspace(0, 1, T)) or a 1-D ascending tensor"
         raise ArgumentTypeError(

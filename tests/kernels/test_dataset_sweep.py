@@ -347,3 +347,19 @@ def test_huge_finite_probabilities_are_not_mistaken_for_inf() -> None:
     sweep = DatasetSweep(4)
     sweep.update(probs, torch.ones(2, 3, 3, dtype=torch.bool))
     assert sweep.pooled.tp.tolist() == [18, 18, 18, 18]
+
+
+def test_maskbench_errors_keep_their_attributes_through_pickle() -> None:
+    """Errors come back from Dask/DataLoader workers pickled: name/expected/got and .index/.id must survive."""
+    import pickle
+
+    from maskbench._checks import ArgumentError, ShapeError
+
+    err = ArgumentError("radius: expected an int >= 0; got -1.", name="radius", expected="an int >= 0", got="-1")
+    err.index, err.id = 7, "img-7"
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is ArgumentError and isinstance(back, ValueError)
+    assert str(back) == str(err)
+    assert (back.name, back.expected, back.got, back.index, back.id) == ("radius", "an int >= 0", "-1", 7, "img-7")
+    plain = pickle.loads(pickle.dumps(ShapeError("x: bad shape")))
+    assert str(plain) == "x: bad shape" and plain.name is None
