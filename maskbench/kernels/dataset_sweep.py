@@ -36,12 +36,11 @@ from maskbench.kernels._counting import bincount_fixed
 from maskbench.kernels._dataset_items import check_values as check_batch_values
 from maskbench.kernels._dataset_items import located, prepare, where
 from maskbench.kernels.metrics import SCORE_METRICS, scores_from_counts
+from maskbench.kernels.sweep import _UNIFORM_MAX, _bucket  # one bucket rule (p > t) for both sweeps
 
 __all__ = ["DatasetSweep", "SweepCounts"]
 
 _AVERAGES = ("pooled", "per_image")
-# Largest T for the arithmetic bucket path (as in kernels/sweep.py); beyond it, torch.bucketize.
-_UNIFORM_MAX = 65536
 
 
 @dataclass(frozen=True)
@@ -65,17 +64,6 @@ def _counts(thresholds: torch.Tensor, hist: torch.Tensor) -> SweepCounts:
     tail = hist.flip(-1).cumsum(-1).flip(-1)
     fp, tp = tail[..., 0, 1:], tail[..., 1, 1:]
     return SweepCounts(thresholds, tp, fp, tail[..., 1, :1] - tp, tail[..., 0, :1] - fp)
-
-
-def _bucket(x: torch.Tensor, thresholds: torch.Tensor, uniform: bool) -> torch.Tensor:
-    """For flat ``x``: the number of thresholds strictly below ``x`` (int32 in ``[0, T]``), 0 for NaN."""
-    if not uniform:
-        return torch.bucketize(x, thresholds, out_int32=True).masked_fill_(x.isnan(), 0)
-    # thresholds == linspace(0, 1, T): k = round(x (T - 1)) is the nearest threshold up to float
-    # rounding far below half a bin, so one exact comparison gives the count: k + (thresholds[k] < x).
-    t = thresholds.numel()
-    k = torch.mul(x, t - 1).nan_to_num_(nan=0.0).clamp_(0, t - 1).round_().int()
-    return k.add_(thresholds.index_select(0, k) < x)
 
 
 class DatasetSweep:

@@ -166,6 +166,7 @@ def _bucket(x: torch.Tensor, thresholds: torch.Tensor, uniform: bool) -> torch.T
     """For flat ``x``: the number of thresholds ``< x`` (int32 in ``[0, T]``), 0 for NaN."""
     t = thresholds.numel()
     if not uniform:
+        x, thresholds = x.contiguous(), thresholds.contiguous()  # bucketize warns about strided inputs
         idx = torch.bucketize(x, thresholds, right=False, out_int32=True)  # thresholds < x
         return idx.masked_fill_(x.isnan(), 0)
     # thresholds == linspace(0, 1, T): k = round(x * (T - 1)) is the nearest threshold up to float
@@ -200,7 +201,8 @@ def _result(thresholds: torch.Tensor, hist: torch.Tensor) -> SweepResult:
 
 def _make_thresholds(thresholds: int | torch.Tensor, device: torch.device | None) -> tuple[torch.Tensor, bool]:
     if isinstance(thresholds, torch.Tensor):
-        return (thresholds if device is None else thresholds.to(device)), False
+        # contiguous: torch.bucketize copies (and warns about) strided boundaries on every call
+        return (thresholds if device is None else thresholds.to(device)).contiguous(), False
     return torch.linspace(0, 1, thresholds, device=device), thresholds <= _UNIFORM_MAX
 
 

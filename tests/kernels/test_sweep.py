@@ -284,3 +284,19 @@ def test_errors(device):
         threshold_sweep(p, t, thresholds=torch.arange(3, device=device))
     with pytest.raises(ValueError, match=r"metric: expected one of"):
         threshold_sweep(p, t).best("accuracy")
+
+
+def test_strided_thresholds_and_probs_need_no_copy_warning() -> None:
+    """torch.bucketize warns (UserWarning) on non-contiguous inputs: the sweeps pass contiguous ones."""
+    import warnings
+
+    t = torch.linspace(0, 1, 20)[::2]  # strided thresholds
+    p = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(0))
+    m = p > 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sweep = ThresholdSweep(t)
+        sweep.update(p.transpose(1, 2), m.transpose(1, 2))
+        got = sweep.compute()
+        ref = threshold_sweep(p, m, thresholds=t.clone())
+    assert torch.equal(got.tp, ref.tp) and torch.equal(got.fp, ref.fp)
