@@ -44,3 +44,22 @@ def test_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
         out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs if out.output_type == "error"
     ]
     assert not errors, errors
+
+
+MARIMO_NOTEBOOKS = sorted((ROOT / "notebooks").glob("marimo_*.py"))
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", MARIMO_NOTEBOOKS, ids=lambda p: p.name)
+def test_marimo_notebook_runs_as_a_script(path: Path) -> None:
+    """A marimo notebook (a .py app, not an .ipynb) runs every cell headless with `python <file>`;
+    its widgets are tested in a real browser in tests/browser/test_front_ends.py."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("marimo")
+    env = dict(os.environ, MASKBENCH_SMALL=os.environ.get("MASKBENCH_SMALL", "1"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, str(path)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "Traceback" not in done.stderr, done.stderr[-4000:]
