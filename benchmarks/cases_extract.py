@@ -9,7 +9,7 @@ from benchmarks._case import measure, wanted
 from benchmarks._data import randint, scene, size_text
 from benchmarks._timing import Row
 
-OPERATIONS = ("extract_classes", "extract_classes drop_ignored=False")
+OPERATIONS = ("extract_classes", "extract_classes drop_ignored=False", "class_stats")
 NUM_CLASSES = 21
 
 
@@ -26,6 +26,18 @@ def per_class_loop(image: torch.Tensor, labels: torch.Tensor, num_classes: int):
         means.append(v.mean(0))
         stds.append(v.std(0, correction=0))
     return torch.cat(values), torch.cat(coords), counts, torch.stack(means), torch.stack(stds)
+
+
+def per_class_stats_loop(image: torch.Tensor, labels: torch.Tensor, num_classes: int):
+    """The statistics alone, written the usual way: a boolean index, mean and std per class."""
+    hwc = image.permute(0, 2, 3, 1)
+    counts, means, stds = [], [], []
+    for k in range(num_classes):
+        v = hwc[labels == k]
+        counts.append(v.shape[0])
+        means.append(v.mean(0))
+        stds.append(v.std(0, correction=0))
+    return counts, torch.stack(means), torch.stack(stds)
 
 
 def cases(device: torch.device, quick: bool) -> list[Row]:
@@ -65,6 +77,22 @@ def cases(device: torch.device, quick: bool) -> list[Row]:
             ours=lambda: mb.extract_classes(image, labels, num_classes=NUM_CLASSES, drop_ignored=False),
             baselines={"per-class loop": loop},
             note="the sync-free variant (N = B*H*W)",
+            device=device,
+            quick=quick,
+        )
+        rows += measure(
+            OPERATIONS[2],
+            shape,
+            kind,
+            key="class_stats",
+            ours=lambda: mb.class_stats(image, labels, num_classes=NUM_CLASSES),
+            baselines={
+                "per-class loop": loop,
+                "per-class stats loop (labels == k, index, mean, std)": lambda: per_class_stats_loop(
+                    image, labels, NUM_CLASSES
+                ),
+            },
+            note="counts, mean, std only (no per-pixel grouping): issue 11's extract_classes >= 5x target",
             device=device,
             quick=quick,
         )

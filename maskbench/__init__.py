@@ -47,6 +47,8 @@ _EXPORTS: dict[str, str] = {
     "Pixels": "maskbench.kernels.extract",
     "PaddedPixels": "maskbench.kernels.extract",
     "ClassPixels": "maskbench.kernels.extract",
+    "class_stats": "maskbench.kernels.extract",
+    "ClassStats": "maskbench.kernels.extract",
     "masked_sum": "maskbench.kernels.reduce",
     "masked_mean": "maskbench.kernels.reduce",
     "masked_std": "maskbench.kernels.reduce",

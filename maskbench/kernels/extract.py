@@ -22,7 +22,7 @@ from maskbench._checks import (
 )
 from maskbench.kernels._casting import accumulation_dtype
 
-__all__ = ["Pixels", "PaddedPixels", "ClassPixels", "extract_pixels", "extract_classes"]
+__all__ = ["Pixels", "PaddedPixels", "ClassPixels", "ClassStats", "extract_pixels", "extract_classes", "class_stats"]
 
 
 class Pixels(NamedTuple):
@@ -71,6 +71,14 @@ class ClassPixels(NamedTuple):
         k = check_int(k, "k", min_value=0, max_value=self.counts.shape[0] - 1)
         start, stop = self.offsets[k : k + 2].tolist()
         return Pixels(self.values[start:stop], self.coords[start:stop])
+
+
+class ClassStats(NamedTuple):
+    """Per-class statistics: ``counts`` (K,) int64, ``mean`` and ``std`` (K, C)."""
+
+    counts: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
 
 
 def _flat_coords(index: torch.Tensor, n: int, h: int, w: int, batched: bool) -> torch.Tensor:
@@ -259,3 +267,63 @@ def extract_classes(
     values = planar.index_select(1, order).t()
     coords = _flat_coords(order, n, h, w, batched)
     return ClassPixels(values, coords, counts, offsets, mean.to(out_dtype), std.to(out_dtype))
+
+
+def class_stats(
+    image: torch.Tensor, labels: torch.Tensor, *, num_classes: int, channels_last: bool = False
+) -> ClassStats:
+    """Per-class pixel count, mean and std of ``image`` under a label map, without grouping the pixels.
+
+    The statistics of :func:`extract_classes` (same ``counts``/``mean``/``std``, same conventions)
+    when the pixels themselves are not needed: no sort and no per-pixel gather, only per-class sums
+    (fixed-size ``scatter_add`` buffers: one pass per statistic).
+
+    Args:
+        image, labels, num_classes, channels_last: as in :func:`extract_classes` (labels outside
+            ``[0, num_classes)`` belong to no class).
+
+    Returns:
+        :class:`ClassStats`: ``counts (K,)`` int64, ``mean (K, C)`` and ``std (K, C)`` (population std;
+        an empty class has mean 0 and std 0; a NaN pixel makes its class's mean and std NaN), in the
+        image's floating dtype (float32 for integer images). Differentiable in ``image``.
+
+    Syncs: none. The variance is summed around each channel's global mean rather than around each
+    class's mean (no per-pixel gather), so it differs from :func:`extract_classes`'s two-pass value
+    only by rounding.
+
+    >>> image = torch.tensor([[[1.0, 2.0], [3.0, 5.0]]])   # (1, 2, 2)
+    >>> stats = class_stats(image, torch.tensor([[1, 0], [1, 1]]), num_classes=3)
+    >>> stats.counts.tolist(), stats.mean.flatten().tolist()
+    ([1, 3, 0], [2.0, 3.0, 0.0])
+    """
+    x, batched = as_bchw(image, "image", channels_last=channels_last)
+    check_labels(labels, "labels")
+    k = check_int(num_classes, "num_classes", min_value=1)
+    check_same_device(image=image, labels=labels)
+    lab4 = spatial_mask_as_4d(labels, x, batched, "labels", allow_channels=False)
+    b, c, h, w = x.shape
+    # Column of each pixel in (C, K + 2) sum buffers: 1 + its class; 0 below the range, K + 1 above it
+    # (one clamp instead of a range test and a where: the dump columns are dropped at the end).
+    column = lab4.expand(b, 1, h, w).reshape(1, -1).long().clamp(-1, k).add_(1)
+
+    out_dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    acc = accumulation_dtype(out_dtype)
+    v = _planar(x).to(acc)  # (C, N)
+
+    def per_class(values: torch.Tensor) -> torch.Tensor:  # (C, N) -> (C, K) class sums (fixed size, no sync)
+        buf = torch.zeros(values.shape[0], k + 2, dtype=values.dtype, device=x.device)
+        return buf.scatter_add(1, column.expand_as(values), values)[:, 1 : k + 1]
+
+    counts = per_class(torch.ones_like(column))[0]
+    denom = counts.clamp_min(1).to(acc)
+    # Sums of (x - g)^2 around each channel's mean g lose far less to cancellation than sums of x^2
+    # (g is only a shift: any finite value is exact up to rounding; a NaN/Inf one would spoil every class).
+    g = v.mean(1, keepdim=True)
+    g = torch.where(g.isfinite(), g, 0.0)
+    d = v - g
+    mean_d = per_class(d) / denom
+    mean = torch.where(counts > 0, mean_d + g, 0.0)
+    var = (per_class(d.square_() if not d.requires_grad else d.square()) / denom - mean_d.square()).clamp_min(0)
+    # sqrt'(0) is inf: empty/constant classes take the 0 branch and get zero gradient (NaN stays NaN).
+    std = torch.where(var == 0, 0.0, var.clamp_min(torch.finfo(acc).tiny).sqrt())
+    return ClassStats(counts, mean.t().to(out_dtype), std.t().to(out_dtype))

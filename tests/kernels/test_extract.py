@@ -8,7 +8,17 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maskbench import ClassPixels, DTypeError, PaddedPixels, Pixels, ShapeError, extract_classes, extract_pixels
+from maskbench import (
+    ClassPixels,
+    ClassStats,
+    DTypeError,
+    PaddedPixels,
+    Pixels,
+    ShapeError,
+    class_stats,
+    extract_classes,
+    extract_pixels,
+)
 
 fixtures_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.int32, torch.uint8]
@@ -305,3 +315,44 @@ def test_extract_pixels_zero_sized_with_max_pixels_issue10_11(device, shape, k) 
 def test_extract_pixels_huge_max_pixels_is_named_issue10_11() -> None:
     with pytest.raises(ValueError, match=r"^max_pixels: expected an int <= "):
         extract_pixels(torch.zeros(1, 2, 2), torch.ones(2, 2, dtype=torch.bool), max_pixels=10**400)
+
+
+# issue 11: the statistics-only path ------------------------------------------------------------------
+
+
+@fixtures_ok
+@given(case=image_and_labels())
+def test_class_stats_matches_per_class_loop(case, device, no_sync) -> None:
+    image, labels, image4, labels3, k, batched = case
+    _, _, ref_counts, ref_mean, ref_std = ref_classes(image4, labels3, k, batched)
+    with no_sync():
+        out = class_stats(image.to(device), labels.to(device), num_classes=k)
+    assert isinstance(out, ClassStats)
+    assert out.counts.cpu().tolist() == ref_counts and out.counts.dtype == torch.int64
+    tol = {torch.float64: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}.get(image.dtype, 1e-4)
+    assert out.mean.dtype == out.std.dtype == (image.dtype if image.is_floating_point() else torch.float32)
+    np.testing.assert_allclose(out.mean.double().cpu().numpy(), ref_mean, rtol=tol, atol=tol)
+    np.testing.assert_allclose(out.std.double().cpu().numpy(), ref_std, rtol=tol, atol=10 * tol)
+    full = extract_classes(image.to(device), labels.to(device), num_classes=k, drop_ignored=False)
+    assert torch.equal(out.counts, full.counts)
+
+
+def test_class_stats_nan_empty_offset_and_gradient(device) -> None:
+    image = torch.tensor([[[1.0, float("nan")], [3.0, 5.0]]], device=device)
+    labels = torch.tensor([[0, 1], [0, 255]], device=device)  # 255: no class
+    out = class_stats(image, labels, num_classes=3)
+    assert out.counts.tolist() == [2, 1, 0]
+    assert out.mean[0, 0].item() == 2.0 and out.std[0, 0].item() == 1.0
+    assert out.mean[1].isnan().all() and out.std[1].isnan().all()  # NaN stays in its own class
+    assert out.mean[2].item() == 0.0 and out.std[2].item() == 0.0  # empty class: 0, not NaN
+    # a large offset: the sums around the channel mean keep float32's std accurate
+    g = torch.Generator().manual_seed(0)
+    x = (1e4 + torch.randn(3, 64, 64, generator=g)).to(device)
+    lab = torch.randint(0, 4, (64, 64), generator=g).to(device)
+    ref = extract_classes(x.double(), lab, num_classes=4)
+    got = class_stats(x, lab, num_classes=4)
+    torch.testing.assert_close(got.std.double(), ref.std, rtol=1e-3, atol=0)
+    torch.testing.assert_close(got.mean.double(), ref.mean, rtol=1e-6, atol=0)
+    xg = torch.rand(2, 3, 4, dtype=torch.float64, device=device, requires_grad=True)
+    lab = torch.tensor([[0, 1, 1, 2], [0, 0, 1, 2], [1, 1, 0, 3]], device=device)
+    torch.autograd.gradcheck(lambda t: tuple(class_stats(t, lab, num_classes=4)[1:]), (xg,))
