@@ -85,6 +85,7 @@ _FROM_BROWSER = (
     "paint_over",
     "class_colors",
     "class_visible",
+    "_view_version",
 )
 
 
@@ -180,6 +181,8 @@ class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
     class_visible = ClassVisible().tag(sync=True)
     #: bumped on every change of the mask (edit, undo, redo, load, clear): observe it to follow edits
     mask_version = traitlets.Int(0, read_only=True).tag(sync=True)
+    #: the mask_version the view has drawn, echoed by the browser: marimo re-runs cells on browser updates only
+    _view_version = BoundedInt(0, low=0, high=lambda w: w.mask_version, what="a mask version").tag(sync=True)
     #: the last rejected edit or update ("" when fine; the browser may clear it)
     error = StatusText("").tag(sync=True)
     can_undo = traitlets.Bool(False).tag(sync=True)

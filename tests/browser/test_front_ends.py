@@ -156,13 +156,6 @@ def test_painter_in_marimo(marimo_tour, lab) -> None:
     assert [e for e in page.errors if "favicon" not in e] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="marimo re-runs a cell only when the BROWSER sends a model update; mask_version is bumped by the "
-    "kernel, so nothing is sent after a stroke. Needs painter.js to answer change:mask_version with a "
-    "browser-settable update, e.g. a `_view_version` trait in _from_browser that painter.js sets to "
-    "mask_version on change:mask_version (checked with a subclass: the cell then re-ran ~130 ms after mouse-up)",
-)
 def test_marimo_cell_reading_the_mask_reruns_after_a_stroke(marimo_tour) -> None:
     _, page = marimo_tour
     before = _wait_readout(page, "painted pixels:", lambda s: True)

@@ -324,6 +324,8 @@ function render({ model, el: host }) {
     ["change:class_names change:class_colors change:class_visible change:active_class change:paint_over", syncClasses],
     ["change:tool change:brush_size change:opacity change:error change:fill_mode", syncUI],
     ["change:can_undo change:can_redo change:last_edit_ms", syncUI],
+    // echo the version the view now shows: marimo re-runs cells reading the mask only on browser updates
+    ["change:mask_version", () => { model.set("_view_version", model.get("mask_version")); model.save_changes(); }],
     ["msg:custom", onCustom],
   ]);
   const observer = new ResizeObserver(() => s.resize());
