@@ -34,12 +34,15 @@ FAST = True  # tests turn the CPU fast path off to compare it with exact_counts
 
 def blocks(n: int, p: int, device: torch.device) -> list[tuple[int, int, int, int]]:
     """``(row0, row1, col0, col1)`` blocks of the ``(N, P)`` pixels: whole rows, or one row in pieces."""
-    if device.type != "cpu" or n * p <= _BLOCK:
+    # each of torch's threads gets a cache-sized share (fewer parallel regions, which stall when
+    # the machine is busy)
+    size = _BLOCK * max(1, torch.get_num_threads())
+    if device.type != "cpu" or n * p <= size:
         return [(0, n, 0, p)]
-    if p <= _BLOCK:
-        rows = _BLOCK // p
+    if p <= size:
+        rows = size // p
         return [(r, min(r + rows, n), 0, p) for r in range(0, n, rows)]
-    return [(r, r + 1, c, min(c + _BLOCK, p)) for r in range(n) for c in range(0, p, _BLOCK)]
+    return [(r, r + 1, c, min(c + size, p)) for r in range(n) for c in range(0, p, size)]
 
 
 def _view(buf: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
