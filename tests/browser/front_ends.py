@@ -111,12 +111,12 @@ def open_in(lab: Lab, name: str, *, cells: list[str] | None = None, source: Path
 class MarimoServer:
     """``marimo run`` (or ``edit``) of a scratch copy of one notebook, on a free port, with scratch XDG dirs."""
 
-    def __init__(self, notebook: Path, *, mode: str = "run", env: dict | None = None) -> None:
+    def __init__(self, notebook: Path, *, mode: str = "run", env: dict | None = None, config: str = "") -> None:
         self.run_dir = Path(tempfile.mkdtemp(prefix="maskbench-marimo-"))
         self.notebook = self.run_dir / "work" / Path(notebook).name
         self.notebook.parent.mkdir(parents=True)
         shutil.copy(notebook, self.notebook)
-        self.mode, self.extra_env = mode, dict(env or {})
+        self.mode, self.extra_env, self.config = mode, dict(env or {}), config  # config: marimo.toml text
         self.port = _free_port()
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -130,6 +130,9 @@ class MarimoServer:
         for sub in ("config", "cache", "state"):
             (self.run_dir / sub).mkdir()
             env[f"XDG_{sub.upper()}_HOME"] = str(self.run_dir / sub)
+        if self.config:
+            (self.run_dir / "config" / "marimo").mkdir()
+            (self.run_dir / "config" / "marimo" / "marimo.toml").write_text(self.config)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env.update(self.extra_env)
         cmd = [sys.executable, "-m", "marimo", self.mode, str(self.notebook), "--headless", "--host", "127.0.0.1",

@@ -99,3 +99,34 @@ def test_widgets_follow_the_dark_theme(themed, lab) -> None:
     _set_theme(page, "JupyterLab Light")
     assert _read(page) == light  # and back
     assert lab.console_errors(page) == []
+
+
+def test_widgets_follow_marimos_dark_theme(lab) -> None:
+    """marimo has no --jp-* variables: its dark theme marks a .dark ancestor in the widget's shadow root."""
+    from .front_ends import MarimoServer
+    from .harness import ROOT
+
+    pytest.importorskip("marimo")
+    server = MarimoServer(
+        ROOT / "notebooks" / "marimo_tour.py", env={"MASKBENCH_SMALL": "1"}, config='[display]\ntheme = "dark"\n'
+    )
+    server.start()
+    page = lab.context.new_page()
+    try:
+        page.goto(server.page_url)
+        for root in WIDGETS:  # Playwright's CSS locators pierce marimo's open shadow roots
+            page.locator(root).first.wait_for(timeout=120_000)
+        for root, muted in WIDGETS.items():
+            colours = page.locator(root).first.evaluate(
+                """(r, muted) => {
+                    const rgba = s => { const m = s.match(/[\\d.]+/g).map(Number); return m.length === 3 ? [...m, 1] : m; };
+                    const cs = getComputedStyle(r);
+                    return {bg: rgba(cs.backgroundColor), fg: rgba(cs.color)};
+                }""",
+                muted,
+            )
+            assert _luminance(colours["bg"]) < 0.1, (root, colours)
+            assert _luminance(colours["fg"]) > 0.5, (root, colours)
+    finally:
+        page.close()
+        server.stop()
