@@ -290,7 +290,7 @@ def as_tensor(x: object) -> torch.Tensor:
     >>> int(a[0, 0])
     7
     """
-    return _to_tensor(x, "as_tensor")
+    return _to_tensor(x, "x")
 
 
 def _to_tensor(x: object, name: str) -> torch.Tensor:

@@ -325,7 +325,9 @@ def test_as_tensor_copies_when_it_must() -> None:
     big_endian = np.array([1, 256], dtype=">i4")
     assert as_tensor(big_endian).tolist() == [1, 256]
     assert as_tensor([[1, 2]]).tolist() == [[1, 2]] and as_tensor(np.float32(2.5)).item() == 2.5
-    with pytest.raises(TypeError, match=r"as_tensor: expected a torch.Tensor, numpy array"):
+    with pytest.raises(
+        TypeError, match=r"^x: expected a torch.Tensor, numpy array"
+    ):  # names the argument (issue 10 #13)
         as_tensor(object())
     with pytest.raises(DTypeError, match=r"numpy dtype <U1 has no torch equivalent"):
         as_tensor(np.array(["a"]))

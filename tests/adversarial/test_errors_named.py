@@ -272,18 +272,8 @@ CASES: list[tuple[str, object, str]] = [
 ]
 
 #: cases that fail today, with the defect (one line each); strict: a fix turns them into failures to remove
-_OVERFLOW = "raises a bare OverflowError for 10**400 instead of an ArgumentError naming it (issue 10 #11)"
 _MODULE = "the loss module's constructor accepts a bad option; the error only comes at the first forward"
-KNOWN: dict[str, str] = {
-    "inpaint steps 10**400": "inpaint(steps=10**400) has no upper bound on steps and loops forever (cap it)",
-    "extract_pixels max_pixels 10**400": "extract_pixels " + _OVERFLOW,
-    "one_hot num_classes 10**400": "one_hot " + _OVERFLOW,
-    "iou 0-d vs 1-d": "iou(tensor(True), tensor([True, False])): bare IndexError (issue 10 #11)",
-    "masked_loss fn str": "masked_loss('x', ...): bare TypeError 'str' object is not callable",
-    "one_hot dtype str": "one_hot(dtype='x'): bare RuntimeError about a device string from torch",
-    "rle_decode counts huge str": "rle_decode of a 9 MiB compressed counts string is not rejected within 8 s",
-    "as_tensor object": "as_tensor(object()): the message names 'as_tensor', not the argument x",
-}
+KNOWN: dict[str, str] = {}  # defects still open: "case id": "what is wrong" (strict xfail)
 
 
 def _params():
