@@ -272,7 +272,6 @@ CASES: list[tuple[str, object, str]] = [
 ]
 
 #: cases that fail today, with the defect (one line each); strict: a fix turns them into failures to remove
-_MODULE = "the loss module's constructor accepts a bad option; the error only comes at the first forward"
 KNOWN: dict[str, str] = {}  # defects still open: "case id": "what is wrong" (strict xfail)
 
 
