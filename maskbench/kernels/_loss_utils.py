@@ -97,3 +97,41 @@ class FusedMaskedBCE(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             gt = xs * -grad  # xs is already 0 where excluded
         return gx, gt, None
+
+
+class FusedMaskedCE(torch.autograd.Function):
+    """Sum over kept elements of cross-entropy (no class weights, no smoothing), bool mask, eager.
+
+    Why (issue 11): the composite path masks the logits with a where, runs ``F.cross_entropy`` and
+    its autograd graph (log_softmax, nll, their backwards), then masks again. Here ``log_softmax``
+    runs once on the raw logits (rows are independent) and is reused in the backward as
+    ``softmax - onehot`` formed in place (exp, one scatter, one multiply, one AND). With
+    ``create_graph=True`` the backward uses differentiable ops. torch.compile traces the composite path.
+
+    ``labels`` (N, *S) int64 are already 0 where excluded; ``keep`` (N or 1, 1, *S) bool.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        # log_softmax is per element of (N, *S): a NaN/Inf logit under an excluded element spoils only
+        # that element's row, which the ANDs below (forward and backward) zero bit for bit.
+        lsm = F.log_softmax(x, 1)
+        picked = lsm.gather(1, labels.unsqueeze(1))  # (N, 1, *S): log p of the true class
+        picked = zero_outside(picked, keep, keep_bits(keep, picked), inplace=True)
+        ctx.save_for_backward(x, lsm, labels, keep)
+        return -picked.sum(dtype=accumulation_dtype(x.dtype))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, lsm, labels, keep = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        if torch.is_grad_enabled():  # create_graph=True: stay differentiable
+            p = torch.softmax(torch.where(keep, x, 0.0), 1)
+            onehot = F.one_hot(labels, x.shape[1]).movedim(-1, 1).to(p.dtype)
+            return torch.where(keep, p - onehot, 0.0) * grad, None, None
+        g = lsm.exp()  # softmax (not in place: a retained graph may run this backward again)
+        g.scatter_add_(1, labels.unsqueeze(1), torch.full_like(labels.unsqueeze(1), -1, dtype=g.dtype))
+        g.mul_(grad)
+        bits = keep_bits(keep, g)
+        return zero_outside(g, keep, bits, inplace=bits is not None), None, None

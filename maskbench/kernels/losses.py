@@ -45,6 +45,7 @@ from maskbench._checks import (
 from maskbench.kernels._casting import accumulation_dtype
 from maskbench.kernels._loss_utils import (
     FusedMaskedBCE,
+    FusedMaskedCE,
     absolute_error,
     count_kept,
     kept_values,
@@ -281,6 +282,19 @@ def masked_cross_entropy(
     labels = labels.long()  # F.cross_entropy indexes with int64
     if keep is not None:  # right-align the mask to (N, *S), then add the class dim
         keep = keep.reshape((1,) * (target.ndim - keep.ndim) + tuple(keep.shape)).unsqueeze(1)
+    if (
+        keep is not None
+        and mask.dtype == torch.bool
+        and weight is None
+        and label_smoothing == 0
+        and reduction != "none"
+        and input.dtype in INT_VIEW
+        and not torch.compiler.is_compiling()
+    ):
+        total = FusedMaskedCE.apply(input, labels, keep)  # eager fast path, see its docstring
+        if reduction == "sum":
+            return total.to(input.dtype)
+        return safe_div(total, count_kept(mask, target.shape, total.dtype), empty).to(input.dtype)
     logits = where0(keep, input)
     loss = F.cross_entropy(logits, labels, weight=weight, reduction="none", label_smoothing=label_smoothing)
     denom = None

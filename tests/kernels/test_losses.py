@@ -718,3 +718,37 @@ def test_loss_modules_check_options_when_built_issue10_13(build, error, name):
     # the bad option was only noticed at the first forward (or by torch's register_buffer)
     with pytest.raises(error, match=rf"^{name}: expected"):
         build()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shared_mask", [False, True])
+def test_fused_cross_entropy_matches_composite_path_issue11(device, reduction, shared_mask):
+    # a bool mask takes the fused eager path (CPU); the same mask as 0/1 floats takes the composite
+    # one: values, gradients (exactly 0 under NaN/Inf logits and stray labels) and double backward agree
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 5, 4, 6, generator=g, dtype=torch.float64).to(device)
+    y = torch.randint(0, 5, (2, 4, 6), generator=g).to(device)
+    m = (torch.rand((4, 6) if shared_mask else (2, 4, 6), generator=g) > 0.4).to(device)
+    bad = ~m.expand(2, 4, 6)
+    x = torch.where(
+        bad[:, None],
+        torch.tensor([float("nan"), float("inf")], dtype=x.dtype, device=device)[
+            torch.arange(5, device=device) % 2
+        ].view(1, 5, 1, 1),
+        x,
+    )
+    y = torch.where(bad, 255, y)
+    grads = []
+    for mask in (m, m.double()):
+        xr = x.clone().requires_grad_()
+        loss = masked_cross_entropy(xr, y, mask, reduction=reduction)
+        (gx,) = torch.autograd.grad(loss, xr, create_graph=True)
+        (ggx,) = torch.autograd.grad((gx * gx.detach().isfinite()).sum(), xr)
+        grads.append((loss.detach(), gx.detach(), ggx))
+    for a, b in zip(grads[0], grads[1]):
+        torch.testing.assert_close(a, b)
+    assert (grads[0][1][bad[:, None].expand_as(x)] == 0).all()
+    # and the plain reference: F.cross_entropy over the kept pixels only
+    keep = m.expand(2, 4, 6)
+    ref = F.cross_entropy(x.movedim(1, -1)[keep], y[keep], reduction=reduction)
+    torch.testing.assert_close(grads[0][0], ref)
