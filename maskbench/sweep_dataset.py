@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from maskbench._checks import ArgumentError, ArgumentTypeError, MaskbenchError, check_int, short_repr
-from maskbench.kernels._dataset_items import located
+from maskbench._checks.batches import located
 from maskbench.kernels.dataset_sweep import DatasetSweep
 
 __all__ = ["sweep_dataset"]

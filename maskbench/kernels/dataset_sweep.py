@@ -32,9 +32,8 @@ from maskbench._checks import (
     describe,
     short_repr,
 )
+from maskbench._checks.batches import check_batch_values, located, prepare, where
 from maskbench.kernels._counting import bincount_fixed
-from maskbench.kernels._dataset_items import check_values as check_batch_values
-from maskbench.kernels._dataset_items import located, prepare, where
 from maskbench.kernels.metrics import SCORE_METRICS, scores_from_counts
 from maskbench.kernels.sweep import _UNIFORM_MAX, _bucket  # one bucket rule (p > t) for both sweeps
 

@@ -81,9 +81,6 @@ def max_display_value(value: object) -> int:
     return value
 
 
-#: Old name (loss_explorer.py imports it); ``def check_*`` functions live only in ``maskbench._checks``.
-check_max_display = max_display_value
-
 _CHANNELS = (1, 3, 4)
 
 

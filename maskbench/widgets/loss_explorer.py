@@ -42,7 +42,7 @@ from maskbench.widgets._common import (
     UnitFloat,
     WidgetTypeError,
     WidgetValueError,
-    check_max_display,
+    max_display_value,
 )
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bits
 
@@ -166,7 +166,7 @@ class LossExplorer(GuardedState, anywidget.AnyWidget):
         m = spatial_mask_as_4d(mask, x, batched, "mask", image_name="logits_or_probs", allow_channels=False)
         self._m = check_loss_mask(m, (x.shape[0], 1, *x.shape[2:]), x, "logits_or_probs (B, 1, H, W)")
         self._img = None if image is None else self._image_4d(image, x, batched)
-        max_display = check_max_display(max_display)
+        max_display = max_display_value(max_display)
         if max_display > MAX_MAPS_DISPLAY:
             raise WidgetValueError(
                 f"max_display: expected an int in [1, {MAX_MAPS_DISPLAY}] (four float32 maps must fit in one "

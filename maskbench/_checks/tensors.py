@@ -1,121 +1,31 @@
-"""The one place where maskbench validates its inputs.
-
-Every error names the argument, what was expected, what came, and a fix when there is one. Error
-classes subclass ``ValueError`` / ``TypeError`` so ordinary ``except ValueError`` code catches them.
-
-Checks that only look at shapes, dtypes and devices never read tensor data, so they cost no host
-sync on CUDA. Checks that must read values (``check_weight_range``) run only on CPU tensors and
-outside ``torch.compile``: on an accelerator they would force a GPU->CPU sync, which maskbench's
-kernels promise not to do.
-"""
+"""Checks of tensors: types, shapes, dtypes, devices and, on CPU in eager mode only, values."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 
+from maskbench._checks.errors import DeviceError, DTypeError, MaskValueError, ShapeError, describe
+
 __all__ = [
-    "check_bool",
-    "MaskbenchError",
-    "ArgumentError",
-    "ArgumentTypeError",
-    "ShapeError",
-    "DTypeError",
-    "DeviceError",
-    "MaskValueError",
-    "CastError",
-    "describe",
     "check_tensor",
-    "check_choice",
-    "check_int",
-    "check_number",
-    "short_repr",
     "check_same_device",
     "check_mask_dtype",
+    "check_bool_mask",
+    "can_read_values",
     "check_weight_range",
     "check_labels",
     "as_bchw",
     "from_bchw",
     "spatial_mask_as_4d",
     "check_broadcast_to",
-    "check_bool_mask",
     "check_same_shape",
     "check_label_range",
     "check_increasing",
     "check_probabilities",
     "check_real",
-    "can_read_values",
-    "_can_read_values",  # old name, kept importable until its last user moves to can_read_values
-    "check_floating",
-    "check_regression",
-    "check_empty",
-    "check_reduction",
-    "check_loss_mask",
-    "check_channel_param",
-    "check_number_or_tensor",
 ]
-
-
-class MaskbenchError(Exception):
-    """Base of maskbench's input errors (always combined with ValueError or TypeError).
-
-    Like kornia's errors it can carry what went wrong as attributes, for code that reacts to them:
-    ``name`` (the argument), ``expected`` and ``got`` (short descriptions); each ``None`` if unknown.
-    """
-
-    def __init__(
-        self, message: str = "", *, name: str | None = None, expected: str | None = None, got: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.name = name
-        self.expected = expected
-        self.got = got
-
-    def __reduce__(self):
-        # Exception pickles as cls(*args): keyword attributes (and a subclass's own, such as
-        # ``.index``) would be lost on the way back from a worker process. Restore them all.
-        return _rebuild_error, (type(self), self.args, self.__dict__)
-
-
-class ArgumentError(MaskbenchError, ValueError):
-    """An option or number has a value the operation does not accept (e.g. a negative radius)."""
-
-
-class ArgumentTypeError(MaskbenchError, TypeError):
-    """An argument has a Python type the operation does not accept (e.g. a string for a size)."""
-
-
-class ShapeError(MaskbenchError, ValueError):
-    """A tensor has a shape that does not fit the operation."""
-
-
-class DTypeError(MaskbenchError, TypeError):
-    """A tensor has a dtype the operation does not accept."""
-
-
-class DeviceError(MaskbenchError, ValueError):
-    """Tensors that must live together are on different devices."""
-
-
-class MaskValueError(MaskbenchError, ValueError):
-    """A mask holds values outside what its dtype promises (e.g. a weight outside [0, 1])."""
-
-
-class CastError(MaskbenchError, ValueError):
-    """Values cannot be stored exactly in the target dtype (fractions, NaN/Inf or out of range)."""
-
-
-def describe(x: object) -> str:
-    """Short description of a value for error messages: ``(2, 3, 64, 64) float32 on cpu``."""
-    if isinstance(x, torch.Tensor):
-        dtype = str(x.dtype).replace("torch.", "")
-        return f"{tuple(x.shape)} {dtype} on {x.device}"
-    shape = getattr(x, "shape", None)
-    if shape is not None:
-        return f"{type(x).__name__} of shape {tuple(shape)} dtype {getattr(x, 'dtype', '?')}"
-    return f"{type(x).__name__} {x!r}"[:120]
 
 
 def check_tensor(x: object, name: str, *, ndim: int | Sequence[int] | None = None) -> torch.Tensor:
@@ -131,95 +41,6 @@ def check_tensor(x: object, name: str, *, ndim: int | Sequence[int] | None = Non
             dims = " or ".join(str(d) for d in allowed)
             raise ShapeError(f"{name}: expected {dims} dimensions; got {describe(x)}.")
     return x
-
-
-def short_repr(value: object, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters: a bad 9 MiB string must not come back whole."""
-    text = describe(value) if isinstance(value, torch.Tensor) else repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text)} chars)"
-
-
-def check_choice(value: object, name: str, choices: Iterable[object]) -> object:
-    """Require ``value`` to be one of ``choices``."""
-    choices = tuple(choices)
-    try:
-        ok = value in choices
-    except Exception:  # noqa: BLE001 - e.g. a tensor compared with strings
-        ok = False
-    if not ok:
-        expected = f"one of {', '.join(map(repr, choices))}"
-        raise ArgumentError(
-            f"{name}: expected {expected}; got {short_repr(value)}.",
-            name=name,
-            expected=expected,
-            got=short_repr(value),
-        )
-    return value
-
-
-def check_int(value: object, name: str, *, min_value: int | None = None, max_value: int | None = None) -> int:
-    """Require a Python integer (not bool) in ``[min_value, max_value]``."""
-    return check_number(value, name, min=min_value, max=max_value, integer=True)
-
-
-def check_number(
-    value: object,
-    name: str,
-    *,
-    min: float | None = None,  # noqa: A002 - the issue's and numpy's name
-    max: float | None = None,  # noqa: A002
-    finite: bool = True,
-    integer: bool = False,
-) -> int | float:
-    """Require a real Python/numpy number (never ``bool``) in ``[min, max]``; returns it as int or float.
-
-    ``integer=True`` accepts only integers (``3``, ``np.int64(3)``; not ``3.0``); ``finite=True``
-    rejects NaN and +-Inf. Numbers too large for a float (``10**400``) are rejected as out of range
-    instead of raising ``OverflowError``. A 0-d tensor is not a number here (that would be a host sync).
-    """
-    import numbers
-
-    kind = "an int" if integer else "a number"
-    if isinstance(value, (bool, torch.Tensor)) or not isinstance(value, numbers.Integral if integer else numbers.Real):
-        got = short_repr(value) if not isinstance(value, torch.Tensor) else f"a tensor {describe(value)}"
-        fix = " Pass a Python int, e.g. int(x)." if integer else " Pass a Python float, e.g. float(x)."
-        raise ArgumentTypeError(
-            f"{name}: expected {kind}; got {type(value).__name__} {got}.{fix}", name=name, expected=kind, got=got
-        )
-    value = int(value) if integer else value
-    if not integer:
-        try:
-            value = float(value)
-        except OverflowError:
-            raise ArgumentError(
-                f"{name}: expected a finite number; got {short_repr(value)} (too large for a float).",
-                name=name,
-                expected="a finite number",
-                got=short_repr(value),
-            ) from None
-        if finite and not math.isfinite(value):
-            raise ArgumentError(
-                f"{name}: expected a finite number; got {value}.",
-                name=name,
-                expected="a finite number",
-                got=repr(value),
-            )
-        if math.isnan(value) and (min is not None or max is not None):
-            raise ArgumentError(f"{name}: expected a number, not NaN.", name=name, expected=kind, got="nan")
-    bounds = ""
-    if min is not None and value < min:
-        bounds = f">= {min}"
-    elif max is not None and value > max:
-        bounds = f"<= {max}"
-    if bounds:
-        expected = f"{kind} {bounds}"
-        raise ArgumentError(
-            f"{name}: expected {expected}; got {short_repr(value)}.",
-            name=name,
-            expected=expected,
-            got=short_repr(value),
-        )
-    return value
 
 
 def check_same_device(**tensors: torch.Tensor | None) -> None:
@@ -279,9 +100,6 @@ def can_read_values(x: torch.Tensor) -> bool:
     Reading data on an accelerator is a host sync, and inside torch.compile it breaks the graph.
     """
     return x.device.type == "cpu" and not torch.compiler.is_compiling()
-
-
-_can_read_values = can_read_values  # the old private name, still imported by a few modules
 
 
 def check_weight_range(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
@@ -537,137 +355,3 @@ def check_real(x: object, name: str = "x") -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- losses and reductions
-
-REDUCTIONS = ("mean", "sum", "none")
-
-
-def check_floating(x: torch.Tensor, name: str) -> torch.Tensor:
-    """Require a floating tensor (e.g. logits, a regression input, a weight)."""
-    if not x.is_floating_point():
-        raise DTypeError(f"{name}: expected a floating tensor; got {describe(x)}. Convert with `{name}.float()`.")
-    return x
-
-
-def check_regression(input: object, target: object) -> None:  # noqa: A002 - torch's loss argument name
-    """A regression pair: two floating tensors of exactly the same shape (a broadcast target is a bug)."""
-    check_tensor(input, "input")
-    check_tensor(target, "target")
-    check_floating(input, "input")
-    check_floating(target, "target")
-    check_same_shape(input, "input", target, "target", broadcast_hint=True)
-
-
-def check_empty(value: object, name: str = "empty") -> float:
-    """The value of a mean over nothing: any real Python number (NaN and +-Inf included), as a float."""
-    try:
-        return check_number(value, name, finite=False)
-    except ArgumentTypeError as err:
-        got = f"{type(value).__name__} {short_repr(value)}"
-        raise ArgumentTypeError(
-            f"{name}: expected a Python number; got {got}. Pass e.g. 0.0 or float('nan').",
-            name=name,
-            expected="a Python number",
-            got=err.got,
-        ) from None
-
-
-def check_reduction(reduction: object, empty: object) -> float:
-    """A loss's ``reduction`` (one of :data:`REDUCTIONS`) and ``empty`` value; returns ``float(empty)``."""
-    check_choice(reduction, "reduction", REDUCTIONS)
-    return check_empty(empty, "empty")
-
-
-def check_loss_mask(mask: object, shape: Sequence[int], like: torch.Tensor, target_name: str) -> torch.Tensor | None:
-    """A loss mask: None, or bool / a [0, 1] weight on ``like``'s device broadcasting to ``shape``.
-
-    ``target_name`` names what the mask must broadcast to (e.g. "the elementwise loss").
-    """
-    if mask is None:
-        return None
-    check_tensor(mask, "mask")
-    check_mask_dtype(mask, "mask")
-    check_same_device(input=like, mask=mask)
-    shape = tuple(shape)
-    try:
-        check_broadcast_to(mask, "mask", shape, target_name)
-    except ShapeError as err:
-        hint = ""
-        if len(shape) >= 1 and mask.ndim == len(shape) + 1 and mask.shape[1] == 1:
-            hint = " Drop its channel dim: mask[:, 0]."
-        elif len(shape) >= 2 and mask.ndim == len(shape) - 1 and mask.shape[0] == shape[0]:
-            hint = " Add a channel dim: mask[:, None]."
-        raise ShapeError(f"{err}{hint}", name="mask", got=describe(mask)) from None
-    check_weight_range(mask, "mask")
-    return mask
-
-
-def check_channel_param(p: object, input: torch.Tensor, name: str) -> torch.Tensor | None:  # noqa: A002
-    """A ``pos_weight``/``weight``: a 1-D one is per channel (dim 1) and comes back as ``(C, 1, ...)``;
-    other shapes must broadcast to ``input`` and come back as they are."""
-    if p is None:
-        return None
-    check_tensor(p, name)
-    check_floating(p, name)
-    check_same_device(input=input, **{name: p})
-    if p.ndim == 1 and p.shape[0] != 1:
-        if input.ndim < 2 or p.shape[0] != input.shape[1]:
-            channels = f"C = {input.shape[1]}" if input.ndim >= 2 else "an (N, C, ...) input"
-            raise ShapeError(
-                f"{name}: a 1-D {name} is per channel (dim 1 of input (N, C, ...)) and needs {channels}; "
-                f"got {describe(p)} for input {tuple(input.shape)}. (PyTorch would apply it to the last dim.) "
-                f"For another dim pass a tensor with input's number of dims, e.g. {name}.view(1, 1, 1, -1)."
-            )
-        return p.view(-1, *([1] * (input.ndim - 2)))
-    check_broadcast_to(p, name, input.shape, "input")
-    return p
-
-
-def check_number_or_tensor(
-    value: object,
-    name: str,
-    *,
-    finite: bool = False,
-    broadcast_to: Sequence[int] | None = None,
-    target_name: str = "x",
-) -> int | float | torch.Tensor:
-    """Require a real Python number (a threshold, a start value) or a real tensor; returns it.
-
-    A number goes through :func:`check_number` (``finite=False`` lets NaN and +-Inf through, as
-    comparisons define them); a tensor must be real (not bool/complex) and, with ``broadcast_to``,
-    broadcast to that shape without growing it. Anything else is an :class:`ArgumentTypeError`.
-    Devices are the caller's to check (:func:`check_same_device`).
-    """
-    if isinstance(value, torch.Tensor):
-        check_real(value, name)
-        if broadcast_to is not None:
-            check_broadcast_to(value, name, broadcast_to, target_name)
-        return value
-    try:
-        return check_number(value, name, finite=finite)
-    except ArgumentTypeError:
-        where = f" broadcastable to {target_name}" if broadcast_to is not None else ""
-        expected = f"a number or a tensor{where}"
-        got = f"{type(value).__name__} {short_repr(value)}"
-        raise ArgumentTypeError(
-            f"{name}: expected {expected}; got {got}. Pass a Python float or a tensor.",
-            name=name,
-            expected=expected,
-            got=got,
-        ) from None
-
-
-def _rebuild_error(cls: type, args: tuple, state: dict) -> BaseException:
-    """Unpickle a :class:`MaskbenchError` (subclass): the message, then every attribute."""
-    err = Exception.__new__(cls)
-    err.args = args
-    err.__dict__.update(state)
-    return err
-
-
-def check_bool(value: object, name: str) -> bool:
-    """Require a Python ``bool`` (or ``numpy.bool_``): flags such as ``per_image`` take no truthy stand-ins."""
-    if type(value).__name__ not in ("bool", "bool_"):
-        expected = "True or False"
-        got = f"{type(value).__name__} {short_repr(value)}"
-        raise ArgumentTypeError(f"{name}: expected {expected}; got {got}.", name=name, expected=expected, got=got)
-    return bool(value)

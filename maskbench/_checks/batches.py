@@ -1,4 +1,4 @@
-"""Validation of one batch for :class:`~maskbench.kernels.dataset_sweep.DatasetSweep`, and item-naming errors.
+"""Checks of one batch for :class:`~maskbench.kernels.dataset_sweep.DatasetSweep`, and item-naming errors.
 
 Every error names the item (its index, e.g. its dataset index, and its id), so that a caller
 streaming a dataset can skip it and go on; the sweep is only touched once a batch has passed.
@@ -10,18 +10,18 @@ from collections.abc import Sequence
 
 import torch
 
-from maskbench._checks import (
+from maskbench._checks.errors import (
     DeviceError,
     DTypeError,
     MaskbenchError,
     MaskValueError,
     ShapeError,
-    check_tensor,
     describe,
     short_repr,
 )
+from maskbench._checks.tensors import check_tensor
 
-__all__ = ["where", "located", "prepare", "check_values"]
+__all__ = ["where", "located", "prepare", "check_batch_values"]
 
 
 def where(positions: Sequence[int], ids: Sequence[object], i: int | None = None) -> str:
@@ -112,7 +112,7 @@ def prepare(
     return x, pos, drop
 
 
-def check_values(x, drop, target, num_classes: int | None, positions: Sequence[int], ids: list[object]) -> None:
+def check_batch_values(x, drop, target, num_classes: int | None, positions: Sequence[int], ids: list[object]) -> None:
     """Rejects non-finite probabilities and non-binary (or out-of-range) targets, naming the first bad item.
 
     One host read when everything is fine.
