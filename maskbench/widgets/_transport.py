@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import traitlets
 
+from maskbench._checks import ArgumentError, ArgumentTypeError
+
 # The server drops browser messages over 10 MiB; keep every message well under.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 _DTYPES = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64"}
@@ -22,9 +24,9 @@ def array_to_json(value, widget=None):
         return None
     array = np.ascontiguousarray(value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value)
     if array.dtype.name not in _DTYPES:
-        raise TypeError(f"array trait: dtype {array.dtype} cannot be sent; use one of {sorted(_DTYPES)}")
+        raise ArgumentTypeError(f"array trait: dtype {array.dtype} cannot be sent; use one of {sorted(_DTYPES)}")
     if array.nbytes > MAX_MESSAGE_BYTES:
-        raise ValueError(
+        raise ArgumentError(
             f"array trait: {array.nbytes} bytes ({array.shape} {array.dtype}) exceeds the "
             f"{MAX_MESSAGE_BYTES}-byte message limit; send a display proxy or chunks instead"
         )
@@ -36,7 +38,7 @@ def array_to_json(value, widget=None):
 
 
 def array_from_json(value, widget=None):
-    """Decode a browser payload; raises ValueError on a malformed one (callers warn and keep state)."""
+    """Decode a browser payload; raises ArgumentError (a ValueError) on a malformed one (callers warn and keep state)."""
     if value is None:
         return None
     try:
@@ -44,23 +46,18 @@ def array_from_json(value, widget=None):
         shape = tuple(int(s) for s in value["shape"])
         raw = bytes(value["buffer"])
     except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(
+        raise ArgumentError(
             f"array payload: expected {{buffer, dtype, shape}}; got {type(value).__name__} ({err})"
         ) from None
     if dtype.name not in _DTYPES:
-        raise ValueError(f"array payload: dtype {dtype} is not accepted")
+        raise ArgumentError(f"array payload: dtype {dtype} is not accepted")
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) != expected:
-        raise ValueError(f"array payload: shape {shape} {dtype} needs {expected} bytes; got {len(raw)}")
+        raise ArgumentError(f"array payload: shape {shape} {dtype} needs {expected} bytes; got {len(raw)}")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
 array_serialization = {"to_json": array_to_json, "from_json": array_from_json}
-
-
-def bytes_from_json(value, widget=None):
-    """Browser bytes arrive as memoryview; a plain Bytes trait would reject them silently."""
-    return None if value is None else bytes(value)
 
 
 def ArrayTrait(**kwargs) -> traitlets.TraitType:
@@ -76,5 +73,5 @@ def pack_bits(mask: np.ndarray) -> np.ndarray:
 def unpack_bits(packed: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     n = int(shape[0]) * int(shape[1])
     if packed.size * 8 < n:
-        raise ValueError(f"packed mask: {packed.size} bytes cannot hold {shape} = {n} bits")
+        raise ArgumentError(f"packed mask: {packed.size} bytes cannot hold {shape} = {n} bits")
     return np.unpackbits(np.asarray(packed, dtype=np.uint8), count=n).reshape(shape).astype(bool)

@@ -16,6 +16,7 @@ from maskbench._checks import (
     DTypeError,
     ShapeError,
     as_bchw,
+    check_bool,
     check_bool_mask,
     check_probabilities,
     check_same_device,
@@ -52,8 +53,7 @@ def _array_to_tensor(x: object) -> object:
 
 def prepare_probs(probs: object, *, logits: bool) -> tuple[torch.Tensor, bool]:
     """``(H, W)`` or ``(B, H, W)`` probabilities (or logits) -> ``(B, H, W)`` probabilities, batched?"""
-    if not isinstance(logits, bool):
-        raise TypeError(f"logits: expected True or False; got {describe(logits)}.")
+    check_bool(logits, "logits")
     probs = _array_to_tensor(probs)
     check_tensor(probs, "probs", ndim=(2, 3))
     if probs.numel() == 0:

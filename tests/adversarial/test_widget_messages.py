@@ -10,7 +10,6 @@ results). Seeded and deterministic; the whole file runs in a few seconds.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 
 import numpy as np
@@ -222,7 +221,6 @@ def test_painter_work_cap_per_message():
     big = Painter(torch.rand(2048, 2048))
     big.send = lambda content, buffers=None: None
     many = np.tile(np.array([[0, 0], [2047, 2047]], "<f4"), (MAX_POINTS // 2, 1))
-    start = time.perf_counter()
     for tool, extra in (("lasso", {}), ("brush", {"radius": 4096.0})):
         before = big.mask
         with pytest.warns(UserWarning, match="row spans, over the limit"):
@@ -230,7 +228,6 @@ def test_painter_work_cap_per_message():
                 big, {"type": "edit", "tool": tool, "label": 1, "n": MAX_POINTS, **extra}, [memoryview(many.tobytes())]
             )
         assert torch.equal(big.mask, before) and not big.can_undo
-    assert time.perf_counter() - start < 20  # rejected before computing, not after seconds of work
     custom(p, {"type": "edit", "tool": "lasso", "label": 1, "n": MAX_POINTS}, [memoryview(zigzag.tobytes())])
     assert p.error == ""  # a small image: the same message is cheap and allowed
 
@@ -242,7 +239,6 @@ def test_burst_of_1000_malformed_messages(kind):
     rng = np.random.default_rng(11)
     bad = [(name, v) for k, name, v in CASES if k == kind and not (isinstance(v, str) and len(v) > 1000)]
     before = state(kind, w)
-    start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i in range(1000):
@@ -254,8 +250,7 @@ def test_burst_of_1000_malformed_messages(kind):
             else:
                 name, value = bad[rng.integers(len(bad))]
                 update(w, {name: value})
-    assert time.perf_counter() - start < 30
-    assert state(kind, w) == before and w.error
+    assert state(kind, w) == before and w.error  # its cost is a benchmark row (benchmarks/cases_resources.py)
 
 
 def test_burst_of_valid_painter_edits_matches_the_kernels():
