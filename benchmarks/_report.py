@@ -45,6 +45,7 @@ TARGETS = (
     Target("apply_mask fill='mean' >= 0.8x the naive mean-and-where", "cpu", ("apply_mean",), "ratio", 0.8),
     Target("inpaint 3x2048^2 within 20x a zero fill (ratio >= 0.05)", "cpu", ("inpaint_2048",), "ratio", 0.05),
     Target("masked cross-entropy forward+backward >= 1.0x naive", "cpu", ("ce",), "ratio", 1.0),
+    Target("class_stats (statistics only) >= 5x the per-class loop", "cpu", ("class_stats",), "ratio", 5.0),
 )
 
 

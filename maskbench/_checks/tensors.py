@@ -118,9 +118,10 @@ def check_weight_range(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
 
 def _outside_unit_interval(x: torch.Tensor) -> str:
     """``""`` when every value of ``x`` lies in [0, 1]; else what was seen, for a message (reads values)."""
-    bad = ~((x >= 0) & (x <= 1))
-    if not bool(bad.any()):
+    lo, hi = x.aminmax()  # one pass; NaN makes both NaN and fails the test below
+    if bool(lo >= 0) and bool(hi <= 1):
         return ""
+    bad = ~((x >= 0) & (x <= 1))
     # NaN would turn aminmax into [nan, nan]; Inf must show as inf (nan_to_num clips it).
     nan = x.isnan()
     n_nan = int(nan.sum())

@@ -45,6 +45,7 @@ NOT_CALLABLE = {
     "__version__": "string",
     # result containers (dataclasses/named tuples that only hold what a kernel returned)
     "Pixels": "result container of extract_pixels",
+    "ClassStats": "result container of class_stats",
     "PaddedPixels": "result container of extract_pixels",
     "ClassPixels": "result container of extract_classes",
     "Confusion": "result container of confusion_counts",
@@ -103,6 +104,13 @@ def b_extract_classes(d):
     image = d.draw(tensors(shape, st.sampled_from(FLOATS)))
     labels = d.draw(tensors(shape[1:], st.sampled_from((torch.uint8, torch.int64)), low=0, high=3))
     return mb.extract_classes, (image, labels), {"num_classes": 3, "drop_ignored": d.draw(st.booleans())}
+
+
+def b_class_stats(d):
+    shape = (d.draw(st.sampled_from((1, 3))), *_hw(d))
+    image = d.draw(tensors(shape, st.sampled_from(FLOATS)))
+    labels = d.draw(tensors(shape[1:], st.sampled_from((torch.uint8, torch.int64)), low=0, high=3))
+    return mb.class_stats, (image, labels), {"num_classes": 3}
 
 
 def _reduce(fn):
@@ -428,6 +436,7 @@ BUILDERS = {
     "assign_where": b_assign_where,
     "extract_pixels": b_extract_pixels,
     "extract_classes": b_extract_classes,
+    "class_stats": b_class_stats,
     "masked_sum": _reduce(mb.masked_sum),
     "masked_mean": _reduce(mb.masked_mean),
     "masked_std": _reduce(mb.masked_std),
