@@ -70,8 +70,9 @@ def masked(
 
 def proxy_inpaint_steps(full: tuple[int, int], size: tuple[int, int]) -> int:
     """Smoothing steps that make an inpaint of the display proxy look like the proxy of the
-    full-resolution inpaint: each step is a 3x3 pass, so a proxy at scale ``s`` needs ``s`` times as
-    many (at least 1) to smooth over the same image distance; a same-size proxy uses the default."""
+    full-resolution inpaint: each step smooths over a fixed distance in the image's own pixels (a 3x3
+    pass at half resolution), so a proxy at scale ``s`` needs ``s`` times as many (at least 1) to
+    smooth over the same image distance; a same-size proxy uses the default."""
     from maskbench.kernels.apply import _DEFAULT_INPAINT_STEPS
 
     scale = max(size) / max(full)
