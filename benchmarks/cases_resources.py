@@ -131,8 +131,8 @@ def probe(size: int, kind: str, tool: str, *, limit_mib: int, timeout: float, qu
 def cases(device: torch.device, quick: bool) -> list[Row]:
     if device.type != "cpu":  # the Painter's edits run on the CPU whatever the device
         return []
-    size = 128 if quick else 4096
-    limit_mib, timeout = (3072, 60.0) if quick else (6144, 120.0)
+    size = 128 if quick else 2048
+    limit_mib, timeout = (3072, 60.0) if quick else (6144, 60.0)
     rows: list[Row] = []
     for tool, operation in zip(("lasso", "brush"), OPERATIONS):
         if not wanted(operation, "resources", "rss", "painter"):
