@@ -162,7 +162,7 @@ def _image_errors(path: object):
         raise
     except (OSError, SyntaxError, Image.DecompressionBombError) as err:  # PIL raises SyntaxError for bad chunks
         raise MaskValueError(
-            f"path: cannot read {short_repr(str(path))} as an image: {type(err).__name__}: {short_repr(str(err), 160)}. "
+            f"path: cannot read {short_repr(str(path), 1000)} as an image: {type(err).__name__}: {short_repr(str(err), 160)}. "
             "Is the file complete and really an image (.npy files are read by suffix)?",
             name="path",
         ) from err
@@ -211,7 +211,7 @@ def save_mask(path: str | os.PathLike, mask: object) -> None:
     path = Path(_check_path(path))
     suffix = path.suffix.lower()
     if suffix not in (".png", ".npy"):
-        raise ArgumentError(f"path: expected a .png or .npy file; got {short_repr(str(path))}.", name="path")
+        raise ArgumentError(f"path: expected a .png or .npy file; got {short_repr(str(path), 1000)}.", name="path")
     t = _to_tensor(mask, "mask")
     if t.is_floating_point() or t.is_complex():
         raise DTypeError(

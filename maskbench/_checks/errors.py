@@ -67,6 +67,12 @@ class CastError(MaskbenchError, ValueError):
     """Values cannot be stored exactly in the target dtype (fractions, NaN/Inf or out of range)."""
 
 
+# Tracebacks and pickles name the public path (``maskbench.ShapeError``), not where they are defined.
+for _cls in (MaskbenchError, ArgumentError, ArgumentTypeError, ShapeError, DTypeError, DeviceError, MaskValueError,
+             CastError):  # fmt: skip
+    _cls.__module__ = "maskbench"
+
+
 def _rebuild_error(cls: type, args: tuple, state: dict) -> BaseException:
     """Unpickle a :class:`MaskbenchError` (subclass): the message, then every attribute."""
     err = Exception.__new__(cls)

@@ -269,6 +269,9 @@ def extract_classes(
     return ClassPixels(values, coords, counts, offsets, mean.to(out_dtype), std.to(out_dtype))
 
 
+_MAX_STATS_CLASSES = 1 << 24  # (C, K + 2) sum buffers: a bound, so a huge num_classes is an error, not a crash
+
+
 def class_stats(
     image: torch.Tensor, labels: torch.Tensor, *, num_classes: int, channels_last: bool = False
 ) -> ClassStats:
@@ -298,7 +301,7 @@ def class_stats(
     """
     x, batched = as_bchw(image, "image", channels_last=channels_last)
     check_labels(labels, "labels")
-    k = check_int(num_classes, "num_classes", min_value=1)
+    k = check_int(num_classes, "num_classes", min_value=1, max_value=_MAX_STATS_CLASSES)
     check_same_device(image=image, labels=labels)
     lab4 = spatial_mask_as_4d(labels, x, batched, "labels", allow_channels=False)
     b, c, h, w = x.shape

@@ -78,6 +78,10 @@ CASES: list[tuple[str, object, str]] = [
     ("extract_classes num_classes str", lambda t: mb.extract_classes(img, lab, num_classes="3"), "num_classes"),
     ("extract_classes labels float", lambda t: mb.extract_classes(img, x2, num_classes=3), "labels"),
     ("extract_classes labels shape", lambda t: mb.extract_classes(img, lab.T, num_classes=3), "labels"),
+    ("class_stats num_classes 0", lambda t: mb.class_stats(img, lab, num_classes=0), "num_classes"),
+    ("class_stats num_classes huge", lambda t: mb.class_stats(img, lab, num_classes=10**400), "num_classes"),
+    ("class_stats labels float", lambda t: mb.class_stats(img, x2, num_classes=3), "labels"),
+    ("class_stats labels shape", lambda t: mb.class_stats(img, lab.T, num_classes=3), "labels"),
     # reduce
     ("masked_sum mask int", lambda t: mb.masked_sum(x2, lab), "mask"),
     ("masked_sum mask grows x", lambda t: mb.masked_sum(x2, bm), "mask"),
