@@ -197,7 +197,7 @@ def render(
         "upsampled for larger sizes), `rand>0.5` from `torch.rand(...) > 0.5`.",
         "",
     ]
-    lines += ["## Targets (issue 6)", "", "| target | device | measured | status |", "|---|---|---|---|"]
+    lines += ["## Targets (issues 6 and 11)", "", "| target | device | measured | status |", "|---|---|---|---|"]
     for t in TARGETS:
         measured, status = evaluate(t, rows, device, copy_bw)
         lines.append(f"| {_cell(t.text)} | {t.device.upper()} | {_cell(measured)} | {status} |")
