@@ -11,7 +11,6 @@ browser does the per-frame work: colour scale (linear / log), opacity over the i
 from __future__ import annotations
 
 import math
-import pathlib
 
 import anywidget
 import torch
@@ -48,7 +47,6 @@ from maskbench.widgets._transport import MAX_MESSAGE_BYTES, ArrayTrait, pack_bit
 
 __all__ = ["LossExplorer", "LOSSES", "NAIVE", "SCALES", "WidgetValueError", "WidgetTypeError"]
 
-_STATIC = pathlib.Path(__file__).parent / "static"
 SCALES = ("linear", "log")
 _FROM_BROWSER = ("loss", "naive", "index", "opacity", "scale")  # all else is kernel -> browser
 #: four float32 maps of this long side fit in one message

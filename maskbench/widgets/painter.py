@@ -17,11 +17,8 @@ callbacks with a small summary (the mask itself stays in the kernel: read ``pain
 
 from __future__ import annotations
 
-import functools
 import importlib
-import pathlib
 import threading
-import time
 
 import anywidget
 import numpy as np
@@ -51,10 +48,9 @@ from maskbench.widgets._common import (
     WidgetValueError,
     image_from_user,
     max_display_value,
-    one_torch_thread,
 )
 from maskbench.widgets._history import History
-from maskbench.widgets._painter_events import EditEvents
+from maskbench.widgets._painter_events import EditEvents, timed_edit
 from maskbench.widgets._painter_messages import BrowserMessages
 from maskbench.widgets._painter_proto import MAX_RADIUS, TOOLS, parse_classes
 from maskbench.widgets._painter_traits import (
@@ -68,8 +64,6 @@ from maskbench.widgets._painter_traits import (
 from maskbench.widgets._transport import ArrayTrait
 
 __all__ = ["Painter", "TOOLS", "FILL_MODES", "PainterValueError", "WidgetValueError", "WidgetTypeError"]
-
-_STATIC = pathlib.Path(__file__).parent / "static"
 
 
 #: Old name of the widget value error (one family for every widget now).
@@ -87,25 +81,6 @@ _FROM_BROWSER = (
     "class_visible",
     "_view_version",
 )
-
-
-def _edit(method):
-    """Run an edit on one intra-op thread and record how long it took in ``last_edit_ms``.
-
-    Edits touch a stroke's bounding box, not the image: on such small tensors extra threads cost
-    more in hand-offs than they save, and on a busy machine they made a 1024x1024 stroke ~10x slower.
-    """
-
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
-            with one_torch_thread():
-                return method(self, *args, **kwargs)
-        finally:
-            self.last_edit_ms = (time.perf_counter() - start) * 1000
-
-    return run
 
 
 class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
@@ -274,7 +249,7 @@ class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
         """``(H, W)`` bool: where class ``cls`` (a name or a label) is painted."""
         return self._full == self._label(cls)
 
-    @_edit
+    @timed_edit
     def _load(self, value, *, record: bool, kind: str | None) -> None:
         h, w = self.image_shape
         if isinstance(value, np.ndarray):
@@ -351,34 +326,34 @@ class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
         label = self.active_class if label is None else self._label(label)
         self._polygon(self._points(vertices), label)
 
-    @_edit
+    @timed_edit
     def clear(self) -> None:
         """Set every pixel to the background (one undoable step)."""
         self._commit(0, 0, torch.zeros_like(self._full), kind="clear")
 
-    @_edit
+    @timed_edit
     def undo(self) -> None:
         step = self._history.undo()
         if step is not None:
             self._commit(step.row, step.col, step.before(), record=False, kind="undo")
 
-    @_edit
+    @timed_edit
     def redo(self) -> None:
         step = self._history.redo()
         if step is not None:
             self._commit(step.row, step.col, step.after(), record=False, kind="redo")
 
-    @_edit
+    @timed_edit
     def _stroke(self, points, radius, label, edit_id=None, max_spans=None, erase=False):
         hit = stroke_window(tuple(self._full.shape), points, radius, max_spans=max_spans)
         self._apply_window(hit, label, edit_id, kind="eraser" if erase else "brush", erase=erase)
 
-    @_edit
+    @timed_edit
     def _polygon(self, vertices, label, edit_id=None, max_spans=None):
         hit = polygon_window(tuple(self._full.shape), vertices, max_spans=max_spans)
         self._apply_window(hit, label, edit_id, kind="lasso")
 
-    @_edit
+    @timed_edit
     def _fill(self, row, col, label, edit_id=None):
         seed = int(self._full[row, col])
         target = paint_target(self.paint_over, False, self.active_class)

@@ -14,7 +14,6 @@ counts behind ``iou`` / ``dice`` / ``precision`` / ``recall``), automatic method
 
 from __future__ import annotations
 
-import pathlib
 import time
 
 import anywidget
@@ -43,7 +42,6 @@ from maskbench.widgets._tuner_dataset import DatasetMode
 
 __all__ = ["ThresholdTuner", "METHODS", "TunerValueError", "TunerTypeError"]
 
-_STATIC = pathlib.Path(__file__).parent / "static"
 #: "manual" (the slider) or an automatic method of ``maskbench.THRESHOLD_METHODS``.
 METHODS = ("manual", *THRESHOLD_METHODS)
 _MAX_RADIUS = 64

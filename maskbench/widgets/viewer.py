@@ -13,7 +13,6 @@ and ``weighted`` are computed by the kernel on the proxy and sent as one RGBA pr
 from __future__ import annotations
 
 import functools
-import pathlib
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -67,7 +66,6 @@ from maskbench.widgets._viewer_core import (
 
 __all__ = ["Viewer", "MODES", "WidgetValueError", "WidgetTypeError"]
 
-_STATIC = pathlib.Path(__file__).parent / "static"
 #: Display proxies of this many batch items stay cached (each ~5 bytes per proxy pixel + the C-channel
 #: proxy; ~17 MB per item at the default 1024 x 1024).
 _CACHED_ITEMS = 8
