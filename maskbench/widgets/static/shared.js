@@ -165,3 +165,46 @@ export function batchIndex(typed, size) {
   const n = Number(typed);
   return Number.isInteger(n) && n >= 1 && n <= size ? n - 1 : null;
 }
+
+// ---- image views: {scale, tx, ty} with screen = t + scale * image pixel (CSS px; image pixel edges
+// on integers). Named view* so they never clash with a widget's own helpers in the assembled module.
+
+/** The view that fits a w x h image (any pixel unit) in a stageW x stageH stage, centred. */
+export function viewFit(stageW, stageH, w, h) {
+  const scale = Math.min(stageW / w, stageH / h);
+  return { scale, tx: (stageW - w * scale) / 2, ty: (stageH - h * scale) / 2 };
+}
+
+/** Zoom `view` by `factor` about the stage point (sx, sy), which stays fixed; scale clamped to [lo, hi]. */
+export function viewZoom(view, sx, sy, factor, lo = 0, hi = Infinity) {
+  const [scale, tx, ty] = zoomAbout(view.scale, view.tx, view.ty, sx, sy, factor, lo, hi);
+  return { scale, tx, ty };
+}
+
+/** `view` moved by (dx, dy) stage px. */
+export function viewPan(view, dx, dy) {
+  return { scale: view.scale, tx: view.tx + dx, ty: view.ty + dy };
+}
+
+/** Stage point (sx, sy) -> image point [x, y] (continuous; pixel j spans [j, j + 1)). */
+export function viewToImage(view, sx, sy) {
+  return [(sx - view.tx) / view.scale, (sy - view.ty) / view.scale];
+}
+
+/**
+ * `view` shifted so that at least `keep` stage px of the w x h image stay inside the stageW x stageH
+ * stage (a pan or zoom can never lose the image).
+ */
+export function viewKeep(view, stageW, stageH, w, h, keep = 32) {
+  const iw = w * view.scale, ih = h * view.scale;
+  const kx = Math.min(keep, iw, stageW), ky = Math.min(keep, ih, stageH);
+  const tx = Math.min(stageW - kx, Math.max(kx - iw, view.tx));
+  const ty = Math.min(stageH - ky, Math.max(ky - ih, view.ty));
+  return { scale: view.scale, tx, ty };
+}
+
+/** The zoom indicator: screen px per image px as a percentage ("400%", "12.5%"). */
+export function viewPercent(scale) {
+  const p = 100 * scale;
+  return `${p >= 100 ? Math.round(p) : p >= 10 ? p.toFixed(1).replace(/\.0$/, "") : p.toPrecision(2)}%`;
+}

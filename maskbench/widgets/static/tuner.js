@@ -8,7 +8,7 @@
 // also throttled while dragging: only it can clean up at full resolution) and answers with the
 // authoritative metrics and mask (packed bits).
 import { batchIndex, batchView, decodeArray, el, listen, subscribe, suppressShortcuts, tintPixels, unpackBits } from "./shared.js";
-import { buildDom } from "./tuner_dom.js";
+import { buildDom, createStage } from "./tuner_dom.js";
 import { createProbes } from "./probes.js";
 import {
   EDGE_RGB, MASK_RGBA, REMOVED_RGBA, composeOverlay, createThrottle, decodeFloat64, drawCurves, drawHistogram,
@@ -21,6 +21,7 @@ function render({ model, el: host }) {
   const root = el("div", "mb-tuner");
   host.appendChild(root);
   const ui = buildDom(root);
+  const stage = createStage({ ui, root });
   const s = { probs: null, w: 0, h: 0, base: null, base32: null, tint32: null, removed32: null, out: null, out32: null,
     img: null, preview: null, kernelMask: null, edges: null, hist: null, curve: null, grid: null, counts: null };
   const EDGE32 = packColour([...EDGE_RGB, 255]);
@@ -80,6 +81,8 @@ function render({ model, el: host }) {
     s.counts = counts ? counts.data : null;
     ui.canvas.width = s.w; ui.canvas.height = s.h;
     ui.frame.style.aspectRatio = `${s.w} / ${s.h}`;
+    const [fh, fw] = model.get("_full_size");
+    stage.setImage(fw, fh);
     retint();
     loadMask();
   }
@@ -103,6 +106,7 @@ function render({ model, el: host }) {
     if (s.edges && model.get("show_target")) Object.assign(extra, { edgeIndex: s.edges, edge32: EDGE32 });
     composeOverlay(s.out32, s.base32, s.tint32, useKernel ? s.kernelMask : s.preview, extra);
     ui.canvas.getContext("2d").putImageData(s.img, 0, 0);
+    stage.paint(); // the proxy overlay under the view (zoom / pan), tiles on top
     probes.end("overlay");
     root.dataset.shown = useKernel ? "kernel" : "preview";
     paintMetrics();
@@ -317,6 +321,7 @@ function render({ model, el: host }) {
     theme.disconnect();
     if (themeWatch) cancelAnimationFrame(themeWatch);
     panel.destroy();
+    stage.destroy();
     if (frame) cancelAnimationFrame(frame);
     root.remove();
   };

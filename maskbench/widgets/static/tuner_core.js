@@ -143,6 +143,19 @@ export function stepThreshold(value, key, shift = false) {
 }
 
 /**
+ * A key pressed on the focused image: {type: "zoom", value} (+ = in, - out), {type: "fit"} (0, f),
+ * {type: "pan", dx, dy} (arrows move the view by 64 stage px, Shift 256), else null.
+ */
+export function stageKey(key, shift = false) {
+  if (key === "+" || key === "=") return { type: "zoom", value: 1.25 };
+  if (key === "-" || key === "_") return { type: "zoom", value: 0.8 };
+  if (key === "0" || key === "f" || key === "F") return { type: "fit" };
+  const d = shift ? 256 : 64;
+  const pan = { ArrowLeft: [d, 0], ArrowRight: [-d, 0], ArrowUp: [0, d], ArrowDown: [0, -d] }[key];
+  return pan ? { type: "pan", dx: pan[0], dy: pan[1] } : null;
+}
+
+/**
  * Leading + trailing throttle: push(v) sends at once when `interval` ms passed since the last
  * send, else keeps the newest value and sends it when the interval is up; flush() sends a
  * pending value now (pointer release). `clock` = {now, set, clear} is injectable for tests.

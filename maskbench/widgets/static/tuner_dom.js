@@ -1,6 +1,8 @@
-// maskbench ThresholdTuner: its DOM (toolbar, stage, metric cards, chart cards, clean-up, footer);
-// the wiring is in tuner.js. Returns the elements the wiring needs, by name.
-import { el } from "./shared.js";
+// maskbench ThresholdTuner: its DOM (toolbar, stage, metric cards, chart cards, clean-up, footer) and
+// the image stage (createStage: zoom / pan over the proxy overlay, tiles on top); the wiring is in
+// tuner.js. buildDom returns the elements the wiring needs, by name.
+import { el, listen, viewFit, viewKeep, viewPan, viewPercent, viewZoom } from "./shared.js";
+import { stageKey } from "./tuner_core.js";
 
 export function buildDom(root) {
   const ui = {};
@@ -23,8 +25,9 @@ export function buildDom(root) {
   const body = el("div", "mb-tuner-body");
   const stage = el("div", "mb-tuner-stage");
   ui.frame = el("div", "mb-tuner-frame");
-  ui.canvas = el("canvas", "mb-tuner-canvas");
-  ui.frame.append(ui.canvas);
+  ui.canvas = el("canvas", "mb-tuner-canvas"); // the proxy overlay (composed by tuner.js, not shown itself)
+  ui.screen = el("canvas", "mb-tuner-screen", { tabindex: "0", "aria-label": "Image: wheel or + - to zoom, drag or arrows to pan, 0 or f to fit" });
+  ui.frame.append(ui.canvas, ui.screen);
   const view = el("div", "mb-tuner-view");
   ui.opacity = el("input", "mb-tuner-opacity", { type: "range", min: "0", max: "1", step: "0.01", title: "Overlay opacity" });
   ui.showTarget = el("input", "mb-tuner-show-target", { type: "checkbox" });
@@ -33,7 +36,11 @@ export function buildDom(root) {
   ui.targetField = el("label", "mb-tuner-field");
   ui.targetField.append(ui.showTarget, el("span", "", {}, "Target outline"));
   ui.legend = el("div", "mb-tuner-legend");
-  view.append(op, ui.targetField);
+  const zoom = el("span", "mb-tuner-zoom-box");
+  ui.fit = el("button", "mb-tuner-fit", { type: "button", title: "Fit the image (0 or f)" }, "Fit");
+  ui.zoom = el("span", "mb-tuner-zoom", { title: "Screen pixels per image pixel (wheel or + - to zoom)" }, "100%");
+  zoom.append(ui.fit, ui.zoom);
+  view.append(op, ui.targetField, zoom);
   stage.append(ui.frame, view, ui.legend);
 
   const side = el("div", "mb-tuner-side");
@@ -99,4 +106,130 @@ export function buildDom(root) {
   ui.error = el("div", "mb-tuner-error", { role: "status" });
   root.append(bar, body, foot, ui.error);
   return ui;
+}
+
+// ---- the image stage ----------------------------------------------------------------------------
+export const MAX_ZOOM = 64; // screen px per image px
+const MIN_ZOOM = 0.5; // times the fitted scale (or 1:1, when the image is smaller than the stage)
+
+/**
+ * The image stage: the screen canvas shows `ui.canvas` (the proxy overlay tuner.js composes, dw x dh
+ * for a W x H image) under a view {scale, tx, ty} in FULL-resolution image px, then `overlay(ctx, view,
+ * dpr)` on top (the tiles; drawn under the same transform). Wheel zooms about the cursor, a drag
+ * pans; keys on the focused image: + - zoom, 0 / f fit, arrows pan (the slider keeps its arrows).
+ * `onMove(view)` runs after every user zoom / pan. The view is in root.dataset.view ("scale,tx,ty").
+ */
+export function createStage({ ui, root, onMove = () => {}, onPaint = () => {} }) {
+  const st = { view: { scale: 1, tx: 0, ty: 0 }, W: 0, H: 0, w: 0, h: 0, user: false, frame: 0, overlay: null };
+  const ctx = ui.screen.getContext("2d");
+  let drag = null;
+  const dpr = () => window.devicePixelRatio || 1;
+  const limits = () => { const fit = viewFit(st.w, st.h, st.W, st.H).scale; return [Math.min(fit, 1) * MIN_ZOOM, MAX_ZOOM]; };
+
+  function paint() {
+    if (st.frame) cancelAnimationFrame(st.frame);
+    st.frame = 0;
+    const k = dpr(), v = st.view;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, ui.screen.width, ui.screen.height);
+    if (!st.W || !st.w || !ui.canvas.width) return;
+    ctx.setTransform(k * v.scale, 0, 0, k * v.scale, k * v.tx, k * v.ty);
+    ctx.imageSmoothingEnabled = (v.scale * st.W) / ui.canvas.width < 1; // shrunk: smooth; enlarged: crisp proxy pixels
+    ctx.drawImage(ui.canvas, 0, 0, st.W, st.H);
+    ctx.imageSmoothingEnabled = false;
+    if (st.overlay) st.overlay(ctx, v, k);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    root.dataset.view = `${v.scale},${v.tx},${v.ty}`;
+    ui.zoom.textContent = viewPercent(v.scale);
+    onPaint(v);
+  }
+  const schedule = () => { if (!st.frame) st.frame = requestAnimationFrame(paint); };
+
+  function fit() {
+    st.user = false;
+    if (st.W && st.w) st.view = viewFit(st.w, st.h, st.W, st.H);
+    root.dataset.zoom = "fit";
+    onMove(st.view);
+    schedule();
+  }
+  function moved(v) {
+    st.view = viewKeep(v, st.w, st.h, st.W, st.H);
+    st.user = true;
+    root.dataset.zoom = "user";
+    onMove(st.view);
+    schedule();
+  }
+  function resize() {
+    const w = ui.frame.clientWidth, h = ui.frame.clientHeight;
+    if (!(w > 0 && h > 0)) return;
+    const k = dpr();
+    if (ui.screen.width !== Math.round(w * k) || ui.screen.height !== Math.round(h * k)) {
+      ui.screen.width = Math.round(w * k);
+      ui.screen.height = Math.round(h * k);
+    }
+    if (st.user && st.w) {
+      const f = w / st.w; // keep what is in view as the frame grows or shrinks
+      st.view = { scale: st.view.scale * f, tx: st.view.tx * f, ty: st.view.ty * f };
+    }
+    st.w = w; st.h = h;
+    if (!st.user) fit(); else { onMove(st.view); schedule(); }
+  }
+  /** A new image of W x H full-resolution px: a new size refits, the same size keeps the view. */
+  function setImage(W, H) {
+    if (W === st.W && H === st.H) return schedule();
+    st.W = W; st.H = H;
+    resize();
+    fit();
+  }
+
+  const local = (e) => { const r = ui.screen.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+  const centre = () => [st.w / 2, st.h / 2];
+  const lo = () => limits()[0], hi = () => limits()[1];
+  function onWheel(e) {
+    if (!st.W) return;
+    e.preventDefault();
+    moved(viewZoom(st.view, ...local(e), Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015)), lo(), hi()));
+  }
+  function onDown(e) {
+    if (e.button !== 0 && e.button !== 1) return;
+    ui.screen.focus({ preventScroll: true });
+    drag = { id: e.pointerId, at: local(e), view: st.view };
+    ui.screen.setPointerCapture(e.pointerId);
+    ui.frame.classList.add("mb-tuner-panning");
+    e.preventDefault();
+  }
+  function onDrag(e) {
+    if (!drag || drag.id !== e.pointerId) return;
+    const [x, y] = local(e);
+    moved(viewPan(drag.view, x - drag.at[0], y - drag.at[1]));
+  }
+  function onUp(e) {
+    if (!drag || drag.id !== e.pointerId) return;
+    drag = null;
+    ui.frame.classList.remove("mb-tuner-panning");
+  }
+  function onKey(e) {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const a = stageKey(e.key, e.shiftKey);
+    if (!a) return;
+    if (a.type === "zoom") moved(viewZoom(st.view, ...centre(), a.value, lo(), hi()));
+    else if (a.type === "pan") moved(viewPan(st.view, a.dx, a.dy));
+    else fit();
+    e.preventDefault();
+    e.stopPropagation(); // JupyterLab's command-mode shortcuts must not see it
+  }
+  const unlisten = listen([
+    [ui.screen, "wheel", onWheel, { passive: false }], [ui.screen, "pointerdown", onDown], [ui.screen, "pointermove", onDrag],
+    [ui.screen, "pointerup", onUp], [ui.screen, "pointercancel", onUp], [ui.screen, "keydown", onKey],
+    [ui.screen, "dblclick", fit], [ui.fit, "click", fit],
+  ]);
+  const observer = new ResizeObserver(() => resize());
+  observer.observe(ui.frame);
+  return {
+    paint, schedule, fit, resize, setImage,
+    get view() { return st.view; },
+    get size() { return [st.w, st.h]; },
+    set overlay(fn) { st.overlay = fn; },
+    destroy() { unlisten(); observer.disconnect(); if (st.frame) cancelAnimationFrame(st.frame); },
+  };
 }
