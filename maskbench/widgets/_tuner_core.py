@@ -40,6 +40,7 @@ GRID = torch.arange(GRID_STEPS + 1, dtype=torch.float64) / GRID_STEPS
 #: The grid as float32 probabilities compare against it (``p > t`` rounds ``t`` to the map's dtype).
 SWEEP_THRESHOLDS = GRID.float()
 _COUNT_NAMES = ("tp", "fp", "fn", "tn")
+COUNT_CHUNK = 1 << 18  # pixels per chunk of grid_counts (1 MiB of int32 codes: cache-sized)
 
 
 def _array_to_tensor(x: object) -> object:
@@ -168,17 +169,26 @@ def grid_counts(probs: torch.Tensor, target: torch.Tensor | None, grid: torch.Te
     import maskbench
 
     x = probs.reshape(-1)
-    tgt = torch.zeros_like(x, dtype=torch.bool) if target is None else target.reshape(-1)
+    tgt = None if target is None else target.reshape(-1)
     thr = grid.to(device=x.device, dtype=x.dtype)
     if grid is GRID and x.dtype in (torch.float32, torch.float64):
         t = thr.numel()
-        # int32 codes: ~4x faster than int64 here (measured, 1024^2 on one thread: 11 vs 44 ms)
-        k = torch.mul(x, t - 1).nan_to_num_(nan=0.0).clamp_(0, t - 1).round_().to(torch.int32)
-        k.add_(thr.index_select(0, k) < x)
-        hist = torch.bincount(k.add_(tgt, alpha=t + 1), minlength=2 * (t + 1)).view(2, t + 1)
+        hist = torch.zeros(2 * (t + 1), dtype=torch.int64, device=x.device)
+        # in chunks: the temporaries (codes, gathered thresholds) stay a few MiB at any image size
+        # instead of ~3 full-size copies (8192^2: ~640 MiB -> ~20 MiB, and faster: cache-sized)
+        for i in range(0, x.numel(), COUNT_CHUNK):
+            xs = x[i : i + COUNT_CHUNK]
+            # int32 codes: ~4x faster than int64 here (measured, 1024^2 on one thread: 11 vs 44 ms)
+            k = torch.mul(xs, t - 1).nan_to_num_(nan=0.0).clamp_(0, t - 1).round_().to(torch.int32)
+            k.add_(thr.index_select(0, k) < xs)
+            if tgt is not None:
+                k.add_(tgt[i : i + COUNT_CHUNK], alpha=t + 1)
+            hist += torch.bincount(k, minlength=2 * (t + 1))
+        hist = hist.view(2, t + 1)
         tail = hist.flip(-1).cumsum(-1).flip(-1)
         fp, tp = tail[0, 1:], tail[1, 1:]
         return torch.stack([tp, fp, tail[1, :1] - tp, tail[0, :1] - fp], 1)
+    tgt = torch.zeros_like(x, dtype=torch.bool) if tgt is None else tgt
     unique, inverse = torch.unique(thr, return_inverse=True)  # half types may merge grid values
     s = maskbench.threshold_sweep(x, tgt, thresholds=unique)
     return torch.stack([s.tp, s.fp, s.fn, s.tn], 1).index_select(0, inverse)

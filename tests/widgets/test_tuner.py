@@ -281,7 +281,10 @@ def test_huge_and_oversized_values_are_rejected_cleanly(scene) -> None:
 
 # -- issue 11 item 4: metrics for any slider position from one-pass counts -------------------------
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
-def test_grid_counts_equal_thresholding_at_every_step(device, dtype) -> None:
+@pytest.mark.parametrize("chunk", [None, 97])  # 97: the pixels counted in 12 chunks, the last one partial
+def test_grid_counts_equal_thresholding_at_every_step(device, dtype, chunk, monkeypatch) -> None:
+    if chunk is not None:
+        monkeypatch.setattr(core, "COUNT_CHUNK", chunk)
     g = torch.Generator().manual_seed(5)
     probs = torch.rand(37, 29, generator=g)
     probs.view(-1)[:400] = torch.randint(0, 1001, (400,), generator=g) / 1000  # exactly on grid values
