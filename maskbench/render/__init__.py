@@ -1,4 +1,5 @@
-"""Tensors -> pixels: RGBA images, class palettes, overlays, contours and display proxies.
+"""Tensors -> pixels: RGBA images, class palettes, overlays, contours, display proxies and
+level-of-detail tiles.
 
 Pure functions (torch in, ``uint8`` RGBA torch tensors out, on the input's device); no widget or
 Jupyter imports, so scripts can render masks to files without the notebook stack. The widgets in
@@ -10,8 +11,10 @@ from __future__ import annotations
 from maskbench.render.colors import OKABE_ITO, colorize_labels, label_palette, overlay, parse_color
 from maskbench.render.contours import contours
 from maskbench.render.pixels import display_size, downsample_labels, downsample_rgba, image_to_rgba
+from maskbench.render.tiles import ImagePyramid, label_tile, value_tile
 
 __all__ = [
+    "ImagePyramid",
     "OKABE_ITO",
     "colorize_labels",
     "contours",
@@ -20,6 +23,8 @@ __all__ = [
     "downsample_rgba",
     "image_to_rgba",
     "label_palette",
+    "label_tile",
     "overlay",
     "parse_color",
+    "value_tile",
 ]
