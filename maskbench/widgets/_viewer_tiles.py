@@ -1,0 +1,178 @@
+"""The Viewer's tile layers past its display proxy (issue 12's level-of-detail protocol), per batch item.
+
+Each layer serves 256 x 256 tiles of a power-of-two pyramid (``maskbench.render.tiles``); level k is
+the item downsampled by ``s = 2**k``:
+
+======  =====================================================================================
+layer   a tile of level k
+======  =====================================================================================
+image   ``ImagePyramid`` of the item: uint8 RGBA, each level the 2x2 area mean of the one below
+mask    the mask at each block's top-left pixel (``label_tile(..., reduce="nearest")``): labels
+        or bool as they are, weights as ``round(255 * w)`` (a mask pixel is ``>= 128``)
+edges   ``render.contours`` of that level's mask (1 on a contour): computed on the tile plus a
+        one-pixel halo, so the tiles of a level put together equal the contours of the level
+result  the current mode's masked image: ``inpaint`` from one full-resolution inpaint per item
+        (computed when its first tile is asked, then a pyramid like ``image``); the other modes
+        per tile on the block's top-left pixels, so every level-0 tile is exactly ``apply_mask``'s
+        pixels (the browser composes keep / remove / mean itself from image and mask tiles)
+======  =====================================================================================
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from maskbench.kernels._casting import accumulation_dtype
+from maskbench.render import contours, image_to_rgba
+from maskbench.render.tiles import ImagePyramid, label_tile, level_shape, tile_box, value_tile
+from maskbench.widgets._viewer_core import keep_of, masked
+
+__all__ = ["ItemTiles", "ViewerTiles", "mean_fill"]
+
+_BAND = 1 << 20  # elements per band of rows in mean_rgba (a few MB of temporaries)
+
+
+def mean_fill(image: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``mean`` mode's fill at full resolution, ``(C,)`` in the image's dtype: the per-channel mean of
+    the pixels outside ``keep`` (``apply_mask(image, ~keep, fill="mean")``'s value; 0 when there are
+    none), summed in bands of rows so that no full-size float copy is made."""
+    c, h, w = image.shape
+    acc = accumulation_dtype(image.dtype)
+    num = torch.zeros(c, dtype=acc, device=image.device)
+    den = torch.zeros((), dtype=torch.int64, device=image.device)
+    band = max(1, _BAND // max(1, c * w))
+    for r in range(0, h, band):
+        out = ~keep[r : r + band]
+        num += torch.where(out, image[:, r : r + band], 0).sum((1, 2), dtype=acc)
+        den += out.sum()
+    return (num / den.clamp_min(1)).to(image.dtype)
+
+
+class ItemTiles:
+    """The tile layers of one batch item: ``image`` (C, H, W) and its ``mask`` (H, W) of ``kind``
+    bool / weight / labels (see the module docstring for what each layer's tiles hold)."""
+
+    def __init__(self, image: torch.Tensor, mask: torch.Tensor, kind: str, mask_dtype: str = "uint8") -> None:
+        self.image, self.mask, self.kind, self.mask_dtype = image, mask, kind, mask_dtype
+        self.shape = (int(image.shape[-2]), int(image.shape[-1]))
+        self._pyramid: ImagePyramid | None = None
+        self._results: dict[tuple, ImagePyramid] = {}  # (mode, fill) -> pyramid of a full-size result
+        self._mean: torch.Tensor | None = None
+        self.result_seconds: float | None = None  # how long the last full-resolution result took
+
+    @property
+    def pyramid(self) -> ImagePyramid:
+        """The image's pyramid (built on the first image tile: one uint8 copy, none for HWC uint8)."""
+        if self._pyramid is None:
+            self._pyramid = ImagePyramid(self.image)  # references a (C, H, W) view of HWC uint8 pixels
+        return self._pyramid
+
+    # -- sampling --------------------------------------------------------------------------------
+    def _sample(self, t: torch.Tensor, level: int, row: int, col: int, halo: int = 0):
+        """``t`` (..., H, W) at the top-left pixel of each 2**level block of tile (row, col), with up to
+        ``halo`` level pixels around it (fewer at the image's edge); returns (tile, top, left) where
+        (top, left) is where the tile starts inside the returned array."""
+        s = 1 << level
+        hk, wk = level_shape(self.shape, level)
+        r0, r1, c0, c1 = tile_box(self.shape, level, row, col)
+        a0, a1, b0, b1 = max(0, r0 - halo), min(hk, r1 + halo), max(0, c0 - halo), min(wk, c1 + halo)
+        return t[..., a0 * s : a1 * s : s, b0 * s : b1 * s : s], r0 - a0, c0 - b0
+
+    # -- layers ----------------------------------------------------------------------------------
+    def image_tile(self, level: int, row: int, col: int) -> np.ndarray:
+        return self.pyramid.tile(level, row, col)
+
+    def mask_tile(self, level: int, row: int, col: int) -> np.ndarray:
+        if self.kind == "weight":
+            w = value_tile(self.mask, level, row, col)
+            return np.rint(np.clip(w, 0.0, 1.0) * 255.0).astype(np.uint8)
+        tile = label_tile(self.mask, level, row, col, reduce="nearest")
+        return tile.astype(np.uint8 if self.mask_dtype == "uint8" else np.uint16, copy=False)
+
+    def edges_tile(self, level: int, row: int, col: int) -> np.ndarray:
+        lab, top, left = self._sample(self.mask, level, row, col, halo=1)
+        lab = lab >= 0.5 if self.kind == "weight" else lab
+        r0, r1, c0, c1 = tile_box(self.shape, level, row, col)
+        edges = contours(lab)[top : top + r1 - r0, left : left + c1 - c0]
+        return edges.to(torch.uint8).cpu().numpy()
+
+    def result_tile(self, mode: str, fill: float, level: int, row: int, col: int) -> np.ndarray:
+        """RGBA tile of the masked image in ``mode`` (``mean``: the full-resolution mean colour)."""
+        if mode == "inpaint":
+            return self._full_result(mode, fill).tile(level, row, col)
+        x, _, _ = self._sample(self.image, level, row, col)
+        m, _, _ = self._sample(self.mask, level, row, col)
+        keep = keep_of(m, self.kind)
+        if mode == "mean":
+            out = torch.where(keep, self.mean()[:, None, None], x)
+        else:
+            w = m[None, None].to(x.dtype) if self.kind == "weight" else None
+            out = masked(x[None], keep[None, None], w, mode, fill)[0]
+        if not out.is_floating_point() and out.dtype != torch.uint8:
+            out = out.float()
+        return image_to_rgba(out).cpu().numpy()
+
+    def mean(self) -> torch.Tensor:
+        """:func:`mean_fill` of this item (computed once)."""
+        if self._mean is None:
+            self._mean = mean_fill(self.image, keep_of(self.mask, self.kind))
+        return self._mean
+
+    def _full_result(self, mode: str, fill: float) -> ImagePyramid:
+        """The full-resolution result of ``mode`` as a pyramid, computed once (the float result is
+        dropped as soon as its uint8 pyramid exists)."""
+        key = (mode, fill)
+        if key not in self._results:
+            t0 = time.perf_counter()
+            keep = keep_of(self.mask, self.kind)
+            out = masked(self.image[None], keep[None, None], None, mode, fill)[0]
+            self._results = {key: ImagePyramid(out)}  # one kept: the current mode's
+            del out
+            self.result_seconds = time.perf_counter() - t0
+        return self._results[key]
+
+
+class ViewerTiles:
+    """The Viewer's side of the tile protocol (a mixin before ``TileServer``): its layers are the
+    shown item's :class:`ItemTiles`; a new item bumps every layer's version, a new mode or fill the
+    ``result`` layer's (``Viewer._on_result_inputs``)."""
+
+    def _mask_dtype(self) -> str:
+        return "uint16" if self._mask_kind == "labels" and len(self._classes) >= 256 else "uint8"
+
+    def _item_tiles(self) -> ItemTiles:
+        if self._tiles is None or self._tiles[0] != self.index:
+            item = ItemTiles(self._x[self.index], self._mask_item(self.index), self._mask_kind, self._mask_dtype())
+            self._tiles = (self.index, item)
+        return self._tiles[1]
+
+    def _tile_layers(self) -> dict:
+        """image, mask, edges (contours) and result tiles of the shown item (built on first use)."""
+        from maskbench.widgets._tiles import TileLayer
+
+        dtype = self._mask_dtype()
+        return {
+            "image": TileLayer(lambda *key: self._item_tiles().image_tile(*key), "uint8", 4),
+            "mask": TileLayer(lambda *key: self._item_tiles().mask_tile(*key), dtype, 1),
+            "edges": TileLayer(lambda *key: self._item_tiles().edges_tile(*key), "uint8", 1),
+            "result": TileLayer(lambda *key: self._item_tiles().result_tile(self.mode, self.fill, *key), "uint8", 4),
+        }
+
+    def _on_custom_msg(self, _widget, content, buffers) -> None:
+        self._handle_tiles_message(content, buffers)
+
+    def _send_mean_full(self) -> None:
+        """mean mode: the full-resolution mean colour the browser fills mask pixels of tiles with."""
+        if self.mode == "mean":
+            self._mean_full = image_to_rgba(self._item_tiles().mean()[:, None, None]).reshape(4).cpu().numpy()
+
+    def _new_item(self) -> None:
+        """A new batch item: its proxies, then new tile versions (the browser drops the old tiles)."""
+        self._refresh_item()
+        with self.hold_sync():
+            for name in ("image", "mask", "edges", "result"):
+                self._bump_tile_layer(name)
+        self._send_mean_full()

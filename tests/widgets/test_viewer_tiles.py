@@ -1,0 +1,126 @@
+"""The Viewer's tile layers (issue 12): each layer's tiles against a plain reference on the whole
+item (numpy / the kernels on the full-resolution tensors), tiles of a level put together without
+seams, and the Viewer's tile versions (a new item or mode drops stale tiles)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import maskbench
+from maskbench.render import contours, image_to_rgba
+from maskbench.render.tiles import TILE, level_count, level_shape, tile_grid
+from maskbench.widgets._viewer_tiles import ItemTiles, mean_fill
+
+# bigger than one tile, odd sizes: every level has edge tiles smaller than TILE
+H, W = 600, 530
+
+
+def _stitch(fetch, shape, level: int) -> np.ndarray:
+    """All tiles of one level put together."""
+    rows, cols = tile_grid(shape, level)
+    return np.concatenate(
+        [np.concatenate([fetch(level, r, c) for c in range(cols)], axis=1) for r in range(rows)], axis=0
+    )
+
+
+def _scene(kind: str, dtype=torch.float32, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    image = torch.rand(3, H, W, generator=g)
+    if dtype == torch.uint8:
+        image = (image * 255).round().to(torch.uint8)
+    blobs = torch.nn.functional.avg_pool2d(torch.rand(1, 1, H, W, generator=g), 31, 1, 15)[0, 0]
+    blobs = (blobs - blobs.min()) / (blobs.max() - blobs.min())
+    if kind == "weight":
+        mask = blobs
+    elif kind == "bool":
+        mask = blobs > 0.5
+    else:
+        mask = (blobs * 3.999).long()  # labels 0..3
+    return image, mask
+
+
+def _nearest(x: torch.Tensor, level: int) -> torch.Tensor:
+    s = 1 << level
+    return x[..., ::s, ::s]
+
+
+@pytest.mark.parametrize("kind", ["bool", "labels", "weight"])
+def test_mask_and_edge_tiles_equal_the_level_of_the_whole_mask(kind) -> None:
+    image, mask = _scene(kind)
+    t = ItemTiles(image, mask, kind)
+    for level in range(level_count((H, W))):
+        lab = _nearest(mask, level)
+        want = np.rint(lab.numpy() * 255).astype(np.uint8) if kind == "weight" else lab.numpy().astype(np.uint8)
+        got = _stitch(t.mask_tile, (H, W), level)
+        assert got.dtype == np.uint8 and np.array_equal(got, want), level
+        # edges: contours of the level's mask, with no seam where tiles meet
+        ref = contours(lab >= 0.5 if kind == "weight" else lab).numpy()
+        assert np.array_equal(_stitch(t.edges_tile, (H, W), level), ref.astype(np.uint8)), level
+    assert level_shape((H, W), 1) == (300, 265)  # the levels above have seams inside, at 256
+
+
+def test_image_tiles_are_the_pyramid_and_level_zero_is_image_to_rgba() -> None:
+    image, mask = _scene("bool")
+    t = ItemTiles(image, mask, "bool")
+    assert np.array_equal(_stitch(t.image_tile, (H, W), 0), image_to_rgba(image).numpy())
+    hwc = (image.permute(1, 2, 0) * 255).round().to(torch.uint8).contiguous()  # a numpy HWC image's tensor
+    t = ItemTiles(hwc.permute(2, 0, 1), mask, "bool")
+    assert t.pyramid.nbytes == hwc.numel()  # no copy of the caller's pixels
+    assert np.array_equal(t.image_tile(0, 1, 1)[..., :3], hwc[TILE : 2 * TILE, TILE : 2 * TILE].numpy())
+
+
+@pytest.mark.parametrize(
+    ("kind", "mode", "fill"),
+    [("bool", "keep", 0.25), ("labels", "remove", 1.0), ("weight", "weighted", 0.5), ("labels", "mean", 0.0)],
+)
+def test_result_tiles_are_apply_mask_at_full_resolution(kind, mode, fill) -> None:
+    image, mask = _scene(kind, seed=1)
+    t = ItemTiles(image, mask, kind)
+    keep = mask >= 0.5 if kind == "weight" else mask > 0
+    call = {"keep": (keep, fill), "remove": (~keep, fill), "weighted": (mask, fill), "mean": (~keep, "mean")}
+    want = image_to_rgba(maskbench.apply_mask(image, call[mode][0], fill=call[mode][1])).numpy()
+    assert np.array_equal(_stitch(lambda *k: t.result_tile(mode, fill, *k), (H, W), 0), want)
+    # level 1: the result at each 2x2 block's top-left pixel
+    assert np.array_equal(_stitch(lambda *k: t.result_tile(mode, fill, *k), (H, W), 1), want[::2, ::2])
+
+
+def test_inpaint_tiles_come_from_one_full_resolution_inpaint() -> None:
+    image, mask = _scene("bool", seed=2)
+    t = ItemTiles(image, mask, "bool")
+    want = image_to_rgba(maskbench.apply_mask(image, ~mask, fill="inpaint")).numpy()
+    assert np.array_equal(_stitch(lambda *k: t.result_tile("inpaint", 0.0, *k), (H, W), 0), want)
+    first = t._full_result("inpaint", 0.0)
+    t.result_tile("inpaint", 0.0, 1, 0, 0)
+    assert t._full_result("inpaint", 0.0) is first and t.result_seconds is not None  # computed once
+
+
+def test_mean_fill_is_the_kernels_mean_without_a_full_size_copy(monkeypatch) -> None:
+    import maskbench.widgets._viewer_tiles as vt
+
+    image, mask = _scene("bool", seed=4)
+    monkeypatch.setattr(vt, "_BAND", 7 * W * 3)  # many bands of 7 rows
+    r, c = (int(i) for i in mask.nonzero()[0])
+    expected = maskbench.apply_mask(image, ~mask, fill="mean")[:, r, c]
+    assert torch.allclose(mean_fill(image, mask), expected, rtol=1e-6, atol=0)
+    assert torch.equal(mean_fill(image, torch.ones(H, W, dtype=torch.bool)), torch.zeros(3))  # none left: 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
+def test_big_image_proxy_is_averaged_in_bands(monkeypatch, dtype) -> None:
+    """Above BAND_PIXELS the display proxy averages bands of rows (no full-size float copy of a
+    uint8 image); it equals the one-pass area average up to float rounding."""
+    import maskbench.widgets._viewer_core as core
+
+    image, _ = _scene("bool", dtype=dtype, seed=5)
+    size = (97, 83)  # not a divisor of the image size: windows overlap
+    one_pass = core.image_proxy(image, size)
+    calls = []
+    real = core._banded_area_mean
+    monkeypatch.setattr(core, "BAND_PIXELS", 1000)
+    monkeypatch.setattr(core, "_banded_area_mean", lambda *a: calls.append(1) or real(*a))
+    banded = core.image_proxy(image, size)
+    assert calls and banded.dtype == one_pass.dtype == dtype
+    diff = (banded.float() - one_pass.float()).abs().max()
+    assert diff <= (1 if dtype == torch.uint8 else 1e-6)
