@@ -36,7 +36,7 @@ from maskbench._checks import (
 )
 from maskbench.kernels.paint import flood_fill_mask, polygon_window, stroke_window
 from maskbench.render import display_size
-from maskbench.render.proxy import max_proxy, rgba_proxy
+from maskbench.render.proxy import max_proxy
 from maskbench.widgets import _frontend
 from maskbench.widgets._common import (
     BoundedInt,
@@ -51,6 +51,7 @@ from maskbench.widgets._common import (
 )
 from maskbench.widgets._history import History
 from maskbench.widgets._painter_events import EditEvents, timed_edit
+from maskbench.widgets._painter_image import area_rgba_proxy, check_memory
 from maskbench.widgets._painter_messages import BrowserMessages
 from maskbench.widgets._painter_proto import MAX_RADIUS, TOOLS, parse_classes
 from maskbench.widgets._painter_traits import (
@@ -184,6 +185,7 @@ class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
         names, palette = parse_classes(classes, WidgetValueError)
         h, w = image.shape[-2:]
         dh, dw = display_size(h, w, max_display_value(max_display))
+        check_memory((h, w), 1 if image.ndim == 2 else image.shape[0])
         self._num_classes = len(names)
         traits = self.traits()
         start = {
@@ -213,7 +215,7 @@ class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
             # tensors, not numpy arrays: traitlets compares old and new values, and `None == ndarray`
             # is an elementwise Python-object comparison (0.2 s for a 4 MB image)
             self._palette = palette
-            self._image = rgba_proxy(image, (dh, dw)).cpu()
+            self._image = area_rgba_proxy(image, (dh, dw))  # no full-size float or RGBA temporary
             empty = torch.zeros((dh, dw), dtype=torch.uint8)
             self._labels = empty if mask is None else max_proxy(self._full, (dh, dw))
         self.on_msg(self._on_msg)
