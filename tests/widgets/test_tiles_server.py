@@ -1,0 +1,224 @@
+"""maskbench.widgets._tiles: the kernel side of the tile protocol, on a fake widget with a fake ``send``."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import traitlets
+
+from maskbench.render.tiles import ImagePyramid, label_tile, level_count, tile_grid, value_tile
+from maskbench.widgets._common import GuardedState, StatusText
+from maskbench.widgets._tiles import MAX_TILE_KEYS, TILE_REPLY_BYTES, TileLayer, TileServer
+
+H, W = 700, 1100  # 4 levels; 3 x 5 tiles at level 0, edge tiles smaller
+
+
+class FakeWidget(TileServer, GuardedState, traitlets.HasTraits):
+    """What a widget adds: its layers, a shape, an error trait and ``send`` (captured here)."""
+
+    error = StatusText("")
+
+    def __init__(self, image, labels, probs, *, capture: bool = True) -> None:
+        super().__init__()
+        self.image_shape = [H, W]
+        self.pyramid, self.labels, self.probs = ImagePyramid(image), labels, probs
+        self.sent: list = []
+        self.count = 0
+        self.capture = capture
+        self.fetches = 0
+        self._publish_tiles()
+
+    def _tile_layers(self):
+        def counted(fetch):
+            def go(*key):
+                self.fetches += 1
+                return fetch(*key)
+
+            return go
+
+        return {
+            "image": TileLayer(counted(self.pyramid.tile), "uint8", 4),
+            "labels": TileLayer(counted(lambda k, r, c: label_tile(self.labels, k, r, c)), "uint8", 1),
+            "prob": TileLayer(counted(lambda k, r, c: value_tile(self.probs, k, r, c)), "float32", 1),
+        }
+
+    def send(self, content, buffers=None) -> None:
+        self.count += 1
+        if self.capture:
+            self.sent.append((content, [bytes(b) for b in buffers or []]))
+
+
+@pytest.fixture
+def widget() -> FakeWidget:
+    g = torch.Generator().manual_seed(0)
+    image = torch.randint(0, 256, (3, H, W), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 4, (H, W), dtype=torch.uint8, generator=g)
+    return FakeWidget(image, labels, torch.rand(H, W, generator=g))
+
+
+def ask(w: FakeWidget, keys, rid=1):
+    assert w._handle_tiles_message({"type": "tiles", "id": rid, "keys": keys}, []) is True
+    return w.sent[-1]
+
+
+def test_tiles_info_describes_the_layers(widget) -> None:
+    info = widget._tiles_info
+    assert info["tile"] == 256 and info["shape"] == [H, W] and info["levels"] == level_count((H, W)) == 4
+    assert info["layers"]["image"] == {"dtype": "uint8", "channels": 4, "version": info["layers"]["image"]["version"]}
+    assert {k: v["dtype"] for k, v in info["layers"].items()} == {
+        "image": "uint8",
+        "labels": "uint8",
+        "prob": "float32",
+    }
+
+
+def test_reply_holds_every_tile_in_key_order_with_its_bytes(widget) -> None:
+    keys = [["prob", 0, 2, 4], ["image", 1, 0, 1], ["labels", 2, 0, 0], ["image", 0, 0, 0]]
+    content, buffers = ask(widget, keys, rid=7)
+    assert content["type"] == "tiles" and content["id"] == 7 and content["dropped"] == 0
+    assert [[t["layer"], t["level"], t["row"], t["col"]] for t in content["tiles"]] == keys
+    refs = [
+        value_tile(widget.probs, 0, 2, 4),
+        widget.pyramid.tile(1, 0, 1),
+        label_tile(widget.labels, 2, 0, 0),
+        widget.pyramid.tile(0, 0, 0),
+    ]
+    for meta, data, ref in zip(content["tiles"], buffers, refs):
+        assert (meta["h"], meta["w"]) == ref.shape[:2] and meta["dtype"] == ref.dtype.name
+        assert meta["channels"] == (4 if ref.ndim == 3 else 1)
+        assert meta["version"] == widget._tiles_info["layers"][meta["layer"]]["version"]
+        assert np.array_equal(np.frombuffer(data, ref.dtype).reshape(ref.shape), ref)
+    assert content["tiles"][0]["h"] == 700 - 512 and content["tiles"][0]["w"] == 1100 - 1024  # an edge tile
+
+
+def test_reply_stops_before_the_byte_budget_and_counts_the_dropped(widget) -> None:
+    rows, cols = tile_grid((H, W), 0)
+    keys = [[layer, 0, r, c] for layer in ("image", "prob") for r in range(rows) for c in range(cols)]
+    keys += [["labels", 1, r, c] for r, c in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]]
+    content, buffers = ask(widget, keys)
+    sizes = [len(b) for b in buffers]
+    assert sum(sizes) <= TILE_REPLY_BYTES and len(content["tiles"]) + content["dropped"] == len(keys)
+    assert content["dropped"] > 0
+    assert widget.fetches == len(content["tiles"])  # nothing fetched past the budget
+    nxt = keys[len(content["tiles"])]
+    assert sum(sizes) + 256 * 256 * 4 * (4 if nxt[0] == "prob" else 1) > TILE_REPLY_BYTES  # it stopped at the limit
+
+
+def test_versions_move_on_a_bump_and_on_publish(widget) -> None:
+    v = {k: x["version"] for k, x in widget._tiles_info["layers"].items()}
+    widget._bump_tile_layer("labels")
+    v2 = {k: x["version"] for k, x in widget._tiles_info["layers"].items()}
+    assert v2["labels"] > max(v.values()) and v2["image"] == v["image"] and v2["prob"] == v["prob"]
+    content, _ = ask(widget, [["labels", 0, 0, 0]])
+    assert content["tiles"][0]["version"] == v2["labels"]
+    widget._publish_tiles()  # a new item: every layer new
+    v3 = {k: x["version"] for k, x in widget._tiles_info["layers"].items()}
+    assert all(v3[k] > max(v2.values()) for k in v3) and len(set(v3.values())) == 3
+    widget._publish_tiles(keep_versions=True)
+    assert {k: x["version"] for k, x in widget._tiles_info["layers"].items()} == v3
+
+
+def test_duplicate_keys_are_served_once(widget) -> None:
+    content, buffers = ask(widget, [["image", 0, 0, 0], ["image", 0, 0, 0], ["prob", 2, 0, 0]])
+    assert len(content["tiles"]) == 2 == len(buffers) and content["dropped"] == 0
+
+
+def test_other_messages_are_left_alone(widget) -> None:
+    for msg in ({"type": "edit"}, {"kind": "tiles"}, None, "tiles", [1, 2]):
+        assert widget._handle_tiles_message(msg, []) is False
+    assert widget.sent == []
+
+
+BAD = [
+    ("keys missing", {"type": "tiles", "id": 1}, "keys: expected a list"),
+    ("too many keys", {"type": "tiles", "id": 1, "keys": [["image", 0, 0, 0]] * (MAX_TILE_KEYS + 1)}, "at most 64"),
+    ("unknown layer", {"type": "tiles", "id": 1, "keys": [["nope", 0, 0, 0]]}, "keys[0][0]: expected a layer"),
+    (
+        "level too high",
+        {"type": "tiles", "id": 1, "keys": [["image", 4, 0, 0]]},
+        "keys[0][1] (level): expected an int <= 3",
+    ),
+    (
+        "row out of range",
+        {"type": "tiles", "id": 1, "keys": [["image", 0, 3, 0]]},
+        "keys[0][2] (row): expected an int <= 2",
+    ),
+    (
+        "col out of range",
+        {"type": "tiles", "id": 1, "keys": [["image", 1, 0, 3]]},
+        "keys[0][3] (col): expected an int <= 2",
+    ),
+    ("negative", {"type": "tiles", "id": 1, "keys": [["image", 0, -1, 0]]}, "(row): expected an int >= 0"),
+    ("float level", {"type": "tiles", "id": 1, "keys": [["image", 1.0, 0, 0]]}, "(level): expected an int"),
+    ("bool col", {"type": "tiles", "id": 1, "keys": [["image", 0, 0, True]]}, "(col): expected an int"),
+    ("short key", {"type": "tiles", "id": 1, "keys": [["image", 0, 0]]}, "keys[0]: expected [layer, level, row, col]"),
+    ("key not a list", {"type": "tiles", "id": 1, "keys": ["image/0/0/0"]}, "keys[0]: expected"),
+    ("huge value", {"type": "tiles", "id": 1, "keys": [["x" * 10_000_000, 0, 0, 0]]}, "chars)"),
+    ("one bad of many", {"type": "tiles", "id": 1, "keys": [["image", 0, 0, 0], ["image", 9, 0, 0]]}, "keys[1][1]"),
+]
+
+
+@pytest.mark.parametrize(("what", "msg", "text"), BAD, ids=[b[0] for b in BAD])
+def test_bad_requests_get_a_warning_and_an_error_reply(widget, what, msg, text) -> None:
+    with pytest.warns(UserWarning, match="rejected a tile request") as record:
+        assert widget._handle_tiles_message(msg, []) is True
+    content, buffers = widget.sent[-1]
+    assert content["type"] == "tiles" and content["id"] == 1 and content["tiles"] == [] and buffers == []
+    assert text in content["error"] and text in str(record[0].message) and len(content["error"]) < 1000
+    assert widget.error == content["error"] and widget.fetches == 0
+
+
+def test_request_ids_are_echoed_only_when_json_safe(widget) -> None:
+    for rid, echoed in [(5, 5), (2**60, None), ("x" * 100, None), (True, None), (1.5, None), (None, None)]:
+        ask(widget, [["labels", 2, 0, 0]], rid=rid)
+        assert widget.sent[-1][0]["id"] == echoed
+
+
+def test_a_failing_or_wrong_layer_is_an_error_reply_not_an_exception(widget) -> None:
+    def boom(*_):
+        raise RuntimeError("disk on fire")
+
+    widget._tile_layers = lambda: {
+        "bad": TileLayer(boom, "uint8", 1),
+        "wrong": TileLayer(lambda *_: np.zeros((2, 2)), "uint8", 1),
+    }
+    with pytest.warns(UserWarning, match="RuntimeError: disk on fire"):
+        ask(widget, [["bad", 0, 0, 0]])
+    assert widget.sent[-1][0]["tiles"] == []
+    with pytest.warns(UserWarning, match=r"layer 'wrong' gave a \(2, 2\) float64 tile"):
+        ask(widget, [["wrong", 0, 0, 0]])
+
+    def closed(content, buffers=None):
+        raise OSError("comm closed")
+
+    del widget._tile_layers  # the class's layers again
+    widget.send = closed
+    with pytest.warns(UserWarning, match="could not send a tile reply"):
+        assert widget._handle_tiles_message({"type": "tiles", "id": 1, "keys": [["image", 0, 0, 0]]}, []) is True
+
+
+def test_a_thousand_bad_messages_do_not_grow_memory() -> None:
+    w = FakeWidget(torch.zeros(H, W), torch.zeros(H, W, dtype=torch.uint8), torch.zeros(H, W), capture=False)
+    msgs = [
+        {"type": "tiles", "id": i, "keys": [[f"layer{i}", i, -i, f"c{i}"]] + [["image", 0, 0, 0]] * (i % 70)}
+        for i in range(1000)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # the filter that remembers each message shown once per location
+        warnings.showwarning = lambda *a, **k: None  # not printed (pytest's capture would hold them)
+        for m in msgs[:100]:
+            w._handle_tiles_message(m, [])
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for m in msgs[100:]:
+            w._handle_tiles_message(m, [])
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+    assert w.count == 1000 and grown < 64 * 1024, grown  # per message ~0 bytes (one warning registry entry ~200)
