@@ -156,9 +156,17 @@ class ItemProxies:
     inpaint: Future | None = None  # the inpaint panel, computed in the background (see prefetch_inpaint)
 
 
-def build_item(image: torch.Tensor, mask: torch.Tensor, kind: str, size: tuple[int, int], n_ids: int) -> ItemProxies:
-    """Display proxies of one item: ``image`` (C, H, W), ``mask`` (H, W) of kind bool/weight/labels."""
-    xp = image_proxy(image, size)
+def build_item(
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    kind: str,
+    size: tuple[int, int],
+    n_ids: int,
+    xp: torch.Tensor | None = None,
+) -> ItemProxies:
+    """Display proxies of one item: ``image`` (C, H, W), ``mask`` (H, W) of kind bool/weight/labels;
+    ``xp``: the image proxy when the caller has it (a big item's, from its tile pyramid)."""
+    xp = image_proxy(image, size) if xp is None else xp
     if kind == "weight":  # area-averaged weight, quantised to 0..255
         lab = weight_proxy(mask, size)
         keep, weight = lab >= 128, lab.to(xp.dtype if xp.is_floating_point() else torch.float32) / 255

@@ -21,16 +21,18 @@ result  the current mode's masked image: ``inpaint`` from one full-resolution in
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from maskbench.kernels._casting import accumulation_dtype
 from maskbench.render import contours, image_to_rgba
 from maskbench.render.tiles import ImagePyramid, label_tile, level_shape, tile_box, value_tile
 from maskbench.widgets._viewer_core import keep_of, masked
 
-__all__ = ["ItemTiles", "ViewerTiles", "mean_fill"]
+__all__ = ["ItemTiles", "ViewerTiles", "mean_fill", "proxy_tile"]
 
 _BAND = 1 << 20  # elements per band of rows in mean_rgba (a few MB of temporaries)
 
@@ -61,6 +63,7 @@ class ItemTiles:
         self._pyramid: ImagePyramid | None = None
         self._results: dict[tuple, ImagePyramid] = {}  # (mode, fill) -> pyramid of a full-size result
         self._mean: torch.Tensor | None = None
+        self._pending: tuple | None = None  # (key, Future) of a full-resolution result being computed
         self.result_seconds: float | None = None  # how long the last full-resolution result took
 
     @property
@@ -69,6 +72,25 @@ class ItemTiles:
         if self._pyramid is None:
             self._pyramid = ImagePyramid(self.image)  # references a (C, H, W) view of HWC uint8 pixels
         return self._pyramid
+
+    def proxy(self, size: tuple[int, int]) -> torch.Tensor:
+        """The ``(C, dh, dw)`` display proxy from the pyramid (what a big item's panels show; cheaper
+        than averaging the full image again): the coarsest level at least ``size``, area-averaged
+        to ``size`` unless it is that size; uint8 for a uint8 image, else float in [0, 1]."""
+        level = 0
+        while level + 1 < self.pyramid.levels and all(
+            a >= b for a, b in zip(level_shape(self.shape, level + 1), size, strict=True)
+        ):
+            level += 1
+        px = torch.from_numpy(self.pyramid.level(level)).permute(2, 0, 1)
+        if tuple(px.shape[-2:]) == tuple(size) and self.image.dtype == torch.uint8:
+            return px
+        x = px.float() / 255
+        if tuple(x.shape[-2:]) != tuple(size):
+            x = F.adaptive_avg_pool2d(x[None], size)[0]
+        if self.image.dtype == torch.uint8:
+            return (x * 255.0).round().to(torch.uint8)
+        return x.to(self.image.dtype) if self.image.is_floating_point() else x
 
     # -- sampling --------------------------------------------------------------------------------
     def _sample(self, t: torch.Tensor, level: int, row: int, col: int, halo: int = 0):
@@ -122,17 +144,73 @@ class ItemTiles:
         return self._mean
 
     def _full_result(self, mode: str, fill: float) -> ImagePyramid:
-        """The full-resolution result of ``mode`` as a pyramid, computed once (the float result is
-        dropped as soon as its uint8 pyramid exists)."""
+        """The full-resolution result of ``mode`` as a pyramid, computed here once (the float result
+        is dropped as soon as its uint8 pyramid exists)."""
         key = (mode, fill)
         if key not in self._results:
-            t0 = time.perf_counter()
-            keep = keep_of(self.mask, self.kind)
-            out = masked(self.image[None], keep[None, None], None, mode, fill)[0]
-            self._results = {key: ImagePyramid(out)}  # one kept: the current mode's
-            del out
-            self.result_seconds = time.perf_counter() - t0
+            self._results = {key: self._compute(mode, fill)}  # one kept: the current mode's
         return self._results[key]
+
+    def full_result_async(self, mode: str, fill: float, done) -> ImagePyramid | None:
+        """The full-resolution result when it is ready, else None: its computation is started on a
+        background thread (once) and ``done()`` is called there when it is stored (a whole 8192^2
+        inpaint takes seconds: the kernel keeps answering tile requests meanwhile)."""
+        key = (mode, fill)
+        if key in self._results:
+            return self._results[key]
+        if self._pending is None or self._pending[0] != key:
+
+            def run() -> None:
+                pyramid = self._compute(mode, fill)
+                if self._pending is not None and self._pending[0] == key:
+                    self._results = {key: pyramid}
+                    done()
+
+            self._pending = (key, _executor().submit(run))
+        return None
+
+    def _compute(self, mode: str, fill: float) -> ImagePyramid:
+        t0 = time.perf_counter()
+        keep = keep_of(self.mask, self.kind)
+        out = masked(self.image[None], keep[None, None], None, mode, fill)[0]
+        pyramid = ImagePyramid(out)
+        self.result_seconds = time.perf_counter() - t0
+        return pyramid
+
+
+def proxy_tile(rgba: np.ndarray, shape: tuple[int, int], level: int, row: int, col: int) -> np.ndarray:
+    """Tile (level, row, col) of a ``shape`` image drawn from its ``(dh, dw, 4)`` display proxy: the
+    proxy pixel under each block's top-left pixel (a stand-in until the full-resolution tile exists)."""
+    s = 1 << level
+    r0, r1, c0, c1 = tile_box(shape, level, row, col)
+    dh, dw = rgba.shape[:2]
+    rows = (np.arange(r0, r1) * s * dh) // shape[0]
+    cols = (np.arange(c0, c1) * s * dw) // shape[1]
+    return np.ascontiguousarray(rgba[rows[:, None], cols[None, :]])
+
+
+_worker: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _worker
+    if _worker is None:
+        _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maskbench-viewer-tiles")
+    return _worker
+
+
+def _on_kernel_thread(fn) -> None:
+    """Run ``fn`` on the kernel's event loop (comm messages are sent from there), or now without one."""
+    try:
+        from IPython import get_ipython
+
+        loop = getattr(getattr(get_ipython(), "kernel", None), "io_loop", None)
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        loop = None
+    if loop is None:
+        fn()
+    else:
+        loop.add_callback(fn)
 
 
 class ViewerTiles:
@@ -143,10 +221,14 @@ class ViewerTiles:
     def _mask_dtype(self) -> str:
         return "uint16" if self._mask_kind == "labels" and len(self._classes) >= 256 else "uint8"
 
-    def _item_tiles(self) -> ItemTiles:
-        if self._tiles is None or self._tiles[0] != self.index:
-            item = ItemTiles(self._x[self.index], self._mask_item(self.index), self._mask_kind, self._mask_dtype())
-            self._tiles = (self.index, item)
+    def _item_tiles(self, index: int | None = None) -> ItemTiles:
+        """The tile layers of batch item ``index`` (default: the shown one); one item is kept."""
+        index = self.index if index is None else index
+        if self._tiles is None or self._tiles[0] != index:
+            self._tiles = (
+                index,
+                ItemTiles(self._x[index], self._mask_item(index), self._mask_kind, self._mask_dtype()),
+            )
         return self._tiles[1]
 
     def _tile_layers(self) -> dict:
@@ -158,8 +240,28 @@ class ViewerTiles:
             "image": TileLayer(lambda *key: self._item_tiles().image_tile(*key), "uint8", 4),
             "mask": TileLayer(lambda *key: self._item_tiles().mask_tile(*key), dtype, 1),
             "edges": TileLayer(lambda *key: self._item_tiles().edges_tile(*key), "uint8", 1),
-            "result": TileLayer(lambda *key: self._item_tiles().result_tile(self.mode, self.fill, *key), "uint8", 4),
+            "result": TileLayer(self._result_tile, "uint8", 4),
         }
+
+    def _result_tile(self, level: int, row: int, col: int) -> np.ndarray:
+        """The result layer; inpaint from the full-resolution result once it is computed (in the
+        background: until then the display proxy's inpaint, upsampled, then a new version)."""
+        tiles = self._item_tiles()
+        if self.mode != "inpaint":
+            return tiles.result_tile(self.mode, self.fill, level, row, col)
+        index = self.index
+
+        def ready() -> None:
+            def bump() -> None:
+                if self.index == index and self.mode == "inpaint":
+                    self._bump_tile_layer("result")
+
+            _on_kernel_thread(bump)
+
+        pyramid = tiles.full_result_async("inpaint", 0.0, ready)
+        if pyramid is not None:
+            return pyramid.tile(level, row, col)
+        return proxy_tile(self._display_result(), tiles.shape, level, row, col)
 
     def _on_custom_msg(self, _widget, content, buffers) -> None:
         self._handle_tiles_message(content, buffers)
@@ -172,7 +274,5 @@ class ViewerTiles:
     def _new_item(self) -> None:
         """A new batch item: its proxies, then new tile versions (the browser drops the old tiles)."""
         self._refresh_item()
-        with self.hold_sync():
-            for name in ("image", "mask", "edges", "result"):
-                self._bump_tile_layer(name)
+        self._publish_tiles()  # every layer a new version
         self._send_mean_full()

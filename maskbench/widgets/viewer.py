@@ -49,8 +49,10 @@ from maskbench.widgets._common import (
     max_display_value,
     one_torch_thread,
 )
+from maskbench.widgets._tiles import TileServer
 from maskbench.widgets._transport import ArrayTrait
 from maskbench.widgets._viewer_core import (
+    BAND_PIXELS,
     BROWSER_MODES,
     MODE_TEXT,
     MODES,
@@ -63,13 +65,17 @@ from maskbench.widgets._viewer_core import (
     prefetch_inpaint,
     proxy_inpaint_steps,
 )
+from maskbench.widgets._viewer_tiles import ViewerTiles
 
-__all__ = ["Viewer", "MODES", "WidgetValueError", "WidgetTypeError"]
+__all__ = ["Viewer", "MODES", "LAYOUTS", "WidgetValueError", "WidgetTypeError"]
+
+#: the Viewer's layouts: all four panels in a grid, or one of them full width above the other three
+LAYOUTS = ("grid", "image", "mask", "result", "overlay")
 
 #: Display proxies of this many batch items stay cached (each ~5 bytes per proxy pixel + the C-channel
 #: proxy; ~17 MB per item at the default 1024 x 1024).
 _CACHED_ITEMS = 8
-_FROM_BROWSER = ("mode", "fill", "opacity", "contours", "index")  # all else is kernel -> browser
+_FROM_BROWSER = ("mode", "fill", "opacity", "contours", "index", "layout")  # all else is kernel -> browser
 # A display proxy up to this many elements is refreshed on one torch thread: its small ops gain
 # nothing from a thread pool, and on a busy machine every parallel region can wait a scheduler
 # slice for a descheduled worker (measured: inpaint of a 303x384 image, 8 ms serial vs 380 ms; of a
@@ -107,7 +113,7 @@ def _why_not(viewer, mode: str) -> str:
     return ""
 
 
-class Viewer(GuardedState, anywidget.AnyWidget):
+class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
     """Four linked panels: image, mask, masked result (``apply_mask``) and overlay.
 
     **What the mask means.** In every mode the mask marks the same pixels, the *mask pixels*: True
@@ -138,6 +144,8 @@ class Viewer(GuardedState, anywidget.AnyWidget):
         contours: draw class outlines on the result and overlay panels.
         max_display: long side of the browser's display proxy (the kernel keeps full resolution).
         index: batch item shown (``(B, C, H, W)`` inputs).
+        layout: ``"grid"`` (the four panels side by side) or the panel shown full width above the
+            others (one of :data:`LAYOUTS`); clicking a panel's title in the browser sets it too.
 
     ``viewer.result`` is the full-resolution masked image (all batch items) for the current
     ``mode`` and ``fill``: exactly the ``apply_mask`` call above, computed on first access and
@@ -158,6 +166,8 @@ class Viewer(GuardedState, anywidget.AnyWidget):
     opacity = UnitFloat(0.5).tag(sync=True)
     #: draw class outlines on the result and overlay panels
     contours = Flag(False).tag(sync=True)
+    #: "grid" (four panels) or the one panel shown full width: "image", "mask", "result" or "overlay"
+    layout = Choice("grid", choices=LAYOUTS).tag(sync=True)
     #: the batch item shown
     index = BatchIndex(0, size=lambda v: v._x.shape[0]).tag(sync=True)
     error = StatusText("").tag(sync=True)  # the last rejected update or failed refresh
@@ -175,6 +185,7 @@ class Viewer(GuardedState, anywidget.AnyWidget):
     _fills = ArrayTrait()  # (2, 4) uint8: RGBA of a replaced pixel in keep/remove, and in mean
     _result = ArrayTrait()  # kernel-drawn mode: (dh, dw, 4) RGBA (weighted) or (n, 4) of the n mask pixels (inpaint)
     _result_for = traitlets.Unicode("").tag(sync=True)  # "<mode>:<index>" that _result shows
+    _mean_full = ArrayTrait()  # (4,) RGBA of mean mode's fill at full resolution (tiles), or None
 
     def __init__(
         self,
@@ -189,6 +200,7 @@ class Viewer(GuardedState, anywidget.AnyWidget):
         contours: bool = False,
         max_display: int = 1024,
         index: int = 0,
+        layout: str = "grid",
         channels_last: bool | None = None,
     ) -> None:
         from maskbench.io import as_tensor
@@ -233,7 +245,7 @@ class Viewer(GuardedState, anywidget.AnyWidget):
             if k > n_ids:
                 raise ShapeError(f"colors: got {len(colors)} colours for {n_ids} class(es).")
             palette[k] = torch.tensor(parse_color(color), dtype=torch.uint8)
-        start = dict(mode=mode, fill=fill, opacity=opacity, contours=contours, index=index)
+        start = dict(mode=mode, fill=fill, opacity=opacity, contours=contours, index=index, layout=layout)
         start = {k: self.traits()[k]._validate(self, v) for k, v in start.items()}  # fail before the widget exists
         super().__init__()
         with self.hold_sync():
@@ -248,9 +260,12 @@ class Viewer(GuardedState, anywidget.AnyWidget):
         self._cache: OrderedDict[int, ItemProxies] = OrderedDict()  # batch item -> its display proxies
         self._full: tuple | None = None  # (mode, fill) and the full-resolution result, see `result`
         self._sent: tuple | None = None  # which kernel-drawn result the browser holds
+        self._tiles = None  # (index, ItemTiles) of the shown item, built on its first tile (ViewerTiles)
         self._refresh_item()
+        self._publish_tiles()
+        self.on_msg(self._on_custom_msg)
         self.observe(self._on_result_inputs, names=["mode", "fill"])
-        self.observe(lambda _: self._guard(self._refresh_item), names=["index"])
+        self.observe(lambda _: self._guard(self._new_item), names=["index"])
         self.observe(lambda _: self._guard(self._send_edges), names=["contours"])
 
     # -- validation beyond each trait's own (Python assignments and browser messages alike) ----------
@@ -297,7 +312,9 @@ class Viewer(GuardedState, anywidget.AnyWidget):
         """The display proxies of batch item ``i`` (built once; the last few items stay cached)."""
         item = self._cache.pop(i, None)
         if item is None:
-            item = build_item(self._x[i], self._mask_item(i), self._mask_kind, self._display, len(self._classes))
+            big = self._x.shape[-2] * self._x.shape[-1] > BAND_PIXELS  # the proxy from the tile pyramid
+            xp = self._item_tiles(i).proxy(self._display) if big else None
+            item = build_item(self._x[i], self._mask_item(i), self._mask_kind, self._display, len(self._classes), xp)
         self._cache[i] = item  # most recently used last
         while len(self._cache) > _CACHED_ITEMS:
             self._cache.pop(next(iter(self._cache)))
@@ -369,5 +386,8 @@ class Viewer(GuardedState, anywidget.AnyWidget):
             if change["name"] == "fill":
                 self._send_fills()
             self._send_result()  # nothing to do for browser-drawn modes or an unchanged result
+            if change["name"] == "mode" or self.mode not in ("mean", "inpaint"):
+                self._bump_tile_layer("result")  # the kernel's result tiles of the old mode / fill are stale
+            self._send_mean_full()
 
         self._guard(update)

@@ -124,3 +124,89 @@ def test_big_image_proxy_is_averaged_in_bands(monkeypatch, dtype) -> None:
     assert calls and banded.dtype == one_pass.dtype == dtype
     diff = (banded.float() - one_pass.float()).abs().max()
     assert diff <= (1 if dtype == torch.uint8 else 1e-6)
+
+
+# ---- the Viewer as a tile server -----------------------------------------------------------------
+
+
+def _ask(v, keys) -> list[tuple[dict, np.ndarray]]:
+    """Send one tile request to ``v``; return (header, tile array) per tile of its reply."""
+    sent = []
+    v.send = lambda content, buffers=None: sent.append((content, buffers))
+    assert v._handle_tiles_message({"type": "tiles", "id": 7, "keys": keys}, [])
+    ((reply, buffers),) = sent
+    assert reply["id"] == 7 and "error" not in reply, reply
+    out = []
+    for head, buf in zip(reply["tiles"], buffers, strict=True):
+        shape = (head["h"], head["w"]) + ((head["channels"],) if head["channels"] > 1 else ())
+        out.append((head, np.frombuffer(buf, dtype=head["dtype"]).reshape(shape)))
+    return out
+
+
+def _versions(v) -> dict:
+    return {k: layer["version"] for k, layer in v._tiles_info["layers"].items()}
+
+
+def test_viewer_serves_its_layers_and_versions_drop_stale_tiles() -> None:
+    from maskbench.widgets import Viewer
+
+    image, mask = _scene("labels", seed=6)
+    batch = torch.stack([image, image.flip(-1)]), torch.stack([mask, mask.flip(-1)])
+    v = Viewer(*batch, max_display=128)
+    info = v._tiles_info
+    assert info["shape"] == [H, W] and info["levels"] == level_count((H, W))
+    assert set(info["layers"]) == {"image", "mask", "edges", "result"}
+    (hi, tile_i), (hm, tile_m) = _ask(v, [["image", 0, 1, 1], ["mask", 1, 0, 1]])
+    assert np.array_equal(tile_i, image_to_rgba(image).numpy()[TILE : 2 * TILE, TILE : 2 * TILE])
+    assert np.array_equal(tile_m, mask[::2, ::2][:TILE, TILE:].numpy())
+    assert hi["version"] == info["layers"]["image"]["version"]
+    before = _versions(v)
+    v.mode = "remove"  # the kernel's result tiles of the old mode are stale; image and mask are not
+    after = _versions(v)
+    assert after["result"] != before["result"] and {k: after[k] for k in ("image", "mask", "edges")} == {
+        k: before[k] for k in ("image", "mask", "edges")
+    }
+    v.index = 1  # a new item: every layer gets a new version, and its tiles are the new item's
+    assert all(_versions(v)[k] != after[k] for k in after)
+    ((_, tile_i),) = _ask(v, [["image", 0, 0, 0]])
+    assert np.array_equal(tile_i, image_to_rgba(image.flip(-1)).numpy()[:TILE, :TILE])
+
+
+def test_viewer_inpaint_tiles_stand_in_from_the_proxy_then_become_exact() -> None:
+    from maskbench.widgets import Viewer
+    from maskbench.widgets._viewer_tiles import proxy_tile
+
+    image, mask = _scene("bool", seed=7)
+    v = Viewer(image, mask, mode="inpaint", max_display=64)
+    version = _versions(v)["result"]
+    ((head, first),) = _ask(v, [["result", 0, 0, 0]])
+    assert np.array_equal(first, proxy_tile(v._display_result(), (H, W), 0, 0, 0))  # not computed yet
+    v._item_tiles()._pending[1].result(timeout=120)  # the background inpaint; then a new version
+    assert _versions(v)["result"] != version
+    ((head, tile),) = _ask(v, [["result", 0, 0, 0]])
+    want = image_to_rgba(maskbench.apply_mask(image, ~mask, fill="inpaint")).numpy()[:TILE, :TILE]
+    assert head["version"] == _versions(v)["result"] and np.array_equal(tile, want)
+
+
+def test_viewer_mean_mode_sends_the_full_resolution_mean_and_layout_is_validated() -> None:
+    from maskbench.widgets import Viewer
+    from maskbench.widgets._common import WidgetValueError
+
+    image, mask = _scene("bool", seed=8)
+    v = Viewer(image, mask, max_display=64)
+    assert v._mean_full is None and v.layout == "grid"
+    v.mode = "mean"
+    r, c = (int(i) for i in mask.nonzero()[0])
+    kernel = maskbench.apply_mask(image, ~mask, fill="mean")[:, r : r + 1, c : c + 1]
+    assert np.array_equal(v._mean_full, image_to_rgba(kernel).reshape(4).numpy())
+    v.layout = "overlay"
+    with pytest.raises(WidgetValueError, match="layout: expected one of 'grid', 'image'"):
+        v.layout = "sideways"
+    assert v.layout == "overlay"
+    with pytest.warns(UserWarning, match="layout"):
+        v.set_state({"layout": 3})  # the browser's bad value is refused whole
+    assert v.layout == "overlay"
+    v.set_state({"layout": "grid"})
+    assert v.layout == "grid"
+    with pytest.raises(WidgetValueError):
+        Viewer(image, mask, layout="big")
