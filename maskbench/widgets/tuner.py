@@ -22,7 +22,7 @@ import traitlets
 
 from maskbench.kernels.threshold import THRESHOLD_METHODS
 from maskbench.render import display_size
-from maskbench.render.proxy import nearest_proxy, probability_proxy, rgba_proxy
+from maskbench.render.proxy import nearest_proxy, probability_proxy
 from maskbench.widgets import _frontend
 from maskbench.widgets import _tuner_core as core
 from maskbench.widgets._common import (
@@ -39,6 +39,7 @@ from maskbench.widgets._common import (
 )
 from maskbench.widgets._transport import ArrayTrait, pack_bits
 from maskbench.widgets._tuner_dataset import DatasetMode
+from maskbench.widgets._tuner_tiles import TunerTiles, pyramid_proxy
 
 __all__ = ["ThresholdTuner", "METHODS", "TunerValueError", "TunerTypeError"]
 
@@ -61,7 +62,7 @@ def _logits_hint(tuner) -> str:
             "sigmoid(logits)): for a logit z use float(torch.sigmoid(torch.tensor(z))).")  # fmt: skip
 
 
-class ThresholdTuner(DatasetMode, GuardedState, anywidget.AnyWidget):
+class ThresholdTuner(TunerTiles, DatasetMode, GuardedState, anywidget.AnyWidget):
     """A threshold slider with a live overlay, histogram, metrics, IoU/Dice curve and clean-up.
 
     Args:
@@ -196,6 +197,7 @@ class ThresholdTuner(DatasetMode, GuardedState, anywidget.AnyWidget):
         self.observe(self._on_method, names=["method"])
         self.observe(lambda _: self._guard(self._load_item), names=["index"])
         self.observe(lambda _: self._guard(self._recompute), names=["min_size", "fill_holes", "opening_radius"])
+        self.on_msg(lambda _, content, buffers: self._handle_tiles_message(content, buffers))
 
     # -- public API --------------------------------------------------------------------------------
     @property
@@ -271,9 +273,10 @@ class ThresholdTuner(DatasetMode, GuardedState, anywidget.AnyWidget):
         curve, best = self._curve_and_best()
         x = None if self._x is None else self._x[i if self._x.shape[0] > 1 else 0]
         size = self._display
+        self._tiles_for_item(x)  # the image's pyramid: its tiles, and the proxy from a level near its size
         with self.hold_sync():
             self._probs = probability_proxy(p, size).cpu().numpy()
-            self._image = None if x is None else rgba_proxy(x, size).cpu().numpy()
+            self._image = None if x is None else pyramid_proxy(self._pyramid, size).numpy()
             uniform = self._grid_t is core.GRID  # the histogram's bin edges are grid values
             self._hist = (
                 core.histogram_from_counts(counts, tgt is not None) if uniform else core.probability_histogram(p, tgt)
@@ -291,6 +294,7 @@ class ThresholdTuner(DatasetMode, GuardedState, anywidget.AnyWidget):
                 finally:
                     self._loading = False
             self._recompute()
+            self._publish_tiles()  # new versions: the browser drops the last item's tiles
 
     def _curve_and_best(self):
         """The IoU / Dice curve ``(3, T)`` and the best thresholds: the image's, or pooled in dataset mode."""
@@ -325,6 +329,7 @@ class ThresholdTuner(DatasetMode, GuardedState, anywidget.AnyWidget):
         self._mask_full = mask
         with self.hold_sync():
             self._mask = core.packed_proxy(mask, self._display)
+            self._tiles_after_recompute()
             self._compute_ms = (time.perf_counter() - start) * 1000
             self.metrics = metrics
             self._dataset_after_recompute()

@@ -1,0 +1,160 @@
+"""The ThresholdTuner's tile layers (issue 12): probabilities, image, target and cleaned mask at every
+level of the pyramid, over the tile protocol; versions follow the threshold and the batch item."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import maskbench
+from maskbench.render.proxy import rgba_proxy
+from maskbench.render.tiles import ImagePyramid, level_count, tile_box, tile_grid
+from maskbench.widgets import ThresholdTuner
+from maskbench.widgets._tuner_tiles import pyramid_proxy
+
+
+def _tuner(h=600, w=530, *, image=True, target=True, batch=1, **kwargs):
+    g = torch.Generator().manual_seed(3)
+    probs = torch.rand(batch, h, w, generator=g)
+    probs[..., :40, :40] = torch.tensor([0.25, 0.5, 0.75]).repeat(14)[:40]  # values equal to thresholds
+    img = torch.rand(batch, 3, h, w, generator=g) if image else None
+    tgt = (torch.rand(batch, h, w, generator=g) > 0.6) if target else None
+    squeeze = (lambda x: x[0]) if batch == 1 else (lambda x: x)
+    t = ThresholdTuner(squeeze(probs), image=None if img is None else squeeze(img),
+                       target=None if tgt is None else squeeze(tgt), max_display=128, **kwargs)  # fmt: skip
+    sent = []
+    t.send = lambda content, buffers=None: sent.append((content, buffers))
+    return t, probs, img, tgt, sent
+
+
+def _ask(t, sent, keys):
+    sent.clear()
+    t._handle_custom_msg({"type": "tiles", "id": 7, "keys": keys}, [])  # through the widget's on_msg wiring
+    (reply, buffers), = sent  # fmt: skip
+    assert reply["type"] == "tiles" and reply["id"] == 7 and "error" not in reply, reply
+    out = {}
+    for meta, buf in zip(reply["tiles"], buffers):
+        shape = (meta["h"], meta["w"]) if meta["channels"] == 1 else (meta["h"], meta["w"], meta["channels"])
+        out[meta["layer"], meta["level"], meta["row"], meta["col"]] = (
+            np.frombuffer(bytes(buf), dtype=meta["dtype"]).reshape(shape),
+            meta["version"],
+        )
+    return out
+
+
+def test_layers_and_info() -> None:
+    t, *_ = _tuner()
+    info = t._tiles_info
+    assert info["shape"] == [600, 530] and info["tile"] == 256 and info["levels"] == level_count((600, 530))
+    assert {k: (v["dtype"], v["channels"]) for k, v in info["layers"].items()} == {
+        "prob": ("float32", 1), "image": ("uint8", 4), "target": ("uint8", 1)}  # fmt: skip
+    bare, *_ = _tuner(image=False, target=False)
+    assert sorted(bare._tiles_info["layers"]) == ["prob"]
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_every_tile_samples_the_same_pixels_and_thresholds_like_the_kernel(level) -> None:
+    t, probs, img, tgt, sent = _tuner()
+    shape, s = (600, 530), 2**level
+    rows, cols = tile_grid(shape, level)
+    keys = [[name, level, r, c] for r in range(rows) for c in range(cols) for name in ("prob", "target")]
+    tiles = _ask(t, sent, keys)
+    pyramid = ImagePyramid(img[0])
+    for r in range(rows):
+        for c in range(cols):
+            r0, r1, c0, c1 = tile_box(shape, level, r, c)
+            block = (slice(r0 * s, r1 * s, s), slice(c0 * s, c1 * s, s))  # each block's top-left pixel
+            p, _ = tiles["prob", level, r, c]
+            assert p.dtype == np.float32 and np.array_equal(p, probs[0][block].numpy())
+            # the browser's p > t on a tile is the kernel's mask at those pixels, at any threshold
+            for value in (0.25, 0.5, 0.75, 0.123456):
+                t.threshold = value
+                assert np.array_equal(p > np.float32(value), t.mask[block].numpy())
+            assert np.array_equal(tiles["target", level, r, c][0], tgt[0][block].numpy().astype(np.uint8))
+    image_tiles = _ask(t, sent, [["image", level, 0, 0]])
+    assert np.array_equal(image_tiles["image", level, 0, 0][0], pyramid.tile(level, 0, 0))
+
+
+def test_cleaned_mask_layer_follows_every_recompute() -> None:
+    t, probs, _, _, sent = _tuner()
+    assert "mask" not in t._tiles_info["layers"]
+    prob_version = t._tiles_info["layers"]["prob"]["version"]
+    t.min_size = 30
+    v1 = t._tiles_info["layers"]["mask"]["version"]
+    tiles = _ask(t, sent, [["mask", 0, 1, 1], ["mask", 1, 0, 0]])
+    r0, r1, c0, c1 = tile_box((600, 530), 0, 1, 1)
+    assert np.array_equal(tiles["mask", 0, 1, 1][0], t.mask[r0:r1, c0:c1].numpy().astype(np.uint8))
+    assert tiles["mask", 0, 1, 1][1] == v1
+    assert np.array_equal(tiles["mask", 1, 0, 0][0], t.mask[:512:2, :512:2].numpy().astype(np.uint8))
+    t.threshold = 0.3  # a new mask: a new version (the browser drops the old tiles), probabilities kept
+    v2 = t._tiles_info["layers"]["mask"]["version"]
+    assert v2 > v1 and t._tiles_info["layers"]["prob"]["version"] == prob_version
+    cleaned = maskbench.remove_small_objects(probs[0] > 0.3, min_size=30)
+    assert np.array_equal(_ask(t, sent, [["mask", 0, 1, 1]])["mask", 0, 1, 1][0], cleaned[r0:r1, c0:c1].numpy())
+    t.min_size = 0  # clean-up off: the layer is gone, the others keep their versions
+    assert "mask" not in t._tiles_info["layers"] and t._tiles_info["layers"]["prob"]["version"] == prob_version
+
+
+def test_a_new_batch_item_gets_new_versions_and_its_own_tiles() -> None:
+    t, probs, img, _, sent = _tuner(batch=2)
+    before = {k: v["version"] for k, v in t._tiles_info["layers"].items()}
+    t.index = 1
+    after = {k: v["version"] for k, v in t._tiles_info["layers"].items()}
+    assert all(after[k] > before[k] for k in before)
+    tiles = _ask(t, sent, [["prob", 0, 0, 0], ["image", 1, 0, 0]])
+    assert np.array_equal(tiles["prob", 0, 0, 0][0], probs[1, :256, :256].numpy())
+    assert np.array_equal(tiles["image", 1, 0, 0][0], ImagePyramid(img[1]).tile(1, 0, 0))
+
+
+def test_bad_tile_requests_are_answered_with_an_error() -> None:
+    t, _, _, _, sent = _tuner(image=False)
+    with pytest.warns(UserWarning, match="tile request"):
+        t._handle_custom_msg({"type": "tiles", "id": 1, "keys": [["image", 0, 0, 0]]}, [])
+    assert sent[-1][0]["tiles"] == [] and "image" in sent[-1][0]["error"]
+    assert t.threshold == 0.5 and t.mask is not None  # the widget is unharmed
+
+
+def test_pyramid_proxy_is_the_area_mean_within_rounding() -> None:
+    g = torch.Generator().manual_seed(0)
+    noise = (torch.rand(3, 512, 512, generator=g) * 255).to(torch.uint8)  # a power-of-two ratio: the same bins
+    got = pyramid_proxy(ImagePyramid(noise), (128, 128)).numpy().astype(int)
+    assert np.abs(got - rgba_proxy(noise, (128, 128)).numpy().astype(int)).max() <= 1
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 601), torch.linspace(0, 1, 333), indexing="ij")
+    smooth = torch.stack([yy, xx, (yy + xx) / 2])  # other ratios: bins on the level's pixels, a slight blur
+    for size, tol in [((128, 71), 5), ((601, 333), 0)]:  # bins off by < one level-2 pixel (4 px x 0.77 / px)
+        got = pyramid_proxy(ImagePyramid(smooth), size).numpy().astype(int)
+        want = rgba_proxy(smooth, size).numpy().astype(int)
+        assert got.shape == want.shape and np.abs(got - want).max() <= tol, (size, np.abs(got - want).max())
+
+
+_CHILD = r"""
+import json, os, resource, sys, time
+import numpy as np, torch
+torch.set_num_threads(1)
+from maskbench.widgets import ThresholdTuner
+n = int(sys.argv[1])
+def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+ThresholdTuner(torch.rand(8, 8))  # imports and first-call costs out of the way
+p = np.empty((n, n), np.float32); p[:] = np.linspace(0, 1, n, dtype=np.float32)[None]
+img = np.zeros((n, n, 3), np.uint8); img[..., 0] = 100
+base = peak()
+t0 = time.perf_counter()
+t = ThresholdTuner(torch.from_numpy(p), image=img, channels_last=True)
+print(json.dumps({"ms": (time.perf_counter() - t0) * 1000, "extra": peak() - base, "probs": p.nbytes, "image": img.nbytes}))
+"""
+
+
+def test_kernel_memory_at_4096() -> None:
+    """No full-size float copy of the image nor extra full-size copies of the map (in a child process)."""
+    out = subprocess.run([sys.executable, "-c", _CHILD, "4096"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    # what the Tuner must hold: the bool mask (1 byte / px), the pyramid's coarser levels (image / 3)
+    # and the proxies; a float copy of the image alone would be 4x the image's bytes
+    needed = r["probs"] // 4 + r["image"] // 3
+    assert r["extra"] < needed + r["probs"] // 2, r
