@@ -197,6 +197,11 @@ def _combine(
     if m.dtype == torch.bool:  # torch.where; on CPU a vectorised bit select (its scalar loop is ~3x slower)
         return where0(m, x) if zero_fill else select(m, x, f.to(x.dtype))
     if zero_fill and _bit_path_ok(x, m):
+        # CPU, eager: a finite image times a weight in [0, 1] (checked) is finite, so nothing under
+        # w == 0 can leak and the plain product is the answer (there w == 0 gives +-0). One read
+        # of x tells (a finite sum means no NaN/Inf; an overflow only sends us the long way).
+        if bool(x.sum(dtype=accumulation_dtype(x.dtype)).isfinite()):  # a host read, no device sync
+            return torch.mul(x, m)
         # x * w, then +0 under w == 0 by AND-ing the bits: two vectorised passes instead of a blend
         # and a scalar-loop torch.where (NaN/Inf under w == 0 stays out; -0.0 may stay -0.0).
         # The bits straight from w's pattern (w in [0, 1] was checked): > 0 as an integer iff w > 0
@@ -259,8 +264,10 @@ def _mean_filled(x: torch.Tensor, m: torch.Tensor, bits: torch.Tensor) -> torch.
     num = kept.sum((2, 3), keepdim=True, dtype=accumulation_dtype(x.dtype))
     den = m.sum((2, 3), keepdim=True)  # at the mask's channel count, exact int64
     mean = (num / den.clamp_min(1)).to(x.dtype)  # num is 0 where den is 0
-    fill_bits = mean.view(bits.dtype) & bits.bitwise_not_()  # bits is our own temporary
-    return kept.view(bits.dtype).bitwise_or_(fill_bits).view(x.dtype)
+    # kept (+0 where removed) + mean * (1 where removed, 0 where kept), in integer arithmetic on the
+    # bit patterns: exact, and one in-place pass (no image-sized fill pattern to build first)
+    removed = bits.add_(1)  # all-ones + 1 = 0 where kept, 1 where removed (bits is our own temporary)
+    return kept.view(bits.dtype).addcmul_(mean.view(bits.dtype), removed).view(x.dtype)
 
 
 def _mean_fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:

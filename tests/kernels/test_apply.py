@@ -564,3 +564,62 @@ def test_cpu_bit_paths_match_the_autograd_paths_issue11(dtype):
         if fill == 0.0:  # (a kept NaN makes the mean NaN, as any mean)
             assert (fast[~keep.expand_as(x)] == 0).all()
     torch.testing.assert_close(apply_mask(x, w), torch.where(keep, x * w, 0.0), rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_weighted_zero_fill_finite_image_shortcut_issue11(dtype):
+    # a finite image takes the plain product (no bit pass); one whose sum overflows, or with a
+    # NaN/Inf anywhere, takes the AND path: all give the differentiable path's values
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 2, 17, 5, generator=g).to(dtype)
+    w = torch.rand(3, 1, 17, 5, generator=g).to(dtype)
+    w[w < 0.4] = 0.0
+    w[1, 0, 2, :2] = -0.0
+    big = torch.full_like(x, torch.finfo(dtype).max / 2)  # finite, but its sum overflows
+    nan_far = x.clone()
+    nan_far[2, 1, 16, 4] = float("nan")
+    nan_far[0, 0, 0, 0] = float("inf")
+    w[0, 0, 0, 0] = 0.0
+    for image in (x, big, nan_far):
+        before, w_before = image.clone(), w.clone()
+        fast = apply_mask(image, w)
+        slow = apply_mask(image.clone().requires_grad_(), w).detach()
+        torch.testing.assert_close(fast, slow, rtol=0, atol=0, equal_nan=True)
+        ref = torch.where(w > 0, image * w, 0.0)  # numerically: -0.0 == 0
+        torch.testing.assert_close(fast, ref, rtol=0, atol=0, equal_nan=True)
+        assert torch.equal(image, before) or torch.isnan(image).any()
+        torch.testing.assert_close(image, before, equal_nan=True)
+        assert torch.equal(w, w_before)
+    # a per-channel weight and an unbatched image take the same shortcut
+    wc = w.expand(3, 2, 17, 5).contiguous()
+    torch.testing.assert_close(apply_mask(x, wc), torch.where(wc > 0, x * wc, 0.0), rtol=0, atol=0)
+    torch.testing.assert_close(apply_mask(x[0], w[0, 0]), torch.where(w[0] > 0, x[0] * w[0], 0.0), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("mask_kind", ["random", "empty", "full", "per_channel"])
+def test_mean_fill_bit_path_vs_loop_issue11(dtype, mask_kind):
+    # the CPU mean fill writes kept + mean * removed in integer arithmetic on the bit patterns:
+    # kept pixels bit for bit (NaN payloads, -0.0), removed ones the loop's mean, NaN under removed ignored
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 3, 7, 9, generator=g).to(dtype)
+    x[0, 0, 0, 0] = -0.0
+    shape = (2, 3, 7, 9) if mask_kind == "per_channel" else (2, 1, 7, 9)
+    mask = {"empty": torch.zeros(shape, dtype=torch.bool), "full": torch.ones(shape, dtype=torch.bool)}.get(
+        mask_kind, torch.rand(shape, generator=g) > 0.5
+    )
+    mask[0, 0, 0, 0] = mask_kind != "empty"
+    removed = ~mask.expand_as(x)
+    x[removed & (torch.rand(x.shape, generator=g) > 0.5)] = float("nan")
+    before, mask_before = x.clone(), mask.clone()
+    out = apply_mask(x, mask, fill="mean")
+    for b in range(2):
+        for c in range(3):
+            keep = mask[b, c if mask.shape[1] == 3 else 0]
+            kept = x[b, c][keep].double()
+            mean = kept.mean() if kept.numel() else torch.tensor(0.0, dtype=torch.float64)
+            assert torch.equal(out[b, c][keep].view(torch.uint8), x[b, c][keep].view(torch.uint8))
+            torch.testing.assert_close(out[b, c][~keep].double(), mean.expand((~keep).sum()), rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(out, apply_mask(x.clone().requires_grad_(), mask, fill="mean").detach(), rtol=0, atol=0)
+    torch.testing.assert_close(x, before, rtol=0, atol=0, equal_nan=True)
+    assert torch.equal(mask, mask_before)
