@@ -28,6 +28,7 @@ from maskbench.kernels._counting import bincount_fixed
 
 _INF = float("inf")
 _BLOCK = 1 << 17  # pixels per block on CPU
+_ROW_LOOP_MIN, _ROW_LOOP_MAX = 1 << 14, 4096  # finite_range: one aminmax per image for images this large
 _CHUNK = 8  # fast_counts looks for pixels to re-check per chunk of this many pixels
 FAST = True  # tests turn the CPU fast path off to compare it with exact_counts
 
@@ -70,9 +71,10 @@ def finite_range(flat: torch.Tensor, work: torch.dtype) -> tuple[torch.Tensor, t
     The third value is only ever True on CPU (it is known there without a device sync).
     """
     if not flat.is_floating_point():  # every pixel of an integer image counts
-        return flat.amin(-1).to(work), flat.amax(-1).to(work), flat.device.type == "cpu"
+        lo, hi = _row_aminmax(flat)
+        return lo.to(work), hi.to(work), flat.device.type == "cpu"
     if flat.device.type == "cpu":
-        lo, hi = flat.amin(-1).to(work), flat.amax(-1).to(work)  # NaN or +-inf if the image has any
+        lo, hi = (t.to(work) for t in _row_aminmax(flat))  # NaN or +-inf if the image has any
         if bool((torch.isfinite(lo) & torch.isfinite(hi)).all()):
             return lo, hi, True
     parts = blocks(*flat.shape, flat.device)
@@ -85,6 +87,18 @@ def finite_range(flat: torch.Tensor, work: torch.dtype) -> tuple[torch.Tensor, t
         a.nan_to_num_(posinf=-_INF)  # ...and -inf for the maximum
         torch.maximum(hi[r0:r1], a.amax(-1), out=hi[r0:r1])
     return lo, hi, False
+
+
+def _row_aminmax(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row minimum and maximum in one pass over the pixels.
+
+    On CPU ``aminmax(dim=-1)`` is ~3x slower than ``amin`` + ``amax`` (two passes), while a whole-row
+    ``aminmax`` is one vectorised pass: for large images, one call per image is the fastest.
+    """
+    if flat.device.type != "cpu" or flat.shape[1] < _ROW_LOOP_MIN or flat.shape[0] > _ROW_LOOP_MAX:
+        return flat.amin(-1), flat.amax(-1)
+    pairs = [row.aminmax() for row in flat]
+    return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
 @dataclass
