@@ -24,6 +24,8 @@ _PATCH_BYTES = 4 * 1024 * 1024  # proxy patches larger than this go in row bands
 class BrowserMessages:
     def _on_msg(self, _widget, content, buffers) -> None:
         """Browser -> kernel custom messages; nothing raised here reaches the caller (the comm)."""
+        if self._handle_tiles_message(content, buffers):  # {type: "tiles"}: answered (or refused) there
+            return None
         if not isinstance(content, dict):
             return self._reject(None, f"message: expected an object; got {type(content).__name__}")
         kind, edit_id = content.get("type"), content.get("id")
@@ -38,7 +40,7 @@ class BrowserMessages:
                 return self._browser_pick(content)
             if kind != "edit":
                 raise Rejected(
-                    f"message type: expected 'edit', 'pick', 'undo', 'redo', 'clear' or 'hello'; got {short_repr(kind)}"
+                    f"message type: expected 'edit', 'pick', 'undo', 'redo', 'clear', 'hello' or 'tiles'; got {short_repr(kind)}"
                 )
             self._browser_edit(content, buffers or [], edit_id)
             sent = content.get("t0")
@@ -77,11 +79,17 @@ class BrowserMessages:
         except ArgumentError as err:  # over the work cap of one message: nothing was computed
             raise Rejected(str(err)) from None
 
-    def _send_patch(self, r0, r1, c0, c1, edit_id) -> None:
+    def _send_patch(self, r0, r1, c0, c1, edit_id, versions=None) -> None:
+        """The changed box's proxy labels (in row bands); the last message also carries the labels tile
+        versions ``versions = (old, new)`` and, for a small box, its full-resolution labels."""
         with self.hold_sync():
             self.can_undo, self.can_redo = self._history.can_undo, self._history.can_redo
             if edit_id is not None:
                 self.error = ""
+        extra, full = {}, []
+        if versions is not None:
+            extra, full = self._full_patch(r0, r1, c0, c1)
+            extra.update({"from": versions[0], "version": versions[1]})
         if r1 <= r0 or c1 <= c0:
             self.send({"type": "patch", "id": edit_id, "y": 0, "x": 0, "h": 0, "w": 0, "done": True})
             return
@@ -91,7 +99,11 @@ class BrowserMessages:
             ye = min(y1, y + band)
             patch = max_proxy(self._full, self._proxy_size, (y, ye), (x0, x1)).numpy()
             head = {"type": "patch", "id": edit_id, "y": y, "x": x0, "h": ye - y, "w": x1 - x0, "done": ye == y1}
-            self.send(head, [memoryview(np.ascontiguousarray(patch)).cast("B")])
+            last = ye == y1
+            self.send(
+                {**head, **extra} if last else head,
+                [memoryview(np.ascontiguousarray(patch)).cast("B")] + (full if last else []),
+            )
 
     def _send_full(self) -> None:
         self._labels = max_proxy(self._full, self._proxy_size)

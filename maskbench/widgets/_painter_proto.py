@@ -6,10 +6,14 @@ Browser -> kernel, ``model.send(content, undefined, buffers)``:
     ``{"type": "edit", "tool": "lasso", "label", "n", ...}`` + the polygon's vertices the same way;
     ``{"type": "edit", "tool": "fill", "label", "row", "col", ...}``;
     ``{"type": "pick", "row", "col"}``: make the label at that full-resolution pixel the active class;
-    ``{"type": "undo"|"redo"|"clear"|"hello"}`` (``hello``: a new view asks for the full labels).
+    ``{"type": "undo"|"redo"|"clear"|"hello"}`` (``hello``: a new view asks for the full labels);
+    ``{"type": "tiles", ...}``: level-of-detail tiles (:mod:`maskbench.widgets._tiles`, layers "image"
+    and "labels": :mod:`maskbench.widgets._painter_tiles`).
     Edits honour the ``paint_over`` and ``fill_mode`` traits (synced before the edit, on the same comm).
 Kernel -> browser: ``{"type": "patch", "id", "y", "x", "h", "w", "done"}`` + one uint8 buffer of
-``h * w`` proxy labels (a large box comes in row bands; ``done`` marks the last), or
+``h * w`` proxy labels (a large box comes in row bands; ``done`` marks the last; the last band of a
+change also has ``from`` / ``version``, the labels tile versions before and after, and for a small box
+``full: [r0, c0, h, w]`` with a second buffer of its ``h * w`` full-resolution labels), or
 ``{"type": "reject", "id", "message"}``.
 """
 

@@ -51,9 +51,10 @@ from maskbench.widgets._common import (
 )
 from maskbench.widgets._history import History
 from maskbench.widgets._painter_events import EditEvents, timed_edit
-from maskbench.widgets._painter_image import area_rgba_proxy, check_memory
+from maskbench.widgets._painter_image import check_memory
 from maskbench.widgets._painter_messages import BrowserMessages
 from maskbench.widgets._painter_proto import MAX_RADIUS, TOOLS, parse_classes
+from maskbench.widgets._painter_tiles import PainterTiles
 from maskbench.widgets._painter_traits import (
     FILL_MODES,
     ClassColors,
@@ -62,6 +63,7 @@ from maskbench.widgets._painter_traits import (
     paint_target,
     palette_with,
 )
+from maskbench.widgets._tiles import TileServer
 from maskbench.widgets._transport import ArrayTrait
 
 __all__ = ["Painter", "TOOLS", "FILL_MODES", "PainterValueError", "WidgetValueError", "WidgetTypeError"]
@@ -84,7 +86,7 @@ _FROM_BROWSER = (
 )
 
 
-class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
+class Painter(PainterTiles, TileServer, EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
     """Paint class labels over an image; every tool is also a method (for notebooks and tests).
 
     Args:
@@ -205,6 +207,7 @@ class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
         self.set_trait("image_shape", [h, w])
         self.set_trait("class_names", names)
         self.active_class = 1
+        proxy = self._init_tiles(image, (dh, dw))  # the image pyramid (tiles) and the display proxy from it
         if mask is not None:
             try:
                 self._load(mask, record=False, kind=None)
@@ -215,7 +218,7 @@ class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
             # tensors, not numpy arrays: traitlets compares old and new values, and `None == ndarray`
             # is an elementwise Python-object comparison (0.2 s for a 4 MB image)
             self._palette = palette
-            self._image = area_rgba_proxy(image, (dh, dw))  # no full-size float or RGBA temporary
+            self._image = proxy
             empty = torch.zeros((dh, dw), dtype=torch.uint8)
             self._labels = empty if mask is None else max_proxy(self._full, (dh, dw))
         self.on_msg(self._on_msg)
@@ -400,6 +403,11 @@ class Painter(EditEvents, BrowserMessages, GuardedState, anywidget.AnyWidget):
         with self.hold_sync():  # mask_version goes in the same state message as can_undo / can_redo
             if changed and kind is not None:
                 self.set_trait("mask_version", self.mask_version + 1)
-            self._send_patch(r0, r1, c0, c1, edit_id)
+            versions = None
+            if changed:  # the labels tiles change: a new version (the patch tells the browser which)
+                old_version = self._labels_version()
+                self._bump_tile_layer("labels")
+                versions = (old_version, self._labels_version())
+            self._send_patch(r0, r1, c0, c1, edit_id, versions)
         if summary is not None:
             self._notify({**summary, "version": self.mask_version})

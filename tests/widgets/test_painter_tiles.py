@@ -1,0 +1,123 @@
+"""The Painter as a tile server (issue 12): "image" pyramid tiles and "labels" max tiles, a labels
+version bumped on every change of the mask, and patches carrying the versions and the exact
+full-resolution labels of the changed box."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from maskbench.kernels.paint import stroke_mask
+from maskbench.render import image_to_rgba
+from maskbench.render.tiles import TILE, label_tile, tile_grid
+from maskbench.widgets import _painter_tiles
+from maskbench.widgets.painter import Painter
+
+CLASSES = ("background", "cell", "nucleus")
+
+
+def make(image, **kwargs):
+    p = Painter(image, classes=CLASSES, **kwargs)
+    p.sent = []
+    p.send = lambda content, buffers=None: p.sent.append((content, buffers))
+    return p
+
+
+def request(p, keys, rid=5):
+    p.sent.clear()
+    p._on_msg(p, {"type": "tiles", "id": rid, "keys": keys}, [])
+    (content, buffers), *rest = p.sent
+    assert not rest and content["type"] == "tiles" and content["id"] == rid
+    return content, buffers
+
+
+def tile_array(meta, buf):
+    shape = (meta["h"], meta["w"]) if meta["channels"] == 1 else (meta["h"], meta["w"], meta["channels"])
+    return np.frombuffer(bytes(buf), np.uint8).reshape(shape)
+
+
+def test_tiles_info_lists_image_and_labels():
+    p = make(torch.rand(3, 600, 300))
+    info = p._tiles_info
+    assert info["tile"] == TILE and info["shape"] == [600, 300] and info["levels"] == 3
+    assert info["layers"]["image"] == {"dtype": "uint8", "channels": 4, "version": info["layers"]["image"]["version"]}
+    assert info["layers"]["labels"]["dtype"] == "uint8" and info["layers"]["labels"]["channels"] == 1
+
+
+def test_image_tiles_are_the_image_pixels_at_level_0_and_block_means_above():
+    g = torch.Generator().manual_seed(0)
+    img = torch.randint(0, 256, (3, 520, 300), dtype=torch.uint8, generator=g)
+    p = make(img)
+    content, buffers = request(p, [["image", 0, 2, 1], ["image", 1, 0, 0]])
+    assert [t["level"] for t in content["tiles"]] == [0, 1] and content["dropped"] == 0
+    t0 = tile_array(content["tiles"][0], buffers[0])
+    assert np.array_equal(t0, image_to_rgba(img)[512:520, 256:300].numpy())
+    t1 = tile_array(content["tiles"][1], buffers[1]).astype(int)
+    ref = img[:, :512, :300].double().view(3, 256, 2, 150, 2).mean((2, 4))  # 2x2 means, rounded half up
+    assert np.abs(t1[..., :3] - np.floor(ref.permute(1, 2, 0).numpy() + 0.5)).max() == 0
+
+
+def test_label_tiles_follow_edits_and_their_version_is_bumped():
+    p = make(torch.rand(700, 600))
+    v0 = p._labels_version()
+    pts = torch.tensor([[300.0, 10.0], [310.0, 590.0]])
+    p.paint_stroke(pts, radius=1.5, label=2)
+    v1 = p._labels_version()
+    assert v1 > v0 and p._tiles_info["layers"]["labels"]["version"] == v1
+    ref = stroke_mask((700, 600), pts, 1.5).to(torch.uint8) * 2
+    for level in range(p._tiles_info["levels"]):
+        rows, cols = tile_grid((700, 600), level)
+        keys = [["labels", level, r, c] for r in range(rows) for c in range(cols)]
+        content, buffers = request(p, keys)
+        for meta, buf in zip(content["tiles"], buffers):
+            assert meta["version"] == v1
+            want = label_tile(ref, level, meta["row"], meta["col"], reduce="max")
+            assert np.array_equal(tile_array(meta, buf), want), meta
+    p.undo()
+    assert p._labels_version() > v1
+    content, buffers = request(p, [["labels", 0, 1, 0]])
+    assert not tile_array(content["tiles"][0], buffers[0]).any()
+
+
+def test_patch_carries_versions_and_the_full_resolution_box():
+    p = make(torch.rand(400, 500))
+    before = p._labels_version()
+    pts = np.array([[100.0, 100.0], [103.5, 140.25]], dtype="<f4")
+    p.sent.clear()
+    p._on_msg(
+        p, {"type": "edit", "tool": "brush", "label": 1, "radius": 4.0, "n": 2, "id": 3}, [memoryview(pts.tobytes())]
+    )
+    (content, buffers), *_ = [s for s in p.sent if s[0]["type"] == "patch"]
+    assert content["done"] and content["from"] == before and content["version"] == p._labels_version() > before
+    r0, c0, h, w = content["full"]
+    box = np.frombuffer(bytes(buffers[1]), np.uint8).reshape(h, w)
+    assert np.array_equal(box, p.mask[r0 : r0 + h, c0 : c0 + w].numpy())
+    assert int(p.mask.sum()) == int(box.sum())  # the box holds the whole stroke
+
+
+def test_no_change_no_version_and_big_boxes_go_without_full_labels(monkeypatch):
+    p = make(torch.rand(300, 300))
+    v = p._labels_version()
+    p.sent.clear()
+    p.erase_stroke([(10, 10), (20, 20)], radius=2)  # nothing to erase
+    assert p._labels_version() == v and all("version" not in c for c, _ in p.sent)
+    monkeypatch.setattr(_painter_tiles, "FULL_PATCH_PIXELS", 100)
+    p.clear()
+    p.fill_at(5, 5, label=1)  # the whole image: 90000 pixels > 100
+    patch = [c for c, _ in p.sent if c["type"] == "patch"][-1]
+    assert patch["version"] == p._labels_version() > v and "full" not in patch
+
+
+def test_bad_tile_requests_are_answered_not_raised(recwarn):
+    p = make(torch.rand(300, 300))
+    content, buffers = request(p, [["labels", 9, 0, 0]])
+    assert content["tiles"] == [] and "level" in content["error"] and buffers == []
+    content, _ = request(p, [["mask", 0, 0, 0]])
+    assert "layer" in content["error"]
+    assert p.mask.sum() == 0
+
+
+def test_numpy_hwc_uint8_image_is_referenced_by_the_pyramid():
+    img = np.zeros((300, 400, 3), np.uint8)
+    p = make(img)
+    assert np.shares_memory(p._pyramid.level(0), img)  # no copy of the user's array
