@@ -1,6 +1,7 @@
 """Assemble each widget's front end (one ES module) from ``static/``.
 
-A widget's browser code is ``static/shared.js`` + ``static/probes.js`` (helpers every widget uses),
+A widget's browser code is ``static/shared.js`` + ``static/tiles.js`` (the level-of-detail tile
+helpers) + ``static/probes.js`` (helpers every widget uses),
 ``static/<name>_core.js`` (its pure functions, node-tested in ``tests/js``) and ``static/<name>.js``
 (the DOM wiring, ``export default {render}``). The files use real ``import ... from "./x.js"``
 lines so that node can import each one on its own; anywidget loads ``_esm`` from a Blob URL, where
@@ -21,7 +22,7 @@ import tempfile
 import threading
 
 STATIC = pathlib.Path(__file__).parent / "static"
-SHARED = ("shared", "probes")
+SHARED = ("shared", "tiles", "probes")
 HMR_DIR = pathlib.Path(tempfile.gettempdir()) / "maskbench-esm"
 POLL_S = 0.3
 

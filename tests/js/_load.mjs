@@ -1,6 +1,6 @@
 // Import a widget's front-end modules (maskbench/widgets/static/) for node tests.
 // static/package.json says "type": "module", so node imports the files with their real
-// `import ... from "./shared.js"` lines. loadWidget("painter") merges shared.js, probes.js,
+// `import ... from "./shared.js"` lines. loadWidget("painter") merges shared.js, tiles.js, probes.js,
 // painter_core.js and painter.js into one namespace (what the assembled module exports);
 // loadWidget("tuner_core") leaves out the DOM wiring. assembled(name) imports exactly what the
 // widget's Python class sends as `_esm` (maskbench.widgets._frontend.assemble).
@@ -12,7 +12,7 @@ const ROOT = new URL("../../", import.meta.url);
 
 export async function loadWidget(name) {
   const base = name.replace(/_core$/, "");
-  const parts = ["shared", "probes", `${base}_core`, ...(base === name ? [base] : [])];
+  const parts = ["shared", "tiles", "probes", `${base}_core`, ...(base === name ? [base] : [])];
   const mods = await Promise.all(parts.map((p) => import(new URL(`${p}.js`, STATIC))));
   return Object.assign({}, ...mods);
 }

@@ -1,0 +1,243 @@
+// Level-of-detail tiles, the browser side (issue 12; the kernel side is widgets/_tiles.py and
+// render/tiles.py). Pure functions and two small stateful helpers, no DOM: the widgets draw.
+//
+// Level k is the full image downsampled by 2**k, cut into TILE x TILE tiles (edge tiles smaller).
+// A view is {scale, tx, ty}: screen = t + scale * full-resolution pixel (CSS or canvas px, the same
+// units as the width/height passed along). A cache key is `${layer}/${level}/${row}/${col}/${version}`.
+//
+// Protocol: the client sends {type: "tiles", id, keys: [[layer, level, row, col], ...]} (at most
+// MAX_TILE_KEYS), one request in flight; the kernel answers {type: "tiles", id, tiles: [{layer,
+// level, row, col, h, w, dtype, channels, version}], dropped} with one buffer per tile, or
+// {type: "tiles", id, tiles: [], error}. A cached tile is that entry plus `data`, a typed array
+// (Uint8Array, Uint16Array or Float32Array) of h * w * channels values that owns its bytes.
+
+export const TILE = 256;
+export const MAX_TILE_KEYS = 64; // widgets/_tiles.py MAX_TILE_KEYS
+export const TILE_TIMEOUT_MS = 3000; // a reply that never comes frees the slot after this
+export const TILE_CACHE_BYTES = 128 * 1024 * 1024;
+
+const TYPED = { uint8: Uint8Array, uint16: Uint16Array, float32: Float32Array };
+
+export const tileKey = (layer, level, row, col, version) => `${layer}/${level}/${row}/${col}/${version}`;
+
+/** The level for a view: floor(log2(image px per screen px)) clamped to [0, levels - 1] (napari's rule). */
+export function levelFor(scale, levels) {
+  const top = Math.max(0, (levels | 0) - 1);
+  if (!(scale > 0)) return top; // 0, negative or NaN: nothing sensible to show finely
+  const k = Math.floor(Math.log2(1 / scale) + 1e-9); // 1e-9: scale = 1/2**k exactly is level k
+  return Math.min(top, Math.max(0, k));
+}
+
+/** [ceil(H / 2**k), ceil(W / 2**k)]. */
+export function levelShape(shape, k) {
+  const s = 2 ** k;
+  return [Math.ceil(shape[0] / s), Math.ceil(shape[1] / s)];
+}
+
+/** [rows, cols] of tiles at level k. */
+export function tileGrid(shape, k) {
+  const [h, w] = levelShape(shape, k);
+  return [Math.ceil(h / TILE), Math.ceil(w / TILE)];
+}
+
+/**
+ * The tiles of level k a width x height viewport shows, plus `margin` tiles around (clipped to the
+ * grid), nearest the viewport's centre first: [[row, col], ...]; [] when the image is out of view.
+ */
+export function visibleTiles(view, width, height, shape, k, margin = 1) {
+  const { scale, tx, ty } = view;
+  if (!(scale > 0) || !(width > 0) || !(height > 0)) return [];
+  const [rows, cols] = tileGrid(shape, k);
+  const span = TILE * 2 ** k; // full-resolution pixels per tile
+  // the visible rectangle in full-resolution pixels, clipped to the image
+  const x0 = Math.max(0, -tx / scale), x1 = Math.min(shape[1], (width - tx) / scale);
+  const y0 = Math.max(0, -ty / scale), y1 = Math.min(shape[0], (height - ty) / scale);
+  if (!(x1 > x0 && y1 > y0)) return [];
+  const c0 = Math.max(0, Math.floor(x0 / span) - margin), c1 = Math.min(cols - 1, Math.ceil(x1 / span) - 1 + margin);
+  const r0 = Math.max(0, Math.floor(y0 / span) - margin), r1 = Math.min(rows - 1, Math.ceil(y1 / span) - 1 + margin);
+  const cx = (width / 2 - tx) / scale / span - 0.5, cy = (height / 2 - ty) / scale / span - 0.5; // centre, in tiles
+  const out = [];
+  for (let r = r0; r <= r1; r++) for (let c = c0; c <= c1; c++) out.push([r, c, (r - cy) ** 2 + (c - cx) ** 2]);
+  out.sort((a, b) => a[2] - b[2] || a[0] - b[0] || a[1] - b[1]);
+  return out.map(([r, c]) => [r, c]);
+}
+
+/**
+ * An LRU cache bounded by bytes: get(key) (touches), set(key, value, bytes) (evicts the least
+ * recently used until it fits; a value larger than maxBytes is not kept: returns false), has(key)
+ * (no touch), delete(key), keys() (least recently used first), clear(); `bytes` and `size` getters.
+ */
+export function createTileCache(maxBytes = TILE_CACHE_BYTES) {
+  const map = new Map(); // key -> {value, bytes}; insertion order = least recently used first
+  let total = 0;
+  function drop(key) {
+    const e = map.get(key);
+    if (!e) return false;
+    map.delete(key);
+    total -= e.bytes;
+    return true;
+  }
+  return {
+    get(key) {
+      const e = map.get(key);
+      if (!e) return undefined;
+      map.delete(key);
+      map.set(key, e);
+      return e.value;
+    },
+    set(key, value, bytes) {
+      drop(key);
+      const n = Math.max(0, Number(bytes) || 0);
+      if (n > maxBytes) return false;
+      while (total + n > maxBytes && map.size) drop(map.keys().next().value);
+      map.set(key, { value, bytes: n });
+      total += n;
+      return true;
+    },
+    has: (key) => map.has(key),
+    delete: drop,
+    keys: () => [...map.keys()],
+    clear() { map.clear(); total = 0; },
+    get bytes() { return total; },
+    get size() { return map.size; },
+    get maxBytes() { return maxBytes; },
+  };
+}
+
+/** This level's tile if cached, else the nearest coarser cached ancestor: {key, level, tile} or null. */
+export function bestTile(cache, layer, version, k, row, col, levels) {
+  for (let a = k; a < levels; a++) {
+    const key = tileKey(layer, a, row >> (a - k), col >> (a - k), version);
+    if (cache.has(key)) return { key, level: a, tile: cache.get(key) };
+  }
+  return null;
+}
+
+/** A reply buffer (DataView, typed array or ArrayBuffer) as an owned typed array of `dtype`, or null if its size is wrong. */
+export function tileData(buffer, meta) {
+  const Typed = TYPED[meta.dtype];
+  if (!Typed || !buffer) return null;
+  const n = meta.h * meta.w * (meta.channels || 1);
+  const bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  if (bytes.byteLength !== n * Typed.BYTES_PER_ELEMENT) return null;
+  // a view of a bigger buffer (or at an unaligned offset) is copied: the cache's byte count stays true
+  const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+  return new Typed(owned.buffer, 0, n);
+}
+
+/**
+ * The one-in-flight tile fetcher. want(keys) keeps only the newest wanted set ([[layer, level, row,
+ * col], ...], most wanted first) and sends what is missing when no request is in flight;
+ * receive(msg, buffers) caches every tile of a reply whose version is still current (a late reply
+ * too), frees the slot and sends what is still missing. A reply that never comes frees the slot
+ * after timeoutMs; its keys are not asked again while it may still come (until its late reply or
+ * setInfo()), so a busy kernel is not handed the same work twice. Keys the kernel rejected (an error reply) are not sent again as the same request
+ * until setInfo() (so a draw after each reply cannot loop on an error); keys outside the levels or
+ * grid of `info` are never sent. setInfo(info) takes a new _tiles_info and forgets the cached tiles
+ * of its layers' old versions. close() stops it (clears its timer; call it when the view goes).
+ * Timers are injectable for tests.
+ */
+export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_MS, setTimer = setTimeout, clearTimer = clearTimeout }) {
+  let current = info || {};
+  let wanted = [];
+  let inFlight = null; // {id, keys, timer}
+  let nextId = 0;
+  let failed = ""; // the keys of the last request the kernel rejected, as JSON
+  let closed = false;
+  const late = new Map(); // id of a timed-out request -> its tile keys (its reply may still come)
+  const stats = { sent: 0, received: 0, cached: 0, stale: 0, timeouts: 0, errors: 0, lastError: "" };
+  const version = (layer) => current.layers?.[layer]?.version;
+
+  function missing() {
+    const seen = new Set(), out = [];
+    const levels = current.levels || 0, shape = current.shape;
+    const pending = late.size ? new Set([...late.values()].flatMap((keys) => [...keys])) : null;
+    for (const key of wanted) {
+      const [layer, level, row, col] = key;
+      const v = version(layer);
+      if (v === undefined || !shape || !(Number.isInteger(level) && level >= 0 && level < levels)) continue;
+      const [rows, cols] = tileGrid(shape, level);
+      if (!(Number.isInteger(row) && Number.isInteger(col) && row >= 0 && col >= 0 && row < rows && col < cols)) continue;
+      const k = tileKey(layer, level, row, col, v);
+      if (seen.has(k) || cache.has(k) || (pending && pending.has(k))) continue;
+      seen.add(k);
+      out.push([layer, level, row, col]);
+      if (out.length >= MAX_TILE_KEYS) break;
+    }
+    return out;
+  }
+  function free() {
+    if (inFlight) clearTimer(inFlight.timer);
+    inFlight = null;
+  }
+  function pump() {
+    if (inFlight || closed) return;
+    const keys = missing();
+    if (!keys.length || JSON.stringify(keys) === failed) return;
+    const id = ++nextId;
+    const timer = setTimer(() => {
+      if (inFlight && inFlight.id === id) {
+        stats.timeouts++;
+        late.set(id, new Set(keys.map(([l, k, r, c]) => tileKey(l, k, r, c, version(l)))));
+        if (late.size > 8) late.delete(late.keys().next().value); // a kernel that never answers: bounded
+        inFlight = null;
+        pump();
+      }
+    }, timeoutMs);
+    inFlight = { id, keys, timer };
+    stats.sent++;
+    send({ type: "tiles", id, keys });
+  }
+  return {
+    want(keys) {
+      wanted = Array.isArray(keys) ? keys : [];
+      pump();
+    },
+    receive(msg, buffers = []) {
+      if (!msg || msg.type !== "tiles") return false;
+      if (closed) return true;
+      stats.received++;
+      late.delete(msg.id);
+      const tiles = Array.isArray(msg.tiles) ? msg.tiles : [];
+      for (let i = 0; i < tiles.length && i < buffers.length; i++) {
+        const t = tiles[i];
+        if (t.version !== version(t.layer)) { stats.stale++; continue; } // the layer moved on meanwhile
+        const data = tileData(buffers[i], t);
+        if (!data) continue;
+        const { layer, level, row, col, h, w, dtype, channels, version: v } = t;
+        cache.set(tileKey(layer, level, row, col, v), { layer, level, row, col, h, w, dtype, channels, version: v, data }, data.byteLength);
+        stats.cached++;
+      }
+      if (msg.error) {
+        stats.errors++;
+        stats.lastError = String(msg.error);
+      }
+      if (inFlight && msg.id === inFlight.id) {
+        if (msg.error) failed = JSON.stringify(inFlight.keys); // the same request would fail again
+        free();
+      }
+      pump();
+      return true;
+    },
+    setInfo(next) {
+      const before = current.layers || {};
+      current = next || {};
+      failed = "";
+      late.clear();
+      for (const key of cache.keys()) {
+        const parts = key.split("/"), layer = parts[0];
+        if (parts.length !== 5 || !(layer in before)) continue; // not one of this client's tiles
+        if (String(version(layer)) !== parts[4]) cache.delete(key);
+      }
+      pump();
+    },
+    close() {
+      closed = true;
+      free();
+      late.clear();
+    },
+    get busy() { return inFlight !== null; },
+    get wanted() { return wanted; },
+    stats,
+  };
+}

@@ -1,0 +1,290 @@
+// The browser side of the tile protocol (maskbench/widgets/static/tiles.js): level choice, visible
+// tiles, the byte-bounded LRU, the one-in-flight client, against plain references.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+const T = await import(new URL("../../maskbench/widgets/static/tiles.js", import.meta.url));
+
+test("levelFor: floor(log2(image px per screen px)), clamped to the levels", () => {
+  const levels = 6;
+  for (const [scale, k] of [[8, 0], [1, 0], [0.75, 0], [0.5, 1], [0.4, 1], [0.25, 2], [1 / 3, 1], [1 / 32, 5], [1 / 1000, 5]]) {
+    assert.equal(T.levelFor(scale, levels), k, `scale ${scale}`);
+  }
+  for (let k = 0; k < 6; k++) assert.equal(T.levelFor(1 / 2 ** k, levels), k); // exact powers of two
+  assert.equal(T.levelFor(0, 6), 5);
+  assert.equal(T.levelFor(NaN, 6), 5);
+  assert.equal(T.levelFor(0.1, 1), 0);
+});
+
+test("levelShape / tileGrid: ceil at every level (the kernel's render/tiles.py)", () => {
+  assert.deepEqual(T.levelShape([1000, 513], 1), [500, 257]);
+  assert.deepEqual(T.levelShape([1000, 513], 2), [250, 129]);
+  assert.deepEqual(T.tileGrid([1000, 513], 0), [4, 3]);
+  assert.deepEqual(T.tileGrid([8192, 8192], 5), [1, 1]);
+  assert.deepEqual(T.tileGrid([1, 1], 0), [1, 1]);
+});
+
+// reference: every tile of the grid whose full-resolution box meets the viewport (grown by margin tiles)
+function refVisible(view, width, height, shape, k, margin) {
+  const span = T.TILE * 2 ** k, [rows, cols] = T.tileGrid(shape, k);
+  const x0 = -view.tx / view.scale, x1 = (width - view.tx) / view.scale;
+  const y0 = -view.ty / view.scale, y1 = (height - view.ty) / view.scale;
+  const hit = (r, c) => c * span < Math.min(x1, shape[1]) && (c + 1) * span > Math.max(x0, 0) && r * span < Math.min(y1, shape[0]) && (r + 1) * span > Math.max(y0, 0);
+  const seen = [];
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) if (hit(r, c)) seen.push([r, c]);
+  if (!seen.length) return [];
+  const rs = seen.map((x) => x[0]), cs = seen.map((x) => x[1]);
+  const out = [];
+  for (let r = Math.max(0, Math.min(...rs) - margin); r <= Math.min(rows - 1, Math.max(...rs) + margin); r++) {
+    for (let c = Math.max(0, Math.min(...cs) - margin); c <= Math.min(cols - 1, Math.max(...cs) + margin); c++) out.push(`${r},${c}`);
+  }
+  return out.sort();
+}
+
+test("visibleTiles: the tiles in view plus the margin, clipped to the grid, centre first", () => {
+  const shape = [8192, 8192];
+  const view = { scale: 1, tx: -1000, ty: -2000 }; // native zoom: a 600 x 400 viewport at image (1000, 2000)
+  const tiles = T.visibleTiles(view, 600, 400, shape, 0, 0);
+  const want = [];
+  for (let r = 7; r <= 9; r++) for (let c = 3; c <= 6; c++) want.push(`${r},${c}`); // x 1000..1600, y 2000..2400
+  assert.deepEqual(tiles.map(String).sort(), want.sort());
+  assert.deepEqual(tiles[0], [8, 5]); // the viewport's centre (1300, 2200)
+  const dist = ([r, c]) => (r + 0.5 - 2200 / 256) ** 2 + (c + 0.5 - 1300 / 256) ** 2;
+  for (let i = 1; i < tiles.length; i++) assert.ok(dist(tiles[i - 1]) <= dist(tiles[i]), "sorted by distance to the centre");
+  const withMargin = T.visibleTiles(view, 600, 400, shape, 0); // margin 1 by default
+  assert.equal(withMargin.length, 5 * 6);
+  assert.deepEqual(withMargin[0], [8, 5]);
+  // the top-left corner: the margin never leaves the grid
+  assert.deepEqual(T.visibleTiles({ scale: 1, tx: 0, ty: 0 }, 100, 100, shape, 0, 2).map(String).sort(), ["0,0", "0,1", "0,2", "1,0", "1,1", "1,2", "2,0", "2,1", "2,2"]);
+  // out of view: nothing, margin or not
+  assert.deepEqual(T.visibleTiles({ scale: 1, tx: 9000, ty: 0 }, 100, 100, shape, 0, 1), []);
+  assert.deepEqual(T.visibleTiles({ scale: 1, tx: 0, ty: 0 }, 0, 100, shape, 0, 1), []);
+  // zoomed out to level 5: the whole image is one tile
+  assert.deepEqual(T.visibleTiles({ scale: 1 / 32, tx: 10, ty: 10 }, 300, 300, shape, 5), [[0, 0]]);
+});
+
+test("visibleTiles matches a brute-force reference on random views", () => {
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = 0; i < 300; i++) {
+    const shape = [1 + Math.floor(rand() * 5000), 1 + Math.floor(rand() * 5000)];
+    const scale = 2 ** (rand() * 8 - 5), k = T.levelFor(scale, 6), margin = Math.floor(rand() * 3);
+    const view = { scale, tx: (rand() - 0.7) * shape[1] * scale, ty: (rand() - 0.7) * shape[0] * scale };
+    const [w, h] = [1 + Math.floor(rand() * 1500), 1 + Math.floor(rand() * 1000)];
+    const lv = Math.min(k, Math.max(0, Math.ceil(Math.log2(Math.max(...shape) / T.TILE))));
+    const got = T.visibleTiles(view, w, h, shape, lv, margin).map(([r, c]) => `${r},${c}`).sort();
+    assert.deepEqual(got, refVisible(view, w, h, shape, lv, margin), JSON.stringify({ shape, view, w, h, lv, margin }));
+  }
+});
+
+test("createTileCache: LRU by bytes, touch on get, never above maxBytes", () => {
+  const cache = T.createTileCache(100);
+  cache.set("a", "A", 40);
+  cache.set("b", "B", 40);
+  assert.equal(cache.bytes, 80);
+  assert.equal(cache.get("a"), "A"); // touched: b is now the least recently used
+  assert.equal(cache.has("b"), true); // has() does not touch
+  cache.set("c", "C", 40); // 120 > 100: evicts b
+  assert.deepEqual(cache.keys(), ["a", "c"]);
+  assert.equal(cache.bytes, 80);
+  cache.set("a", "A2", 10); // replacing a key counts its new size only, and makes it most recent
+  assert.deepEqual(cache.keys(), ["c", "a"]);
+  assert.equal(cache.bytes, 50);
+  assert.equal(cache.set("huge", "H", 101), false); // larger than the cache: not kept, nothing evicted
+  assert.deepEqual([cache.size, cache.bytes], [2, 50]);
+  cache.set("d", "D", 60); // evicts c (least recent) only: 10 + 60 fits
+  assert.deepEqual(cache.keys(), ["a", "d"]);
+  assert.equal(cache.get("c"), undefined);
+  assert.equal(cache.delete("a"), true);
+  assert.equal(cache.delete("a"), false);
+  assert.deepEqual([cache.size, cache.bytes], [1, 60]);
+  cache.clear();
+  assert.deepEqual([cache.size, cache.bytes], [0, 0]);
+  // many random sets: the total always equals the sum kept and stays within the bound
+  const big = T.createTileCache(1000), sizes = new Map();
+  let seed = 3;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = 0; i < 2000; i++) {
+    const key = `k${Math.floor(rand() * 50)}`, n = Math.floor(rand() * 300);
+    big.set(key, i, n);
+    if (rand() < 0.3) big.get(`k${Math.floor(rand() * 50)}`);
+    assert.ok(big.bytes <= 1000);
+  }
+  for (const key of big.keys()) sizes.set(key, true);
+  assert.equal(sizes.size, big.size);
+  assert.equal(T.createTileCache().maxBytes, 128 * 1024 * 1024);
+});
+
+test("bestTile: this level, else the nearest coarser cached ancestor", () => {
+  const cache = T.createTileCache();
+  cache.set(T.tileKey("image", 2, 1, 0, 4), "L2", 1);
+  cache.set(T.tileKey("image", 3, 0, 0, 4), "L3", 1);
+  assert.deepEqual(T.bestTile(cache, "image", 4, 0, 5, 3, 4), { key: "image/2/1/0/4", level: 2, tile: "L2" });
+  assert.deepEqual(T.bestTile(cache, "image", 4, 0, 5, 7, 4), { key: "image/3/0/0/4", level: 3, tile: "L3" }); // (1, 1) at level 2 is not cached
+  assert.equal(T.bestTile(cache, "image", 5, 0, 5, 3, 4), null); // another version
+  assert.equal(T.bestTile(cache, "image", 4, 0, 5, 3, 2), null); // levels 2 and 3 are not among 2 levels
+  cache.set(T.tileKey("image", 0, 5, 3, 4), "L0", 1);
+  assert.equal(T.bestTile(cache, "image", 4, 0, 5, 3, 4).tile, "L0");
+});
+
+// ---- the client --------------------------------------------------------------------------------
+
+const INFO = { tile: 256, shape: [1000, 1000], levels: 3, layers: { image: { dtype: "uint8", channels: 4, version: 1 }, labels: { dtype: "uint16", channels: 1, version: 7 } } };
+
+function fakeTimers() {
+  const timers = new Map();
+  let next = 0;
+  return {
+    setTimer: (fn, ms) => { timers.set(++next, { fn, ms }); return next; },
+    clearTimer: (id) => timers.delete(id),
+    fire() { const all = [...timers.values()]; timers.clear(); for (const t of all) t.fn(); },
+    get count() { return timers.size; },
+  };
+}
+
+function setup(info = INFO) {
+  const sent = [], timers = fakeTimers(), cache = T.createTileCache();
+  const client = T.createTileClient({ send: (m) => sent.push(m), cache, info, ...timers });
+  return { sent, timers, cache, client };
+}
+
+// the kernel's reply to a request: one buffer per key (values = a marker), versions as given
+function reply(req, versions = { image: 1, labels: 7 }, opts = {}) {
+  const tiles = [], buffers = [];
+  for (const [layer, level, row, col] of req.keys.slice(0, opts.take ?? req.keys.length)) {
+    const [h, w, channels, dtype] = layer === "image" ? [2, 3, 4, "uint8"] : [2, 3, 1, "uint16"];
+    tiles.push({ layer, level, row, col, h, w, dtype, channels, version: versions[layer] });
+    const n = h * w * channels, Typed = dtype === "uint8" ? Uint8Array : Uint16Array;
+    const backing = new ArrayBuffer(n * Typed.BYTES_PER_ELEMENT + 3); // a DataView into a bigger buffer, offset 1
+    const view = new DataView(backing, 1, n * Typed.BYTES_PER_ELEMENT);
+    for (let i = 0; i < n; i++) {
+      if (dtype === "uint8") view.setUint8(i, row * 10 + col);
+      else view.setUint16(2 * i, 1000 + row, true);
+    }
+    buffers.push(view);
+  }
+  return [{ type: "tiles", id: req.id, tiles, dropped: req.keys.length - tiles.length }, buffers];
+}
+
+test("client: one request in flight; the newest wanted set is sent when the reply comes", () => {
+  const { sent, client, cache } = setup();
+  client.want([["image", 0, 0, 0], ["image", 0, 0, 1]]);
+  assert.equal(sent.length, 1);
+  assert.deepEqual(sent[0], { type: "tiles", id: 1, keys: [["image", 0, 0, 0], ["image", 0, 0, 1]] });
+  assert.equal(client.busy, true);
+  client.want([["image", 0, 1, 1]]); // while in flight: kept, not sent
+  client.want([["image", 1, 0, 0], ["labels", 1, 0, 0]]); // replaces the set before it
+  assert.equal(sent.length, 1);
+  client.receive(...reply(sent[0]));
+  assert.equal(sent.length, 2);
+  assert.deepEqual(sent[1].keys, [["image", 1, 0, 0], ["labels", 1, 0, 0]]); // only the newest set
+  assert.ok(cache.has("image/0/0/0/1") && cache.has("image/0/0/1/1")); // the old reply's tiles are cached
+  const tile = cache.get("image/0/0/1/1");
+  assert.deepEqual([tile.h, tile.w, tile.channels, tile.version, tile.layer], [2, 3, 4, 1, "image"]);
+  assert.ok(tile.data instanceof Uint8Array && tile.data.length === 24 && tile.data[0] === 1);
+  assert.equal(tile.data.byteOffset, 0); // owns its bytes
+  client.receive(...reply(sent[1]));
+  const lab = cache.get("labels/1/0/0/7");
+  assert.ok(lab.data instanceof Uint16Array && lab.data[5] === 1000);
+  assert.equal(client.busy, false);
+  assert.equal(sent.length, 2); // nothing missing: nothing sent
+  client.want([["image", 0, 0, 0], ["image", 1, 0, 0]]); // all cached
+  assert.equal(sent.length, 2);
+});
+
+test("client: only missing keys, deduplicated, at most MAX_TILE_KEYS, never outside the grid or layers", () => {
+  const { sent, client, cache } = setup();
+  cache.set("image/0/0/0/1", {}, 1);
+  const keys = [["image", 0, 0, 0], ["image", 0, 0, 1], ["image", 0, 0, 1], ["nope", 0, 0, 0], ["image", 3, 0, 0], ["image", 0, 4, 0], ["image", 0, -1, 0], ["image", 0.5, 0, 0]];
+  for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) for (const l of [0, 1, 2]) keys.push(["labels", l, r, c]);
+  client.want(keys);
+  const k = sent[0].keys;
+  assert.deepEqual(k[0], ["image", 0, 0, 1]);
+  assert.equal(k.length, 1 + 16 + 4 + 1); // level 0: 4 x 4 tiles; level 1: 2 x 2; level 2: 1
+  assert.ok(k.length <= T.MAX_TILE_KEYS);
+  const s2 = setup({ ...INFO, shape: [100000, 100000], levels: 10 });
+  s2.client.want(Array.from({ length: 200 }, (_, i) => ["image", 0, i, 0]));
+  assert.equal(s2.sent[0].keys.length, T.MAX_TILE_KEYS);
+});
+
+test("client: stale versions are dropped, fresh ones kept; setInfo forgets old versions", () => {
+  const { sent, client, cache } = setup();
+  client.want([["image", 0, 0, 0], ["labels", 0, 0, 0]]);
+  client.setInfo({ ...INFO, layers: { ...INFO.layers, labels: { dtype: "uint16", channels: 1, version: 8 } } }); // an edit
+  client.receive(...reply(sent[0])); // the reply still carries labels version 7
+  assert.ok(cache.has("image/0/0/0/1"));
+  assert.ok(!cache.has("labels/0/0/0/7") && !cache.has("labels/0/0/0/8"));
+  assert.equal(client.stats.stale, 1);
+  assert.deepEqual(sent[1].keys, [["labels", 0, 0, 0]]); // asked again at the new version
+  client.receive(...reply(sent[1], { image: 1, labels: 8 }));
+  assert.ok(cache.has("labels/0/0/0/8"));
+  cache.set("other/thing", "x", 1); // not a tile key of this client: left alone
+  client.setInfo({ ...INFO, layers: { image: { dtype: "uint8", channels: 4, version: 2 } } }); // a new item, labels gone
+  assert.deepEqual(cache.keys(), ["other/thing"]);
+});
+
+test("client: a reply that never comes frees the slot after the timeout; a late reply still caches", () => {
+  const { sent, client, cache, timers } = setup();
+  client.want([["image", 0, 0, 0]]);
+  assert.equal(timers.count, 1);
+  client.want([["image", 0, 1, 0]]);
+  assert.equal(sent.length, 1);
+  timers.fire(); // 3 s later, no reply
+  assert.equal(client.stats.timeouts, 1);
+  assert.equal(sent.length, 2);
+  assert.deepEqual(sent[1].keys, [["image", 0, 1, 0]]);
+  client.receive(...reply(sent[1]));
+  client.want([["image", 0, 0, 0], ["image", 0, 1, 1]]); // the timed-out key is not asked twice while its reply may come
+  assert.deepEqual(sent[2].keys, [["image", 0, 1, 1]]);
+  client.receive(...reply(sent[0])); // the first reply arrives late: cached, the slot stays busy
+  assert.ok(cache.has("image/0/0/0/1"));
+  assert.equal(client.busy, true);
+  client.receive(...reply(sent[2]));
+  assert.equal(client.busy, false);
+  assert.equal(timers.count, 0); // every timer cleared
+  client.want([["image", 0, 2, 2]]);
+  client.close(); // the view went: its timer is cleared, nothing more is sent
+  assert.equal(timers.count, 0);
+  client.want([["image", 0, 3, 3]]);
+  assert.equal(sent.length, 4);
+});
+
+test("client: after a timeout with nothing else missing, nothing is sent again (no timer loop)", () => {
+  const { sent, client, timers } = setup();
+  client.want([["image", 0, 0, 0]]);
+  timers.fire();
+  client.want([["image", 0, 0, 0]]);
+  assert.deepEqual([sent.length, timers.count], [1, 0]);
+  client.setInfo(INFO); // new info: it may be asked again
+  assert.equal(sent.length, 2);
+});
+
+test("client: dropped tiles are asked for next; an error reply is not retried as the same request", () => {
+  const { sent, client } = setup();
+  const keys = [["image", 0, 0, 0], ["image", 0, 0, 1], ["image", 0, 0, 2]];
+  client.want(keys);
+  client.receive(...reply(sent[0], undefined, { take: 1 })); // over the byte budget: 2 dropped
+  assert.deepEqual(sent[1].keys, keys.slice(1));
+  client.receive({ type: "tiles", id: sent[1].id, tiles: [], error: "bad" }, []);
+  assert.equal(client.stats.errors, 1);
+  client.want(keys); // the next draw asks for the same: not re-sent (no error loop)
+  assert.equal(sent.length, 2);
+  client.want([["image", 0, 1, 0]]); // a new view: sent
+  assert.equal(sent.length, 3);
+  client.receive(...reply(sent[2]));
+  client.setInfo(INFO); // new info: the rejected keys may be tried again
+  client.want(keys);
+  assert.deepEqual(sent[3].keys, keys.slice(1));
+});
+
+test("client: wrong-sized buffers and other messages are ignored", () => {
+  const { sent, client, cache } = setup();
+  client.want([["image", 0, 0, 0]]);
+  const [msg] = reply(sent[0]);
+  client.receive(msg, [new Uint8Array(5)]);
+  assert.equal(cache.size, 0);
+  assert.equal(client.receive({ type: "patch" }, []), false);
+  assert.equal(client.receive(null), false);
+  assert.equal(T.tileData(new Uint8Array(6).buffer, { h: 1, w: 3, dtype: "uint16", channels: 1 }).length, 3);
+  assert.equal(T.tileData(new Uint8Array(6), { h: 1, w: 3, dtype: "int64" }), null);
+});
