@@ -4,10 +4,16 @@
 // opacity slider moves, the result of the keep / remove / mean modes (composeResult: no kernel
 // round trip when the mode changes), and linked zoom (wheel) / pan (drag) through one shared view
 // {s, tx, ty} applied as a CSS transform. inpaint / weighted results arrive from the kernel (_result).
+// Zoomed past the proxy, a tile canvas over each panel draws 256 x 256 tiles of the full-resolution
+// image, mask and result (the LOD protocol of static/tiles.js; viewer_core.js composes them).
+// `layout` shows one panel full width (click its title); keys: + / - zoom, 0 or f fit, 1 native.
 // Pure helpers: viewer_core.js and shared.js (tests/js/test_viewer.mjs).
 import { batchIndex, batchView, blendOverlay, decodeArray, el, listen, subscribe, suppressShortcuts, unpackBits } from "./shared.js";
 import { createProbes } from "./probes.js";
-import { BROWSER_MODES, PANELS, colorizeMask, composeResult, drawEdges, fillMaskPixels, panBy, viewTransform, zoomAt } from "./viewer_core.js";
+import {
+  BROWSER_MODES, PANELS, clampView, colorizeMask, createTileView, composeResult, drawEdges, fillMaskPixels, maxZoom, panBy, viewAtScale,
+  viewTransform, zoomAt, zoomText,
+} from "./viewer_core.js";
 
 function buildDom(root) {
   const bar = el("div", "mb-viewer-toolbar");
@@ -34,20 +40,23 @@ function buildDom(root) {
   ui.next = el("button", "mb-viewer-next", { type: "button", title: "Next item" }, "\u203a");
   batch.append(ui.prev, ui.index, ui.count, ui.next);
   ui.batch = batch;
-  ui.reset = el("button", "mb-viewer-reset", { type: "button", title: "Reset zoom (or double-click a panel)" }, "Reset view");
-  bar.append(batch, ui.reset);
-  const grid = el("div", "mb-viewer-grid");
-  ui.panels = {};
-  ui.canvases = {};
+  ui.zoom = el("span", "mb-viewer-zoom", { title: "Screen pixels per image pixel (100%: native resolution)" });
+  ui.reset = el("button", "mb-viewer-reset", { type: "button", title: "Fit (keys: 0 or f; 1: native; + / -: zoom; or double-click a panel)" }, "Reset view");
+  bar.append(batch, ui.zoom, ui.reset);
+  const grid = el("div", "mb-viewer-grid", { "data-layout": "grid" });
+  Object.assign(ui, { grid, panels: {}, canvases: {}, tiles: {}, titles: {} });
   for (const [key, title] of PANELS) {
     const panel = el("div", `mb-viewer-panel mb-viewer-panel-${key}`, { "data-panel": key });
-    const frame = el("div", "mb-viewer-frame");
+    const frame = el("div", "mb-viewer-frame", { tabindex: "0", "data-panel": key });
     const canvas = el("canvas", `mb-viewer-canvas mb-viewer-canvas-${key}`, { "data-panel": key });
-    frame.append(canvas);
-    panel.append(el("div", "mb-viewer-title", {}, title), frame);
+    const tiles = el("canvas", `mb-viewer-tiles mb-viewer-tiles-${key}`, { "data-panel": key });
+    frame.append(canvas, tiles);
+    ui.titles[key] = el("div", "mb-viewer-title", { title: "Click to show this panel full width (click again: all four)" }, title);
+    panel.append(ui.titles[key], frame);
     grid.append(panel);
     ui.panels[key] = frame;
     ui.canvases[key] = canvas;
+    ui.tiles[key] = tiles;
   }
   const foot = el("div", "mb-viewer-footer");
   ui.legend = el("div", "mb-viewer-legend");
@@ -77,6 +86,17 @@ function render({ model, el: host }) {
   let view = { s: 1, tx: 0, ty: 0 };
   let frame = 0;
   const state = { image: null, labels: null, edges: null, result: null, palette: null, fills: null };
+  // what the tile canvases compose with (the full-resolution mean replaces the proxy's in mean mode)
+  const tileParams = () => {
+    const mean = decodeArray(model.get("_mean_full"));
+    const fills = state.fills ? Uint8Array.from([...state.fills.slice(0, 4), ...(mean ? mean.data : state.fills.slice(4, 8))]) : new Uint8Array(8);
+    const p = { mode: model.get("mode"), opacity: Number(model.get("opacity")), contours: !!model.get("contours"), kind: kind() };
+    Object.assign(p, { palette: state.palette || new Uint8Array(4), fills, proxyW: state.image ? state.image.shape[1] : 1 });
+    p.stamp = `${p.mode}|${p.opacity}|${p.contours}|${fills.join(",")}|${paletteStamp}`;
+    return p;
+  };
+  let paletteStamp = 0;
+  const tiles = createTileView({ model, ui, root, probes, getView: () => view, getParams: tileParams });
   let composed = null; // reused buffer of the browser-composed result
 
   const size = () => (state.image ? [state.image.shape[1], state.image.shape[0]] : [0, 0]);
@@ -88,6 +108,7 @@ function render({ model, el: host }) {
     state.labels = decodeArray(model.get("_labels"));
     decodeResult();
     const pal = decodeArray(model.get("_palette"));
+    paletteStamp++;
     state.palette = pal ? pal.data : new Uint8Array([0, 0, 0, 0]);
     const packed = decodeArray(model.get("_edges"));
     state.edges = packed && state.labels ? unpackBits(packed.data, state.labels.data.length) : null;
@@ -175,6 +196,11 @@ function render({ model, el: host }) {
     probes.end("batch");
   }
 
+  // the device-pixel width of the narrowest shown panel: the closest zoom shows PIXEL_ZOOM of its
+  // pixels per image pixel
+  const frames = () => Object.values(ui.panels).filter((f) => f.clientWidth > 0);
+  const hiZoom = () => maxZoom(model.get("_full_size")[1], Math.min(...frames().map((f) => f.clientWidth * devicePixelRatio), 1e9));
+
   function applyView() {
     const t = viewTransform(view);
     for (const [key, canvas] of Object.entries(ui.canvases)) {
@@ -184,9 +210,22 @@ function render({ model, el: host }) {
       p.dataset.zoom = view.s.toFixed(4);
       p.dataset.tx = view.tx.toFixed(4);
       p.dataset.ty = view.ty.toFixed(4);
+      p.dataset.view = JSON.stringify(view); // full precision (the tile canvases' geometry)
     }
     root.dataset.zoom = view.s.toFixed(4);
+    const [, fw] = model.get("_full_size");
+    const widest = Math.max(...frames().map((f) => f.clientWidth), 1);
+    ui.zoom.textContent = zoomText((widest * view.s) / fw);
+    tiles.schedule();
   }
+
+  const applyLayout = () => {
+    const layout = model.get("layout") || "grid";
+    ui.grid.dataset.layout = layout;
+    for (const [key, title] of Object.entries(ui.titles)) title.classList.toggle("mb-viewer-enlarged", key === layout);
+    view = clampView(view, hiZoom());
+    applyView();
+  };
 
   function syncControls() {
     const modes = model.get("_modes");
@@ -240,8 +279,23 @@ function render({ model, el: host }) {
     } else syncControls();
   };
   const resetView = () => { view = { s: 1, tx: 0, ty: 0 }; applyView(); };
+  const setView = (v) => { probes.restart("sharp"); view = v; applyView(); };
+  // + / - zoom about the centre, 0 or f fit, 1 native resolution (one image pixel per device pixel)
+  const onKey = (frameEl) => (e) => {
+    const hi = hiZoom();
+    if (e.key === "+" || e.key === "=") setView(zoomAt(view, 2, 0.5, 0.5, hi));
+    else if (e.key === "-" || e.key === "_") setView(zoomAt(view, 0.5, 0.5, 0.5, hi));
+    else if (e.key === "0" || e.key === "f") resetView();
+    else if (e.key === "1") {
+      const c = ui.tiles[frameEl.dataset.panel];
+      const [cw, ch] = [Math.round(frameEl.clientWidth * devicePixelRatio), Math.round(frameEl.clientHeight * devicePixelRatio)];
+      setView(viewAtScale(view, 1, 0.5, 0.5, c.width === cw ? cw : cw, ch, model.get("_full_size")[1], hi));
+    } else return;
+    e.preventDefault();
+  };
+  const toggleLayout = (key) => send("layout", model.get("layout") === key ? "grid" : key);
   const controls = [
-    [ui.mode, "change", () => { probes.restart("result"); send("mode", ui.mode.value); }],
+    [ui.mode, "change", () => { probes.restart("result"); probes.restart("tileResult"); send("mode", ui.mode.value); }],
     [ui.fill, "change", () => { const v = Number(ui.fill.value); if (Number.isFinite(v)) { probes.restart("result"); send("fill", v); } }],
     [ui.opacity, "input", (e) => {
       probes.start("overlay", e.timeStamp);
@@ -263,8 +317,7 @@ function render({ model, el: host }) {
       [frameEl, "wheel", (e) => {
         e.preventDefault();
         const r = frameEl.getBoundingClientRect();
-        view = zoomAt(view, Math.exp(-e.deltaY * 0.0015), (e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height);
-        applyView();
+        setView(zoomAt(view, Math.exp(-e.deltaY * 0.0015), (e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height, hiZoom()));
       }, { passive: false }],
       [frameEl, "pointerdown", (e) => {
         if (e.button !== 0) return;
@@ -277,11 +330,14 @@ function render({ model, el: host }) {
         view = panBy(view, (e.clientX - drag.x) / drag.rect.width, (e.clientY - drag.y) / drag.rect.height);
         drag.x = e.clientX;
         drag.y = e.clientY;
+        probes.restart("sharp");
         applyView();
       }],
       [frameEl, "pointerup", end], [frameEl, "pointercancel", end], [frameEl, "dblclick", resetView],
+      [frameEl, "keydown", onKey(frameEl)],
     );
   }
+  for (const [key, title] of Object.entries(ui.titles)) controls.push([title, "click", () => toggleLayout(key)]);
   const unlisten = listen(controls);
   const unsuppress = suppressShortcuts(root);
 
@@ -306,14 +362,17 @@ function render({ model, el: host }) {
   const unsubscribe = subscribe(model, [
     ["change:_image change:_labels change:_edges change:_palette change:_classes", mark("full")],
     ["change:_result change:_result_for change:_fills change:mode", mark("result")],
-    ["change:opacity", () => { syncControls(); scheduleOverlay(); }],
+    ["change:opacity", () => { syncControls(); scheduleOverlay(); tiles.schedule(); }],
     ["change:mode change:fill change:contours change:index change:error change:batch_size change:_modes", syncControls],
+    ["change:mode change:contours change:_fills change:_mean_full", () => tiles.schedule()],
+    ["change:layout", applyLayout],
   ]);
 
   dirty.full = true; // render() may run after Python changed traits: draw what is there now
   flush();
-  applyView();
+  applyLayout();
   return () => {
+    tiles.destroy();
     unsubscribe();
     unlisten();
     unsuppress();

@@ -1,6 +1,7 @@
 // maskbench Viewer: pure helpers (the DOM wiring is viewer.js; decodeArray, unpackBits and the
 // overlay blend are in shared.js). node tests import this file: tests/js/test_viewer.mjs.
-import { zoomAbout } from "./shared.js";
+import { blendOverlay, subscribe, zoomAbout } from "./shared.js";
+import { createTileCache, createTileClient, levelFor, visibleTiles } from "./tiles.js";
 
 export const MAX_ZOOM = 32;
 export const PANELS = [
@@ -92,23 +93,60 @@ export function drawEdges(rgba, labels, edges, palette, kind = "labels") {
   return rgba;
 }
 
-/** Keep the zoomed image covering its panel: scale in [1, MAX_ZOOM], offsets in [1 - s, 0]. */
-export function clampView(view) {
-  const s = Math.min(MAX_ZOOM, Math.max(1, view.s));
+/** Keep the zoomed image covering its panel: scale in [1, hi], offsets in [1 - s, 0]. */
+export function clampView(view, hi = MAX_ZOOM) {
+  const s = Math.min(hi, Math.max(1, view.s));
   const clamp = (t) => Math.min(0, Math.max(1 - s, t));
   return { s, tx: clamp(view.tx), ty: clamp(view.ty) };
 }
 
 /** Zoom by `factor` about the point (u, v) of the panel (fractions of its width / height). */
-export function zoomAt(view, factor, u, v) {
-  const [s, tx, ty] = zoomAbout(view.s, view.tx, view.ty, u, v, factor, 1, MAX_ZOOM);
-  return clampView({ s, tx, ty });
+export function zoomAt(view, factor, u, v, hi = MAX_ZOOM) {
+  const [s, tx, ty] = zoomAbout(view.s, view.tx, view.ty, u, v, factor, 1, hi);
+  return clampView({ s, tx, ty }, hi);
 }
 
 /** Pan by (du, dv), fractions of the panel size. */
 export function panBy(view, du, dv) {
-  return clampView({ s: view.s, tx: view.tx + du, ty: view.ty + dv });
+  return clampView({ s: view.s, tx: view.tx + du, ty: view.ty + dv }, Math.max(MAX_ZOOM, view.s));
 }
+
+/** The closest zoom: this many screen pixels per image pixel (past native resolution). */
+export const PIXEL_ZOOM = 32;
+
+/** The largest view scale for a `fullW`-wide image in a panel `panelPx` device pixels wide:
+ * MAX_ZOOM, or more for big images, up to PIXEL_ZOOM screen pixels per image pixel. */
+export function maxZoom(fullW, panelPx) {
+  return Math.max(MAX_ZOOM, (PIXEL_ZOOM * fullW) / Math.max(1, panelPx));
+}
+
+/**
+ * Where full-resolution pixels land on a `cw` x `ch` canvas showing a `fullW`-wide image under
+ * `view`: canvas = t + scale * imagePixel (scale in canvas pixels per image pixel). This is the
+ * view of the tile protocol (static/tiles.js visibleTiles, levelFor).
+ */
+export function canvasView(view, cw, ch, fullW) {
+  return { scale: (cw * view.s) / fullW, tx: view.tx * cw, ty: view.ty * ch };
+}
+
+/**
+ * The view at `scale` canvas pixels per image pixel (1: native resolution) about the panel point
+ * (u, v), its offsets snapped to whole canvas pixels so that image pixels fall on canvas pixels.
+ */
+export function viewAtScale(view, scale, u, v, cw, ch, fullW, hi) {
+  const now = canvasView(view, cw, ch, fullW).scale;
+  const z = zoomAt(view, scale / now, u, v, hi);
+  return clampView({ s: z.s, tx: Math.round(z.tx * cw) / cw, ty: Math.round(z.ty * ch) / ch }, hi);
+}
+
+/** The zoom indicator: screen pixels per image pixel as a percentage (100% = native resolution). */
+export function zoomText(scale) {
+  const p = 100 * scale;
+  return `${p < 10 ? p.toFixed(1) : Math.round(p)}%`;
+}
+
+/** The Viewer's layouts (maskbench.widgets.viewer.LAYOUTS): the grid, or one panel full width. */
+export const LAYOUTS = ["grid", "image", "mask", "result", "overlay"];
 
 /** Panel fraction (u, v) -> image pixel (col, row) of a w x h display proxy. */
 export function panelToImage(view, u, v, w, h) {
@@ -118,4 +156,158 @@ export function panelToImage(view, u, v, w, h) {
 /** CSS transform for a canvas of the panel's size (translate % is of the canvas' own size). */
 export function viewTransform(view) {
   return `translate(${(view.tx * 100).toFixed(4)}%, ${(view.ty * 100).toFixed(4)}%) scale(${view.s.toFixed(4)})`;
+}
+
+// ---- tiles past the proxy (the LOD protocol of static/tiles.js) --------------------------------
+
+/** Does the view show more than the proxy has? (canvas pixels per proxy pixel > 1) */
+export const needsTiles = (scale, fullW, proxyW) => (scale * fullW) / Math.max(1, proxyW) > 1.0001;
+
+/**
+ * The tile layers a panel is drawn from: the image and the mask (the browser composes the overlay
+ * and the keep / remove / mean results from them, like the proxy path), the kernel's `result`
+ * tiles for the modes it draws (inpaint, weighted), and `edges` (plus the mask for their colours)
+ * when contours are on.
+ */
+export function panelLayers(panel, mode, contours) {
+  const edges = contours && (panel === "result" || panel === "overlay") ? ["edges"] : [];
+  if (panel === "image") return ["image"];
+  if (panel === "mask") return ["mask"];
+  if (panel === "overlay" || BROWSER_MODES.includes(mode)) return ["image", "mask", ...edges];
+  return ["result", ...(edges.length ? ["mask", "edges"] : [])];
+}
+
+/**
+ * RGBA pixels of one panel's tile from its layers' tiles `t` = {image, mask, result, edges} (flat
+ * typed arrays of one tile) and `p` = {mode, kind, palette, fills, opacity}: the proxy path's
+ * functions on a tile, so a tile shows exactly what the panel shows on the proxy.
+ */
+export function tilePixels(panel, t, p) {
+  let out;
+  if (panel === "image") out = new Uint8ClampedArray(t.image);
+  else if (panel === "mask") out = colorizeMask(t.mask, p.palette, p.kind);
+  else if (panel === "overlay") out = blendOverlay(t.image, t.mask, p.palette, p.opacity, p.kind);
+  else if (BROWSER_MODES.includes(p.mode)) out = composeResult(t.image, t.mask, p.fills, p.mode, p.kind);
+  else out = new Uint8ClampedArray(t.result);
+  if (t.edges && (panel === "result" || panel === "overlay")) drawEdges(out, t.mask, t.edges, p.palette, p.kind);
+  return out;
+}
+
+/**
+ * Where tile (level, row, col) of `h` x `w` level pixels lands on the canvas under the canvas view
+ * `g` (canvasView): [x, y, width, height] in canvas pixels (a level pixel covers 2^level image pixels).
+ */
+export function tileRect(g, level, row, col, h, w, tile = 256) {
+  const s = 2 ** level * g.scale;
+  return [g.tx + col * tile * s, g.ty + row * tile * s, w * s, h * s];
+}
+
+// ---- the tile view (DOM: canvases; node-tested with the fake DOM in tests/js/test_viewer_tiles.mjs) ----
+
+const MAX_TILE_CANVASES = 192; // composed 256 x 256 tiles kept as canvases: <= 48 MiB (raw tiles: the tile cache's bound)
+
+/**
+ * The tile canvases over the four panels: past the proxy's resolution each panel draws the tiles of
+ * the level the zoom needs (the best cached ancestor until they arrive; the proxy underneath where
+ * none is cached), composed per panel by tilePixels and kept as small canvases.
+ */
+export function createTileView({ model, ui, root, probes, getView, getParams }) {
+  let info = model.get("_tiles_info") || {};
+  const cache = createTileCache();
+  const client = createTileClient({ send: (msg) => model.send(msg), cache, info });
+  const canvases = new Map(); // `${panel}/${level}/${row}/${col}` -> {canvas, stamp}, least recently used first
+  let frame = 0;
+  const version = (layer) => info.layers?.[layer]?.version ?? 0;
+  const keyOf = (layer, k, r, c) => `${layer}/${k}/${r}/${c}/${version(layer)}`;
+  const layerTiles = (layers, k, r, c) => {
+    const out = {};
+    for (const l of layers) {
+      const t = cache.get(keyOf(l, k, r, c));
+      if (!t) return null;
+      out[l] = t;
+    }
+    return out;
+  };
+  function tileCanvas(panel, k, r, c, tiles, stamp, p) {
+    const key = `${panel}/${k}/${r}/${c}`;
+    const e = canvases.get(key) || { canvas: document.createElement("canvas"), stamp: null };
+    canvases.delete(key);
+    canvases.set(key, e);
+    while (canvases.size > MAX_TILE_CANVASES) canvases.delete(canvases.keys().next().value);
+    if (e.stamp !== stamp) {
+      const { h, w } = Object.values(tiles)[0];
+      const px = tilePixels(panel, Object.fromEntries(Object.entries(tiles).map(([l, t]) => [l, t.data])), p);
+      if (e.canvas.width !== w || e.canvas.height !== h) Object.assign(e.canvas, { width: w, height: h });
+      e.canvas.getContext("2d").putImageData(new ImageData(px, w, h), 0, 0);
+      e.stamp = stamp;
+    }
+    return e.canvas;
+  }
+  // one panel: returns whether every visible tile is drawn at the level the zoom needs
+  function drawPanel(panel, frameEl, canvas, view, p, wanted) {
+    const [cw, ch] = [Math.round(frameEl.clientWidth * devicePixelRatio), Math.round(frameEl.clientHeight * devicePixelRatio)];
+    if (canvas.width !== cw || canvas.height !== ch) Object.assign(canvas, { width: cw, height: ch });
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, cw, ch);
+    const [H, W] = info.shape || [0, 0];
+    const g = canvasView(view, cw, ch, W);
+    Object.assign(frameEl.dataset, { scale: String(g.scale), ox: String(g.tx), oy: String(g.ty), level: "" });
+    if (!cw || !info.levels || !needsTiles(g.scale, W, p.proxyW)) return true;
+    const k = levelFor(g.scale, info.levels);
+    frameEl.dataset.level = String(k);
+    const layers = panelLayers(panel, p.mode, p.contours);
+    for (const [r, c] of visibleTiles(g, cw, ch, [H, W], k, 1)) {
+      for (const l of layers) if (!cache.has(keyOf(l, k, r, c))) wanted.set(keyOf(l, k, r, c), [l, k, r, c]);
+    }
+    const draws = new Map();
+    let complete = true;
+    for (const [r, c] of visibleTiles(g, cw, ch, [H, W], k, 0)) {
+      let a = k;
+      for (; a < info.levels; a++) {
+        const [R, C] = [r >> (a - k), c >> (a - k)];
+        if (draws.has(`${a}/${R}/${C}`)) break;
+        const t = layerTiles(layers, a, R, C);
+        if (t) { draws.set(`${a}/${R}/${C}`, [a, R, C, t]); break; }
+      }
+      complete &&= a === k;
+    }
+    const stamp0 = `${layers.map(version).join(",")}|${p.stamp}`;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(g.tx, g.ty, W * g.scale, H * g.scale); // edge tiles' last level pixel may reach past the image
+    ctx.clip();
+    ctx.imageSmoothingEnabled = false; // nearest: crisp pixels past 1:1
+    for (const [a, R, C, t] of [...draws.values()].sort((x, y) => y[0] - x[0])) { // coarse first, fine over it
+      const { h, w } = Object.values(t)[0];
+      ctx.drawImage(tileCanvas(panel, a, R, C, t, stamp0, p), ...tileRect(g, a, R, C, h, w));
+    }
+    ctx.restore();
+    return complete;
+  }
+  function draw() {
+    frame = 0;
+    const view = getView(), p = getParams(), wanted = new Map();
+    let complete = true;
+    for (const [panel, frameEl] of Object.entries(ui.panels)) {
+      const done = drawPanel(panel, frameEl, ui.tiles[panel], view, p, wanted);
+      complete &&= done;
+      if (panel === "result" && done && frameEl.dataset.level) probes.end("tileResult");
+    }
+    const shown = Object.values(ui.panels).some((f) => f.dataset.level);
+    root.dataset.tilesComplete = complete ? "1" : "0";
+    if (complete && shown) probes.end("sharp"); // data-sharp-ms: a view change until every panel is sharp
+    client.want([...wanted.values()]);
+  }
+  const schedule = () => { if (!frame) frame = requestAnimationFrame(draw); };
+  const unsubscribe = subscribe(model, [
+    ["msg:custom", (msg, buffers) => { if (msg && msg.type === "tiles") { client.receive(msg, buffers); schedule(); } }],
+    ["change:_tiles_info", () => { info = model.get("_tiles_info") || {}; client.setInfo(info); schedule(); }],
+  ]);
+  const resize = new ResizeObserver(schedule);
+  resize.observe(ui.grid);
+  return {
+    schedule,
+    destroy() { unsubscribe(); resize.disconnect(); client.close(); if (frame) cancelAnimationFrame(frame); cache.clear(); canvases.clear(); },
+  };
 }

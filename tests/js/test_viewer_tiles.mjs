@@ -1,0 +1,174 @@
+// The Viewer past its display proxy (issue 12): view maths of the linked panels, the per-tile
+// composition (the proxy path's functions on a tile), and the tile view's wiring with a fake model.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { FakeModel, installDom, payload } from "./_fake.mjs";
+import { loadWidget } from "./_load.mjs";
+
+const dom = installDom();
+const V = await loadWidget("viewer");
+const PALETTE = new Uint8Array([0, 0, 0, 0, 230, 159, 0, 255, 86, 180, 233, 100]);
+
+test("maxZoom reaches PIXEL_ZOOM screen pixels per image pixel on big images, never below MAX_ZOOM", () => {
+  assert.equal(V.maxZoom(100, 400), V.MAX_ZOOM);
+  assert.equal(V.maxZoom(8192, 256), (V.PIXEL_ZOOM * 8192) / 256);
+  const z = V.zoomAt({ s: 1, tx: 0, ty: 0 }, 1e9, 0.5, 0.5, V.maxZoom(8192, 256));
+  assert.equal(z.s, 1024);
+  assert.deepEqual(V.zoomAt({ s: 1, tx: 0, ty: 0 }, 1e9, 0.5, 0.5), { s: V.MAX_ZOOM, tx: -15.5, ty: -15.5 }); // default cap
+  assert.equal(V.panBy({ s: 1000, tx: -10, ty: -10 }, 0.5, 0).s, 1000); // panning never clamps a deep zoom away
+});
+
+test("canvasView: canvas = t + scale * image pixel, the tile protocol's view", () => {
+  const g = V.canvasView({ s: 4, tx: -1.5, ty: -0.5 }, 200, 100, 800);
+  assert.deepEqual(g, { scale: 1, tx: -300, ty: -50 });
+});
+
+test("viewAtScale: native resolution about a panel point, offsets on whole canvas pixels", () => {
+  const [cw, ch, W] = [265, 265, 8192];
+  const v = V.viewAtScale({ s: 1, tx: 0, ty: 0 }, 1, 0.5, 0.5, cw, ch, W, V.maxZoom(W, cw));
+  const g = V.canvasView(v, cw, ch, W);
+  assert.ok(Math.abs(g.scale - 1) < 1e-12, `scale ${g.scale}`);
+  assert.ok(Math.abs(g.tx - Math.round(g.tx)) < 1e-6 && Math.abs(g.ty - Math.round(g.ty)) < 1e-6);
+  assert.ok(Math.abs(g.tx + (W / 2 - cw / 2)) <= 1); // the image centre stays under the panel centre
+  assert.equal(V.zoomText(1), "100%");
+  assert.equal(V.zoomText(0.0323), "3.2%");
+  assert.equal(V.zoomText(8), "800%");
+});
+
+test("needsTiles: only when a proxy pixel covers more than one canvas pixel", () => {
+  assert.equal(V.needsTiles(265 / 8192, 8192, 1024), false);
+  assert.equal(V.needsTiles(0.25, 8192, 1024), true);
+  assert.equal(V.needsTiles(0.125, 8192, 1024), false); // exactly the proxy's resolution
+});
+
+test("panelLayers: what each panel is composed from, per mode and contours", () => {
+  assert.deepEqual(V.panelLayers("image", "keep", true), ["image"]);
+  assert.deepEqual(V.panelLayers("mask", "inpaint", true), ["mask"]);
+  assert.deepEqual(V.panelLayers("overlay", "inpaint", false), ["image", "mask"]);
+  assert.deepEqual(V.panelLayers("overlay", "keep", true), ["image", "mask", "edges"]);
+  assert.deepEqual(V.panelLayers("result", "remove", false), ["image", "mask"]);
+  assert.deepEqual(V.panelLayers("result", "inpaint", false), ["result"]);
+  assert.deepEqual(V.panelLayers("result", "weighted", true), ["result", "mask", "edges"]);
+});
+
+test("tilePixels: each panel's tile is the proxy path's function on the tile", () => {
+  const image = new Uint8Array(Array.from({ length: 16 }, (_, i) => (i % 4 === 3 ? 255 : 17 * i)));
+  const mask = new Uint8Array([0, 1, 2, 1]);
+  const edges = new Uint8Array([0, 1, 0, 0]);
+  const fills = new Uint8Array([9, 8, 7, 255, 1, 2, 3, 255]);
+  const p = { mode: "remove", kind: "labels", palette: PALETTE, fills, opacity: 0.4 };
+  const t = { image, mask };
+  assert.deepEqual(Array.from(V.tilePixels("image", t, p)), Array.from(image));
+  assert.deepEqual(V.tilePixels("mask", t, p), V.colorizeMask(mask, PALETTE));
+  assert.deepEqual(V.tilePixels("overlay", t, p), V.blendOverlay(image, mask, PALETTE, 0.4));
+  assert.deepEqual(V.tilePixels("result", t, p), V.composeResult(image, mask, fills, "remove"));
+  const withEdges = V.drawEdges(V.composeResult(image, mask, fills, "remove"), mask, edges, PALETTE);
+  assert.deepEqual(V.tilePixels("result", { ...t, edges }, p), withEdges);
+  const result = image.map((v) => 255 - v);
+  assert.deepEqual(Array.from(V.tilePixels("result", { result }, { ...p, mode: "inpaint" })), Array.from(result));
+});
+
+test("tileRect: a level-k tile covers 2^k image pixels per tile pixel", () => {
+  const g = { scale: 0.5, tx: 10, ty: -4 };
+  assert.deepEqual(V.tileRect(g, 0, 0, 0, 256, 256), [10, -4, 128, 128]);
+  assert.deepEqual(V.tileRect(g, 2, 1, 3, 100, 256), [10 + 3 * 256 * 2, -4 + 256 * 2, 512, 200]);
+});
+
+// ---- the tile view under node: a fake model, the fake DOM, replies sent by hand ----------------
+
+const [H, W] = [3000, 4000]; // full resolution; the proxy is 300 x 400, as wide as the fake panels
+function viewer(state = {}) {
+  const proxy = new Uint8Array(300 * 400 * 4).fill(255);
+  const model = new FakeModel({
+    _image: payload(proxy, "uint8", [300, 400, 4]), _labels: payload(new Uint8Array(300 * 400), "uint8", [300, 400]),
+    _result: null, _palette: payload(PALETTE.slice(0, 8), "uint8", [2, 4]), _edges: null,
+    _fills: payload(new Uint8Array([0, 0, 0, 255, 5, 5, 5, 255]), "uint8", [2, 4]), _mean_full: null,
+    _kind: "bool", _classes: ["mask"], _modes: ["keep", "remove"], _full_size: [H, W], layout: "grid",
+    mode: "keep", fill: 0, opacity: 0.5, contours: false, index: 0, batch_size: 1, error: "",
+    _tiles_info: { tile: 256, shape: [H, W], levels: 5, layers: {
+      image: { dtype: "uint8", channels: 4, version: 0 }, mask: { dtype: "uint8", channels: 1, version: 0 },
+      edges: { dtype: "uint8", channels: 1, version: 0 }, result: { dtype: "uint8", channels: 4, version: 0 } } },
+    ...state,
+  });
+  const host = document.createElement("div");
+  const cleanup = V.default.render({ model, el: host });
+  const q = (cls) => host.querySelector(`.${cls}`);
+  return { model, host, cleanup, q };
+}
+
+const requests = (model) => model.take().filter((c) => c[0] === "send" && c[1].type === "tiles").map((c) => c[1]);
+
+test("zoomed past the proxy the panels ask for the tiles in view, once, and layout is a trait", async () => {
+  const { model, q, cleanup } = viewer();
+  await dom.flush();
+  assert.deepEqual(requests(model), []); // the fitted view shows no more than the proxy
+  const frame = q("mb-viewer-frame");
+  frame.dispatch("keydown", { key: "1" }); // native resolution
+  await dom.flush();
+  const sent = requests(model);
+  assert.equal(sent.length, 1); // one request in flight
+  const layers = new Set(sent[0].keys.map((k) => k[0]));
+  assert.deepEqual([...layers].sort(), ["image", "mask"]); // keep mode: composed here
+  assert.ok(sent[0].keys.every((k) => k[1] === 0)); // level 0 at native resolution
+  const frames = q("mb-viewer-grid").querySelectorAll(".mb-viewer-frame");
+  assert.equal(frames.length, 4);
+  assert.equal(new Set(frames.map((f) => f.dataset.view)).size, 1); // the four panels share one view
+  assert.equal(new Set(frames.map((f) => f.dataset.level)).size, 1);
+  assert.match(q("mb-viewer-zoom").textContent, /%$/);
+  model.take();
+  q("mb-viewer-title").click(); // the image panel's title: enlarge it
+  assert.deepEqual(model.take(), [["set", "layout", "image"], ["save_changes"]]);
+  model.kernelSet("layout", "image");
+  assert.equal(q("mb-viewer-grid").dataset.layout, "image");
+  q("mb-viewer-title").click();
+  assert.deepEqual(model.take(), [["set", "layout", "grid"], ["save_changes"]]);
+  cleanup();
+});
+
+// The kernel's reply to a request: every asked tile, filled with `value`.
+function reply(model, req, value = 7) {
+  const info = model.get("_tiles_info");
+  const tiles = [], buffers = [];
+  for (const [layer, level, row, col] of req.keys) {
+    const [h, w] = [Math.min(256, Math.ceil(H / 2 ** level) - 256 * row), Math.min(256, Math.ceil(W / 2 ** level) - 256 * col)];
+    const channels = info.layers[layer].channels;
+    tiles.push({ layer, level, row, col, h, w, dtype: "uint8", channels, version: info.layers[layer].version });
+    const data = new Uint8Array(h * w * channels).fill(value);
+    buffers.push(new DataView(data.buffer));
+  }
+  model.kernelSend({ type: "tiles", id: req.id, tiles, dropped: 0 }, buffers);
+}
+
+test("replies fill the view until every panel is sharp; a new item's versions ask again", async () => {
+  const { model, q, cleanup } = viewer({ contours: true });
+  const root = q("mb-viewer");
+  q("mb-viewer-frame").dispatch("keydown", { key: "1" });
+  await dom.flush();
+  let sent = requests(model);
+  assert.ok(new Set(sent[0].keys.map((k) => k[0])).has("edges")); // contours at native zoom: edge tiles
+  for (let i = 0; i < 10 && sent.length; i++) { // one request in flight: answer until nothing is missing
+    reply(model, sent[0]);
+    await dom.flush();
+    sent = requests(model);
+  }
+  assert.equal(root.dataset.tilesComplete, "1");
+  assert.ok(Number(root.dataset.sharpMs) >= 0); // the probe the browser test logs
+  const tileCanvas = q("mb-viewer-tiles");
+  assert.ok(tileCanvas.width > 0 && tileCanvas.height > 0);
+  const info = model.get("_tiles_info");
+  const bumped = Object.fromEntries(Object.entries(info.layers).map(([k, l]) => [k, { ...l, version: l.version + 10 }]));
+  model.kernelSet("_tiles_info", { ...info, layers: bumped }); // a new batch item
+  await dom.flush();
+  assert.equal(root.dataset.tilesComplete, "0"); // the old item's tiles are not drawn
+  assert.equal(requests(model).length, 1);
+  cleanup();
+});
+
+test("inpaint at native zoom asks for the kernel's result tiles; keep composes from image and mask", async () => {
+  const { model, q, cleanup } = viewer({ _modes: ["keep", "inpaint"], mode: "inpaint" });
+  q("mb-viewer-frame").dispatch("keydown", { key: "1" });
+  await dom.flush();
+  const layers = new Set(requests(model)[0].keys.map((k) => k[0]));
+  assert.deepEqual([...layers].sort(), ["image", "mask", "result"]); // result: only the result panel's
+  cleanup();
+});
