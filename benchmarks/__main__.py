@@ -37,6 +37,7 @@ MODULES = (
     "cases_morphology",
     "cases_widgets",
     "cases_resources",
+    "cases_tiles",
 )
 RESULTS = Path(__file__).resolve().parent / "results"
 
