@@ -4,7 +4,13 @@ full-resolution labels of the changed box."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from maskbench.kernels.paint import stroke_mask
@@ -121,3 +127,66 @@ def test_numpy_hwc_uint8_image_is_referenced_by_the_pyramid():
     img = np.zeros((300, 400, 3), np.uint8)
     p = make(img)
     assert np.shares_memory(p._pyramid.level(0), img)  # no copy of the user's array
+
+
+_NODE_RASTER = r"""
+import { paintTileOp } from "./maskbench/widgets/static/painter_core.js";
+const cases = JSON.parse(process.argv[1]);
+const out = cases.map(({ op, k, row, col, h, w }) => {
+  const labels = new Uint8Array(h * w);
+  paintTileOp(labels, w, h, k, row * 256, col * 256, op);
+  return Array.from(labels);
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def _node_tiles(cases):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js not found")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [node, "--input-type=module", "-e", _NODE_RASTER, json.dumps(cases)], cwd=root, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+def test_native_zoom_preview_is_the_kernels_stroke_and_lasso_pixel_for_pixel():
+    """paintTileOp (the browser's preview in a level-0 label tile) against the kernel's rasterisers on
+    the same Float32 points: brush strokes small (per-pixel path) and long (analytic row spans), one
+    point discs, integer and half-integer radii (ties), lassos; tiles inside and across the shape."""
+    g = np.random.default_rng(0)
+    shape = (700, 900)
+    cases, refs = [], []
+    for i in range(24):
+        n = int(g.integers(1, 60 if i % 3 else 400))
+        start = g.uniform([0, 0], shape)
+        pts = (start + np.cumsum(g.normal(0, 3 if i % 2 else 9, (n, 2)), axis=0)).astype("<f4")
+        pts = np.clip(pts, -0.5, np.array(shape) - 0.5).astype("<f4")
+        if i % 4 == 0:
+            pts = np.round(pts).astype("<f4")  # integer points: exact ties on the radius
+        tool = "lasso" if i % 5 == 4 and n >= 3 else "brush"
+        radius = float([0.5, 1.0, 2.5, 4.0, 7.3, 16.0][i % 6])
+        t = torch.from_numpy(pts.astype(np.float32))
+        if tool == "lasso":
+            from maskbench.kernels.paint import polygon_mask
+
+            ref = polygon_mask(shape, t)
+        else:
+            ref = stroke_mask(shape, t, radius)
+        r, c = int(np.clip(pts[0, 0], 0, shape[0] - 1)) // 256, int(np.clip(pts[0, 1], 0, shape[1] - 1)) // 256
+        h, w = min(256, shape[0] - r * 256), min(256, shape[1] - c * 256)
+        op = {"kind": "lasso" if tool == "lasso" else "stroke", "image": pts.reshape(-1).astype(float).tolist(),
+              "radius": radius, "value": 1}  # fmt: skip
+        cases.append({"op": op, "k": 0, "row": r, "col": c, "h": h, "w": w})
+        refs.append(ref[r * 256 : r * 256 + h, c * 256 : c * 256 + w])
+    got = _node_tiles(cases)
+    for case, ref, labels in zip(cases, refs, got):
+        js = np.array(labels, np.uint8).reshape(case["h"], case["w"]).astype(bool)
+        assert np.array_equal(js, ref.numpy()), (
+            case["op"]["kind"],
+            case["op"]["radius"],
+            int((js != ref.numpy()).sum()),
+        )

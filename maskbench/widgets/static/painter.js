@@ -9,19 +9,26 @@ import {
   clampToImage, colorize, createEdits, cursorRadius, fitView, imageToProxy, packPoints, paintTarget, painterKey, pinchView,
   screenToImage, stepSize, visiblePalette, zoomAt,
 } from "./painter_core.js";
-import { buildDom, fillLegend, fillPaintOver } from "./painter_dom.js";
+import { buildDom, createTileLayer, fillLegend, fillPaintOver } from "./painter_dom.js";
 
 /**
  * The drawing surface: the photo and the label proxy on offscreen canvases, composed with the view
  * transform in one animation frame. `g` is the gesture state the overlay draws (lasso, brush ring).
  */
-function createSurface(ui, model) {
+function createSurface(ui, model, probes) {
   const s = { geo: null, edits: null, palette: new Uint8Array(8), drawPalette: new Uint8Array(8), view: { scale: 1, tx: 0, ty: 0 }, userView: false };
   s.g = { active: null, pan: null, hover: null, screen: [], touches: new Map(), pinch: null };
   const ctx = ui.canvas.getContext("2d");
   const imgCanvas = document.createElement("canvas"), labCanvas = document.createElement("canvas");
   const labCtx = labCanvas.getContext("2d");
   let labImage = null, frame = 0, firstPaint = false;
+  // level-of-detail tiles over the proxy once it is magnified (painter_dom.js createTileLayer)
+  s.tiles = createTileLayer((msg) => model.send(msg));
+  s.tiles.setInfo(model.get("_tiles_info"));
+  // the edits the tiles preview: sent and not confirmed, then the stroke in progress
+  s.ops = () => (s.edits ? [...s.edits.pending.values(), ...(s.edits.active && s.edits.active.kind === "stroke" ? [s.edits.active] : [])] : []);
+  // the largest zoom (proxy scale): 32 screen px per image pixel, whatever the proxy's size
+  s.maxScale = () => (s.geo ? Math.max(64, (32 * s.geo.W) / s.geo.dw) : 64);
 
   s.draw = () => { if (!frame) frame = requestAnimationFrame(paint); };
   s.cancel = () => { if (frame) cancelAnimationFrame(frame); };
@@ -32,6 +39,7 @@ function createSurface(ui, model) {
     const pal = decodeArray(model.get("_palette"));
     if (pal) s.palette = pal.data;
     s.drawPalette = visiblePalette(s.palette, model.get("class_visible"));
+    s.tiles.setPalette(s.drawPalette);
     if (s.edits) s.paintBox([0, s.geo.dh, 0, s.geo.dw]);
   };
 
@@ -79,6 +87,9 @@ function createSurface(ui, model) {
     ctx.globalAlpha = model.get("opacity");
     ctx.drawImage(labCanvas, 0, 0);
     ctx.globalAlpha = 1;
+    const width = parseFloat(ui.canvas.style.width) || 0, height = parseFloat(ui.canvas.style.height) || 0;
+    const tiled = s.tiles.draw(ctx, { view, geo, dpr, width, height, opacity: model.get("opacity"), labCanvas, ops: s.ops() });
+    showZoom(tiled);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     if (g.active && g.active.kind === "lasso" && g.screen.length > 2) {
       ctx.beginPath();
@@ -101,6 +112,15 @@ function createSurface(ui, model) {
     if (!firstPaint) { firstPaint = true; ui.root.dataset.firstPaint = String(Date.now()); ui.root.dataset.ready = "1"; }
   }
 
+  // the zoom indicator (screen px per image px, and the tile level drawn) and the tests' probes
+  function showZoom(tiled) {
+    const st = s.tiles.state, zoom = st.zoom * 100;
+    ui.zoom.textContent = `${zoom >= 100 ? Math.round(zoom) : zoom.toFixed(zoom >= 10 ? 0 : 1)}%${tiled ? ` · level ${st.level}` : ""}`;
+    ui.root.dataset.level = String(tiled ? st.level : -1);
+    ui.root.dataset.sharp = tiled && st.sharp ? "1" : "0";
+    if (tiled && st.sharp) probes.end("sharp", "sharp");
+  }
+
   s.resize = () => {
     const width = Math.max(160, ui.stage.clientWidth || 640);
     const height = s.geo ? Math.round(Math.min(640, Math.max(240, (width * s.geo.dh) / s.geo.dw))) : 320;
@@ -116,7 +136,7 @@ function createSurface(ui, model) {
     ui.root.dataset.zoom = "fit";
     s.draw();
   };
-  s.userMoved = (view) => { s.view = view; s.userView = true; ui.root.dataset.zoom = "user"; s.draw(); };
+  s.userMoved = (view) => { s.view = view; s.userView = true; ui.root.dataset.zoom = "user"; probes.restart("sharp"); s.draw(); };
   return s;
 }
 
@@ -127,8 +147,9 @@ function render({ model, el: host }) {
   const setTrait = (name, value) => { model.set(name, value); model.save_changes(); };
   let s = null;
   const help = (open) => { ui.helpBox.hidden = !open; root.dataset.help = open ? "open" : "closed"; if (!open) root.focus({ preventScroll: true }); };
-  const ui = buildDom(root, { setTrait, send: (msg) => model.send(msg), fit: () => s.resetView(), help: (open) => help(open) });
-  s = createSurface(ui, model);
+  const ui = buildDom(root, { setTrait, send: (msg) => model.send(msg), fit: () => s.resetView(), help: (open) => help(open), grid: () => ui.toggleGrid() });
+  ui.toggleGrid = () => { s.tiles.grid = !s.tiles.grid; ui.gridBtn.classList.toggle("mb-on", s.tiles.grid); root.dataset.grid = s.tiles.grid ? "1" : "0"; s.draw(); };
+  s = createSurface(ui, model, probes);
   const { g } = s;
   let space = false, acks = 0, rejects = 0;
   const classes = () => model.get("class_names") || [];
@@ -176,7 +197,9 @@ function render({ model, el: host }) {
     else if (type === "move" && t.has(e.pointerId)) t.set(e.pointerId, p);
     else if (type === "up") t.delete(e.pointerId);
     if (type === "down" && t.size === 2) {
+      const gone = s.edits.active;
       s.paintBox(s.edits.cancel());
+      if (gone) s.tiles.drop(gone, s.ops());
       g.active = null;
       g.pinch = { view: s.view, start: [...t.values()] };
     } else if (g.pinch && t.size === 2 && type === "move") s.userMoved(pinchView(g.pinch.view, g.pinch.start, [...t.values()]));
@@ -204,7 +227,7 @@ function render({ model, el: host }) {
       return sendEdit(op, { type: "edit", tool, label, row: rc[0], col: rc[1] });
     }
     const kind = tool === "lasso" ? "lasso" : "stroke";
-    g.active = s.edits.begin({ kind, tool, keep, value: tool === "eraser" ? 0 : label, proxyRadius: (radius() * geo.dw) / geo.W });
+    g.active = s.edits.begin({ kind, tool, keep, value: tool === "eraser" ? 0 : label, radius: radius(), proxyRadius: (radius() * geo.dw) / geo.W });
     g.screen = [];
     addPoint(sx, sy);
   }
@@ -225,6 +248,7 @@ function render({ model, el: host }) {
   function addPoint(sx, sy) {
     const { added, box } = s.edits.extend(...clampToImage(...screenToImage(s.view, sx, sy, s.geo), s.geo));
     if (added) g.screen.push(sx, sy);
+    if (added && g.active && g.active.kind === "stroke") s.tiles.extend(g.active); // native zoom: the kernel's pixels
     if (box) s.paintBox(box); else s.draw();
   }
 
@@ -251,9 +275,9 @@ function render({ model, el: host }) {
     g.active = null;
     const op = s.edits.finish();
     if (!op) return s.draw();
-    if (op.kind === "lasso") s.paintBox(op.box);
+    if (op.kind === "lasso") { s.paintBox(op.box); s.tiles.paint(op); }
     const head = { type: "edit", tool: op.tool, label: op.value, n: op.image.length / 2 };
-    if (op.kind === "stroke") head.radius = radius();
+    if (op.kind === "stroke") head.radius = op.radius; // the radius the tiles previewed
     sendEdit(op, head, [packPoints(op.image).buffer]);
   }
 
@@ -261,7 +285,7 @@ function render({ model, el: host }) {
     if (!s.geo) return;
     e.preventDefault();
     const [sx, sy] = local(e);
-    s.userMoved(zoomAt(s.view, sx, sy, Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015))));
+    s.userMoved(zoomAt(s.view, sx, sy, Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015)), 0.05, s.maxScale()));
   }
 
   // keyboard ---------------------------------------------------------------------------------------
@@ -275,7 +299,8 @@ function render({ model, el: host }) {
     else if (a.type === "tool") setTrait("tool", a.value);
     else if (a.type === "class") { if (a.value < classes().length) setTrait("active_class", a.value); }
     else if (a.type === "size") setTrait("brush_size", stepSize(model.get("brush_size"), a.value));
-    else if (a.type === "zoom") s.userMoved(zoomAt(s.view, ...canvasCentre(), a.value));
+    else if (a.type === "zoom") s.userMoved(zoomAt(s.view, ...canvasCentre(), a.value, 0.05, s.maxScale()));
+    else if (a.type === "grid") ui.toggleGrid();
     else if (a.type === "pan") { space = true; ui.stage.classList.add("mb-panning"); }
     else if (a.type === "fit") s.resetView();
     else if (a.type === "pick") { if (g.hover) pick(...g.hover); }
@@ -297,13 +322,23 @@ function render({ model, el: host }) {
         data = new Uint8Array(b.buffer || b, b.byteOffset || 0, msg.h * msg.w);
       }
       const { box, op } = s.edits.patch(msg, data);
+      if (msg.done && msg.version !== undefined && Array.isArray(msg.box)) { // the labels tiles moved on: see _painter_tiles.py
+        const b = msg.full && buffers && buffers[1];
+        const full = b ? new Uint8Array(b.buffer || b, b.byteOffset || 0, msg.box[2] * msg.box[3]) : null;
+        s.tiles.confirm({ from: msg.from, version: msg.version, box: msg.box }, full, op, s.ops());
+      } else if (op) s.tiles.drop(op, s.ops()); // confirmed without a change: its preview goes
       if (op) {
         root.dataset.acks = String(++acks);
         probes.end(`edit:${msg.id}`, "lastRoundtrip");
       }
       s.paintBox(box);
+    } else if (msg.type === "tiles") {
+      s.tiles.receive(msg, buffers || []);
+      s.draw();
     } else if (msg.type === "reject") {
-      s.paintBox(s.edits.reject(msg.id).box);
+      const { box, op } = s.edits.reject(msg.id);
+      if (op) s.tiles.drop(op, s.ops());
+      s.paintBox(box);
       root.dataset.rejects = String(++rejects);
     }
   }
@@ -320,6 +355,7 @@ function render({ model, el: host }) {
   const unsubscribe = subscribe(model, [
     ["change:_image change:image_shape", s.rebuild],
     ["change:_labels", s.setLabels],
+    ["change:_tiles_info", () => { s.tiles.setInfo(model.get("_tiles_info")); s.draw(); }],
     ["change:_palette change:class_visible", s.setPalette],
     ["change:class_names change:class_colors change:class_visible change:active_class change:paint_over", syncClasses],
     ["change:tool change:brush_size change:opacity change:error change:fill_mode", syncUI],
@@ -341,6 +377,7 @@ function render({ model, el: host }) {
     unsubscribe();
     observer.disconnect();
     s.cancel();
+    s.tiles.close();
     root.remove();
   };
 }

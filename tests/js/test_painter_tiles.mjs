@@ -1,0 +1,173 @@
+// The Painter's level-of-detail tiles (issue 12): previews painted into label tiles with the kernel's
+// rules (windowed rasterisers), the kernel's change re-keying cached tiles, the tile layer asking for
+// and drawing tiles only when the proxy is magnified, and its wiring in the widget (fake model + DOM).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { FakeModel, installDom, payload } from "./_fake.mjs";
+import { loadWidget } from "./_load.mjs";
+
+const dom = installDom();
+const P = await loadWidget("painter");
+const D = await import("../../maskbench/widgets/static/painter_dom.js");
+
+function rng(seed) {
+  let x = seed >>> 0;
+  return () => ((x = (x * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+}
+
+test("windowed rasterStroke / rasterPolygon equal the window of the whole-image raster", () => {
+  const rand = rng(7), H = 90, W = 120;
+  for (let trial = 0; trial < 40; trial++) {
+    const n = 1 + Math.floor(rand() * 6), pts = [];
+    for (let i = 0; i < 2 * n; i++) pts.push(rand() * (i % 2 ? W : H) - 0.5);
+    const radius = [0, 0.5, 1, 2.5, 6][trial % 5], lasso = trial % 4 === 3 && n >= 3;
+    const whole = new Uint8Array(H * W);
+    if (lasso) P.rasterPolygon(whole, W, H, pts, 2); else P.rasterStroke(whole, W, H, pts, radius, 2);
+    const oy = Math.floor(rand() * 60), ox = Math.floor(rand() * 80), h = 30, w = 40;
+    const win = new Uint8Array(h * w);
+    const box = lasso ? P.rasterPolygon(win, w, h, pts, 2, -1, oy, ox) : P.rasterStroke(win, w, h, pts, radius, 2, -1, oy, ox);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      assert.equal(win[y * w + x], whole[(y + oy) * W + x + ox], `trial ${trial} at ${y + oy},${x + ox}`);
+      if (win[y * w + x]) assert.ok(box && y >= box[0] && y < box[1] && x >= box[2] && x < box[3]);
+    }
+  }
+});
+
+test("paintTileOp at level 0 uses the Float32 points the kernel gets", () => {
+  const op = { kind: "stroke", image: [10.3000001, 5.1, 10.3000001, 40.7], radius: 2, value: 3 };
+  const a = new Uint8Array(256 * 256), b = new Uint8Array(256 * 256);
+  P.paintTileOp(a, 256, 256, 0, 0, 0, op);
+  P.rasterStroke(b, 256, 256, Array.from(Float32Array.from(op.image)), 2, 3);
+  assert.deepEqual(a, b);
+  assert.equal(P.paintTileOp(a, 256, 256, 0, 0, 0, { kind: "fill", row: 1, col: 1, value: 1 }), null);
+  assert.deepEqual(P.opBounds(op), [7, 15, 2, 45]);
+});
+
+test("a kernel change re-keys untouched tiles, writes its box into level-0 tiles, and drops touched coarse ones", () => {
+  const cache = P.createTileCache(1 << 20);
+  const tile = (level, row, col, fill) => ({ layer: "labels", level, row, col, h: 256, w: 256, dtype: "uint8", channels: 1, version: 4, data: new Uint8Array(65536).fill(fill) });
+  for (const t of [tile(0, 0, 0, 0), tile(0, 0, 1, 0), tile(1, 0, 0, 0)]) cache.set(P.tileKey("labels", t.level, t.row, t.col, 4), t, 65536);
+  const full = new Uint8Array(2 * 3).fill(1); // rows 10..11, cols 20..22 become 1
+  const moved = P.rekeyLabelTiles(cache, { from: 4, version: 5, box: [10, 20, 2, 3] }, full);
+  assert.equal(moved, 2);
+  const a = cache.get(P.tileKey("labels", 0, 0, 0, 5)), b = cache.get(P.tileKey("labels", 0, 0, 1, 5));
+  assert.equal(a.data[10 * 256 + 20], 1);
+  assert.equal(a.data[11 * 256 + 22], 1);
+  assert.equal(a.data[12 * 256 + 20], 0);
+  assert.equal(a.data.reduce((s, v) => s + v, 0), 6);
+  assert.equal(cache.get(P.tileKey("labels", 0, 0, 0, 4)).data[10 * 256 + 20], 0); // the old version is untouched
+  assert.equal(b.data, cache.get(P.tileKey("labels", 0, 0, 1, 4)).data); // untouched: the same bytes
+  assert.equal(cache.has(P.tileKey("labels", 1, 0, 0, 5)), false); // level 1 over the box: fetched again
+  assert.equal(P.rekeyLabelTiles(cache, { from: 5, version: 6, box: [10, 20, 2, 3] }, null), 1); // no labels: only untouched
+});
+
+test("tile copies show the edits in flight and the kernel's truth afterwards", () => {
+  const edits = P.createTileEdits();
+  const base = { level: 0, row: 0, col: 0, h: 256, w: 256, version: 2, data: new Uint8Array(65536) };
+  const op = { kind: "stroke", image: [5, 5], radius: 1, value: 1 };
+  const cp = edits.make(base, [op]);
+  assert.equal(cp.shown[5 * 256 + 5], 1);
+  assert.equal(cp.shown[5 * 256 + 7], 0);
+  op.image.push(5, 9); // the stroke goes on
+  edits.extend(op);
+  assert.equal(cp.shown[5 * 256 + 7], 1);
+  // the kernel painted rows 4..6, cols 4..10 (say): a change with the box's labels
+  const full = new Uint8Array(3 * 7);
+  for (let y = 0; y < 3; y++) for (let x = 0; x < 7; x++) full[y * 7 + x] = cp.shown[(4 + y) * 256 + 4 + x];
+  edits.confirm({ from: 2, version: 3, box: [4, 4, 3, 7] }, full, op, []);
+  assert.equal(cp.version, 3);
+  assert.deepEqual(cp.shown, cp.base);
+  edits.prune(3, false);
+  assert.equal(edits.copies.size, 0);
+  // a coarse copy the change touched keeps the confirmed edit painted until a fresh tile comes
+  const coarse = edits.make({ ...base, level: 1 }, [op]);
+  edits.confirm({ from: 2, version: 4, box: [4, 4, 3, 7] }, null, op, []);
+  assert.equal(coarse.version, 2);
+  assert.equal(coarse.extra.length, 1);
+  assert.ok(coarse.shown.some((v) => v === 1));
+  edits.prune(4, false);
+  assert.equal(edits.copies.size, 1);
+  edits.rebase(coarse, { ...base, level: 1, version: 4 }, []);
+  edits.prune(4, false);
+  assert.equal(edits.copies.size, 0);
+});
+
+function layerWith(shape = [2048, 2048], levels = 4) {
+  const sent = [];
+  const layer = D.createTileLayer((msg) => sent.push(msg));
+  layer.setInfo({ tile: 256, shape, levels, layers: { image: { dtype: "uint8", channels: 4, version: 1 }, labels: { dtype: "uint8", channels: 1, version: 2 } } });
+  return { layer, sent };
+}
+const ctx = () => document.createElement("canvas").getContext("2d");
+const geo = { H: 2048, W: 2048, dh: 256, dw: 256 };
+
+test("the tile layer asks for nothing while the proxy is enough, and for level-k tiles in view once magnified", () => {
+  const { layer, sent } = layerWith();
+  const s = { view: { scale: 1, tx: 0, ty: 0 }, geo, dpr: 1, width: 400, height: 300, opacity: 0.5, labCanvas: null, ops: [] };
+  assert.equal(layer.draw(ctx(), s), false);
+  assert.equal(sent.length, 0);
+  s.view = { scale: 8, tx: -100, ty: -50 }; // 1 screen px per image px: level 0
+  assert.equal(layer.draw(ctx(), s), true);
+  assert.equal(layer.state.level, 0);
+  assert.equal(sent.length, 1);
+  const keys = sent[0].keys;
+  assert.deepEqual(keys.slice(0, 2), [["image", 0, 0, 1], ["labels", 0, 0, 1]]); // the centre tile first
+  assert.ok(keys.every(([, k]) => k === 0));
+  assert.equal(layer.state.sharp, false);
+  // the kernel answers: every tile in view is drawn at level 0
+  const tiles = [], buffers = [];
+  for (const [name, k, row, col] of keys) {
+    const channels = name === "image" ? 4 : 1;
+    tiles.push({ layer: name, level: k, row, col, h: 256, w: 256, dtype: "uint8", channels, version: name === "image" ? 1 : 2 });
+    buffers.push(new DataView(new Uint8Array(256 * 256 * channels).buffer));
+  }
+  layer.receive({ type: "tiles", id: sent[0].id, tiles, dropped: 0 }, buffers);
+  layer.draw(ctx(), s);
+  assert.equal(layer.state.sharp, true);
+  assert.ok(layer.cache.bytes <= D.PAINTER_TILE_BYTES);
+  s.view = { scale: 2, tx: 0, ty: 0 }; // 1/4 screen px per image px: level 2
+  layer.draw(ctx(), s);
+  assert.equal(layer.state.level, 2);
+  layer.close();
+});
+
+test("the widget wires tiles: a magnified view requests them, replies are drawn sharp, P toggles the grid", async () => {
+  const N = 64, H = 1024;
+  const model = new FakeModel({
+    _image: payload(new Uint8Array(N * N * 4).fill(128), "uint8", [N, N, 4]), image_shape: [H, H],
+    _labels: payload(new Uint8Array(N * N), "uint8", [N, N]),
+    _palette: payload(new Uint8Array([0, 0, 0, 0, 230, 159, 0, 255]), "uint8", [2, 4]),
+    _tiles_info: { tile: 256, shape: [H, H], levels: 3, layers: { image: { dtype: "uint8", channels: 4, version: 1 }, labels: { dtype: "uint8", channels: 1, version: 2 } } },
+    class_names: ["background", "cell"], tool: "brush", active_class: 1, brush_size: 4, opacity: 0.5,
+    can_undo: false, can_redo: false, last_edit_ms: 0, error: "",
+  });
+  const host = document.createElement("div");
+  const cleanup = P.default.render({ model, el: host });
+  const root = host.querySelector(".mb-painter"), canvas = host.querySelector(".mb-canvas");
+  const reply = (req) => {
+    const { id, keys } = req[1];
+    const tiles = keys.map(([name, k, row, col]) => ({ layer: name, level: k, row, col, h: 256, w: 256, dtype: "uint8", channels: name === "image" ? 4 : 1, version: name === "image" ? 1 : 2 }));
+    model.kernelSend({ type: "tiles", id, tiles, dropped: 0 }, tiles.map((t) => new DataView(new Uint8Array(256 * 256 * t.channels).buffer)));
+  };
+  const requests = () => model.take().filter((c) => c[0] === "send" && c[1].type === "tiles");
+  await dom.flush();
+  let req = requests(); // the 64-px proxy fills the 400-px stage: magnified, so level-1 tiles are asked for
+  assert.equal(req.length, 1);
+  assert.ok(req[0][1].keys.every(([, k]) => k === 1));
+  reply(req[0]);
+  await dom.flush();
+  for (let i = 0; i < 30; i++) canvas.dispatch("wheel", { deltaY: -200, deltaMode: 0, clientX: 200, clientY: 150, preventDefault() {} });
+  await dom.flush();
+  req = requests();
+  assert.equal(req.length, 1);
+  assert.equal(root.dataset.level, "0");
+  assert.equal(root.dataset.sharp, "0");
+  reply(req[0]);
+  await dom.flush();
+  assert.equal(root.dataset.sharp, "1");
+  assert.ok(Number(root.dataset.sharpFrames) >= 1);
+  assert.match(host.querySelector(".mb-zoom").textContent, /% · level 0$/);
+  root.dispatch("keydown", { key: "p" });
+  assert.equal(root.dataset.grid, "1");
+  cleanup();
+});
