@@ -75,7 +75,7 @@ LAYOUTS = ("grid", "image", "mask", "result", "overlay")
 #: Display proxies of this many batch items stay cached (each ~5 bytes per proxy pixel + the C-channel
 #: proxy; ~17 MB per item at the default 1024 x 1024).
 _CACHED_ITEMS = 8
-_FROM_BROWSER = ("mode", "fill", "opacity", "contours", "index", "layout")  # all else is kernel -> browser
+_FROM_BROWSER = ("mode", "fill", "opacity", "contours", "index", "panel_layout")  # all else is kernel -> browser
 # A display proxy up to this many elements is refreshed on one torch thread: its small ops gain
 # nothing from a thread pool, and on a busy machine every parallel region can wait a scheduler
 # slice for a descheduled worker (measured: inpaint of a 303x384 image, 8 ms serial vs 380 ms; of a
@@ -144,7 +144,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
         contours: draw class outlines on the result and overlay panels.
         max_display: long side of the browser's display proxy (the kernel keeps full resolution).
         index: batch item shown (``(B, C, H, W)`` inputs).
-        layout: ``"grid"`` (the four panels side by side) or the panel shown full width above the
+        panel_layout: ``"grid"`` (the four panels side by side) or the panel shown full width above the
             others (one of :data:`LAYOUTS`); clicking a panel's title in the browser sets it too.
 
     ``viewer.result`` is the full-resolution masked image (all batch items) for the current
@@ -167,7 +167,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
     #: draw class outlines on the result and overlay panels
     contours = Flag(False).tag(sync=True)
     #: "grid" (four panels) or the one panel shown full width: "image", "mask", "result" or "overlay"
-    layout = Choice("grid", choices=LAYOUTS).tag(sync=True)
+    panel_layout = Choice("grid", choices=LAYOUTS).tag(sync=True)  # not `layout`: ipywidgets' Layout
     #: the batch item shown
     index = BatchIndex(0, size=lambda v: v._x.shape[0]).tag(sync=True)
     error = StatusText("").tag(sync=True)  # the last rejected update or failed refresh
@@ -200,7 +200,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
         contours: bool = False,
         max_display: int = 1024,
         index: int = 0,
-        layout: str = "grid",
+        panel_layout: str = "grid",
         channels_last: bool | None = None,
     ) -> None:
         from maskbench.io import as_tensor
@@ -245,7 +245,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
             if k > n_ids:
                 raise ShapeError(f"colors: got {len(colors)} colours for {n_ids} class(es).")
             palette[k] = torch.tensor(parse_color(color), dtype=torch.uint8)
-        start = dict(mode=mode, fill=fill, opacity=opacity, contours=contours, index=index, layout=layout)
+        start = dict(mode=mode, fill=fill, opacity=opacity, contours=contours, index=index, panel_layout=panel_layout)
         start = {k: self.traits()[k]._validate(self, v) for k, v in start.items()}  # fail before the widget exists
         super().__init__()
         with self.hold_sync():

@@ -83,7 +83,7 @@ function viewer(state = {}) {
     _image: payload(proxy, "uint8", [300, 400, 4]), _labels: payload(new Uint8Array(300 * 400), "uint8", [300, 400]),
     _result: null, _palette: payload(PALETTE.slice(0, 8), "uint8", [2, 4]), _edges: null,
     _fills: payload(new Uint8Array([0, 0, 0, 255, 5, 5, 5, 255]), "uint8", [2, 4]), _mean_full: null,
-    _kind: "bool", _classes: ["mask"], _modes: ["keep", "remove"], _full_size: [H, W], layout: "grid",
+    _kind: "bool", _classes: ["mask"], _modes: ["keep", "remove"], _full_size: [H, W], panel_layout: "grid",
     mode: "keep", fill: 0, opacity: 0.5, contours: false, index: 0, batch_size: 1, error: "",
     _tiles_info: { tile: 256, shape: [H, W], levels: 5, layers: {
       image: { dtype: "uint8", channels: 4, version: 0 }, mask: { dtype: "uint8", channels: 1, version: 0 },
@@ -98,7 +98,7 @@ function viewer(state = {}) {
 
 const requests = (model) => model.take().filter((c) => c[0] === "send" && c[1].type === "tiles").map((c) => c[1]);
 
-test("zoomed past the proxy the panels ask for the tiles in view, once, and layout is a trait", async () => {
+test("zoomed past the proxy the panels ask for the tiles in view, once, and panel_layout is a trait", async () => {
   const { model, q, cleanup } = viewer();
   await dom.flush();
   assert.deepEqual(requests(model), []); // the fitted view shows no more than the proxy
@@ -117,11 +117,11 @@ test("zoomed past the proxy the panels ask for the tiles in view, once, and layo
   assert.match(q("mb-viewer-zoom").textContent, /%$/);
   model.take();
   q("mb-viewer-title").click(); // the image panel's title: enlarge it
-  assert.deepEqual(model.take(), [["set", "layout", "image"], ["save_changes"]]);
-  model.kernelSet("layout", "image");
+  assert.deepEqual(model.take(), [["set", "panel_layout", "image"], ["save_changes"]]);
+  model.kernelSet("panel_layout", "image");
   assert.equal(q("mb-viewer-grid").dataset.layout, "image");
   q("mb-viewer-title").click();
-  assert.deepEqual(model.take(), [["set", "layout", "grid"], ["save_changes"]]);
+  assert.deepEqual(model.take(), [["set", "panel_layout", "grid"], ["save_changes"]]);
   cleanup();
 });
 

@@ -188,25 +188,25 @@ def test_viewer_inpaint_tiles_stand_in_from_the_proxy_then_become_exact() -> Non
     assert head["version"] == _versions(v)["result"] and np.array_equal(tile, want)
 
 
-def test_viewer_mean_mode_sends_the_full_resolution_mean_and_layout_is_validated() -> None:
+def test_viewer_mean_mode_sends_the_full_resolution_mean_and_panel_layout_is_validated() -> None:
     from maskbench.widgets import Viewer
     from maskbench.widgets._common import WidgetValueError
 
     image, mask = _scene("bool", seed=8)
     v = Viewer(image, mask, max_display=64)
-    assert v._mean_full is None and v.layout == "grid"
+    assert v._mean_full is None and v.panel_layout == "grid"
     v.mode = "mean"
     r, c = (int(i) for i in mask.nonzero()[0])
     kernel = maskbench.apply_mask(image, ~mask, fill="mean")[:, r : r + 1, c : c + 1]
     assert np.array_equal(v._mean_full, image_to_rgba(kernel).reshape(4).numpy())
-    v.layout = "overlay"
-    with pytest.raises(WidgetValueError, match="layout: expected one of 'grid', 'image'"):
-        v.layout = "sideways"
-    assert v.layout == "overlay"
-    with pytest.warns(UserWarning, match="layout"):
-        v.set_state({"layout": 3})  # the browser's bad value is refused whole
-    assert v.layout == "overlay"
-    v.set_state({"layout": "grid"})
-    assert v.layout == "grid"
+    v.panel_layout = "overlay"
+    with pytest.raises(WidgetValueError, match="panel_layout: expected one of 'grid', 'image'"):
+        v.panel_layout = "sideways"
+    assert v.panel_layout == "overlay"
+    with pytest.warns(UserWarning, match="panel_layout"):
+        v.set_state({"panel_layout": 3})  # the browser's bad value is refused whole
+    assert v.panel_layout == "overlay"
+    v.set_state({"panel_layout": "grid"})
+    assert v.panel_layout == "grid"
     with pytest.raises(WidgetValueError):
-        Viewer(image, mask, layout="big")
+        Viewer(image, mask, panel_layout="big")

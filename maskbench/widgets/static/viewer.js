@@ -6,7 +6,7 @@
 // {s, tx, ty} applied as a CSS transform. inpaint / weighted results arrive from the kernel (_result).
 // Zoomed past the proxy, a tile canvas over each panel draws 256 x 256 tiles of the full-resolution
 // image, mask and result (the LOD protocol of static/tiles.js; viewer_core.js composes them).
-// `layout` shows one panel full width (click its title); keys: + / - zoom, 0 or f fit, 1 native.
+// `panel_layout` shows one panel full width (click its title); keys: + / - zoom, 0 or f fit, 1 native.
 // Pure helpers: viewer_core.js and shared.js (tests/js/test_viewer.mjs).
 import { batchIndex, batchView, blendOverlay, decodeArray, el, listen, subscribe, suppressShortcuts, unpackBits } from "./shared.js";
 import { createProbes } from "./probes.js";
@@ -220,7 +220,7 @@ function render({ model, el: host }) {
   }
 
   const applyLayout = () => {
-    const layout = model.get("layout") || "grid";
+    const layout = model.get("panel_layout") || "grid";
     ui.grid.dataset.layout = layout;
     for (const [key, title] of Object.entries(ui.titles)) title.classList.toggle("mb-viewer-enlarged", key === layout);
     view = clampView(view, hiZoom());
@@ -293,7 +293,7 @@ function render({ model, el: host }) {
     } else return;
     e.preventDefault();
   };
-  const toggleLayout = (key) => send("layout", model.get("layout") === key ? "grid" : key);
+  const toggleLayout = (key) => send("panel_layout", model.get("panel_layout") === key ? "grid" : key);
   const controls = [
     [ui.mode, "change", () => { probes.restart("result"); probes.restart("tileResult"); send("mode", ui.mode.value); }],
     [ui.fill, "change", () => { const v = Number(ui.fill.value); if (Number.isFinite(v)) { probes.restart("result"); send("fill", v); } }],
@@ -365,7 +365,7 @@ function render({ model, el: host }) {
     ["change:opacity", () => { syncControls(); scheduleOverlay(); tiles.schedule(); }],
     ["change:mode change:fill change:contours change:index change:error change:batch_size change:_modes", syncControls],
     ["change:mode change:contours change:_fills change:_mean_full", () => tiles.schedule()],
-    ["change:layout", applyLayout],
+    ["change:panel_layout", applyLayout],
   ]);
 
   dirty.full = true; // render() may run after Python changed traits: draw what is there now
