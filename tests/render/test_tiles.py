@@ -211,6 +211,17 @@ def test_label_tiles_are_the_block_reduction_of_the_full_map(shape, reduce) -> N
     assert torch.equal(t, before)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (33, 64), (70, 129)])
+@pytest.mark.parametrize("s", [1, 2, 4, 32])
+def test_block_max_torch_and_numpy_paths_agree_with_the_loop(shape, s) -> None:
+    from maskbench.render.tiles import _block_max, _block_max_numpy
+
+    x = np.random.default_rng(s).integers(0, 9, shape).astype(np.int16)
+    ref = ref_block(x, s, "max")
+    assert np.array_equal(_block_max(torch.from_numpy(x), s).numpy(), ref)  # the accelerator path, run on the CPU
+    assert np.array_equal(_block_max_numpy(x, s), ref)
+
+
 def test_label_tile_bool_uint8_numpy_and_dtypes() -> None:
     rng = np.random.default_rng(3)
     mask = rng.random((700, 600)) < 0.01

@@ -10,6 +10,11 @@
 // level, row, col, h, w, dtype, channels, version}], dropped} with one buffer per tile, or
 // {type: "tiles", id, tiles: [], error}. A cached tile is that entry plus `data`, a typed array
 // (Uint8Array, Uint16Array or Float32Array) of h * w * channels values that owns its bytes.
+//
+// Additions to the protocol text (nothing in it changed): tileKey, tileData, MAX_TILE_KEYS,
+// TILE_TIMEOUT_MS, TILE_CACHE_BYTES; cache.keys() and cache.maxBytes; client.close() (call it when
+// the view is destroyed: it clears the timeout timer), client.busy, client.wanted, client.stats;
+// createTileClient's optional timeoutMs / setTimer / clearTimer (tests inject fake timers).
 
 export const TILE = 256;
 export const MAX_TILE_KEYS = 64; // widgets/_tiles.py MAX_TILE_KEYS
