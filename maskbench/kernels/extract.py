@@ -82,19 +82,19 @@ class ClassStats(NamedTuple):
 
 
 def _flat_coords(index: torch.Tensor, n: int, h: int, w: int, batched: bool) -> torch.Tensor:
-    """Flat (B*H*W) indices (non-negative) -> (N, 3) (batch, row, col) or (N, 2) (row, col), int64."""
+    """Flat (B*H*W) indices (non-negative) -> (N, 3) (batch, row, col) or (N, 2) (row, col), int64 (a view of planes)."""
     if n <= 2**53:
         # Integer division is scalar on CPU; float division is vectorised and exact here: for
         # 0 <= a < 2**p (p = mantissa bits) the rounded a / d never rounds up onto the next integer.
         d = index.to(torch.float32 if n <= 2**24 else torch.float64)
-        b = d.div(h * w).floor_()
-        rem = d.sub_(b, alpha=h * w)
-        r = rem.div(w).floor_()
-        cols = (b, r, rem.sub_(r, alpha=w)) if batched else (r, rem.sub_(r, alpha=w))
-        out = torch.empty(index.shape[0], len(cols), dtype=torch.long, device=index.device)
-        for i, col in enumerate(cols):
-            out[:, i].copy_(col)
-        return out
+        f = d.new_empty(3, index.shape[0])  # (batch, row, col) planes: contiguous passes
+        torch.div(d, h * w, out=f[0]).floor_()
+        rem = torch.add(d, f[0], alpha=-h * w, out=f[2])
+        torch.div(rem, w, out=f[1]).floor_()
+        rem.add_(f[1], alpha=-w)
+        # (N, 3|2) as a transposed view of (3|2, N) planes, like ``values``: a transposing copy into
+        # rows costs more than all the arithmetic above
+        return (f if batched else f[1:]).to(torch.long).t()
     b, rem = index.div(h * w, rounding_mode="floor"), index.remainder(h * w)
     r, c = rem.div(w, rounding_mode="floor"), rem.remainder(w)
     return torch.stack((b, r, c) if batched else (r, c), dim=-1).long()
@@ -233,6 +233,8 @@ def extract_classes(
     lab4 = spatial_mask_as_4d(labels, x, batched, "labels", allow_channels=False)
     b, c, h, w = x.shape
     dev = x.device
+    if _segment_path_ok(x, k):
+        return _classes_by_segments(x, lab4.expand(b, 1, h, w).reshape(-1), k, drop_ignored, batched)
     flat_labels = lab4.expand(b, 1, h, w).reshape(-1).long()
     n = flat_labels.numel()
     planar = _planar(x)  # (C, B*H*W)
@@ -267,6 +269,57 @@ def extract_classes(
     values = planar.index_select(1, order).t()
     coords = _flat_coords(order, n, h, w, batched)
     return ClassPixels(values, coords, counts, offsets, mean.to(out_dtype), std.to(out_dtype))
+
+
+_SEGMENT_MAX_CLASSES = 64  # one subtraction call per class: beyond this, the general path's index_add
+
+
+def _segment_path_ok(x: torch.Tensor, k: int) -> bool:
+    """CPU, eager, no autograd, few classes: :func:`_classes_by_segments` applies."""
+    if x.device.type != "cpu" or k > _SEGMENT_MAX_CLASSES or torch.compiler.is_compiling():
+        return False
+    return not (torch.is_grad_enabled() and x.requires_grad)
+
+
+def _classes_by_segments(
+    x: torch.Tensor, labels: torch.Tensor, k: int, drop_ignored: bool, batched: bool
+) -> ClassPixels:
+    """``extract_classes`` on CPU: 1-byte sort keys, and the statistics as sums over each class's sorted run.
+
+    Same results as the general path, bit for bit: the sort keeps row-major order inside each class,
+    so each run's sum adds the same values in the same order as ``index_add`` does, and the
+    deviations are the same differences. Why (issue 11): the general path's two scattered
+    ``index_add`` passes and its per-pixel gather of the class means cost more than the sort itself.
+    """
+    b, c, h, w = x.shape
+    n = labels.numel()
+    # out-of-range labels -> k, sorted last (clamp to [-1, k]; -1 wraps to 255 as uint8, then back to k)
+    key = labels.clamp(max=k) if labels.dtype == torch.uint8 else labels.clamp(-1, k).to(torch.uint8).clamp_(max=k)
+    sorted_key, order = torch.sort(key, stable=True)
+    offsets = torch.searchsorted(sorted_key, torch.arange(k + 1, dtype=torch.uint8))
+    counts = offsets.diff()
+    grouped = _planar(x).index_select(1, order)  # (C, N), class by class
+    out_dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    acc = accumulation_dtype(out_dtype)
+    v = grouped.to(acc)
+    bounds = [*offsets.tolist(), n]  # CPU: no device sync; the last run holds the out-of-range pixels
+    lengths = torch.tensor(bounds).diff().expand(c, k + 1).contiguous()
+
+    def per_class(t: torch.Tensor) -> torch.Tensor:  # (C, N) -> (C, K + 1): each run summed in order
+        return torch.segment_reduce(t, "sum", lengths=lengths, axis=1, unsafe=True)
+
+    denom = counts.clamp_min(1).to(acc)
+    mean_ext = per_class(v) / torch.cat((denom, denom.new_ones(1)))  # (C, K + 1); column k is the dump
+    dev_sq = torch.empty_like(v)
+    for cls in range(k + 1):  # minus each run's class mean: one pass, no per-pixel gather of the means
+        lo, hi = bounds[cls], bounds[cls + 1]
+        torch.sub(v[:, lo:hi], mean_ext[:, cls : cls + 1], out=dev_sq[:, lo:hi])
+    sq = per_class(dev_sq.square_())
+    mean, var = mean_ext[:, :k].t().contiguous(), (sq[:, :k] / denom).t().contiguous()
+    std = torch.where(var == 0, 0.0, var.clamp_min(torch.finfo(acc).tiny).sqrt())
+    stop = int(offsets[-1]) if drop_ignored else n  # CPU: reading it is no device sync
+    coords = _flat_coords(order[:stop], n, h, w, batched)
+    return ClassPixels(grouped[:, :stop].t(), coords, counts, offsets, mean.to(out_dtype), std.to(out_dtype))
 
 
 _MAX_STATS_CLASSES = 1 << 24  # (C, K + 2) sum buffers: a bound, so a huge num_classes is an error, not a crash

@@ -356,3 +356,42 @@ def test_class_stats_nan_empty_offset_and_gradient(device) -> None:
     xg = torch.rand(2, 3, 4, dtype=torch.float64, device=device, requires_grad=True)
     lab = torch.tensor([[0, 1, 1, 2], [0, 0, 1, 2], [1, 1, 0, 3]], device=device)
     torch.autograd.gradcheck(lambda t: tuple(class_stats(t, lab, num_classes=4)[1:]), (xg,))
+
+
+@pytest.mark.parametrize("idtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8])
+@pytest.mark.parametrize("ldtype", [torch.uint8, torch.int8, torch.int16, torch.int64])
+def test_extract_classes_segment_path_equals_general_path_issue11(monkeypatch, idtype, ldtype) -> None:
+    """The CPU path (1-byte keys, sums over each class's sorted run) gives the general path's output
+    bit for bit (values, coords, counts, offsets, mean, std), with NaN/Inf pixels,
+    out-of-range labels (-1, 255, K), empty classes, all-ignored and empty images, K = 64 and 65."""
+    from maskbench.kernels import extract as extract_module
+
+    g = torch.Generator().manual_seed(7)
+    cases = []
+    for b, c, h, w, k in ((3, 2, 9, 13, 5), (1, 3, 1, 1, 2), (2, 1, 0, 4, 3), (2, 3, 8, 8, 64), (2, 3, 8, 8, 65)):
+        image = (torch.randn(b, c, h, w, generator=g) * 50).to(idtype) if idtype != torch.uint8 else None
+        image = image if image is not None else torch.randint(0, 256, (b, c, h, w), generator=g, dtype=torch.uint8)
+        labels = torch.randint(0, k + 1, (b, h, w), generator=g)  # label k: out of range
+        if ldtype != torch.uint8:
+            labels[torch.rand(b, h, w, generator=g) < 0.2] = -1
+        if ldtype in (torch.uint8, torch.int16, torch.int64):
+            labels[torch.rand(b, h, w, generator=g) < 0.1] = 255
+        labels = labels.to(ldtype)
+        if image.is_floating_point() and image.numel():
+            image[0, 0, 0, :2] = torch.tensor([float("nan"), float("inf")])[: image.shape[-1]]
+        cases.append((image, labels, k))
+    image = torch.randn(1, 2, 4, 4, generator=g).to(idtype) if idtype != torch.uint8 else torch.ones(1, 2, 4, 4)
+    cases.append((image, torch.full((1, 4, 4), -1 if ldtype != torch.uint8 else 200, dtype=ldtype), 3))
+    for image, labels, k in cases:
+        before, lab_before = image.clone(), labels.clone()
+        for drop in (True, False):
+            fast = extract_classes(image, labels, num_classes=k, drop_ignored=drop)
+            with monkeypatch.context() as mp:
+                mp.setattr(extract_module, "_segment_path_ok", lambda x, k: False)
+                slow = extract_classes(image, labels, num_classes=k, drop_ignored=drop)
+            for name, a, e in zip(fast._fields, fast, slow):
+                assert a.dtype == e.dtype and a.shape == e.shape, name
+                torch.testing.assert_close(a, e, rtol=0, atol=0, equal_nan=True)
+            assert (fast.std[fast.counts == 0] == 0).all() and (fast.mean[fast.counts == 0] == 0).all()
+        torch.testing.assert_close(image, before, rtol=0, atol=0, equal_nan=True)
+        assert torch.equal(labels, lab_before)
