@@ -1,0 +1,238 @@
+"""The Viewer at 8192^2 (issue 12): native resolution through tiles in a real JupyterLab.
+
+A 1-pixel pattern in the image and the mask; zoomed to native resolution in one panel, every panel
+shows the pattern pixel for pixel (the canvas read back and compared with the kernels on the
+numpy pattern), the four panels share one view, an enlarged panel shows it too, and a pan across a
+tile boundary leaves no seam. Latencies (open, sharp after zoom / pan, mode change at native zoom)
+go to the latency log; a child process measures the kernel's memory and open time at 8192^2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from tests.browser.harness import ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+N = 8192
+SIZE = f"{N}x{N}"
+
+# The 1-pixel pattern, built with uint8 arithmetic (wrapping = mod 256) so an 8192^2 image takes
+# a fraction of a second in the kernel; `pattern(y0, y1, x0, x1)` rebuilds any window of it here.
+PATTERN = """
+import numpy as np
+def pattern(y0, y1, x0, x1):
+    y, x = np.arange(y0, y1), np.arange(x0, x1)
+    img = np.empty((y1 - y0, x1 - x0, 3), np.uint8)
+    img[..., 0] = (y * 3 % 256).astype(np.uint8)[:, None] + (x * 7 % 256).astype(np.uint8)[None, :]
+    img[..., 1] = (y * 11 % 256).astype(np.uint8)[:, None] + (x * 5 % 256).astype(np.uint8)[None, :]
+    img[..., 2] = ((y & 1).astype(np.uint8)[:, None] ^ (x & 1).astype(np.uint8)[None, :]) * np.uint8(255)
+    mask = ((y * 2 % 3).astype(np.uint8)[:, None] + (x % 3).astype(np.uint8)[None, :]) % 3 == 0
+    return img, mask
+"""
+CELLS = [
+    PATTERN
+    + f"""
+import torch
+from maskbench.widgets import Viewer
+img, mask = pattern(0, {N}, 0, {N})
+v = Viewer(img, mask)
+v"""
+]
+namespace: dict = {}
+exec(PATTERN, namespace)
+pattern = namespace["pattern"]
+
+# Everything the test needs from one panel: its canvas view and the tile canvas' pixels.
+READ_PANEL = """panel => {
+    const f = document.querySelector(`.mb-viewer .mb-viewer-frame[data-panel="${panel}"]`);
+    const c = f.querySelector('canvas.mb-viewer-tiles');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let s = '';
+    for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode.apply(null, d.subarray(i, i + 8192));
+    return {w: c.width, h: c.height, scale: Number(f.dataset.scale), ox: Number(f.dataset.ox),
+            oy: Number(f.dataset.oy), level: f.dataset.level, view: f.dataset.view, pixels: btoa(s)};
+}"""
+COMPLETE = "() => document.querySelector('.mb-viewer').dataset.tilesComplete === '1'"
+
+
+def _read(page, panel: str) -> dict:
+    import base64
+
+    out = page.evaluate(READ_PANEL, panel)
+    out["pixels"] = np.frombuffer(base64.b64decode(out["pixels"]), np.uint8).reshape(out["h"], out["w"], 4)
+    return out
+
+
+def _expected(panel: str, read: dict, mode: str, palette: np.ndarray, opacity: float) -> np.ndarray:
+    """What `panel` must show at native resolution: the kernels on the pattern's window in view."""
+    from maskbench import apply_mask
+    from maskbench.render import image_to_rgba, overlay
+
+    assert abs(read["scale"] - 1) < 1e-9, read["scale"]
+    # canvas pixel i shows the image pixel under its centre: floor(i + 0.5 - ox) (a pan may leave
+    # the image origin between canvas pixels; key 1 puts it on one)
+    x0, y0 = math.floor(0.5 - read["ox"]), math.floor(0.5 - read["oy"])
+    img, mask = pattern(y0, y0 + read["h"], x0, x0 + read["w"])
+    rgba = image_to_rgba(torch.from_numpy(img).permute(2, 0, 1))
+    m = torch.from_numpy(mask)
+    if panel == "image":
+        return rgba.numpy()
+    if panel == "mask":
+        out = np.zeros((*mask.shape, 4), np.uint8)
+        out[mask] = palette[1]
+        out[..., 3] = 255
+        return out
+    if panel == "overlay":
+        return overlay(rgba, m.long(), torch.from_numpy(palette), opacity=opacity).numpy()
+    x = torch.from_numpy(img).permute(2, 0, 1)
+    return image_to_rgba(apply_mask(x, m if mode == "keep" else ~m, fill=0)).numpy()
+
+
+def _check_panel(page, panel: str, mode: str, palette, opacity) -> dict:
+    read = _read(page, panel)
+    want = _expected(panel, read, mode, palette, opacity)
+    bad = np.argwhere((read["pixels"] != want).any(-1))
+    assert not len(bad), f"{panel}: {len(bad)} pixels differ, first at (y, x) = {bad[0].tolist()}"
+    return read
+
+
+def _wait_sharp(page, lab, what: str) -> None:
+    page.wait_for_function(COMPLETE, timeout=60_000)
+    page.wait_for_function("() => document.querySelector('.mb-viewer').dataset.sharpMs !== undefined")
+    lab.record_latency(
+        "viewer", what, SIZE, float(page.evaluate("() => document.querySelector('.mb-viewer').dataset.sharpMs"))
+    )
+
+
+def test_viewer_native_resolution_at_8192(lab) -> None:
+    page = lab.open(CELLS, "viewer_large")
+    page.wait_for_function("() => document.querySelector('.mb-viewer canvas.mb-viewer-canvas-result').width > 1")
+    state = json.loads(lab.run_code(page, "import json; print(json.dumps([v._palette.tolist(), v.opacity]))"))
+    palette, opacity = np.array(state[0], np.uint8), state[1]
+    root = page.locator(".mb-viewer")
+    panels = ("image", "mask", "result", "overlay")
+
+    # 1. open: cell run to first paint of a second Viewer of the same arrays
+    lab.run_code(page, "t_open = None")
+    page.evaluate("() => { window.__t0 = performance.now(); }")
+    cells = page.locator(lab.CELLS)
+    n = cells.count()
+    cells.nth(n - 1).locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    cells.nth(n).locator(".cm-content").click()
+    page.keyboard.insert_text("v2 = Viewer(img, mask)\nv2")
+    page.evaluate("() => { window.__t0 = performance.now(); }")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.mb-viewer canvas.mb-viewer-canvas-result').length === 2 && "
+        "document.querySelectorAll('.mb-viewer canvas.mb-viewer-canvas-result')[1].width > 1",
+        polling=10,
+    )
+    lab.record_latency(
+        "viewer", "open (cell run to first paint)", SIZE, page.evaluate("() => performance.now() - window.__t0")
+    )
+    lab.wait_idle(page)
+    lab.run_code(page, "v2.close(); del v2")
+    root = root.first
+
+    # 2. native resolution in the image panel (key 1): every panel sharp, pixel exact, one view
+    frame = root.locator(".mb-viewer-frame[data-panel='image']")
+    frame.click()
+    page.keyboard.press("1")
+    _wait_sharp(page, lab, "sharp after zoom to native")
+    reads = {p: _check_panel(page, p, "keep", palette, opacity) for p in panels}
+    assert len({r["view"] for r in reads.values()}) == 1  # linked
+    assert {r["level"] for r in reads.values()} == {"0"}
+    assert root.locator(".mb-viewer-zoom").inner_text() == "100%"
+
+    # 3. pan across a tile boundary (4096 is one at every level): no seam, still exact
+    box = frame.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx - 60, cy - 50, steps=6)  # the boundary at 4096 moves across the panel
+    page.mouse.up()
+    _wait_sharp(page, lab, "sharp after pan at native")
+    for p in panels:
+        read = _check_panel(page, p, "keep", palette, opacity)
+    x0, y0 = math.floor(0.5 - read["ox"]), math.floor(0.5 - read["oy"])
+    assert x0 < 4096 < x0 + read["w"] or y0 < 4096 < y0 + read["h"]  # a tile boundary is in view
+
+    # 4. a mode change at native zoom: composed in the browser from the same tiles
+    page.evaluate("() => { delete document.querySelector('.mb-viewer').dataset.tileResultMs; }")
+    root.locator("select.mb-viewer-mode").select_option("remove")
+    page.wait_for_function("() => document.querySelector('.mb-viewer').dataset.tileResultMs !== undefined")
+    lab.record_latency("viewer", "mode change at native", SIZE, float(root.get_attribute("data-tile-result-ms")))
+    _check_panel(page, "result", "remove", palette, opacity)
+
+    # 5. enlarge the result panel (its title): the kernel's panel_layout follows; native there too, exact
+    root.locator(".mb-viewer-panel-result .mb-viewer-title").click()
+    page.wait_for_function("() => document.querySelector('.mb-viewer-grid').dataset.layout === 'result'")
+    assert lab.run_code(page, "print(v.panel_layout)") == "result"
+    big = root.locator(".mb-viewer-frame[data-panel='result']")
+    assert big.bounding_box()["width"] > 2 * frame.bounding_box()["width"]
+    big.click()
+    page.keyboard.press("1")
+    _wait_sharp(page, lab, "sharp after zoom to native (enlarged)")
+    _check_panel(page, "result", "remove", palette, opacity)
+    assert len({_read(page, p)["view"] for p in panels}) == 1
+    lab.run_code(page, "v.panel_layout = 'grid'")
+    page.wait_for_function("() => document.querySelector('.mb-viewer-grid').dataset.layout === 'grid'")
+    errors = lab.console_errors(page)
+    assert errors == [], "\n".join(errors)
+
+
+MEMORY = textwrap.dedent(
+    f"""
+    import json, resource, time
+    import numpy as np
+    {textwrap.indent(PATTERN, "    ").strip()}
+    img, mask = pattern(0, {N}, 0, {N})
+    import torch
+    from maskbench.widgets import Viewer
+    def rss():
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS"))
+    base = rss()
+    t0 = time.perf_counter()
+    v = Viewer(img, mask)
+    open_s = time.perf_counter() - t0
+    after_open = rss()
+    layers = v._tile_layers()
+    t0 = time.perf_counter()
+    for level in range(v._tiles_info["levels"]):
+        for name in ("image", "mask", "edges", "result"):
+            layers[name].fetch(level, 0, 0)
+    tiles_s = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps(dict(image=img.nbytes, base=base, open_s=open_s, after_open=after_open,
+                          after_tiles=rss(), peak=peak, tiles_s=tiles_s)))
+    """
+)
+
+
+def test_viewer_kernel_memory_at_8192() -> None:
+    """Kernel side at 8192^2 RGB uint8 (a numpy HWC image, as a user has it): open time and memory
+    beyond the caller's arrays, in a fresh process (numbers in the latency log; the memory target
+    of issue 12 is < ~3x the image's bytes)."""
+    out = subprocess.run([sys.executable, "-c", MEMORY], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    from tests.browser.harness import Lab
+
+    Lab.record_latency("viewer", "kernel open (Viewer(...) in a child process)", SIZE, 1000 * r["open_s"])
+    Lab.record_latency("viewer", "kernel one tile per layer and level", SIZE, 1000 * r["tiles_s"])
+    extra = r["peak"] - r["base"]
+    print(f"viewer 8192^2: open {r['open_s']:.2f} s, peak extra {extra / r['image']:.2f}x image bytes", r)
+    assert extra < 3 * r["image"], r
