@@ -25,6 +25,7 @@ from maskbench._checks import ArgumentError, ArgumentTypeError, MaskbenchError, 
 from maskbench.widgets._transport import MAX_MESSAGE_BYTES
 
 __all__ = [
+    "warn_browser",
     "WidgetValueError",
     "WidgetTypeError",
     "MAX_DISPLAY",
@@ -40,6 +41,16 @@ __all__ = [
     "GuardedState",
     "one_torch_thread",
 ]
+
+
+def warn_browser(message: str) -> None:
+    """Warn about a bad message from the browser, with a throwaway warning registry.
+
+    ``warnings.warn`` remembers every distinct text in the caller's ``__warningregistry__``, so a
+    flood of bad browser messages (each naming its own bad value) would grow the kernel's memory.
+    """
+    warnings.warn_explicit(message, UserWarning, __file__, 0, module=__name__, registry={})
+
 
 #: The largest ``max_display``: an RGBA display proxy of that long side must fit in one message.
 MAX_DISPLAY = math.isqrt(MAX_MESSAGE_BYTES // 4)
@@ -293,7 +304,7 @@ class GuardedState:
         """Show ``message`` in the widget's status line and warn (a kernel log alone goes unseen)."""
         message = message if len(message) <= 2000 else message[:1985] + "... (truncated)"
         self.error = message
-        warnings.warn(f"{type(self).__name__}: {message}", UserWarning, stacklevel=3)
+        warn_browser(f"{type(self).__name__}: {message}")
 
     def _guard(self, fn) -> None:
         """Run a kernel callback; show a failure in the widget (and warn) instead of losing it in a log."""

@@ -1,7 +1,8 @@
-"""The kernel side of the level-of-detail tile protocol (issue 12; ``/work/briefs/tiles_protocol.md``).
+"""The kernel side of the level-of-detail tile protocol (issue 12): 256-px tiles of a power-of-two pyramid.
 
-A widget mixes in :class:`TileServer` (before ``GuardedState`` / ``anywidget.AnyWidget``), lists its
-layers in ``_tile_layers`` and calls ``_handle_tiles_message`` first from its custom-message handler.
+The protocol is described here (and in the README's "Large images" section). A widget mixes in
+:class:`TileServer` (before ``GuardedState`` / ``anywidget.AnyWidget``), lists its layers in
+``_tile_layers`` and calls ``_handle_tiles_message`` first from its custom-message handler.
 
 Browser -> kernel: ``{type: "tiles", id, keys: [[layer, level, row, col], ...]}`` (at most
 :data:`MAX_TILE_KEYS` keys). Kernel -> browser, one reply per request, one buffer per tile in key
@@ -22,7 +23,6 @@ Additions to the protocol text (nothing in it changed):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -31,6 +31,7 @@ import traitlets
 
 from maskbench._checks import MaskbenchError, check_int, short_repr
 from maskbench.render.tiles import TILE, level_count, tile_box, tile_grid
+from maskbench.widgets._common import warn_browser
 
 __all__ = ["TileLayer", "TileServer", "MAX_TILE_KEYS", "TILE_REPLY_BYTES"]
 
@@ -60,10 +61,7 @@ def _safe_id(value):
     return value if ok else None
 
 
-def _warn(message: str) -> None:
-    # warn_explicit with a throwaway registry: the "default" filter would otherwise remember every
-    # distinct message text in the caller's __warningregistry__ (1000 bad requests = 1000 entries).
-    warnings.warn_explicit(message, UserWarning, __file__, 0, module=__name__, registry={})
+_warn = warn_browser  # a throwaway warning registry: 1000 distinct bad requests add no registry entries
 
 
 class TileServer(traitlets.HasTraits):
