@@ -257,12 +257,15 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
     const k = levelFor(g.scale, info.levels);
     frameEl.dataset.level = String(k);
     const layers = panelLayers(panel, p.mode, p.contours);
-    for (const [r, c] of visibleTiles(g, cw, ch, [H, W], k, 1)) {
-      for (const l of layers) if (!cache.has(keyOf(l, k, r, c))) wanted.set(keyOf(l, k, r, c), [l, k, r, c]);
+    const inView = visibleTiles(g, cw, ch, [H, W], k, 0);
+    const seen = new Set(inView.map(([r, c]) => `${r}/${c}`));
+    for (const [r, c] of [...inView, ...visibleTiles(g, cw, ch, [H, W], k, 1)]) {
+      const list = seen.has(`${r}/${c}`) ? wanted.now : wanted.later; // the margin only once the view is sharp
+      for (const l of layers) if (!cache.has(keyOf(l, k, r, c))) list.set(keyOf(l, k, r, c), [l, k, r, c]);
     }
     const draws = new Map();
     let complete = true;
-    for (const [r, c] of visibleTiles(g, cw, ch, [H, W], k, 0)) {
+    for (const [r, c] of inView) {
       let a = k;
       for (; a < info.levels; a++) {
         const [R, C] = [r >> (a - k), c >> (a - k)];
@@ -287,7 +290,7 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
   }
   function draw() {
     frame = 0;
-    const view = getView(), p = getParams(), wanted = new Map();
+    const view = getView(), p = getParams(), wanted = { now: new Map(), later: new Map() };
     let complete = true;
     for (const [panel, frameEl] of Object.entries(ui.panels)) {
       const done = drawPanel(panel, frameEl, ui.tiles[panel], view, p, wanted);
@@ -297,7 +300,9 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
     const shown = Object.values(ui.panels).some((f) => f.dataset.level);
     root.dataset.tilesComplete = complete ? "1" : "0";
     if (complete && shown) probes.end("sharp"); // data-sharp-ms: a view change until every panel is sharp
-    client.want([...wanted.values()]);
+    for (const key of wanted.now.keys()) wanted.later.delete(key);
+    // a small first reply makes the view sharp sooner (a reply's cost grows with its bytes)
+    client.want([...(wanted.now.size ? wanted.now : wanted.later).values()]);
   }
   const schedule = () => { if (!frame) frame = requestAnimationFrame(draw); };
   const unsubscribe = subscribe(model, [
