@@ -298,7 +298,8 @@ def _classes_by_segments(
     sorted_key, order = torch.sort(key, stable=True)
     offsets = torch.searchsorted(sorted_key, torch.arange(k + 1, dtype=torch.uint8))
     counts = offsets.diff()
-    grouped = _planar(x).index_select(1, order)  # (C, N), class by class
+    planar = _planar(x)
+    grouped = planar.index_select(1, order)  # (C, N), class by class
     out_dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
     acc = accumulation_dtype(out_dtype)
     v = grouped.to(acc)
@@ -310,7 +311,9 @@ def _classes_by_segments(
 
     denom = counts.clamp_min(1).to(acc)
     mean_ext = per_class(v) / torch.cat((denom, denom.new_ones(1)))  # (C, K + 1); column k is the dump
-    dev_sq = torch.empty_like(v)
+    # the planar copy (B > 1) is ours and no longer needed: reuse it rather than fault in fresh pages
+    owned = planar.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+    dev_sq = planar if owned and planar.dtype == v.dtype and planar.is_contiguous() else torch.empty_like(v)
     for cls in range(k + 1):  # minus each run's class mean: one pass, no per-pixel gather of the means
         lo, hi = bounds[cls], bounds[cls + 1]
         torch.sub(v[:, lo:hi], mean_ext[:, cls : cls + 1], out=dev_sq[:, lo:hi])
