@@ -73,8 +73,21 @@ def _read(page, panel: str) -> dict:
     return out
 
 
-def _expected(panel: str, read: dict, mode: str, palette: np.ndarray, opacity: float) -> np.ndarray:
-    """What `panel` must show at native resolution: the kernels on the pattern's window in view."""
+def _expected(panel: str, read: dict, mode: str, palette: np.ndarray, opacity: float, edges=False) -> np.ndarray:
+    """What `panel` must show at native resolution: the kernels on the pattern's window in view
+    (``edges``: with the mask's contours in its class colour on the result and overlay panels)."""
+    out = _expected_fill(panel, read, mode, palette, opacity)
+    if edges and panel in ("result", "overlay"):
+        from maskbench.render import contours
+
+        x0, y0 = math.floor(0.5 - read["ox"]), math.floor(0.5 - read["oy"])
+        _, around = pattern(y0 - 1, y0 + read["h"] + 1, x0 - 1, x0 + read["w"] + 1)  # the neighbours decide
+        on = contours(torch.from_numpy(around)).numpy()[1:-1, 1:-1]
+        out[on, :3] = palette[1, :3]
+    return out
+
+
+def _expected_fill(panel: str, read: dict, mode: str, palette: np.ndarray, opacity: float) -> np.ndarray:
     from maskbench import apply_mask
     from maskbench.render import image_to_rgba, overlay
 
@@ -98,9 +111,9 @@ def _expected(panel: str, read: dict, mode: str, palette: np.ndarray, opacity: f
     return image_to_rgba(apply_mask(x, m if mode == "keep" else ~m, fill=0)).numpy()
 
 
-def _check_panel(page, panel: str, mode: str, palette, opacity) -> dict:
+def _check_panel(page, panel: str, mode: str, palette, opacity, edges=False) -> dict:
     read = _read(page, panel)
-    want = _expected(panel, read, mode, palette, opacity)
+    want = _expected(panel, read, mode, palette, opacity, edges)
     bad = np.argwhere((read["pixels"] != want).any(-1))
     assert not len(bad), f"{panel}: {len(bad)} pixels differ, first at (y, x) = {bad[0].tolist()}"
     return read
@@ -175,6 +188,16 @@ def test_viewer_native_resolution_at_8192(lab) -> None:
     page.wait_for_function("() => document.querySelector('.mb-viewer').dataset.tileResultMs !== undefined")
     lab.record_latency("viewer", "mode change at native", SIZE, float(root.get_attribute("data-tile-result-ms")))
     _check_panel(page, "result", "remove", palette, opacity)
+    # contours at native zoom: edge tiles (computed with a halo) drawn in the class colour
+    root.locator("input.mb-viewer-contours").check()
+    page.wait_for_function(
+        "() => document.querySelector('.mb-viewer-frame[data-panel=result]').dataset.layers.includes('edges')"
+    )
+    page.wait_for_function(COMPLETE, timeout=60_000)
+    for p in ("result", "overlay"):
+        _check_panel(page, p, "remove", palette, opacity, edges=True)
+    root.locator("input.mb-viewer-contours").uncheck()
+    page.wait_for_function(COMPLETE, timeout=60_000)
 
     # 5. enlarge the result panel (its title): the kernel's panel_layout follows; native there too, exact
     root.locator(".mb-viewer-panel-result .mb-viewer-title").click()

@@ -252,11 +252,12 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
     ctx.clearRect(0, 0, cw, ch);
     const [H, W] = info.shape || [0, 0];
     const g = canvasView(view, cw, ch, W);
-    Object.assign(frameEl.dataset, { scale: String(g.scale), ox: String(g.tx), oy: String(g.ty), level: "" });
+    Object.assign(frameEl.dataset, { scale: String(g.scale), ox: String(g.tx), oy: String(g.ty), level: "", layers: "" });
     if (!cw || !info.levels || !needsTiles(g.scale, W, p.proxyW)) return true;
     const k = levelFor(g.scale, info.levels);
     frameEl.dataset.level = String(k);
     const layers = panelLayers(panel, p.mode, p.contours);
+    frameEl.dataset.layers = layers.join(" ");
     const inView = visibleTiles(g, cw, ch, [H, W], k, 0);
     const seen = new Set(inView.map(([r, c]) => `${r}/${c}`));
     for (const [r, c] of [...inView, ...visibleTiles(g, cw, ch, [H, W], k, 1)]) {
