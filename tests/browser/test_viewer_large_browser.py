@@ -259,3 +259,61 @@ def test_viewer_kernel_memory_at_8192() -> None:
     extra = r["peak"] - r["base"]
     print(f"viewer 8192^2: open {r['open_s']:.2f} s, peak extra {extra / r['image']:.2f}x image bytes", r)
     assert extra < 3 * r["image"], r
+
+
+FLOAT_CELLS = [
+    PATTERN
+    + """
+import torch
+from maskbench.widgets import Viewer
+img, _ = pattern(0, 2048, 0, 2048)
+y, x = torch.arange(2048)[:, None], torch.arange(2048)[None, :]
+w = ((x * 7 + y * 3) % 11).float() / 10  # a 1-px pattern of weights in [0, 1]
+xf = torch.from_numpy(img).permute(2, 0, 1).float() / 255
+vf = Viewer(xf, w, mode="weighted", fill=0.25, max_display=256)
+vf"""
+]
+
+
+def test_viewer_kernel_drawn_modes_at_native(lab) -> None:
+    """weighted (kernel tiles), mean (composed with the full-resolution mean) and inpaint (the proxy's
+    stand-in, then the full-resolution inpaint) are exact at native zoom on a float image."""
+    from maskbench import apply_mask
+    from maskbench.render import image_to_rgba
+
+    page = lab.open(FLOAT_CELLS, "viewer_modes")
+    page.wait_for_function("() => document.querySelector('.mb-viewer canvas.mb-viewer-canvas-result').width > 1")
+    img, _ = pattern(0, 2048, 0, 2048)
+    x = torch.from_numpy(img).permute(2, 0, 1).float() / 255
+    yy, xx = torch.arange(2048)[:, None], torch.arange(2048)[None, :]
+    w = ((xx * 7 + yy * 3) % 11).float() / 10
+    keep = w >= 0.5
+    want = {
+        "weighted": image_to_rgba(apply_mask(x, w, fill=0.25)).numpy(),
+        "mean": image_to_rgba(apply_mask(x, ~keep, fill="mean")).numpy(),
+        "inpaint": image_to_rgba(apply_mask(x, ~keep, fill="inpaint")).numpy(),
+    }
+    root = page.locator(".mb-viewer")
+    frame = root.locator(".mb-viewer-frame[data-panel='result']")
+    for _ in range(5):  # the first click may land while the notebook still settles
+        frame.click()
+        page.keyboard.press("1")
+        if root.locator(".mb-viewer-zoom").inner_text() == "100%":
+            break
+        page.wait_for_timeout(500)
+    for mode in ("weighted", "mean", "inpaint"):
+        if mode != "weighted":
+            root.locator("select.mb-viewer-mode").select_option(mode)
+        bad = -1
+        for _ in range(120):  # inpaint: the proxy's stand-in first, then the full-resolution tiles
+            page.wait_for_function(COMPLETE, timeout=60_000)
+            read = _read(page, "result")
+            assert abs(read["scale"] - 1) < 1e-9
+            x0, y0 = math.floor(0.5 - read["ox"]), math.floor(0.5 - read["oy"])
+            bad = int((read["pixels"] != want[mode][y0 : y0 + read["h"], x0 : x0 + read["w"]]).any(-1).sum())
+            if bad == 0:
+                break
+            page.wait_for_timeout(500)
+        assert bad == 0, f"{mode}: {bad} pixels differ from apply_mask at full resolution"
+    errors = lab.console_errors(page)
+    assert errors == [], "\n".join(errors)
