@@ -30,7 +30,18 @@ import torch.nn.functional as F
 from maskbench.render import contours, image_to_rgba
 from maskbench.render.proxy import nearest_proxy, weight_proxy
 
-__all__ = ["MODES", "BROWSER_MODES", "MODE_TEXT", "masked", "keep_of", "ItemProxies", "build_item", "fill_rgba"]
+__all__ = [
+    "MODES",
+    "BROWSER_MODES",
+    "MODE_TEXT",
+    "allowed_modes",
+    "why_not",
+    "masked",
+    "keep_of",
+    "ItemProxies",
+    "build_item",
+    "fill_rgba",
+]
 
 MODES = ("keep", "remove", "mean", "inpaint", "weighted")
 #: modes the browser draws itself from the image proxy, the mask proxy and one fill colour per mode
@@ -44,6 +55,22 @@ MODE_TEXT = {
     "inpaint": "inpaint the mask from the rest",
     "weighted": "image * w + fill * (1 - w)",
 }
+
+
+def allowed_modes(viewer) -> tuple[str, ...]:
+    """The modes this viewer's data allows: mean/inpaint and weighted blends need a floating image,
+    weighted also a floating mask (``apply_mask``'s rules)."""
+    floating = viewer._x.is_floating_point()
+    weight = viewer._mask_kind == "weight"
+    return tuple(md for md in MODES if (floating or md in ("keep", "remove")) and (md != "weighted" or weight))
+
+
+def why_not(viewer, mode: str) -> str:
+    if mode in ("mean", "inpaint", "weighted") and not viewer._x.is_floating_point():
+        return f"{mode!r} needs a floating image; got {viewer._x.dtype}: pass `image.float() / 255`"
+    if mode == "weighted":
+        return "'weighted' needs a floating mask"
+    return ""
 
 
 def keep_of(m: torch.Tensor, kind: str) -> torch.Tensor:

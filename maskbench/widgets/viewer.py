@@ -6,8 +6,13 @@ the image proxy, the mask proxy (labels or weights), its contours, the colour of
 ``mean`` mode. The browser draws per frame what it can from those: the overlay while the opacity
 slider moves, zoom and pan, and the result of the constant-fill modes (keep, remove, mean: each
 replaced pixel gets one colour), so changing between them needs no kernel round trip. ``inpaint``
-and ``weighted`` are computed by the kernel on the proxy and sent as one RGBA proxy. Only
+and ``weighted`` are computed by the kernel on the proxy and sent as one RGBA proxy.
 ``viewer.result`` is full resolution: ``apply_mask`` on the whole tensors, on access, cached.
+
+Zoomed past the proxy (issue 12), the four linked panels draw 256 x 256 tiles of the level the zoom
+needs, up to native pixels and beyond (``maskbench.widgets._viewer_tiles``: image, mask, contours
+and the kernel-drawn results, served through ``TileServer``); the browser composes overlay and
+keep / remove / mean from image and mask tiles as it does from the proxies.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from maskbench.widgets._viewer_core import (
     MODE_TEXT,
     MODES,
     ItemProxies,
+    allowed_modes,
     build_item,
     fill_rgba,
     item_edges,
@@ -64,6 +70,7 @@ from maskbench.widgets._viewer_core import (
     masked,
     prefetch_inpaint,
     proxy_inpaint_steps,
+    why_not,
 )
 from maskbench.widgets._viewer_tiles import ViewerTiles
 
@@ -95,22 +102,6 @@ def _serial_for_small_items(method):
             return method(self, *args, **kwargs)
 
     return wrapper
-
-
-def _allowed_modes(viewer) -> tuple[str, ...]:
-    """The modes this viewer's data allows: mean/inpaint and weighted blends need a floating image,
-    weighted also a floating mask (``apply_mask``'s rules)."""
-    floating = viewer._x.is_floating_point()
-    weight = viewer._mask_kind == "weight"
-    return tuple(md for md in MODES if (floating or md in ("keep", "remove")) and (md != "weighted" or weight))
-
-
-def _why_not(viewer, mode: str) -> str:
-    if mode in ("mean", "inpaint", "weighted") and not viewer._x.is_floating_point():
-        return f"{mode!r} needs a floating image; got {viewer._x.dtype}: pass `image.float() / 255`"
-    if mode == "weighted":
-        return "'weighted' needs a floating mask"
-    return ""
 
 
 class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
@@ -149,8 +140,13 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
 
     ``viewer.result`` is the full-resolution masked image (all batch items) for the current
     ``mode`` and ``fill``: exactly the ``apply_mask`` call above, computed on first access and
-    cached until they change. The result panel shows the same call on the display proxy. Setting ``mode``, ``fill`` or ``index`` to a bad value raises
-    :class:`WidgetValueError` / :class:`WidgetTypeError` and changes nothing.
+    cached until they change. The result panel shows the same call on the display proxy (and, zoomed
+    in, on full-resolution tiles). Setting ``mode``, ``fill``, ``index`` or ``panel_layout`` to a bad
+    value raises :class:`WidgetValueError` / :class:`WidgetTypeError` and changes nothing.
+
+    In the browser: wheel zooms about the cursor, drag pans, and on a focused panel ``+`` / ``-``
+    zoom, ``0`` or ``f`` fit, ``1`` shows native resolution (one image pixel per screen pixel);
+    all four panels share one view. Clicking a panel's title shows it full width.
     """
 
     _from_browser = _FROM_BROWSER
@@ -159,7 +155,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
     _css = _frontend.css("viewer")
 
     #: how the result panel is computed (one of the modes this image and mask allow, see ``MODES``)
-    mode = Choice("keep", choices=_allowed_modes, why=_why_not).tag(sync=True)
+    mode = Choice("keep", choices=allowed_modes, why=why_not).tag(sync=True)
     #: the value replaced pixels get in keep / remove / weighted modes (must fit the image's dtype)
     fill = FiniteFloat(0.0).tag(sync=True)
     #: overlay opacity in [0, 1] (blended in the browser)
@@ -251,7 +247,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
         with self.hold_sync():
             self.set_trait("batch_size", x.shape[0])
             self._kind, self._classes, self._palette = kind, names, palette.numpy()
-            self._modes = list(_allowed_modes(self))
+            self._modes = list(allowed_modes(self))
             self._mode_text = [MODE_TEXT[md] for md in self._modes]
             self._result = np.zeros((0, 0, 4), dtype=np.uint8)  # no kernel-drawn result yet (see _result_for)
             self._full_size = [int(x.shape[-2]), int(x.shape[-1])]
