@@ -33,6 +33,8 @@ function buildDom(root) {
   ui.fillField = field("Fill", fill);
   field("Opacity", opacity).append(opacityValue);
   field("Contours", contours, "mb-viewer-check");
+  ui.pixelGrid = el("input", "mb-viewer-pixelgrid", { type: "checkbox", title: "Outline each image pixel when zoomed in 8x or more" });
+  field("Grid", ui.pixelGrid, "mb-viewer-check");
   const batch = el("div", "mb-viewer-batch");
   ui.prev = el("button", "mb-viewer-prev", { type: "button", title: "Previous item" }, "\u2039");
   ui.index = el("input", "mb-viewer-index", { type: "number", min: "1", step: "1", title: "Batch item (from 1)" });
@@ -90,7 +92,7 @@ function render({ model, el: host }) {
   const tileParams = () => {
     const mean = decodeArray(model.get("_mean_full"));
     const fills = state.fills ? Uint8Array.from([...state.fills.slice(0, 4), ...(mean ? mean.data : state.fills.slice(4, 8))]) : new Uint8Array(8);
-    const p = { mode: model.get("mode"), opacity: Number(model.get("opacity")), contours: !!model.get("contours"), kind: kind() };
+    const p = { mode: model.get("mode"), opacity: Number(model.get("opacity")), contours: !!model.get("contours"), kind: kind(), grid: ui.pixelGrid.checked };
     Object.assign(p, { palette: state.palette || new Uint8Array(4), fills, proxyW: state.image ? state.image.shape[1] : 1 });
     p.stamp = `${p.mode}|${p.opacity}|${p.contours}|${fills.join(",")}|${paletteStamp}`;
     return p;
@@ -304,6 +306,7 @@ function render({ model, el: host }) {
       scheduleOverlay(); // instant: blended here, no kernel round trip
     }],
     [ui.contours, "change", () => send("contours", ui.contours.checked)],
+    [ui.pixelGrid, "change", () => tiles.schedule()],
     [ui.prev, "click", () => goTo(model.get("index") - 1)],
     [ui.next, "click", () => goTo(model.get("index") + 1)],
     [ui.index, "change", () => { const i = batchIndex(ui.index.value, model.get("batch_size")); if (i === null) syncControls(); else goTo(i); }],
