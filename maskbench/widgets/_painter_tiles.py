@@ -5,7 +5,7 @@ A mixin of :class:`maskbench.widgets.painter.Painter` on top of
 
 * ``"image"``: RGBA tiles of an :class:`~maskbench.render.tiles.ImagePyramid` (one uint8 ``(H, W, C)``
   copy of the image, or a reference to a numpy ``(H, W, C)`` uint8 array; coarser levels are built
-  in a background thread after the widget opens, under a lock, so a first zoom does not wait).
+  in a background thread a second after the widget opens, under a lock, so a first zoom does not wait).
 * ``"labels"``: :func:`~maskbench.render.tiles.label_tile` ``reduce="max"`` of the full-resolution
   label map, computed per request (never stale). Its version is bumped on every change of the mask.
 
@@ -17,6 +17,7 @@ native zoom the kernel's result replaces the preview at once, without a tile rou
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 import numpy as np
@@ -29,6 +30,8 @@ from maskbench.widgets._tiles import TileLayer
 
 __all__ = ["PainterTiles", "FULL_PATCH_PIXELS"]
 
+#: Seconds between the Painter's construction and its background warm-up (see ``_start_warmup``).
+WARMUP_DELAY_S = 1.0
 #: The largest changed box (in full-resolution pixels) whose labels ride along with a patch message.
 FULL_PATCH_PIXELS = 1 << 20
 
@@ -41,12 +44,19 @@ class PainterTiles:
         self._publish_tiles()
         level0 = torch.from_numpy(self._pyramid.level(0)).permute(2, 0, 1)  # (C, H, W) view of (H, W, C)
         with one_torch_thread():  # small matmuls per band: a second thread only adds hand-offs (2x slower when busy)
-            proxy = area_rgba_proxy(level0, proxy_size)
-        # the coarser levels (a third of level 0's bytes, ~0.2 s at 8192^2 RGB) after the cell has returned
-        threading.Thread(target=self._warm_pyramid, name="maskbench-painter-pyramid", daemon=True).start()
-        return proxy
+            return area_rgba_proxy(level0, proxy_size)
 
-    def _warm_pyramid(self) -> None:
+    def _start_warmup(self) -> None:
+        """After WARMUP_DELAY_S (the widget's first paint has the CPU first), in a daemon thread: import
+        scipy.ndimage (the paint bucket's CPU path; its first import takes 0.3-2 s: not on the first
+        click), then build the pyramid's coarser levels (a third of level 0's bytes, ~0.2 s at 8192^2
+        RGB), so a first zoom does not wait for them."""
+        timer = threading.Timer(WARMUP_DELAY_S, self._warm_up)
+        timer.name, timer.daemon = "maskbench-painter-warmup", True
+        timer.start()
+
+    def _warm_up(self) -> None:
+        importlib.import_module("scipy.ndimage")
         for level in range(1, self._pyramid.levels):  # one level per lock: a request waits for one level at most
             with self._pyramid_lock:
                 self._pyramid.level(level)

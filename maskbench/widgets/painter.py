@@ -17,9 +17,6 @@ callbacks with a small summary (the mask itself stays in the kernel: read ``pain
 
 from __future__ import annotations
 
-import importlib
-import threading
-
 import anywidget
 import numpy as np
 import torch
@@ -197,7 +194,8 @@ class Painter(PainterTiles, TileServer, EditEvents, BrowserMessages, GuardedStat
             "class_visible": [True] * len(names),
         }
         start = {k: traits[k].validate(self, v) for k, v in start.items()}  # fail before the widget exists
-        self._full = torch.zeros((h, w), dtype=torch.uint8)
+        # numpy's zeros come from calloc: pages cost time and memory only where edits write (torch memsets)
+        self._full = torch.from_numpy(np.zeros((h, w), np.uint8))
         self._proxy_size = (dh, dw)
         self._history = History(max_bytes=history_bytes)
         # from_painter() rebuilds from these: a reference to the user's image, not a copy
@@ -222,8 +220,7 @@ class Painter(PainterTiles, TileServer, EditEvents, BrowserMessages, GuardedStat
             empty = torch.zeros((dh, dw), dtype=torch.uint8)
             self._labels = empty if mask is None else max_proxy(self._full, (dh, dw))
         self.on_msg(self._on_msg)
-        # the paint bucket's CPU path uses scipy.ndimage, whose first import takes 0.3-2 s: not on the first click
-        threading.Thread(target=importlib.import_module, args=("scipy.ndimage",), daemon=True).start()
+        self._start_warmup()  # scipy.ndimage for the paint bucket, the pyramid's coarser levels (_painter_tiles)
         self.observe(self._colors_changed, "class_colors")
 
     def _colors_changed(self, change) -> None:
