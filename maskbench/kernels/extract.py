@@ -3,7 +3,9 @@
 ``extract_pixels`` is boolean indexing with coordinates attached, plus a fixed-size variant
 (``max_pixels=K``) that never syncs, for CUDA graphs. ``extract_classes`` groups *all* classes in one
 stable sort instead of one boolean index per class, and computes per-class count/mean/std with
-``searchsorted`` on the sorted labels and fixed-size ``index_add`` buffers (no host sync).
+``searchsorted`` on the sorted labels and fixed-size ``index_add`` buffers (no host sync). On CPU
+(eager, no autograd, at most 64 classes) the sort key is one byte and the sums run over each class's
+sorted run instead: the same numbers, bit for bit, in ~2/3 of the time.
 """
 
 from __future__ import annotations
@@ -191,7 +193,10 @@ def extract_classes(
     """Every pixel of ``image`` grouped by its label, in one pass, with per-class count/mean/std.
 
     One stable sort of the flattened labels groups all classes at once (row-major order is kept
-    inside each class), instead of one boolean index per class.
+    inside each class), instead of one boolean index per class. Backends: on CPU (eager, no
+    autograd, ``num_classes <= 64``) 1-byte sort keys and per-class sums over the sorted runs;
+    elsewhere ``index_add`` into fixed-size buffers. Both give the same results bit for bit. For the
+    statistics alone, :func:`class_stats` skips the sort and the gather (several times faster).
 
     Args:
         image: ``(C, H, W)`` or ``(B, C, H, W)``; ``(H, W, C)`` / ``(B, H, W, C)`` with
