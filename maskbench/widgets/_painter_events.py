@@ -1,4 +1,5 @@
-"""The Painter's edits as events: timing (``timed_edit``), ``on_edit`` and :meth:`from_painter` (a mixin).
+"""The Painter's edits as events: timing (``timed_edit``), ``on_edit``, :meth:`from_painter`, and the mask's
+files (``save`` / ``load``) (a mixin).
 
 Every change of the mask bumps ``mask_version`` (in ``Painter._commit``) and calls the ``on_edit``
 callbacks with a small summary; the labels themselves stay in the kernel (``painter.mask``).
@@ -82,3 +83,15 @@ class EditEvents:
             except Exception as err:  # noqa: BLE001 - shown in the widget, not raised into the comm
                 name = getattr(callback, "__name__", type(callback).__name__)
                 self._report(f"on_edit callback {name} failed: {type(err).__name__}: {err}")
+
+    def save(self, path) -> None:
+        """Write the label map with :func:`maskbench.save_mask` (``.png`` or ``.npy``)."""
+        from maskbench.io import save_mask
+
+        save_mask(path, self._full)
+
+    def load(self, path) -> None:
+        """Load a label map with :func:`maskbench.load_mask` (validated; one undoable step)."""
+        from maskbench.io import load_mask
+
+        self.mask = load_mask(path)

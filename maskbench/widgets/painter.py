@@ -269,18 +269,6 @@ class Painter(PainterTiles, TileServer, EditEvents, BrowserMessages, GuardedStat
         new = value.detach().to("cpu", torch.uint8)
         self._commit(0, 0, new, record=record, kind=kind)
 
-    def save(self, path) -> None:
-        """Write the label map with :func:`maskbench.save_mask` (``.png`` or ``.npy``)."""
-        from maskbench.io import save_mask
-
-        save_mask(path, self._full)
-
-    def load(self, path) -> None:
-        """Load a label map with :func:`maskbench.load_mask` (validated; one undoable step)."""
-        from maskbench.io import load_mask
-
-        self.mask = load_mask(path)
-
     # ------------------------------------------------------------------ tools
     @staticmethod
     def _points(points) -> torch.Tensor:

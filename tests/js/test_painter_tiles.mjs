@@ -36,11 +36,11 @@ test("windowed rasterStroke / rasterPolygon equal the window of the whole-image 
 test("paintTileOp at level 0 uses the Float32 points the kernel gets", () => {
   const op = { kind: "stroke", image: [10.3000001, 5.1, 10.3000001, 40.7], radius: 2, value: 3 };
   const a = new Uint8Array(256 * 256), b = new Uint8Array(256 * 256);
-  P.paintTileOp(a, 256, 256, 0, 0, 0, op);
+  D.paintTileOp(a, 256, 256, 0, 0, 0, op);
   P.rasterStroke(b, 256, 256, Array.from(Float32Array.from(op.image)), 2, 3);
   assert.deepEqual(a, b);
-  assert.equal(P.paintTileOp(a, 256, 256, 0, 0, 0, { kind: "fill", row: 1, col: 1, value: 1 }), null);
-  assert.deepEqual(P.opBounds(op), [7, 15, 2, 45]);
+  assert.equal(D.paintTileOp(a, 256, 256, 0, 0, 0, { kind: "fill", row: 1, col: 1, value: 1 }), null);
+  assert.deepEqual(D.opBounds(op), [7, 15, 2, 45]);
 });
 
 test("a kernel change re-keys untouched tiles, writes its box into level-0 tiles, and drops touched coarse ones", () => {
@@ -48,7 +48,7 @@ test("a kernel change re-keys untouched tiles, writes its box into level-0 tiles
   const tile = (level, row, col, fill) => ({ layer: "labels", level, row, col, h: 256, w: 256, dtype: "uint8", channels: 1, version: 4, data: new Uint8Array(65536).fill(fill) });
   for (const t of [tile(0, 0, 0, 0), tile(0, 0, 1, 0), tile(1, 0, 0, 0)]) cache.set(P.tileKey("labels", t.level, t.row, t.col, 4), t, 65536);
   const full = new Uint8Array(2 * 3).fill(1); // rows 10..11, cols 20..22 become 1
-  const moved = P.rekeyLabelTiles(cache, { from: 4, version: 5, box: [10, 20, 2, 3] }, full);
+  const moved = D.rekeyLabelTiles(cache, { from: 4, version: 5, box: [10, 20, 2, 3] }, full);
   assert.equal(moved, 2);
   const a = cache.get(P.tileKey("labels", 0, 0, 0, 5)), b = cache.get(P.tileKey("labels", 0, 0, 1, 5));
   assert.equal(a.data[10 * 256 + 20], 1);
@@ -58,11 +58,11 @@ test("a kernel change re-keys untouched tiles, writes its box into level-0 tiles
   assert.equal(cache.get(P.tileKey("labels", 0, 0, 0, 4)).data[10 * 256 + 20], 0); // the old version is untouched
   assert.equal(b.data, cache.get(P.tileKey("labels", 0, 0, 1, 4)).data); // untouched: the same bytes
   assert.equal(cache.has(P.tileKey("labels", 1, 0, 0, 5)), false); // level 1 over the box: fetched again
-  assert.equal(P.rekeyLabelTiles(cache, { from: 5, version: 6, box: [10, 20, 2, 3] }, null), 1); // no labels: only untouched
+  assert.equal(D.rekeyLabelTiles(cache, { from: 5, version: 6, box: [10, 20, 2, 3] }, null), 1); // no labels: only untouched
 });
 
 test("tile copies show the edits in flight and the kernel's truth afterwards", () => {
-  const edits = P.createTileEdits();
+  const edits = D.createTileEdits();
   const base = { level: 0, row: 0, col: 0, h: 256, w: 256, version: 2, data: new Uint8Array(65536) };
   const op = { kind: "stroke", image: [5, 5], radius: 1, value: 1 };
   const cp = edits.make(base, [op]);

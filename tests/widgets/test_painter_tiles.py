@@ -130,7 +130,7 @@ def test_numpy_hwc_uint8_image_is_referenced_by_the_pyramid():
 
 
 _NODE_RASTER = r"""
-import { paintTileOp } from "./maskbench/widgets/static/painter_core.js";
+import { paintTileOp } from "./maskbench/widgets/static/painter_dom.js";
 const cases = JSON.parse(process.argv[1]);
 const out = cases.map(({ op, k, row, col, h, w }) => {
   const labels = new Uint8Array(h * w);

@@ -1,9 +1,10 @@
 // maskbench Painter: its DOM (toolbar, legend with per-class visibility and colour, keyboard help
-// overlay). painter.js wires it to the model; assembled between painter_core.js and painter.js by
-// maskbench/widgets/_frontend.py.
+// overlay) and its level-of-detail tile layer (createTileLayer; the pure tile-preview helpers above it
+// are node-tested in tests/js/test_painter_tiles.mjs). painter.js wires both to the model; assembled
+// between painter_core.js and painter.js by maskbench/widgets/_frontend.py.
 import { el } from "./shared.js";
 import { TILE, bestTile, createTileCache, createTileClient, levelFor, tileKey, visibleTiles } from "./tiles.js";
-import { KEYS, colorize, createTileEdits, opBounds, rekeyLabelTiles, tileFootprint } from "./painter_core.js";
+import { KEYS, colorize, grow, rasterPolygon, rasterStroke } from "./painter_core.js";
 
 const TOOLS = [["brush", "Brush", "B"], ["eraser", "Eraser", "E"], ["fill", "Fill", "F"], ["lasso", "Lasso", "L"]];
 const SHORT_HELP = [["B E F L", "tools"], ["1–9 0", "class"], ["Alt+click / I", "pick"], ["[ ]", "size"],
@@ -115,6 +116,126 @@ export function fillLegend(legend, st, act) {
     }
     return item;
   }));
+}
+
+// ---- label tiles at native zoom: previews painted with the kernel's rules, then the kernel's truth ----
+
+/**
+ * Paint a stroke or lasso `op` into a level-k label tile (h x w level pixels at (oy, ox)); a stroke's
+ * points from flat index `from` on (one more segment). Level 0 uses the Float32 points the kernel gets
+ * and its rules: pixel for pixel what the kernel will paint. Coarser levels scale points and radius
+ * by 2**-k (an approximation until the kernel's tiles come). Fills are not previewed here.
+ */
+export function paintTileOp(labels, w, h, k, oy, ox, op, from = 0) {
+  if (op.kind !== "stroke" && op.kind !== "lasso") return null;
+  const s = 2 ** k, src = op.image, pts = new Array(src.length - from);
+  for (let i = from; i < src.length; i++) { const v = Math.fround(src[i]); pts[i - from] = k ? (v + 0.5) / s - 0.5 : v; }
+  if (op.kind === "stroke") return rasterStroke(labels, w, h, pts, op.radius / s, op.value, op.keep ?? -1, oy, ox);
+  return rasterPolygon(labels, w, h, pts, op.value, op.keep ?? -1, oy, ox);
+}
+
+/** [r0, r1, c0, c1] full-resolution bounds of a stroke or lasso op (null for fills). */
+export function opBounds(op) {
+  if (op.kind !== "stroke" && op.kind !== "lasso") return null;
+  const r = op.kind === "stroke" ? op.radius + 1 : 1, p = op.image;
+  let b = null;
+  for (let i = 0; i + 1 < p.length; i += 2) b = grow(b, Math.floor(p[i] - r), Math.ceil(p[i] + r) + 1, Math.floor(p[i + 1] - r), Math.ceil(p[i + 1] + r) + 1);
+  return b;
+}
+
+/** Full-resolution footprint [y0, y1, x0, x1] of tile (row, col) of level k with h x w pixels. */
+export function tileFootprint(k, row, col, h, w) {
+  const s = 2 ** k, y0 = row * TILE * s, x0 = col * TILE * s;
+  return [y0, y0 + h * s, x0, x0 + w * s];
+}
+
+const overlaps = (a, b) => a[0] < b[1] && b[0] < a[1] && a[2] < b[3] && b[2] < a[3];
+
+/**
+ * A kernel change {from, version, box: [r0, c0, h, w]} on a level-k label tile's `data`: true when
+ * `data` is (now) that tile at the new version: the box misses the tile, or level 0 with the box's
+ * full-resolution labels `full` (written into `data`). False: fetch it again.
+ */
+export function applyChange(k, row, col, h, w, data, change, full) {
+  const [r0, c0, bh, bw] = change.box, f = tileFootprint(k, row, col, h, w);
+  const y0 = Math.max(r0, f[0]), y1 = Math.min(r0 + bh, f[1]), x0 = Math.max(c0, f[2]), x1 = Math.min(c0 + bw, f[3]);
+  if (y0 >= y1 || x0 >= x1) return true;
+  if (k !== 0 || !full) return false;
+  for (let y = y0; y < y1; y++) data.set(full.subarray((y - r0) * bw + x0 - c0, (y - r0) * bw + x1 - c0), (y - f[0]) * w + x0 - f[2]);
+  return true;
+}
+
+/** Cached label tiles of version change.from that applyChange keeps exact are cached again as change.version. */
+export function rekeyLabelTiles(cache, change, full) {
+  let moved = 0;
+  for (const key of cache.keys()) {
+    const p = key.split("/");
+    if (p[0] !== "labels" || p[4] !== String(change.from)) continue;
+    const t = cache.get(key), foot = tileFootprint(t.level, t.row, t.col, t.h, t.w);
+    const [r0, c0, bh, bw] = change.box, hit = overlaps(foot, [r0, r0 + bh, c0, c0 + bw]);
+    const data = hit ? new Uint8Array(t.data) : t.data; // untouched tiles share their bytes
+    if (!applyChange(t.level, t.row, t.col, t.h, t.w, data, change, full)) continue;
+    cache.set(tileKey("labels", t.level, t.row, t.col, change.version), { ...t, data, version: change.version }, data.byteLength);
+    moved++;
+  }
+  return moved;
+}
+
+/**
+ * Label tiles with previews: a copy {k, row, col, h, w, base, shown, version, extra, dirty} of a
+ * cached label tile (`base`, the kernel's labels at `version`) with the edits in flight painted over
+ * (`shown`). `extra`: edits the kernel confirmed that `base` does not hold yet (a coarser tile the
+ * change touched), painted until a fresh tile rebases the copy. ops = the edits in flight, oldest first.
+ */
+export function createTileEdits() {
+  const copies = new Map();
+  const keyOf = (k, row, col) => `${k}/${row}/${col}`;
+  const paintAll = (cp, ops, from) => { let hit = false; for (const op of ops) if (paintTileOp(cp.shown, cp.w, cp.h, cp.k, cp.row * TILE, cp.col * TILE, op, from)) hit = true; return hit; };
+  function repaint(cp, ops) {
+    cp.shown.set(cp.base);
+    paintAll(cp, [...cp.extra, ...ops], 0);
+    cp.dirty = true;
+  }
+  return {
+    copies,
+    get: (k, row, col) => copies.get(keyOf(k, row, col)),
+    /** A copy of cached label tile `tile` with `ops` painted over. */
+    make(tile, ops) {
+      const cp = { k: tile.level, row: tile.row, col: tile.col, h: tile.h, w: tile.w, version: tile.version, extra: [],
+        base: new Uint8Array(tile.data), shown: new Uint8Array(tile.data.length), dirty: true };
+      repaint(cp, ops);
+      copies.set(keyOf(cp.k, cp.row, cp.col), cp);
+      return cp;
+    },
+    /** The stroke in progress got a point: its newest segment goes into every copy. */
+    extend(op) { for (const cp of copies.values()) if (paintAll(cp, [op], Math.max(0, op.image.length - 4))) cp.dirty = true; },
+    /** A finished lasso goes into every copy. */
+    paint(op) { for (const cp of copies.values()) if (paintAll(cp, [op], 0)) cp.dirty = true; },
+    /** The kernel's change (see applyChange) for confirmed edit `done` (or undefined); ops = still in flight. */
+    confirm(change, full, done, ops) {
+      for (const cp of copies.values()) {
+        if (cp.version === change.from) {
+          if (applyChange(cp.k, cp.row, cp.col, cp.h, cp.w, cp.base, change, full)) cp.version = change.version;
+          else if (done) cp.extra.push(done);
+        }
+        repaint(cp, ops);
+      }
+    },
+    /** A fresh tile of the current version came: it becomes the copy's base. */
+    rebase(cp, tile, ops) {
+      cp.base = new Uint8Array(tile.data);
+      cp.version = tile.version;
+      cp.extra = [];
+      repaint(cp, ops);
+    },
+    /** The edit with op `gone` was refused or cancelled: repaint without it. */
+    drop(gone, ops) { for (const cp of copies.values()) { cp.extra = cp.extra.filter((o) => o !== gone); repaint(cp, ops); } },
+    /** With no edit in flight, copies whose base is the current version are the cached tiles again: dropped. */
+    prune(current, busy) {
+      for (const [key, cp] of copies) if (!busy && !cp.extra.length && cp.version === current) copies.delete(key);
+    },
+    clear: () => copies.clear(),
+  };
 }
 
 /** Browser tile cache of the Painter: image + label tiles and their canvases (counted), well under 256 MiB. */
