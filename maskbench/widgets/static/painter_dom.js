@@ -230,9 +230,11 @@ export function createTileEdits() {
     },
     /** The edit with op `gone` was refused or cancelled: repaint without it. */
     drop(gone, ops) { for (const cp of copies.values()) { cp.extra = cp.extra.filter((o) => o !== gone); repaint(cp, ops); } },
-    /** With no edit in flight, copies whose base is the current version are the cached tiles again: dropped. */
-    prune(current, busy) {
-      for (const [key, cp] of copies) if (!busy && !cp.extra.length && cp.version === current) copies.delete(key);
+    /** With no edit in flight, copies whose base is the current version are the cached tiles again, and
+     * copies of another level than `level` (when given) are not drawn: both dropped. */
+    prune(current, busy, level = -1) {
+      if (busy) return;
+      for (const [key, cp] of copies) if ((!cp.extra.length && cp.version === current) || (level >= 0 && cp.k !== level)) copies.delete(key);
     },
     clear: () => copies.clear(),
   };
@@ -332,6 +334,7 @@ export function createTileLayer(send) {
     client.want(pos.flatMap(([r, c]) => [["image", k, r, c], ["labels", k, r, c]]));
     const inView = new Set(visibleTiles(fview, s.width, s.height, info.shape, k, 0).map(([r, c]) => `${r}/${c}`));
     const bounds = s.ops.map(opBounds).filter(Boolean);
+    if (edits.copies.size) edits.prune(labelsVersion(), s.ops.length > 0, k);
     ctx.setTransform(dpr * fx, 0, 0, dpr * fy, dpr * view.tx, dpr * view.ty); // full-resolution pixels -> device px
     ctx.imageSmoothingEnabled = fx < 1;
     const plan = [];
