@@ -161,6 +161,8 @@ def test_viewer_native_resolution_at_8192(lab) -> None:
 
     # 2. native resolution in the image panel (key 1): every panel sharp, pixel exact, one view
     frame = root.locator(".mb-viewer-frame[data-panel='image']")
+    fit = 100 * frame.evaluate("f => f.clientWidth") / N  # the fitted view's zoom, screen px per image px
+    assert root.locator(".mb-viewer-zoom").inner_text() == f"{fit:.1f}%"
     frame.click()
     page.keyboard.press("1")
     _wait_sharp(page, lab, "sharp after zoom to native")

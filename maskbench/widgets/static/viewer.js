@@ -215,11 +215,16 @@ function render({ model, el: host }) {
       p.dataset.view = JSON.stringify(view); // full precision (the tile canvases' geometry)
     }
     root.dataset.zoom = view.s.toFixed(4);
-    const [, fw] = model.get("_full_size");
-    const widest = Math.max(...frames().map((f) => f.clientWidth), 1);
-    ui.zoom.textContent = zoomText((widest * view.s) / fw);
+    showZoom();
     tiles.schedule();
   }
+  // the indicator: screen pixels per image pixel in the widest panel (again when the panels resize)
+  function showZoom() {
+    const widest = Math.max(...frames().map((f) => f.clientWidth));
+    ui.zoom.textContent = widest > 0 ? zoomText((widest * view.s) / model.get("_full_size")[1]) : "";
+  }
+  const resize = new ResizeObserver(showZoom);
+  resize.observe(ui.grid);
 
   const applyLayout = () => {
     const layout = model.get("panel_layout") || "grid";
@@ -375,6 +380,7 @@ function render({ model, el: host }) {
   flush();
   applyLayout();
   return () => {
+    resize.disconnect();
     tiles.destroy();
     unsubscribe();
     unlisten();
