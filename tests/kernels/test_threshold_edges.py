@@ -78,7 +78,32 @@ def test_quantised_images_match_skimage(device, no_sync, a):
         assert value == float(getattr(skf, f"threshold_{name}")(a)), name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        np.testing.assert_array_equal(multi, skf.threshold_multiotsu(a, classes=3))
+        ref = skf.threshold_multiotsu(a, classes=3)
+    if not np.array_equal(multi, ref):  # a near-tie: ours must separate the classes at least as well
+        assert between_class_variance(a, multi) >= between_class_variance(a, ref) * (1 - 1e-6), (multi, ref)
+
+
+def between_class_variance(a: np.ndarray, thresholds) -> float:
+    """Otsu's criterion on numpy's 256-bin histogram: bins whose centre is <= t go below t."""
+    counts, edges = np.histogram(a, bins=256)
+    centres = (edges[:-1] + edges[1:]) / 2
+    mean = (counts * centres).sum() / counts.sum()
+    total = 0.0
+    for part in np.split(np.arange(256), np.searchsorted(centres, thresholds, side="right")):
+        n = counts[part].sum()
+        if n:
+            total += n * ((counts[part] * centres[part]).sum() / n - mean) ** 2
+    return float(total)
+
+
+def test_multiotsu_near_tie_is_at_least_as_good_as_skimage():
+    # hypothesis found a 13x42 float32 image where ours is one bin below scikit-image with a higher criterion
+    rng = np.random.default_rng(5)
+    a = rng.random((13, 42)).astype(np.float32)
+    multi = mb.threshold_multiotsu(torch.from_numpy(a), classes=3).numpy()
+    ref = skf.threshold_multiotsu(a, classes=3)
+    assert between_class_variance(a, multi) >= between_class_variance(a, ref) * (1 - 1e-6)
+    assert between_class_variance(a, multi) > between_class_variance(a, multi + [0.05, -0.05])  # the check can fail
 
 
 @pytest.mark.parametrize("name", SAMPLES)
