@@ -8,7 +8,7 @@
 // also throttled while dragging: only it can clean up at full resolution) and answers with the
 // authoritative metrics and mask (packed bits).
 import { batchIndex, batchView, decodeArray, el, listen, subscribe, suppressShortcuts, tintPixels, unpackBits } from "./shared.js";
-import { buildDom, createStage } from "./tuner_dom.js";
+import { buildDom, createStage, createTileOverlay } from "./tuner_dom.js";
 import { createProbes } from "./probes.js";
 import {
   EDGE_RGB, MASK_RGBA, REMOVED_RGBA, composeOverlay, createThrottle, decodeFloat64, drawCurves, drawHistogram,
@@ -21,13 +21,14 @@ function render({ model, el: host }) {
   const root = el("div", "mb-tuner");
   host.appendChild(root);
   const ui = buildDom(root);
-  const stage = createStage({ ui, root });
   const s = { probs: null, w: 0, h: 0, base: null, base32: null, tint32: null, removed32: null, out: null, out32: null,
     img: null, preview: null, kernelMask: null, edges: null, hist: null, curve: null, grid: null, counts: null };
   const EDGE32 = packColour([...EDGE_RGB, 255]);
   let current = Number(model.get("threshold"));
   let dragging = false, frame = 0;
   const probes = createProbes(root);
+  let proxyDirty = true;
+  const stage = createStage({ ui, root, onMove: () => probes.restart("sharp"), proxy: () => composeProxy() });
   const send0 = (name, value) => { model.set(name, value); model.save_changes(); };
   const panel = createDatasetPanel({ model, after: ui.curveBox, curveTitle: ui.curveTitle, muted: () => muted(),
     decode: decodeFloat64, pick: (i) => { probes.restart("item"); send0("dataset_item", i); } });
@@ -94,21 +95,35 @@ function render({ model, el: host }) {
 
   const metricsNow = () => model.get("metrics") || {};
   const confirmed = () => metricsNow().threshold === current;
+  // what the tiles show: the same choices as the proxy overlay (drawOverlay)
+  const look = () => ({
+    t: current, opacity: Number(model.get("opacity")), useKernel: !dragging && s.kernelMask !== null && confirmed(),
+    cleaned: !!metricsNow().cleaned, showTarget: !!model.get("show_target"), proxy: [s.w, s.h],
+    exact: !!s.probs && s.probs.data instanceof Float32Array,
+  });
+  const tiles = createTileOverlay({ model, root, probes, stage, look });
+  stage.overlay = tiles;
+
+  // The proxy overlay (ui.canvas), composed only when the stage shows it: not while tiles cover the view.
+  function composeProxy() {
+    if (!proxyDirty || !s.probs || !s.tint32) return;
+    proxyDirty = false;
+    const useKernel = look().useKernel;
+    thresholdProxy(s.probs.data, current, s.preview);
+    const extra = {};
+    if (useKernel && metricsNow().cleaned) Object.assign(extra, { removed32: s.removed32, removedMask: s.preview });
+    if (s.edges && model.get("show_target")) Object.assign(extra, { edgeIndex: s.edges, edge32: EDGE32 });
+    composeOverlay(s.out32, s.base32, s.tint32, useKernel ? s.kernelMask : s.preview, extra);
+    ui.canvas.getContext("2d").putImageData(s.img, 0, 0);
+  }
 
   function drawOverlay() {
     frame = 0;
     if (!s.probs || !s.tint32) return;
-    const m = metricsNow();
-    const useKernel = !dragging && s.kernelMask !== null && confirmed();
-    thresholdProxy(s.probs.data, current, s.preview);
-    const extra = {};
-    if (useKernel && m.cleaned) Object.assign(extra, { removed32: s.removed32, removedMask: s.preview });
-    if (s.edges && model.get("show_target")) Object.assign(extra, { edgeIndex: s.edges, edge32: EDGE32 });
-    composeOverlay(s.out32, s.base32, s.tint32, useKernel ? s.kernelMask : s.preview, extra);
-    ui.canvas.getContext("2d").putImageData(s.img, 0, 0);
+    proxyDirty = true;
     stage.paint(); // the proxy overlay under the view (zoom / pan), tiles on top
     probes.end("overlay");
-    root.dataset.shown = useKernel ? "kernel" : "preview";
+    root.dataset.shown = look().useKernel ? "kernel" : "preview";
     paintMetrics();
     drawHist();
     drawCurve();
@@ -284,6 +299,8 @@ function render({ model, el: host }) {
     ["change:_mask change:metrics", mark("mask")],
     ["change:threshold", onThreshold],
     ["change:opacity", () => { retint(); syncControls(); schedule(); }],
+    ["change:_tiles_info", () => tiles.setInfo()],
+    ["msg:custom", (msg, buffers) => tiles.receive(msg, buffers)],
     ["change:_dataset_info change:_per_image change:_pooled change:_scores_now", () => { panel.load(); schedule(); }],
     ["change:dataset_metric change:dataset_item change:worst_k", () => { panel.load(); schedule(); }],
     [["method", "index", "min_size", "fill_holes", "opening_radius", "show_target", "best", "error", "batch_size"]

@@ -78,6 +78,29 @@ export function indicesOf(flags) {
   return out;
 }
 
+/**
+ * Outline pixels (indices) of one (h, w) tile of a 0 / 1 map, the rule of _tuner_core.outline on the
+ * whole map: a set pixel with a 4-neighbour unset or outside the image. `up` / `down` (length w) and
+ * `left` / `right` (length h) are the touching row / column of the neighbouring tiles: null at the
+ * image's edge (outside), undefined while that tile is not here (taken as set: no outline there yet).
+ */
+export function tileOutline(tile, w, h, { up, down, left, right } = {}) {
+  const out = [];
+  const at = (edge, i) => (edge === null ? 0 : edge === undefined ? 1 : edge[i]);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      if (!tile[i]) continue;
+      const n = y > 0 ? tile[i - w] : at(up, x);
+      const s = y < h - 1 ? tile[i + w] : at(down, x);
+      const west = x > 0 ? tile[i - 1] : at(left, y);
+      const east = x < w - 1 ? tile[i + 1] : at(right, y);
+      if (!n || !s || !west || !east) out.push(i);
+    }
+  }
+  return Int32Array.from(out);
+}
+
 /** Threshold value -> chart x (CSS px), and back (clamped to [0, 1]). */
 export function valueToX(v, width, pad = PAD) {
   return pad.l + v * (width - pad.l - pad.r);

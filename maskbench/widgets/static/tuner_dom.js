@@ -1,8 +1,9 @@
 // maskbench ThresholdTuner: its DOM (toolbar, stage, metric cards, chart cards, clean-up, footer) and
 // the image stage (createStage: zoom / pan over the proxy overlay, tiles on top); the wiring is in
 // tuner.js. buildDom returns the elements the wiring needs, by name.
-import { el, listen, viewFit, viewKeep, viewPan, viewPercent, viewZoom } from "./shared.js";
-import { stageKey } from "./tuner_core.js";
+import { el, listen, tintPixels, viewFit, viewKeep, viewPan, viewPercent, viewZoom } from "./shared.js";
+import { TILE, createTileCache, createTileClient, levelFor, levelShape, visibleTiles } from "./tiles.js";
+import { EDGE_RGB, MASK_RGBA, REMOVED_RGBA, composeOverlay, greyPixels, packColour, stageKey, thresholdProxy, tileOutline } from "./tuner_core.js";
 
 export function buildDom(root) {
   const ui = {};
@@ -113,13 +114,14 @@ export const MAX_ZOOM = 64; // screen px per image px
 const MIN_ZOOM = 0.5; // times the fitted scale (or 1:1, when the image is smaller than the stage)
 
 /**
- * The image stage: the screen canvas shows `ui.canvas` (the proxy overlay tuner.js composes, dw x dh
- * for a W x H image) under a view {scale, tx, ty} in FULL-resolution image px, then `overlay(ctx, view,
- * dpr)` on top (the tiles; drawn under the same transform). Wheel zooms about the cursor, a drag
+ * The image stage: the screen canvas shows `ui.canvas` (the proxy overlay, dw x dh for a W x H image;
+ * `proxy()` composes it first) under a view {scale, tx, ty} in FULL-resolution image px, then the
+ * tiles on top (`overlay` = {prepare(view) -> true when they cover the view, draw(ctx)}: the proxy is
+ * then neither composed nor drawn). Wheel zooms about the cursor, a drag
  * pans; keys on the focused image: + - zoom, 0 / f fit, arrows pan (the slider keeps its arrows).
  * `onMove(view)` runs after every user zoom / pan. The view is in root.dataset.view ("scale,tx,ty").
  */
-export function createStage({ ui, root, onMove = () => {}, onPaint = () => {} }) {
+export function createStage({ ui, root, onMove = () => {}, onPaint = () => {}, proxy = () => {} }) {
   const st = { view: { scale: 1, tx: 0, ty: 0 }, W: 0, H: 0, w: 0, h: 0, user: false, frame: 0, overlay: null };
   const ctx = ui.screen.getContext("2d");
   let drag = null;
@@ -134,12 +136,16 @@ export function createStage({ ui, root, onMove = () => {}, onPaint = () => {} })
     ctx.clearRect(0, 0, ui.screen.width, ui.screen.height);
     if (!st.W || !st.w || !ui.canvas.width) return;
     ctx.setTransform(k * v.scale, 0, 0, k * v.scale, k * v.tx, k * v.ty);
-    ctx.imageSmoothingEnabled = (v.scale * st.W) / ui.canvas.width < 1; // shrunk: smooth; enlarged: crisp proxy pixels
-    ctx.drawImage(ui.canvas, 0, 0, st.W, st.H);
+    if (!(st.overlay && st.overlay.prepare(v))) { // tiles do not cover the view: the proxy under them
+      proxy();
+      ctx.imageSmoothingEnabled = (v.scale * st.W) / ui.canvas.width < 1; // shrunk: smooth; enlarged: crisp proxy pixels
+      ctx.drawImage(ui.canvas, 0, 0, st.W, st.H);
+    }
     ctx.imageSmoothingEnabled = false;
-    if (st.overlay) st.overlay(ctx, v, k);
+    if (st.overlay) st.overlay.draw(ctx);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     root.dataset.view = `${v.scale},${v.tx},${v.ty}`;
+    if (!root.dataset.firstPaint) root.dataset.firstPaint = String(Date.now()); // the open latency's end
     ui.zoom.textContent = viewPercent(v.scale);
     onPaint(v);
   }
@@ -160,12 +166,16 @@ export function createStage({ ui, root, onMove = () => {}, onPaint = () => {} })
     schedule();
   }
   function resize() {
-    const w = ui.frame.clientWidth, h = ui.frame.clientHeight;
+    // whole CSS px: the backing store is then exactly dpr x the box (a fractional box would stretch
+    // the canvas on screen by a hair, and with it every image pixel's place)
+    const box = ui.frame.getBoundingClientRect(), w = Math.floor(box.width), h = Math.floor(box.height);
     if (!(w > 0 && h > 0)) return;
     const k = dpr();
-    if (ui.screen.width !== Math.round(w * k) || ui.screen.height !== Math.round(h * k)) {
+    if (ui.screen.width !== Math.round(w * k) || ui.screen.height !== Math.round(h * k) || st.w !== w || st.h !== h) {
       ui.screen.width = Math.round(w * k);
       ui.screen.height = Math.round(h * k);
+      ui.screen.style.width = `${w}px`;
+      ui.screen.style.height = `${h}px`;
     }
     if (st.user && st.w) {
       const f = w / st.w; // keep what is in view as the frame grows or shrinks
@@ -232,4 +242,152 @@ export function createStage({ ui, root, onMove = () => {}, onPaint = () => {} })
     set overlay(fn) { st.overlay = fn; },
     destroy() { unlisten(); observer.disconnect(); if (st.frame) cancelAnimationFrame(st.frame); },
   };
+}
+
+// ---- tiles past the proxy -------------------------------------------------------------------------
+const MAX_COMPOSED = 36; // composed tile canvases kept (a screenful at native zoom, ~1.3 MB each)
+const EDGE32 = packColour([...EDGE_RGB, 255]);
+
+/**
+ * Full resolution on the stage: where the view shows more than the proxy has (or the proxy is uint8
+ * levels, whose p > t is not exact), the visible tiles of level levelFor(view) are composed like the
+ * proxy overlay from the kernel's tiles (_tuner_tiles.py): the image (or grey from p), p > t at the
+ * slider's value in every frame (the kernel's rule on real input values), or the kernel's cleaned
+ * mask and what clean-up removed, and the target's outline (from each tile and its neighbours). A
+ * tile still on its way leaves the proxy showing there. `look()` = {t, opacity, useKernel, cleaned,
+ * showTarget, proxy: [dw, dh], exact}. root.dataset.tileLevel = the level drawn ("proxy": none);
+ * probes "sharp" ends when every tile in view is drawn at that level.
+ */
+export function createTileOverlay({ model, root, probes, stage, look }) {
+  const cache = createTileCache();
+  const client = createTileClient({ send: (msg) => model.send(msg), cache, info: model.get("_tiles_info") || {} });
+  const composed = new Map(); // "k/r/c" -> {canvas, ctx, img, out32, pre, sig, baseSig, base32, tint32, removed32}
+  let info = model.get("_tiles_info") || {};
+  const has = (layer) => !!(info.layers && info.layers[layer]);
+  const version = (layer) => info.layers[layer].version;
+  const get = (layer, k, r, c) => {
+    if (!has(layer)) return null;
+    const v = cache.get(`${layer}/${k}/${r}/${c}/${version(layer)}`);
+    return v === undefined ? null : v;
+  };
+
+  function setInfo() {
+    info = model.get("_tiles_info") || {};
+    client.setInfo(info);
+    stage.schedule();
+  }
+  function receive(msg, buffers) {
+    if (!msg || msg.type !== "tiles") return false;
+    client.receive(msg, buffers);
+    stage.schedule();
+    return true;
+  }
+
+  function neighbour(k, r, c, grid, side) {
+    const [rows, cols] = grid;
+    const rr = r + (side === "up" ? -1 : side === "down" ? 1 : 0), cc = c + (side === "left" ? -1 : side === "right" ? 1 : 0);
+    if (rr < 0 || cc < 0 || rr >= rows || cc >= cols) return null; // the image's edge
+    const t = get("target", k, rr, cc);
+    if (!t) return undefined;
+    const { data, w, h } = t;
+    if (side === "up") return data.subarray((h - 1) * w, h * w);
+    if (side === "down") return data.subarray(0, w);
+    const col = new Uint8Array(h), x = side === "left" ? w - 1 : 0;
+    for (let y = 0; y < h; y++) col[y] = data[y * w + x];
+    return col;
+  }
+
+  /** The composed canvas of tile (k, r, c), or null while a tile it needs is not here. */
+  function compose(k, r, c, grid, L) {
+    const prob = get("prob", k, r, c);
+    const image = has("image") ? get("image", k, r, c) : null;
+    if (!prob || (has("image") && !image)) return null;
+    const useMask = L.useKernel && L.cleaned && has("mask");
+    const mask = useMask ? get("mask", k, r, c) : null;
+    if (useMask && !mask) return null;
+    const target = L.showTarget && has("target") ? get("target", k, r, c) : null;
+    const { w, h } = prob, id = `${k}/${r}/${c}`;
+    let e = composed.get(id);
+    if (!e || e.w !== w || e.h !== h) {
+      const canvas = document.createElement("canvas");
+      canvas.width = w; canvas.height = h;
+      const img = new ImageData(w, h);
+      e = { canvas, ctx: canvas.getContext("2d"), img, out32: new Uint32Array(img.data.buffer), pre: new Uint8Array(w * h), w, h };
+    }
+    composed.delete(id);
+    composed.set(id, e); // most recently used last
+    const baseSig = `${prob.version}|${image ? image.version : ""}|${L.opacity}`;
+    if (e.baseSig !== baseSig) {
+      const base = image ? new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, w * h * 4) : greyPixels(prob.data);
+      e.base32 = new Uint32Array(Uint8ClampedArray.from(base).buffer);
+      e.tint32 = new Uint32Array(tintPixels(base, MASK_RGBA, L.opacity).buffer);
+      e.removed32 = new Uint32Array(tintPixels(base, REMOVED_RGBA, L.opacity).buffer);
+      e.baseSig = baseSig;
+      e.sig = "";
+    }
+    const sides = target ? ["up", "down", "left", "right"].map((side) => neighbour(k, r, c, grid, side)) : [];
+    const edgeSig = target ? `${target.version}:${sides.map((x) => (x === null ? "e" : x === undefined ? "?" : "n")).join("")}` : "-";
+    const sig = `${L.t}|${useMask ? mask.version : "p"}|${edgeSig}`;
+    if (e.sig === sig) return e;
+    thresholdProxy(prob.data, L.t, e.pre);
+    const extra = {};
+    if (useMask) Object.assign(extra, { removed32: e.removed32, removedMask: e.pre });
+    if (target) {
+      const [up, down, left, right] = sides;
+      Object.assign(extra, { edgeIndex: tileOutline(target.data, w, h, { up, down, left, right }), edge32: EDGE32 });
+    }
+    composeOverlay(e.out32, e.base32, e.tint32, useMask ? mask.data : e.pre, extra);
+    e.ctx.putImageData(e.img, 0, 0);
+    e.sig = sig;
+    while (composed.size > MAX_COMPOSED) composed.delete(composed.keys().next().value);
+    return e;
+  }
+
+  let ready = []; // [composed, dx, dy, dw, dh] of the tiles in view, from prepare()
+
+  /** Ask for and compose the tiles in view; true when every one is here (they cover the view). */
+  function prepare(view) {
+    ready = [];
+    const L = look();
+    if (!info.shape || !info.layers || !info.layers.prob) { root.dataset.tileLevel = "proxy"; return false; }
+    const shape = info.shape, [sw, sh] = stage.size;
+    const k = levelFor(view.scale, info.levels);
+    const [lh, lw] = levelShape(shape, k), [dw, dh] = L.proxy;
+    const finer = lw > dw || lh > dh, same = lw >= dw && lh >= dh;
+    if (!(finer || (same && !L.exact))) {
+      root.dataset.tileLevel = "proxy";
+      probes.end("sharp");
+      return false;
+    }
+    const layers = ["prob"];
+    if (has("image")) layers.push("image");
+    if (L.showTarget && has("target")) layers.push("target");
+    if (L.useKernel && L.cleaned && has("mask")) layers.push("mask");
+    const wanted = visibleTiles(view, sw, sh, shape, k, 1);
+    client.want(wanted.flatMap(([r, c]) => layers.map((layer) => [layer, k, r, c])));
+    const grid = [Math.ceil(lh / TILE), Math.ceil(lw / TILE)], s = 2 ** k;
+    let missing = 0;
+    for (const [r, c] of visibleTiles(view, sw, sh, shape, k, 0)) {
+      const e = compose(k, r, c, grid, L);
+      if (e) ready.push([e, c * TILE * s, r * TILE * s, e.w * s, e.h * s]);
+      else missing++;
+    }
+    root.dataset.tileLevel = String(k);
+    root.dataset.tilesMissing = String(missing);
+    if (!missing) probes.end("sharp");
+    return !missing && ready.length > 0;
+  }
+
+  /** Draw the prepared tiles under the stage's transform (full-resolution px). */
+  function draw(ctx) {
+    if (!ready.length || !info.shape) return;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(0, 0, info.shape[1], info.shape[0]); // edge tiles' last block may stick out of the image
+    ctx.clip();
+    for (const [e, dx, dy, dw, dh] of ready) ctx.drawImage(e.canvas, 0, 0, e.w, e.h, dx, dy, dw, dh);
+    ctx.restore();
+  }
+
+  return { prepare, draw, receive, setInfo, cache, get composedCount() { return composed.size; } };
 }
