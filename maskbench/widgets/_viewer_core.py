@@ -116,37 +116,16 @@ def image_proxy(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """
     if tuple(image.shape[-2:]) == tuple(size):
         return image
-    if image.shape[-2] * image.shape[-1] > BAND_PIXELS:
-        x = _banded_area_mean(image, size)
-    else:
-        x = image.float() / 255 if image.dtype == torch.uint8 else image.float()
-        x = F.adaptive_avg_pool2d(x[None], size)[0]
+    x = image.float() / 255 if image.dtype == torch.uint8 else image.float()
+    x = F.adaptive_avg_pool2d(x[None], size)[0]
     if image.dtype == torch.uint8:
         return (x.nan_to_num(nan=0.0).clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
     return x.to(image.dtype) if image.is_floating_point() else x  # a bool image's proxy shows grey levels
 
 
-#: Images above this many pixels are averaged in bands of rows (:func:`_banded_area_mean`).
+#: Items above this many pixels take their display proxy from their tile pyramid (``ItemTiles.proxy``:
+#: no full-size float copy, and the pyramid serves the tiles too).
 BAND_PIXELS = 1 << 22
-
-
-def _banded_area_mean(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``F.adaptive_avg_pool2d`` of ``image`` (C, H, W) as float32 in [0, 1], without a full-size float copy.
-
-    The mean over a rectangle is the mean over its rows of the mean over its columns, so the columns
-    are averaged first, one band of rows at a time (each band converted to float on its own: ~16 MB),
-    then the rows of that (C, H, dw) result (a quarter of an 8192^2 image's float bytes at dw = 1024).
-    Equal to the one-pass average up to float rounding (so a uint8 proxy may differ by 1 at a .5).
-    """
-    c, h, w = image.shape
-    band = max(1, (1 << 20) // max(1, w))
-    cols = torch.empty((c, h, size[1]), dtype=torch.float32, device=image.device)
-    for r in range(0, h, band):
-        x = image[:, r : r + band].float()
-        if image.dtype == torch.uint8:
-            x /= 255
-        cols[:, r : r + band] = F.adaptive_avg_pool2d(x[None], (x.shape[1], size[1]))[0]
-    return F.adaptive_avg_pool2d(cols[None], size)[0]
 
 
 def fill_rgba(xp: torch.Tensor, mode: str, fill: float, keep: torch.Tensor | None = None) -> np.ndarray:

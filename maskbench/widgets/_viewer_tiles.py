@@ -74,19 +74,23 @@ class ItemTiles:
         return self._pyramid
 
     def proxy(self, size: tuple[int, int]) -> torch.Tensor:
-        """The ``(C, dh, dw)`` display proxy from the pyramid (what a big item's panels show; cheaper
-        than averaging the full image again): the coarsest level at least ``size``, area-averaged
-        to ``size`` unless it is that size; uint8 for a uint8 image, else float in [0, 1]."""
-        level = 0
-        while level + 1 < self.pyramid.levels and all(
-            a >= b for a, b in zip(level_shape(self.shape, level + 1), size, strict=True)
-        ):
-            level += 1
+        """The ``(C, dh, dw)`` display proxy from the pyramid (cheaper than averaging the full image
+        again, and no full-size float copy): the level of that size when there is one (8192^2 ->
+        1024^2), else the coarsest level at least twice the size, area-averaged to it (cells of that
+        level are whole blocks but for the last: positions within half a proxy pixel). uint8 for a
+        uint8 image, else float in [0, 1]."""
+        size = tuple(size)
+        levels = [level_shape(self.shape, k) for k in range(self.pyramid.levels)]
+        exact = [k for k, shape in enumerate(levels) if shape == size]
+        if exact:
+            level = exact[0]
+        else:
+            level = max(k for k, (h, w) in enumerate(levels) if k == 0 or (h >= 2 * size[0] and w >= 2 * size[1]))
         px = torch.from_numpy(self.pyramid.level(level)).permute(2, 0, 1)
-        if tuple(px.shape[-2:]) == tuple(size) and self.image.dtype == torch.uint8:
+        if exact and self.image.dtype == torch.uint8:
             return px
         x = px.float() / 255
-        if tuple(x.shape[-2:]) != tuple(size):
+        if not exact:
             x = F.adaptive_avg_pool2d(x[None], size)[0]
         if self.image.dtype == torch.uint8:
             return (x * 255.0).round().to(torch.uint8)

@@ -107,23 +107,24 @@ def test_mean_fill_is_the_kernels_mean_without_a_full_size_copy(monkeypatch) -> 
     assert torch.equal(mean_fill(image, torch.ones(H, W, dtype=torch.bool)), torch.zeros(3))  # none left: 0
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
-def test_big_image_proxy_is_averaged_in_bands(monkeypatch, dtype) -> None:
-    """Above BAND_PIXELS the display proxy averages bands of rows (no full-size float copy of a
-    uint8 image); it equals the one-pass area average up to float rounding."""
-    import maskbench.widgets._viewer_core as core
+@pytest.mark.parametrize(("shape", "smooth"), [((600, 520), False), ((600, 530), True)])
+def test_a_big_items_proxy_comes_from_its_pyramid(monkeypatch, shape, smooth) -> None:
+    """Above BAND_PIXELS the display proxy comes from the pyramid: its level when one has the proxy's
+    size (2x2 means of 2x2 means: within 1 of the one-pass area average, even on noise), else a
+    level at least twice as big, area-averaged (close on a smooth image)."""
+    import maskbench.widgets.viewer as viewer_module
+    from maskbench.render.proxy import rgba_proxy
+    from maskbench.widgets import Viewer
 
-    image, _ = _scene("bool", dtype=dtype, seed=5)
-    size = (97, 83)  # not a divisor of the image size: windows overlap
-    one_pass = core.image_proxy(image, size)
-    calls = []
-    real = core._banded_area_mean
-    monkeypatch.setattr(core, "BAND_PIXELS", 1000)
-    monkeypatch.setattr(core, "_banded_area_mean", lambda *a: calls.append(1) or real(*a))
-    banded = core.image_proxy(image, size)
-    assert calls and banded.dtype == one_pass.dtype == dtype
-    diff = (banded.float() - one_pass.float()).abs().max()
-    assert diff <= (1 if dtype == torch.uint8 else 1e-6)
+    g = torch.Generator().manual_seed(5)
+    noise = torch.randint(0, 256, (3, *shape), dtype=torch.uint8, generator=g)
+    blurred = torch.nn.functional.avg_pool2d(noise[None].float(), 41, 1, 20, count_include_pad=False)[0]
+    image = blurred.round().to(torch.uint8) if smooth else noise  # 600 x 530 -> 150 x 132: no level has it
+    monkeypatch.setattr(viewer_module, "BAND_PIXELS", 1000)
+    v = Viewer(image, image[0] > 128, max_display=150)
+    assert v._tiles is not None and v._tiles[1]._pyramid is not None  # built from the pyramid
+    diff = np.abs(v._image.astype(int) - rgba_proxy(image, v._image.shape[:2]).numpy().astype(int)).max()
+    assert diff <= 1
 
 
 # ---- the Viewer as a tile server -----------------------------------------------------------------
