@@ -60,10 +60,17 @@ READ = """([el, pts]) => {
 
 
 class Screen:
-    """The widget's current transform, image pixel <-> stage pixel."""
+    """The widget's current transform, image pixel <-> stage pixel (read once the view is steady)."""
 
     def __init__(self, widget):
         self.widget = widget
+        view = None
+        for _ in range(50):  # a resize (the notebook's layout settling) refits the view: wait until it stops
+            now = (widget.get_attribute("data-view"), str(widget.locator("canvas.mb-canvas").bounding_box()))
+            if now == view:
+                break
+            view = now
+            widget.page.wait_for_timeout(150)
         self.canvas = widget.locator("canvas.mb-canvas")
         self.box = self.canvas.bounding_box()
         scale, self.tx, self.ty = (float(v) for v in widget.get_attribute("data-view").split(","))
@@ -110,6 +117,25 @@ def check_pattern(screen: Screen, rows: tuple[int, int], cols: tuple[int, int], 
     got = screen.read(samples)
     bad = [(s, w, tuple(g)) for s, w, g in zip(samples, want, got) if max(abs(a - b) for a, b in zip(w, g)) > 2]
     return {"n": len(samples), "bad": len(bad), "first": bad[:3]}
+
+
+def check_alternation(screen: Screen, span: tuple[int, int]) -> dict:
+    """At 1:1, over the stage pixels well inside the checkerboard: every one black or white and each
+    differs from its right and lower neighbours (one image pixel per screen pixel, whatever the phase)."""
+    screen.widget.page.mouse.move(2, 2)
+    screen.widget.page.wait_for_timeout(80)
+    (x0, y0), (x1, y1) = screen.stage(span[0] + 2, span[0] + 2), screen.stage(span[1] - 3, span[1] - 3)
+    x0, y0 = max(0, math.ceil(x0)), max(0, math.ceil(y0))
+    x1, y1 = min(round(screen.box["width"]) - 2, math.floor(x1)), min(round(screen.box["height"]) - 2, math.floor(y1))
+    pts = [(x, y) for y in range(y0, y1) for x in range(x0, x1)]
+    got = dict(zip(pts, (tuple(v) for v in screen.read(pts))))
+    bad = [
+        p for p in pts
+        if got[p][0] not in (0, 255) or len(set(got[p])) != 1
+        or ((p[0] + 1, p[1]) in got and got[(p[0] + 1, p[1])] == got[p])
+        or ((p[0], p[1] + 1) in got and got[(p[0], p[1] + 1)] == got[p])
+    ]  # fmt: skip
+    return {"n": len(pts), "bad": len(bad), "first": [(p, got[p]) for p in bad[:3]]}
 
 
 def wheel_to(page, widget, spot: tuple[int, int], factor_to: float, steps: int = 4) -> None:
@@ -163,8 +189,14 @@ def test_painter_8192_native_resolution(lab) -> None:
     sharp_ms = [wait_sharp(page, widget, n0)]
     screen = Screen(widget)
     assert abs(screen.f - 1) < 1e-3 and widget.get_attribute("data-level") == "0"
-    got = check_pattern(screen, CHECK, CHECK, step=2)
+    x, y = screen.stage(4096, 4096)
+    assert 0 < x < screen.box["width"] and 0 < y < screen.box["height"], (x, y, screen.box, screen.tx, screen.ty)
+    got = check_alternation(screen, CHECK)
     assert got["n"] > 20_000 and got["bad"] == 0, got
+    got = check_pattern(screen, CHECK, CHECK, step=2)  # the phase too, unless pixel centres sit on pixel edges
+    assert got["bad"] == 0 and (
+        got["n"] > 20_000 or abs(screen.tx % 1 - 0.5) < 0.05 or abs(screen.ty % 1 - 0.5) < 0.05
+    ), got
 
     # 2. 8x: each image pixel is an 8 x 8 block on screen, still the image's own pixels
     n0 = frames(widget)

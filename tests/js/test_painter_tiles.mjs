@@ -92,9 +92,9 @@ test("tile copies show the edits in flight and the kernel's truth afterwards", (
   assert.equal(edits.copies.size, 0);
 });
 
-function layerWith(shape = [2048, 2048], levels = 4) {
+function layerWith(shape = [2048, 2048], levels = 4, settleMs = 0) {
   const sent = [];
-  const layer = D.createTileLayer((msg) => sent.push(msg));
+  const layer = D.createTileLayer((msg) => sent.push(msg), () => {}, settleMs);
   layer.setInfo({ tile: 256, shape, levels, layers: { image: { dtype: "uint8", channels: 4, version: 1 }, labels: { dtype: "uint8", channels: 1, version: 2 } } });
   return { layer, sent };
 }
@@ -131,6 +131,18 @@ test("the tile layer asks for nothing while the proxy is enough, and for level-k
   layer.close();
 });
 
+test("tile requests wait until the view has settled (a wheel burst asks once)", async () => {
+  const { layer, sent } = layerWith(undefined, undefined, 30);
+  const s = { view: { scale: 4, tx: 0, ty: 0 }, geo, dpr: 1, width: 400, height: 300, opacity: 0.5, labCanvas: null, ops: [] };
+  for (const scale of [4, 5, 6, 8]) { s.view = { scale, tx: 0, ty: 0 }; layer.draw(ctx(), s); }
+  assert.equal(sent.length, 0);
+  await new Promise((r) => setTimeout(r, 40));
+  layer.draw(ctx(), s);
+  assert.equal(sent.length, 1);
+  assert.ok(sent[0].keys.every(([, k]) => k === 0));
+  layer.close();
+});
+
 test("the widget wires tiles: a magnified view requests them, replies are drawn sharp, P toggles the grid", async () => {
   const N = 64, H = 1024;
   const model = new FakeModel({
@@ -150,7 +162,9 @@ test("the widget wires tiles: a magnified view requests them, replies are drawn 
     model.kernelSend({ type: "tiles", id, tiles, dropped: 0 }, tiles.map((t) => new DataView(new Uint8Array(256 * 256 * t.channels).buffer)));
   };
   const requests = () => model.take().filter((c) => c[0] === "send" && c[1].type === "tiles");
+  const settle = async () => { await new Promise((r) => setTimeout(r, 60)); await dom.flush(); };
   await dom.flush();
+  await settle();
   let req = requests(); // the 64-px proxy fills the 400-px stage: magnified, so level-1 tiles are asked for
   assert.equal(req.length, 1);
   assert.ok(req[0][1].keys.every(([, k]) => k === 1));
@@ -158,6 +172,8 @@ test("the widget wires tiles: a magnified view requests them, replies are drawn 
   await dom.flush();
   for (let i = 0; i < 30; i++) canvas.dispatch("wheel", { deltaY: -200, deltaMode: 0, clientX: 200, clientY: 150, preventDefault() {} });
   await dom.flush();
+  assert.equal(requests().length, 0); // still moving
+  await settle();
   req = requests();
   assert.equal(req.length, 1);
   assert.equal(root.dataset.level, "0");

@@ -23,7 +23,7 @@ function createSurface(ui, model, probes) {
   const labCtx = labCanvas.getContext("2d");
   let labImage = null, frame = 0, firstPaint = false;
   // level-of-detail tiles over the proxy once it is magnified (painter_dom.js createTileLayer)
-  s.tiles = createTileLayer((msg) => model.send(msg));
+  s.tiles = createTileLayer((msg) => model.send(msg), () => s.draw());
   s.tiles.setInfo(model.get("_tiles_info"));
   // the edits the tiles preview: sent and not confirmed, then the stroke in progress
   s.ops = () => (s.edits ? [...s.edits.pending.values(), ...(s.edits.active && s.edits.active.kind === "stroke" ? [s.edits.active] : [])] : []);

@@ -242,6 +242,8 @@ export function createTileEdits() {
 
 /** Browser tile cache of the Painter: image + label tiles and their canvases (counted), well under 256 MiB. */
 export const PAINTER_TILE_BYTES = 96 * 1024 * 1024;
+/** Tiles are asked for once the view has been still this long (a wheel burst or a drag asks once, at its end). */
+export const TILE_SETTLE_MS = 40;
 
 /**
  * The Painter's level-of-detail layer (issue 12). Once the display proxy is magnified (screen px per
@@ -252,12 +254,12 @@ export const PAINTER_TILE_BYTES = 96 * 1024 * 1024;
  * the draw palette; edits in flight are painted into copies of them (createTileEdits) with the
  * kernel's rules, and the kernel's change replaces them (rekeyLabelTiles: no round trip at level 0).
  */
-export function createTileLayer(send) {
+export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_MS) {
   const cache = createTileCache(PAINTER_TILE_BYTES);
   const client = createTileClient({ send, cache, info: {} });
   const edits = createTileEdits();
   const canvases = new WeakMap(); // tile or copy -> {gen, canvas}
-  let info = {}, palette = new Uint8Array(8), gen = 1, latest = -1;
+  let info = {}, palette = new Uint8Array(8), gen = 1, latest = -1, lastView = "", movedAt = 0, timer = 0;
   const t = { cache, client, edits, grid: false, state: { level: -1, zoom: 0, sharp: false, drawn: 0 } };
   const labelsVersion = () => Math.max(info.layers?.labels?.version ?? -1, latest);
 
@@ -307,7 +309,7 @@ export function createTileLayer(send) {
   t.setInfo = (next) => { info = next || {}; client.setInfo(info); };
   t.receive = (msg, buffers) => client.receive(msg, buffers);
   t.setPalette = (pal) => { palette = pal; gen++; for (const cp of edits.copies.values()) cp.dirty = true; };
-  t.close = () => { client.close(); cache.clear(); edits.clear(); };
+  t.close = () => { client.close(); cache.clear(); edits.clear(); clearTimeout(timer); };
   /** The kernel's change {from, version, box} (+ full-resolution labels) for edit `done`; ops still in flight. */
   t.confirm = (change, full, done, ops) => {
     rekeyLabelTiles(cache, change, full);
@@ -331,7 +333,11 @@ export function createTileLayer(send) {
     if (!info.levels || !info.layers || view.scale <= 1 || (geo.dw >= geo.W && geo.dh >= geo.H)) { client.want([]); return false; }
     const k = levelFor(fx, info.levels), fview = { scale: fx, tx: view.tx, ty: view.ty };
     const pos = visibleTiles(fview, s.width, s.height, info.shape, k, 1);
-    client.want(pos.flatMap(([r, c]) => [["image", k, r, c], ["labels", k, r, c]]));
+    // coalesce: while the view moves, draw what is cached; ask for tiles once it has settled
+    const key = `${view.scale},${view.tx},${view.ty},${s.width},${s.height}`, now = performance.now();
+    if (key !== lastView) { lastView = key; movedAt = now; }
+    if (now - movedAt >= settleMs) client.want(pos.flatMap(([r, c]) => [["image", k, r, c], ["labels", k, r, c]]));
+    else { clearTimeout(timer); timer = setTimeout(redraw, settleMs - (now - movedAt) + 1); }
     const inView = new Set(visibleTiles(fview, s.width, s.height, info.shape, k, 0).map(([r, c]) => `${r}/${c}`));
     const bounds = s.ops.map(opBounds).filter(Boolean);
     if (edits.copies.size) edits.prune(labelsVersion(), s.ops.length > 0, k);
