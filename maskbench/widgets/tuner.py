@@ -10,6 +10,12 @@ authoritative work at full resolution with maskbench's kernels: ``threshold``, c
 ``remove_small_objects``, ``fill_holes``), metrics against the target (``confusion_counts``, the
 counts behind ``iou`` / ``dice`` / ``precision`` / ``recall``), automatic methods
 (``auto_threshold``) and the IoU/Dice-vs-threshold curve (``threshold_sweep``).
+
+The image zooms and pans like the Painter's (wheel about the cursor, drag, ``+`` ``-`` ``0``/``f`` and
+arrows on the focused image, a Fit button). Past the proxy's resolution the browser asks for 256x256
+tiles of the region in view (issue 12's level-of-detail protocol, ``_tuner_tiles.py``): float32
+probabilities it thresholds itself in every frame (``p > t`` on real values, as the kernel does),
+the image, the target and, with clean-up on, the kernel's cleaned mask; exact up to native pixels.
 """
 
 from __future__ import annotations
