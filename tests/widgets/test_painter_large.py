@@ -79,10 +79,16 @@ def test_area_proxy_bool_and_nan():
     assert out[0, 0, :3].tolist() == [0, 0, 0] and out[0, 0, 3] == 255  # like rgba_proxy: the NaN block is black
 
 
-def test_painter_proxy_is_the_area_proxy():
-    img = np.random.default_rng(0).integers(0, 256, (320, 160, 3), dtype=np.uint8)
-    p = Painter(img, max_display=80)
-    assert torch.equal(p._image, _reference(torch.from_numpy(img).permute(2, 0, 1), (80, 40)))
+def test_painter_proxy_comes_from_the_pyramid():
+    """The proxy is the area mean of the coarsest pyramid level at least its size: at a power-of-two
+    ratio that level itself (rounded 2x2 means), within 1 of the image's own area mean."""
+    img = np.random.default_rng(0).integers(0, 256, (2048, 1024, 3), dtype=np.uint8)
+    p = Painter(img, max_display=256)
+    assert np.array_equal(p._image[..., :3].numpy(), p._pyramid.level(3))
+    ref = _reference(torch.from_numpy(img).permute(2, 0, 1), (256, 128))
+    assert (p._image.int() - ref.int()).abs().max() <= 1
+    q = Painter(img, max_display=300)  # 300 x 150: from level 2 (512 x 256), by area_rgba_proxy
+    assert torch.equal(q._image, area_rgba_proxy(torch.from_numpy(q._pyramid.level(2)).permute(2, 0, 1), (300, 150)))
 
 
 def test_too_large_image_names_its_size(monkeypatch):
@@ -142,8 +148,9 @@ def test_painter_memory_at_8192_is_under_3x_the_image(layout):
     """A resource probe, not a timing: peak RSS above the loaded 8192^2 RGB uint8 image while building
     the Painter, its pyramid's coarser levels included (issue 12: under ~3x the image's bytes).
 
-    Before the banded proxy it was ~8.4x (a float copy, then a scaled float copy); now ~1x (numpy
-    (H, W, C): the pyramid references it) and ~2x (torch (C, H, W): the pyramid's (H, W, C) copy)."""
+    Before the banded proxy it was ~8.4x (a float copy, then a scaled float copy); now ~0.4x (numpy
+    (H, W, C): the pyramid references it; its coarser levels) and ~1.4x (torch (C, H, W): the
+    pyramid's (H, W, C) copy too). The labels are calloc'd: pages appear where edits write."""
     n = 8192
     out = subprocess.run([sys.executable, "-c", _CHILD, str(n), layout], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
