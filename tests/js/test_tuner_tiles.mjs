@@ -58,16 +58,18 @@ function setup(layers, look) {
 const LOOK = { t: 0.5, opacity: 0.5, useKernel: false, cleaned: false, showTarget: true, proxy: [140, 150], exact: true };
 const VIEW = { scale: 2, tx: 0, ty: 0 }; // 2 screen px per image px: rows 0..149, cols 0..199 in view
 
-test("past the proxy: the tiles in view (+ a margin) are asked for in one request, centre first", () => {
-  const { model, root, overlay, ctx } = setup({ prob: { version: 3 }, target: { version: 4 } }, LOOK);
+test("past the proxy: the tiles in view are asked for first (centre first), then a margin around them", () => {
+  const { model, root, overlay, ctx, reply } = setup({ prob: { version: 3 }, target: { version: 4 } }, LOOK);
   assert.equal(overlay.prepare(VIEW), false); // nothing here yet: the proxy shows
   overlay.draw(ctx);
-  const sent = model.calls.filter((c) => c[0] === "send");
-  assert.equal(sent.length, 1);
-  assert.deepEqual(sent[0][1].keys.slice(0, 2), [["prob", 0, 0, 0], ["target", 0, 0, 0]]);
-  assert.equal(sent[0][1].keys.length, 8); // 2 layers x 4 tiles (tile (0, 0) in view, the rest margin)
+  const sent = () => model.calls.filter((c) => c[0] === "send").map((c) => c[1].keys);
+  // tile (0, 0) is in view: its probabilities and target, and the target's neighbours (its outline)
+  assert.deepEqual(sent(), [[["prob", 0, 0, 0], ["target", 0, 0, 0], ["target", 0, 0, 1], ["target", 0, 1, 0], ["target", 0, 1, 1]]]);
   assert.equal(root.dataset.tileLevel, "0");
   assert.equal(root.dataset.tilesMissing, "1");
+  overlay.receive(...reply(sent()[0]));
+  assert.equal(overlay.prepare(VIEW), true);
+  assert.deepEqual(sent()[1], [["prob", 0, 0, 1], ["prob", 0, 1, 0], ["prob", 0, 1, 1]]); // then the margin
   // at the fitted scale the float32 proxy is as fine as level 1: the proxy alone, no request
   const fitted = setup({ prob: { version: 1 } }, LOOK);
   fitted.overlay.prepare({ scale: 0.5, tx: 0, ty: 0 }); fitted.overlay.draw(fitted.ctx);
@@ -131,6 +133,8 @@ test("a slider value re-thresholds the same tiles; the cleaned mask shows what c
   const look = { ...LOOK, showTarget: false };
   const s = setup({ prob: { version: 1 }, mask: { version: 9 } }, look);
   s.overlay.prepare(VIEW); s.overlay.draw(s.ctx);
+  s.overlay.receive(...s.reply(s.model.calls.at(-1)[1].keys));
+  s.overlay.prepare(VIEW); // the margin's tiles
   s.overlay.receive(...s.reply(s.model.calls.at(-1)[1].keys));
   const base = (i) => { const g = Math.round(P[i] * 255); return new Uint8ClampedArray([g, g, g, 255]); };
   const colour = (i, rgba) => T.packColour(Array.from(T.tintPixels(base(i), rgba, 0.5)));

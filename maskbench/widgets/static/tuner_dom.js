@@ -2,7 +2,7 @@
 // the image stage (createStage: zoom / pan over the proxy overlay, tiles on top); the wiring is in
 // tuner.js. buildDom returns the elements the wiring needs, by name.
 import { el, listen, tintPixels, viewFit, viewKeep, viewPan, viewPercent, viewZoom } from "./shared.js";
-import { TILE, createTileCache, createTileClient, levelFor, levelShape, visibleTiles } from "./tiles.js";
+import { TILE, createTileCache, createTileClient, levelFor, levelShape, tileKey, visibleTiles } from "./tiles.js";
 import { EDGE_RGB, MASK_RGBA, REMOVED_RGBA, composeOverlay, greyPixels, packColour, stageKey, thresholdProxy, tileOutline } from "./tuner_core.js";
 
 export function buildDom(root) {
@@ -363,11 +363,16 @@ export function createTileOverlay({ model, root, probes, stage, look }) {
     if (has("image")) layers.push("image");
     if (L.showTarget && has("target")) layers.push("target");
     if (L.useKernel && L.cleaned && has("mask")) layers.push("mask");
-    const wanted = visibleTiles(view, sw, sh, shape, k, 1);
-    client.want(wanted.flatMap(([r, c]) => layers.map((layer) => [layer, k, r, c])));
+    // the tiles in view first (a smaller reply comes sooner), with the target's neighbours (its outline
+    // at their seams; small uint8 tiles); the margin's other layers once those are all here
+    const inView = visibleTiles(view, sw, sh, shape, k, 0), margin = visibleTiles(view, sw, sh, shape, k, 1);
+    const keys = (tiles, names) => tiles.flatMap(([r, c]) => names.map((layer) => [layer, k, r, c]));
+    const first = [...keys(inView, layers), ...keys(margin, layers.filter((l) => l === "target"))];
+    const here = first.every(([layer, , r, c]) => cache.has(tileKey(layer, k, r, c, version(layer))));
+    client.want(here ? [...first, ...keys(margin, layers)] : first);
     const grid = [Math.ceil(lh / TILE), Math.ceil(lw / TILE)], s = 2 ** k;
     let missing = 0;
-    for (const [r, c] of visibleTiles(view, sw, sh, shape, k, 0)) {
+    for (const [r, c] of inView) {
       const e = compose(k, r, c, grid, L);
       if (e) ready.push([e, c * TILE * s, r * TILE * s, e.w * s, e.h * s]);
       else missing++;
