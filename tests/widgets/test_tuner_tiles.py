@@ -158,3 +158,26 @@ def test_kernel_memory_at_4096() -> None:
     # and the proxies; a float copy of the image alone would be 4x the image's bytes
     needed = r["probs"] // 4 + r["image"] // 3
     assert r["extra"] < needed + r["probs"] // 2, r
+
+
+def test_dataset_mode_serves_the_item_shown() -> None:
+    """Clicking another image of a DatasetSweep: its size, new versions, its tiles (stale ones dropped)."""
+    items = []
+    for i, size in enumerate([(300, 280), (270, 400)]):
+        s = maskbench.synthetic_scene(size, num_classes=2, seed=i)
+        items.append({"probs": s.probs, "target": s.mask, "image": s.image})
+    sweep = maskbench.DatasetSweep(thresholds=16)
+    for it in items:
+        sweep.update(it["probs"][None], it["target"][None])
+    t = ThresholdTuner.from_sweep(sweep, items, item=0)
+    sent = []
+    t.send = lambda content, buffers=None: sent.append((content, buffers))
+    before = t._tiles_info["layers"]["prob"]["version"]
+    t.dataset_item = 1
+    info = t._tiles_info
+    assert info["shape"] == [270, 400] and info["layers"]["prob"]["version"] > before
+    assert sorted(info["layers"]) == ["image", "prob", "target"]
+    tiles = _ask(t, sent, [["prob", 0, 1, 1], ["target", 0, 0, 0], ["image", 0, 0, 0]])
+    assert np.array_equal(tiles["prob", 0, 1, 1][0], items[1]["probs"][256:, 256:].numpy())
+    assert np.array_equal(tiles["target", 0, 0, 0][0], items[1]["target"][:256, :256].numpy())
+    assert np.array_equal(tiles["image", 0, 0, 0][0], ImagePyramid(items[1]["image"]).tile(0, 0, 0))
