@@ -12,8 +12,8 @@ Browser -> kernel, ``model.send(content, undefined, buffers)``:
     Edits honour the ``paint_over`` and ``fill_mode`` traits (synced before the edit, on the same comm).
 Kernel -> browser: ``{"type": "patch", "id", "y", "x", "h", "w", "done"}`` + one uint8 buffer of
 ``h * w`` proxy labels (a large box comes in row bands; ``done`` marks the last; the last band of a
-change also has ``from`` / ``version``, the labels tile versions before and after, and for a small box
-``full: [r0, c0, h, w]`` with a second buffer of its ``h * w`` full-resolution labels), or
+change also has ``from`` / ``version``, the labels tile versions before and after, ``box: [r0, c0, h, w]``
+the changed full-resolution box, and ``full``: True when a second buffer of its ``h * w`` labels follows), or
 ``{"type": "reject", "id", "message"}``.
 """
 

@@ -9,10 +9,12 @@ A mixin of :class:`maskbench.widgets.painter.Painter` on top of
 * ``"labels"``: :func:`~maskbench.render.tiles.label_tile` ``reduce="max"`` of the full-resolution
   label map, computed per request (never stale). Its version is bumped on every change of the mask.
 
-Every patch message of an edit carries ``{"from": old, "version": new}`` labels versions and, when the
-changed box is small (<= :data:`FULL_PATCH_PIXELS`), that box's full-resolution labels: the browser
-writes them into its level-0 label tiles of version ``old`` and keeps them as version ``new``, so at
-native zoom the kernel's result replaces the preview at once, without a tile round trip.
+Every patch message of an edit carries ``{"from": old, "version": new, "box": [r0, c0, h, w], "full"}``
+and, when the changed box is small (<= :data:`FULL_PATCH_PIXELS`; ``full`` True), a second buffer with
+that box's full-resolution labels: the browser keeps every cached label tile the box misses (any
+level) as version ``new``, writes the labels into its level-0 tiles of version ``old`` and keeps them
+as version ``new`` too, so at native zoom the kernel's result replaces the preview at once, without a
+tile round trip (coarser tiles the box touches are fetched again).
 """
 
 from __future__ import annotations
@@ -85,8 +87,10 @@ class PainterTiles:
         return int(self._tiles_info["layers"]["labels"]["version"])
 
     def _full_patch(self, r0: int, r1: int, c0: int, c1: int) -> tuple[dict, list]:
-        """The header fields and buffer of a changed box's full-resolution labels (none when too big)."""
+        """Header fields of a change of box ``[r0, r1) x [c0, c1)``: ``box: [r0, c0, h, w]`` and ``full``
+        (True: a buffer with the box's full-resolution labels follows; False: too big to send)."""
+        head = {"box": [r0, c0, r1 - r0, c1 - c0], "full": False}
         if (r1 - r0) * (c1 - c0) > FULL_PATCH_PIXELS or r1 <= r0 or c1 <= c0:
-            return {}, []
+            return head, []
         box = np.ascontiguousarray(self._full[r0:r1, c0:c1].numpy())
-        return {"full": [r0, c0, r1 - r0, c1 - c0]}, [memoryview(box).cast("B")]
+        return {**head, "full": True}, [memoryview(box).cast("B")]

@@ -183,6 +183,21 @@ test("the widget wires tiles: a magnified view requests them, replies are drawn 
   assert.equal(root.dataset.sharp, "1");
   assert.ok(Number(root.dataset.sharpFrames) >= 1);
   assert.match(host.querySelector(".mb-zoom").textContent, /% · level 0$/);
+  // a kernel change (undo from Python, say) with the box's labels: level-0 tiles move to the new
+  // version without being fetched again, and show the new labels
+  const info = model.get("_tiles_info");
+  const [row, col] = [req[0][1].keys[0][2], req[0][1].keys[0][3]];
+  const box = [row * 256 + 10, col * 256 + 20, 2, 2];
+  model.kernelSend({ type: "patch", id: null, y: 0, x: 0, h: 0, w: 0, done: true, from: 2, version: 3, box, full: true },
+    [new DataView(new ArrayBuffer(0)), new DataView(new Uint8Array([1, 1, 1, 1]).buffer)]);
+  model.kernelSet("_tiles_info", { ...info, layers: { ...info.layers, labels: { ...info.layers.labels, version: 3 } } });
+  await settle();
+  assert.equal(requests().length, 0);
+  assert.equal(root.dataset.sharp, "1");
+  const t = root.mbTiles().cache.get(P.tileKey("labels", 0, row, col, 3)); // the test hook
+  assert.equal(t.data[10 * 256 + 20], 1);
+  assert.equal(t.data[11 * 256 + 21], 1);
+  assert.equal(t.data[12 * 256 + 20], 0);
   root.dispatch("keydown", { key: "p" });
   assert.equal(root.dataset.grid, "1");
   cleanup();

@@ -95,7 +95,8 @@ def test_patch_carries_versions_and_the_full_resolution_box():
     )
     (content, buffers), *_ = [s for s in p.sent if s[0]["type"] == "patch"]
     assert content["done"] and content["from"] == before and content["version"] == p._labels_version() > before
-    r0, c0, h, w = content["full"]
+    assert content["full"] is True
+    r0, c0, h, w = content["box"]
     box = np.frombuffer(bytes(buffers[1]), np.uint8).reshape(h, w)
     assert np.array_equal(box, p.mask[r0 : r0 + h, c0 : c0 + w].numpy())
     assert int(p.mask.sum()) == int(box.sum())  # the box holds the whole stroke
@@ -111,7 +112,7 @@ def test_no_change_no_version_and_big_boxes_go_without_full_labels(monkeypatch):
     p.clear()
     p.fill_at(5, 5, label=1)  # the whole image: 90000 pixels > 100
     patch = [c for c, _ in p.sent if c["type"] == "patch"][-1]
-    assert patch["version"] == p._labels_version() > v and "full" not in patch
+    assert patch["version"] == p._labels_version() > v and patch["full"] is False and patch["box"] == [0, 0, 300, 300]
 
 
 def test_bad_tile_requests_are_answered_not_raised(recwarn):

@@ -50,6 +50,7 @@ function createSurface(ui, model, probes) {
     const [dh, dw] = img.shape;
     s.geo = { H: shape[0], W: shape[1], dh, dw };
     s.edits = null;
+    s.tiles.edits.clear();
     imgCanvas.width = labCanvas.width = dw;
     imgCanvas.height = labCanvas.height = dh;
     imgCanvas.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(img.data.buffer), dw, dh), 0, 0);
@@ -352,6 +353,7 @@ function render({ model, el: host }) {
   const unsuppress = suppressShortcuts(root);
   // test hook (tests/browser): the labels on screen (truth + previews) and the kernel's truth
   root.mbLabels = () => (s.edits ? { shown: s.edits.shown, truth: s.edits.truth, geo: s.geo } : null);
+  root.mbTiles = () => s.tiles; // and the tile layer (its cache, copies and state)
   const unsubscribe = subscribe(model, [
     ["change:_image change:image_shape", s.rebuild],
     ["change:_labels", s.setLabels],
