@@ -53,6 +53,15 @@ test("viewPercent and stageKey", () => {
   assert.equal(T.stageKey("a"), null);
 });
 
+test("gridLines: image pixel edges in view, only from GRID_FROM screen px per image px", () => {
+  assert.deepEqual(T.gridLines({ scale: 4, tx: 0, ty: 0 }, 100, 100, 10, 10), { xs: [], ys: [] });
+  // 10 px per image px, the image's pixel 3 at the stage's left edge: edges 3..13 in a 100 px stage
+  const { xs, ys } = T.gridLines({ scale: 10, tx: -30, ty: 5 }, 100, 50, 20, 3);
+  assert.deepEqual(xs, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+  assert.deepEqual(ys, [5, 15, 25, 35]); // the image is 3 px tall: 4 edges
+  assert.deepEqual(T.stageKey("g"), { type: "grid" });
+});
+
 function tuner() {
   const grid = Float64Array.from({ length: 1001 }, (_, j) => j / 1000);
   const model = new FakeModel({
@@ -113,6 +122,12 @@ test("the stage: fit at start, wheel zooms about the cursor, drag pans, keys and
   await dom.flush();
   assert.deepEqual(view(), [0.5, 0, 50]);
   assert.equal(root.dataset.zoom, "fit");
+  // g toggles the pixel grid (also a checkbox)
+  assert.equal(q("mb-tuner-grid").checked, false);
+  screen.dispatch("keydown", { key: "g" });
+  assert.equal(q("mb-tuner-grid").checked, true);
+  screen.dispatch("keydown", { key: "g" });
+  assert.equal(q("mb-tuner-grid").checked, false);
   // the slider keeps its own arrows: they step the threshold, the view does not move
   q("mb-tuner-slider").dispatch("keydown", { key: "ArrowRight" });
   await dom.flush();

@@ -78,6 +78,23 @@ export function indicesOf(flags) {
   return out;
 }
 
+export const GRID_FROM = 8; // screen px per image px from which the pixel grid is drawn
+
+/**
+ * The pixel grid's lines in a w x h stage: image pixel edges (integers) between the image's bounds
+ * and the stage's, as stage coordinates {xs, ys}; empty below GRID_FROM screen px per image px.
+ */
+export function gridLines(view, w, h, W, H) {
+  if (!(view.scale >= GRID_FROM)) return { xs: [], ys: [] };
+  const line = (t, n, size) => {
+    const a = Math.max(0, Math.ceil(-t / view.scale)), b = Math.min(n, Math.floor((size - t) / view.scale));
+    const out = [];
+    for (let i = a; i <= b; i++) out.push(t + i * view.scale);
+    return out;
+  };
+  return { xs: line(view.tx, W, w), ys: line(view.ty, H, h) };
+}
+
 /**
  * Outline pixels (indices) of one (h, w) tile of a 0 / 1 map, the rule of _tuner_core.outline on the
  * whole map: a set pixel with a 4-neighbour unset or outside the image. `up` / `down` (length w) and
@@ -167,12 +184,14 @@ export function stepThreshold(value, key, shift = false) {
 
 /**
  * A key pressed on the focused image: {type: "zoom", value} (+ = in, - out), {type: "fit"} (0, f),
- * {type: "pan", dx, dy} (arrows move the view by 64 stage px, Shift 256), else null.
+ * {type: "grid"} (g: the pixel grid on / off), {type: "pan", dx, dy} (arrows move the view by 64
+ * stage px, Shift 256), else null.
  */
 export function stageKey(key, shift = false) {
   if (key === "+" || key === "=") return { type: "zoom", value: 1.25 };
   if (key === "-" || key === "_") return { type: "zoom", value: 0.8 };
   if (key === "0" || key === "f" || key === "F") return { type: "fit" };
+  if (key === "g" || key === "G") return { type: "grid" };
   const d = shift ? 256 : 64;
   const pan = { ArrowLeft: [d, 0], ArrowRight: [-d, 0], ArrowUp: [0, d], ArrowDown: [0, -d] }[key];
   return pan ? { type: "pan", dx: pan[0], dy: pan[1] } : null;

@@ -3,7 +3,9 @@
 // tuner.js. buildDom returns the elements the wiring needs, by name.
 import { el, listen, tintPixels, viewFit, viewKeep, viewPan, viewPercent, viewZoom } from "./shared.js";
 import { TILE, createTileCache, createTileClient, levelFor, levelShape, tileKey, visibleTiles } from "./tiles.js";
-import { EDGE_RGB, MASK_RGBA, REMOVED_RGBA, composeOverlay, greyPixels, packColour, stageKey, thresholdProxy, tileOutline } from "./tuner_core.js";
+import {
+  EDGE_RGB, MASK_RGBA, REMOVED_RGBA, composeOverlay, greyPixels, gridLines, packColour, stageKey, thresholdProxy, tileOutline,
+} from "./tuner_core.js";
 
 export function buildDom(root) {
   const ui = {};
@@ -40,7 +42,10 @@ export function buildDom(root) {
   const zoom = el("span", "mb-tuner-zoom-box");
   ui.fit = el("button", "mb-tuner-fit", { type: "button", title: "Fit the image (0 or f)" }, "Fit");
   ui.zoom = el("span", "mb-tuner-zoom", { title: "Screen pixels per image pixel (wheel or + - to zoom)" }, "100%");
-  zoom.append(ui.fit, ui.zoom);
+  ui.grid = el("input", "mb-tuner-grid", { type: "checkbox" });
+  const grid = el("label", "mb-tuner-field", { title: "Pixel grid from 8 screen px per image px (g)" });
+  grid.append(ui.grid, el("span", "", {}, "Grid"));
+  zoom.append(ui.fit, ui.zoom, grid);
   view.append(op, ui.targetField, zoom);
   stage.append(ui.frame, view, ui.legend);
 
@@ -117,11 +122,11 @@ const MIN_ZOOM = 0.5; // times the fitted scale (or 1:1, when the image is small
  * The image stage: the screen canvas shows `ui.canvas` (the proxy overlay, dw x dh for a W x H image;
  * `proxy()` composes it first) under a view {scale, tx, ty} in FULL-resolution image px, then the
  * tiles on top (`overlay` = {prepare(view) -> true when they cover the view, draw(ctx)}: the proxy is
- * then neither composed nor drawn). Wheel zooms about the cursor, a drag
- * pans; keys on the focused image: + - zoom, 0 / f fit, arrows pan (the slider keeps its arrows).
+ * then neither composed nor drawn). Wheel zooms about the cursor, a drag pans; keys on the focused
+ * image: + - zoom, 0 / f fit, g grid, arrows pan (the slider keeps its arrows).
  * `onMove(view)` runs after every user zoom / pan. The view is in root.dataset.view ("scale,tx,ty").
  */
-export function createStage({ ui, root, onMove = () => {}, onPaint = () => {}, proxy = () => {} }) {
+export function createStage({ ui, root, onMove = () => {}, proxy = () => {} }) {
   const st = { view: { scale: 1, tx: 0, ty: 0 }, W: 0, H: 0, w: 0, h: 0, user: false, frame: 0, overlay: null };
   const ctx = ui.screen.getContext("2d");
   let drag = null;
@@ -144,12 +149,25 @@ export function createStage({ ui, root, onMove = () => {}, onPaint = () => {}, p
     ctx.imageSmoothingEnabled = false;
     if (st.overlay) st.overlay.draw(ctx);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
+    if (ui.grid.checked) drawGrid(k, v);
     root.dataset.view = `${v.scale},${v.tx},${v.ty}`;
     if (!root.dataset.firstPaint) root.dataset.firstPaint = String(Date.now()); // the open latency's end
     ui.zoom.textContent = viewPercent(v.scale);
-    onPaint(v);
   }
   const schedule = () => { if (!st.frame) st.frame = requestAnimationFrame(paint); };
+
+  // one-device-pixel lines on the image pixels' edges (at half pixels: crisp), light over dark
+  function drawGrid(k, v) {
+    const { xs, ys } = gridLines(v, st.w, st.h, st.W, st.H);
+    if (!xs.length || !ys.length) return;
+    const at = (s) => Math.round(k * s) + 0.5;
+    ctx.beginPath();
+    for (const x of xs) { ctx.moveTo(at(x), at(ys[0])); ctx.lineTo(at(x), at(ys[ys.length - 1])); }
+    for (const y of ys) { ctx.moveTo(at(xs[0]), at(y)); ctx.lineTo(at(xs[xs.length - 1]), at(y)); }
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = "rgba(128, 128, 128, 0.45)";
+    ctx.stroke();
+  }
 
   function fit() {
     st.user = false;
@@ -224,6 +242,7 @@ export function createStage({ ui, root, onMove = () => {}, onPaint = () => {}, p
     if (!a) return;
     if (a.type === "zoom") moved(viewZoom(st.view, ...centre(), a.value, lo(), hi()));
     else if (a.type === "pan") moved(viewPan(st.view, a.dx, a.dy));
+    else if (a.type === "grid") { ui.grid.checked = !ui.grid.checked; schedule(); }
     else fit();
     e.preventDefault();
     e.stopPropagation(); // JupyterLab's command-mode shortcuts must not see it
@@ -231,7 +250,7 @@ export function createStage({ ui, root, onMove = () => {}, onPaint = () => {}, p
   const unlisten = listen([
     [ui.screen, "wheel", onWheel, { passive: false }], [ui.screen, "pointerdown", onDown], [ui.screen, "pointermove", onDrag],
     [ui.screen, "pointerup", onUp], [ui.screen, "pointercancel", onUp], [ui.screen, "keydown", onKey],
-    [ui.screen, "dblclick", fit], [ui.fit, "click", fit],
+    [ui.screen, "dblclick", fit], [ui.fit, "click", fit], [ui.grid, "change", schedule],
   ]);
   const observer = new ResizeObserver(() => resize());
   observer.observe(ui.frame);
@@ -265,36 +284,24 @@ export function createTileOverlay({ model, root, probes, stage, look }) {
   let info = model.get("_tiles_info") || {};
   const has = (layer) => !!(info.layers && info.layers[layer]);
   const version = (layer) => info.layers[layer].version;
-  const get = (layer, k, r, c) => {
-    if (!has(layer)) return null;
-    const v = cache.get(`${layer}/${k}/${r}/${c}/${version(layer)}`);
-    return v === undefined ? null : v;
+  const get = (layer, k, r, c) => (has(layer) && cache.get(tileKey(layer, k, r, c, version(layer)))) || null;
+  const setInfo = () => { info = model.get("_tiles_info") || {}; client.setInfo(info); stage.schedule(); };
+  const receive = (msg, buffers) => {
+    const ok = !!msg && msg.type === "tiles" && client.receive(msg, buffers);
+    if (ok) stage.schedule();
+    return ok;
   };
 
-  function setInfo() {
-    info = model.get("_tiles_info") || {};
-    client.setInfo(info);
-    stage.schedule();
-  }
-  function receive(msg, buffers) {
-    if (!msg || msg.type !== "tiles") return false;
-    client.receive(msg, buffers);
-    stage.schedule();
-    return true;
-  }
-
-  function neighbour(k, r, c, grid, side) {
-    const [rows, cols] = grid;
-    const rr = r + (side === "up" ? -1 : side === "down" ? 1 : 0), cc = c + (side === "left" ? -1 : side === "right" ? 1 : 0);
-    if (rr < 0 || cc < 0 || rr >= rows || cc >= cols) return null; // the image's edge
+  // the row / column of the target tile beside (r, c) that touches it: null past the image's edge,
+  // undefined while that tile is not here
+  function neighbour(k, r, c, [rows, cols], side) {
+    const rr = r + ({ up: -1, down: 1 }[side] || 0), cc = c + ({ left: -1, right: 1 }[side] || 0);
+    if (rr < 0 || cc < 0 || rr >= rows || cc >= cols) return null;
     const t = get("target", k, rr, cc);
     if (!t) return undefined;
-    const { data, w, h } = t;
-    if (side === "up") return data.subarray((h - 1) * w, h * w);
-    if (side === "down") return data.subarray(0, w);
-    const col = new Uint8Array(h), x = side === "left" ? w - 1 : 0;
-    for (let y = 0; y < h; y++) col[y] = data[y * w + x];
-    return col;
+    const { data, w, h } = t, x = side === "left" ? w - 1 : 0;
+    if (side === "up" || side === "down") return side === "up" ? data.subarray((h - 1) * w, h * w) : data.subarray(0, w);
+    return Uint8Array.from({ length: h }, (_, y) => data[y * w + x]);
   }
 
   /** The composed canvas of tile (k, r, c), or null while a tile it needs is not here. */
