@@ -344,8 +344,6 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
     def _refresh_item(self) -> None:
         item = self._item(self.index)
         with self.hold_sync():
-            if self._image is None:  # traitlets compares old == new: None == array runs a Python-level
-                self._image, self._labels = item.rgba[:1, :1], item.labels[:1, :1]  # loop (0.4 s at 1024^2)
             self._image, self._labels, self._shown_item = item.rgba, item.labels, self.index
             self._send_edges()
             self._send_fills(item)
