@@ -33,7 +33,7 @@ _watchers: dict[str, threading.Thread] = {}
 
 
 # Extra files of a widget, concatenated between its ``<name>_core.js`` and ``<name>.js`` in this order.
-PARTS = {"tuner": ("tuner_dom", "tuner_dataset"), "painter": ("painter_dom",)}
+PARTS = {"tuner": ("tuner_dom", "tuner_stage", "tuner_tiles", "tuner_dataset"), "painter": ("painter_dom",)}
 
 
 def sources(name: str) -> list[pathlib.Path]:

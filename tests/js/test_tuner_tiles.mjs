@@ -11,6 +11,8 @@ const T = {
   ...(await import(new URL("../../maskbench/widgets/static/probes.js", import.meta.url))),
   ...(await import(new URL("../../maskbench/widgets/static/tuner_core.js", import.meta.url))),
   ...(await import(new URL("../../maskbench/widgets/static/tuner_dom.js", import.meta.url))),
+  ...(await import(new URL("../../maskbench/widgets/static/tuner_stage.js", import.meta.url))),
+  ...(await import(new URL("../../maskbench/widgets/static/tuner_tiles.js", import.meta.url))),
 };
 
 const H = 300, W = 280; // level 0: 2 x 2 tiles (256 + 44 rows, 256 + 24 cols); level 1 is one tile

@@ -8,7 +8,9 @@
 // also throttled while dragging: only it can clean up at full resolution) and answers with the
 // authoritative metrics and mask (packed bits).
 import { batchIndex, batchView, decodeArray, el, listen, subscribe, suppressShortcuts, tintPixels, unpackBits } from "./shared.js";
-import { buildDom, createStage, createTileOverlay } from "./tuner_dom.js";
+import { buildDom } from "./tuner_dom.js";
+import { createStage } from "./tuner_stage.js";
+import { createTileOverlay } from "./tuner_tiles.js";
 import { createProbes } from "./probes.js";
 import {
   EDGE_RGB, MASK_RGBA, REMOVED_RGBA, composeOverlay, createThrottle, decodeFloat64, drawCurves, drawHistogram,
