@@ -332,13 +332,14 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     t.state = { level: -1, zoom: fx, sharp: false, drawn: 0 };
     if (!info.levels || !info.layers || view.scale <= 1 || (geo.dw >= geo.W && geo.dh >= geo.H)) { client.want([]); return false; }
     const k = levelFor(fx, info.levels), fview = { scale: fx, tx: view.tx, ty: view.ty };
-    const pos = visibleTiles(fview, s.width, s.height, info.shape, k, 1);
+    const shown = visibleTiles(fview, s.width, s.height, info.shape, k, 0), inView = new Set(shown.map(([r, c]) => `${r}/${c}`));
+    // the tiles in view first (centre first), then the one-tile margin: the first reply makes the view sharp
+    const pos = [...shown, ...visibleTiles(fview, s.width, s.height, info.shape, k, 1).filter(([r, c]) => !inView.has(`${r}/${c}`))];
     // coalesce: while the view moves, draw what is cached; ask for tiles once it has settled
     const key = `${view.scale},${view.tx},${view.ty},${s.width},${s.height}`, now = performance.now();
     if (key !== lastView) { lastView = key; movedAt = now; }
     if (now - movedAt >= settleMs) client.want(pos.flatMap(([r, c]) => [["image", k, r, c], ["labels", k, r, c]]));
     else { clearTimeout(timer); timer = setTimeout(redraw, settleMs - (now - movedAt) + 1); }
-    const inView = new Set(visibleTiles(fview, s.width, s.height, info.shape, k, 0).map(([r, c]) => `${r}/${c}`));
     const bounds = s.ops.map(opBounds).filter(Boolean);
     if (edits.copies.size) edits.prune(labelsVersion(), s.ops.length > 0, k);
     ctx.setTransform(dpr * fx, 0, 0, dpr * fy, dpr * view.tx, dpr * view.ty); // full-resolution pixels -> device px
