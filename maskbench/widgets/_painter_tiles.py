@@ -3,7 +3,8 @@
 A mixin of :class:`maskbench.widgets.painter.Painter` on top of
 :class:`maskbench.widgets._tiles.TileServer`. Two layers:
 
-* ``"image"``: RGBA tiles of an :class:`~maskbench.render.tiles.ImagePyramid` (one uint8 ``(H, W, C)``
+* ``"image"``: tiles of an :class:`~maskbench.render.tiles.ImagePyramid` in the image's C channels
+  (1, 3 or 4; the browser expands them to RGBA like ``ImagePyramid.tile``) (one uint8 ``(H, W, C)``
   copy of the image, or a reference to a numpy ``(H, W, C)`` uint8 array; coarser levels are built
   in a background thread a second after the widget opens, under a lock, so a first zoom does not wait).
 * ``"labels"``: :func:`~maskbench.render.tiles.label_tile` ``reduce="max"`` of the full-resolution
@@ -25,7 +26,7 @@ import threading
 import numpy as np
 import torch
 
-from maskbench.render.tiles import ImagePyramid, label_tile, level_shape
+from maskbench.render.tiles import ImagePyramid, label_tile, level_shape, tile_box
 from maskbench.widgets._common import one_torch_thread
 from maskbench.widgets._painter_image import area_rgba_proxy
 from maskbench.widgets._tiles import TileLayer
@@ -72,13 +73,20 @@ class PainterTiles:
                 self._pyramid.level(level)
 
     def _tile_layers(self) -> dict[str, TileLayer]:
-        return {"image": TileLayer(self._image_tile, "uint8", 4), "labels": TileLayer(self._label_tile, "uint8", 1)}
+        channels = self._pyramid.level(0).shape[-1]  # the image's own channels: grey 1/4, RGB 3/4 of RGBA's bytes
+        return {
+            "image": TileLayer(self._image_tile, "uint8", channels),
+            "labels": TileLayer(self._label_tile, "uint8", 1),
+        }
 
     def _image_tile(self, level: int, row: int, col: int) -> np.ndarray:
+        """The pyramid's pixels of the tile, in the image's channels (the browser makes RGBA): a view
+        at 1:1 is one reply of tiles, not two, and a grey slide moves a quarter of the bytes."""
+        r0, r1, c0, c1 = tile_box(self._pyramid.shape, level, row, col)
         if level == 0:  # always there: native zoom never waits for the warming thread
-            return self._pyramid.tile(0, row, col)
+            return np.ascontiguousarray(self._pyramid.level(0)[r0:r1, c0:c1])
         with self._pyramid_lock:
-            return self._pyramid.tile(level, row, col)
+            return np.ascontiguousarray(self._pyramid.level(level)[r0:r1, c0:c1])
 
     def _label_tile(self, level: int, row: int, col: int) -> np.ndarray:
         return label_tile(self._full, level, row, col, reduce="max")

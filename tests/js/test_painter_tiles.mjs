@@ -202,3 +202,13 @@ test("the widget wires tiles: a magnified view requests them, replies are drawn 
   assert.equal(root.dataset.grid, "1");
   cleanup();
 });
+
+test("image tiles of 1, 3 or 4 channels become opaque RGBA (4 kept as sent)", () => {
+  const out = new Uint8ClampedArray(8);
+  D.toRGBA(out, new Uint8Array([10, 20]), 1);
+  assert.deepEqual(Array.from(out), [10, 10, 10, 255, 20, 20, 20, 255]);
+  D.toRGBA(out, new Uint8Array([1, 2, 3, 4, 5, 6]), 3);
+  assert.deepEqual(Array.from(out), [1, 2, 3, 255, 4, 5, 6, 255]);
+  D.toRGBA(out, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), 4);
+  assert.deepEqual(Array.from(out), [1, 2, 3, 4, 5, 6, 7, 8]);
+});

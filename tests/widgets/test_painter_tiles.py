@@ -46,7 +46,7 @@ def test_tiles_info_lists_image_and_labels():
     p = make(torch.rand(3, 600, 300))
     info = p._tiles_info
     assert info["tile"] == TILE and info["shape"] == [600, 300] and info["levels"] == 3
-    assert info["layers"]["image"] == {"dtype": "uint8", "channels": 4, "version": info["layers"]["image"]["version"]}
+    assert info["layers"]["image"] == {"dtype": "uint8", "channels": 3, "version": info["layers"]["image"]["version"]}
     assert info["layers"]["labels"]["dtype"] == "uint8" and info["layers"]["labels"]["channels"] == 1
 
 
@@ -56,11 +56,15 @@ def test_image_tiles_are_the_image_pixels_at_level_0_and_block_means_above():
     p = make(img)
     content, buffers = request(p, [["image", 0, 2, 1], ["image", 1, 0, 0]])
     assert [t["level"] for t in content["tiles"]] == [0, 1] and content["dropped"] == 0
+    assert content["tiles"][0]["channels"] == 3 == p._tiles_info["layers"]["image"]["channels"]  # RGB: 3/4 of RGBA
     t0 = tile_array(content["tiles"][0], buffers[0])
-    assert np.array_equal(t0, image_to_rgba(img)[512:520, 256:300].numpy())
+    assert np.array_equal(t0, image_to_rgba(img)[512:520, 256:300, :3].numpy())
     t1 = tile_array(content["tiles"][1], buffers[1]).astype(int)
     ref = img[:, :512, :300].double().view(3, 256, 2, 150, 2).mean((2, 4))  # 2x2 means, rounded half up
-    assert np.abs(t1[..., :3] - np.floor(ref.permute(1, 2, 0).numpy() + 0.5)).max() == 0
+    assert np.abs(t1 - np.floor(ref.permute(1, 2, 0).numpy() + 0.5)).max() == 0
+    grey = make(torch.rand(300, 300))
+    content, buffers = request(grey, [["image", 0, 1, 1]])
+    assert content["tiles"][0]["channels"] == 1 and len(bytes(buffers[0])) == 44 * 44
 
 
 def test_label_tiles_follow_edits_and_their_version_is_bumped():

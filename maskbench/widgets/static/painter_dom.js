@@ -271,7 +271,7 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     canvas.width = obj.w; canvas.height = obj.h;
     const img = new ImageData(obj.w, obj.h);
     if (labels) colorize(img.data, obj.shown || obj.data, obj.w, palette, [0, obj.h, 0, obj.w]);
-    else img.data.set(obj.data);
+    else toRGBA(img.data, obj.data, obj.channels || 4);
     canvas.getContext("2d").putImageData(img, 0, 0);
     obj.dirty = false;
     canvases.set(obj, { gen: want, canvas });
@@ -373,6 +373,14 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     return true;
   };
   return t;
+}
+
+/** Image tile pixels of 1 (grey), 3 (RGB) or 4 channels into RGBA (render.tiles._to_rgba's rule: opaque unless 4). */
+export function toRGBA(rgba, px, channels) {
+  if (channels === 4) { rgba.set(px); return; }
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += channels) {
+    rgba[i] = px[j]; rgba[i + 1] = px[j + (channels === 3 ? 1 : 0)]; rgba[i + 2] = px[j + (channels === 3 ? 2 : 0)]; rgba[i + 3] = 255;
+  }
 }
 
 /** One-pixel lines between image pixels (integer full-resolution coordinates), on device pixels. */
