@@ -26,9 +26,7 @@ import threading
 import numpy as np
 import torch
 
-from maskbench.render.tiles import ImagePyramid, label_tile, level_shape, tile_box
-from maskbench.widgets._common import one_torch_thread
-from maskbench.widgets._painter_image import area_rgba_proxy
+from maskbench.render.tiles import ImagePyramid, label_tile, pyramid_proxy, tile_box
 from maskbench.widgets._tiles import TileLayer
 
 __all__ = ["PainterTiles", "FULL_PATCH_PIXELS"]
@@ -41,21 +39,13 @@ FULL_PATCH_PIXELS = 1 << 20
 
 class PainterTiles:
     def _init_tiles(self, image: torch.Tensor, proxy_size: tuple[int, int]) -> torch.Tensor:
-        """Build the pyramid, publish the layers; returns the RGBA display proxy: the area mean of the
-        coarsest pyramid level still at least the proxy's size (that level, or within rounding of the
-        image's area mean at a power-of-two ratio; the pyramid's uint16 2x2 sums are ~1.5x faster than
-        averaging the full image, and the levels are the tiles of the first zoom anyway)."""
+        """Build the pyramid, publish the layers; returns the RGBA display proxy from the pyramid
+        (:func:`~maskbench.render.tiles.pyramid_proxy`: no full-size float copy; the levels it builds
+        are the tiles of the first zoom anyway)."""
         self._pyramid = ImagePyramid(image)
         self._pyramid_lock = threading.Lock()
         self._publish_tiles()
-        k = 0
-        while k + 1 < self._pyramid.levels and all(
-            a >= b for a, b in zip(level_shape(self._pyramid.shape, k + 1), proxy_size)
-        ):
-            k += 1
-        level = torch.from_numpy(self._pyramid.level(k)).permute(2, 0, 1)  # (C, h, w) view of (h, w, C)
-        with one_torch_thread():  # small matmuls per band: a second thread only adds hand-offs (2x slower when busy)
-            return area_rgba_proxy(level, proxy_size)
+        return pyramid_proxy(self._pyramid, proxy_size)
 
     def _start_warmup(self) -> None:
         """After WARMUP_DELAY_S (the widget's first paint has the CPU first), in a daemon thread: import

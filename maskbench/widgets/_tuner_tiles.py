@@ -23,25 +23,10 @@ from __future__ import annotations
 
 import torch
 
-from maskbench.render.proxy import rgba_proxy
-from maskbench.render.tiles import ImagePyramid, label_tile, level_shape, value_tile
+from maskbench.render.tiles import ImagePyramid, label_tile, value_tile
 from maskbench.widgets._tiles import TileLayer, TileServer
 
-__all__ = ["TunerTiles", "pyramid_proxy"]
-
-
-def pyramid_proxy(pyramid: ImagePyramid, size: tuple[int, int]) -> torch.Tensor:
-    """``(dh, dw, 4)`` uint8 RGBA display proxy from the coarsest pyramid level still at least ``size``.
-
-    The area mean of that level (``rgba_proxy``), from a level at most ~4x the proxy's pixels: within
-    rounding of ``rgba_proxy`` of the full image when the sizes are a power-of-two ratio apart (the
-    levels are rounded 2x2 means); otherwise the bins follow the level's pixels (a sub-block blur).
-    """
-    k = 0
-    while k + 1 < pyramid.levels and all(a >= b for a, b in zip(level_shape(pyramid.shape, k + 1), size)):
-        k += 1
-    level = torch.from_numpy(pyramid.level(k)).permute(2, 0, 1)  # (C, h, w) view of the (h, w, C) level
-    return rgba_proxy(level, size)
+__all__ = ["TunerTiles"]
 
 
 class TunerTiles(TileServer):

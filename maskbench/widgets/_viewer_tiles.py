@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from maskbench.kernels._casting import accumulation_dtype
 from maskbench.render import contours, image_to_rgba
-from maskbench.render.tiles import ImagePyramid, label_tile, level_shape, tile_box, value_tile
+from maskbench.render.tiles import ImagePyramid, label_tile, level_shape, proxy_level, tile_box, value_tile
 from maskbench.widgets._viewer_core import keep_of, masked
 
 __all__ = ["ItemTiles", "ViewerTiles", "mean_fill", "proxy_tile"]
@@ -75,17 +75,12 @@ class ItemTiles:
 
     def proxy(self, size: tuple[int, int]) -> torch.Tensor:
         """The ``(C, dh, dw)`` display proxy from the pyramid (cheaper than averaging the full image
-        again, and no full-size float copy): the level of that size when there is one (8192^2 ->
-        1024^2), else the coarsest level at least twice the size, area-averaged to it (cells of that
-        level are whole blocks but for the last: positions within half a proxy pixel). uint8 for a
-        uint8 image, else float in [0, 1]."""
+        again, and no full-size float copy): level :func:`~maskbench.render.tiles.proxy_level` (the
+        coarsest still at least the proxy's size, as for the Painter and the Tuner), area-averaged to
+        the size unless it is that size (8192^2 -> 1024^2). uint8 for a uint8 image, else float in [0, 1]."""
         size = tuple(size)
-        levels = [level_shape(self.shape, k) for k in range(self.pyramid.levels)]
-        exact = [k for k, shape in enumerate(levels) if shape == size]
-        if exact:
-            level = exact[0]
-        else:
-            level = max(k for k, (h, w) in enumerate(levels) if k == 0 or (h >= 2 * size[0] and w >= 2 * size[1]))
+        level = proxy_level(self.shape, size)
+        exact = level_shape(self.shape, level) == size
         px = torch.from_numpy(self.pyramid.level(level)).permute(2, 0, 1)
         if exact and self.image.dtype == torch.uint8:
             return px

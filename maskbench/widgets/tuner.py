@@ -29,6 +29,7 @@ import traitlets
 from maskbench.kernels.threshold import THRESHOLD_METHODS
 from maskbench.render import display_size
 from maskbench.render.proxy import nearest_proxy, probability_proxy
+from maskbench.render.tiles import pyramid_proxy
 from maskbench.widgets import _frontend
 from maskbench.widgets import _tuner_core as core
 from maskbench.widgets._common import (
@@ -45,7 +46,7 @@ from maskbench.widgets._common import (
 )
 from maskbench.widgets._transport import ArrayTrait, pack_bits
 from maskbench.widgets._tuner_dataset import DatasetMode
-from maskbench.widgets._tuner_tiles import TunerTiles, pyramid_proxy
+from maskbench.widgets._tuner_tiles import TunerTiles
 
 __all__ = ["ThresholdTuner", "METHODS", "TunerValueError", "TunerTypeError"]
 

@@ -271,3 +271,20 @@ def test_tiles_of_device_inputs_come_back_on_the_cpu(device) -> None:
     assert np.array_equal(label_tile(labels, 1, 0, 0), ref_block(labels.cpu().numpy(), 2, "max"))
     image = torch.rand(3, 300, 300, device=device)
     assert np.array_equal(ImagePyramid(image).tile(0, 1, 1), image_to_rgba(image)[256:, 256:].cpu().numpy())
+
+
+def test_pyramid_proxy_is_the_area_mean_within_rounding() -> None:
+    from maskbench.render.proxy import rgba_proxy
+    from maskbench.render.tiles import ImagePyramid, proxy_level, pyramid_proxy
+
+    assert [proxy_level((8192, 8192), (s, s)) for s in (1024, 1025, 4096, 8192, 9000)] == [3, 2, 1, 0, 0]
+    g = torch.Generator().manual_seed(0)
+    noise = (torch.rand(3, 512, 512, generator=g) * 255).to(torch.uint8)  # a power-of-two ratio: the same bins
+    got = pyramid_proxy(ImagePyramid(noise), (128, 128)).numpy().astype(int)
+    assert np.abs(got - rgba_proxy(noise, (128, 128)).numpy().astype(int)).max() <= 1
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 601), torch.linspace(0, 1, 333), indexing="ij")
+    smooth = torch.stack([yy, xx, (yy + xx) / 2])  # other ratios: bins on the level's pixels, a slight blur
+    for size, tol in [((128, 71), 5), ((601, 333), 0)]:  # bins off by < one level-2 pixel (4 px x 0.77 / px)
+        got = pyramid_proxy(ImagePyramid(smooth), size).numpy().astype(int)
+        want = rgba_proxy(smooth, size).numpy().astype(int)
+        assert got.shape == want.shape and np.abs(got - want).max() <= tol, (size, np.abs(got - want).max())

@@ -1,4 +1,4 @@
-"""The Painter at large sizes (issue 12): a display proxy without full-size temporaries, a clear error
+"""The Painter at large sizes (issue 12): a display proxy from the image pyramid, a clear error
 when the image cannot fit in memory, and kernel memory measured in a child process."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import torch.nn.functional as F
 
 from maskbench._checks import MaskbenchError
 from maskbench.render import image_to_rgba
+from maskbench.render.proxy import rgba_proxy
 from maskbench.widgets import Painter
 from maskbench.widgets import _painter_image as pimg
-from maskbench.widgets._painter_image import area_rgba_proxy, check_memory, painter_bytes
+from maskbench.widgets._painter_image import check_memory, painter_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,56 +30,6 @@ def _reference(image: torch.Tensor, size) -> torch.Tensor:
     return image_to_rgba(F.adaptive_avg_pool2d(x[None], size)[0].float())
 
 
-@pytest.mark.parametrize("channels", [1, 3, 4])
-@pytest.mark.parametrize("shape,size", [((64, 48), (8, 6)), ((90, 60), (30, 20)), ((37, 12), (37, 3))])
-def test_area_proxy_equals_adaptive_pooling_at_integer_ratios(channels, shape, size):
-    g = torch.Generator().manual_seed(channels)
-    x = torch.randint(0, 256, (channels, *shape), dtype=torch.uint8, generator=g)
-    ref = _reference(x, size)
-    assert torch.equal(area_rgba_proxy(x, size), ref)
-    hwc = x.permute(1, 2, 0).contiguous().permute(2, 0, 1)  # a numpy (H, W, C) array seen channels first
-    assert torch.equal(area_rgba_proxy(hwc, size), ref)
-    assert (area_rgba_proxy(x.double() / 255, size).int() - ref.int()).abs().max() <= 1
-
-
-def test_area_proxy_bands_and_edges(monkeypatch):
-    """Many small bands (the band size patched down) and partial edge blocks give the same proxy."""
-    g = torch.Generator().manual_seed(1)
-    x = torch.randint(0, 256, (3, 203, 157), dtype=torch.uint8, generator=g)
-    whole = area_rgba_proxy(x, (20, 15))
-    monkeypatch.setattr(pimg, "_BAND_BYTES", 4 * 157 * 3 * 7)  # 7 rows per band
-    assert torch.equal(area_rgba_proxy(x, (20, 15)), whole)
-    # an integer ratio with bands that are not a multiple of the block: still exact
-    y = torch.randint(0, 256, (3, 200, 150), dtype=torch.uint8, generator=g)
-    assert torch.equal(area_rgba_proxy(y, (20, 15)), _reference(y, (20, 15)))
-
-
-@pytest.mark.parametrize("shape,size", [((203, 157), (20, 15)), ((1000, 7), (333, 7)), ((5, 9), (2, 9))])
-def test_area_proxy_non_integer_ratio_is_an_area_mean(shape, size):
-    """Off integer ratios the bins are whole half-bin blocks: a smooth image is within 2 levels of
-    adaptive pooling, a constant image exact, and every value lies between the image's min and max."""
-    h, w = shape
-    ramp = (torch.linspace(0, 1, h)[:, None] * 0.7 + torch.linspace(0, 1, w)[None, :] * 0.3)[None].repeat(3, 1, 1)
-    got = area_rgba_proxy(ramp, size)
-    assert (got.int() - _reference(ramp, size).int()).abs().max() <= 2 * 255 / min(size) + 1
-    const = torch.full((3, h, w), 77, dtype=torch.uint8)
-    assert (area_rgba_proxy(const, size)[..., :3] == 77).all()
-    g = torch.Generator().manual_seed(2)
-    noise = torch.randint(10, 200, (1, h, w), dtype=torch.uint8, generator=g)
-    out = area_rgba_proxy(noise, size)[..., 0]
-    assert out.min() >= 10 and out.max() <= 200
-
-
-def test_area_proxy_bool_and_nan():
-    b = torch.zeros(8, 8, dtype=torch.bool)
-    b[:4, :4] = True
-    assert area_rgba_proxy(b, (2, 2))[..., 0].tolist() == [[255, 0], [0, 0]]
-    f = torch.rand(8, 8)
-    f[0, 0] = float("nan")
-    out = area_rgba_proxy(f, (2, 2))
-    assert out[0, 0, :3].tolist() == [0, 0, 0] and out[0, 0, 3] == 255  # like rgba_proxy: the NaN block is black
-
-
 def test_painter_proxy_comes_from_the_pyramid():
     """The proxy is the area mean of the coarsest pyramid level at least its size: at a power-of-two
     ratio that level itself (rounded 2x2 means), within 1 of the image's own area mean."""
@@ -87,20 +38,20 @@ def test_painter_proxy_comes_from_the_pyramid():
     assert np.array_equal(p._image[..., :3].numpy(), p._pyramid.level(3))
     ref = _reference(torch.from_numpy(img).permute(2, 0, 1), (256, 128))
     assert (p._image.int() - ref.int()).abs().max() <= 1
-    q = Painter(img, max_display=300)  # 300 x 150: from level 2 (512 x 256), by area_rgba_proxy
-    assert torch.equal(q._image, area_rgba_proxy(torch.from_numpy(q._pyramid.level(2)).permute(2, 0, 1), (300, 150)))
+    q = Painter(img, max_display=300)  # 300 x 150: from level 2 (512 x 256), area-averaged
+    assert torch.equal(q._image, rgba_proxy(torch.from_numpy(q._pyramid.level(2)).permute(2, 0, 1), (300, 150)))
 
 
 def test_too_large_image_names_its_size(monkeypatch):
     monkeypatch.setattr(pimg, "available_memory", lambda: (1 << 30, "a test"))
     with pytest.raises(
-        MaskbenchError, match=r"image: a 20000x20000 image .* needs about 1\.9 GiB .* only 1\.0 GiB"
+        MaskbenchError, match=r"image: a 20000x20000 image .* needs about 2\.0 GiB .* only 1\.0 GiB"
     ) as err:
         check_memory((20000, 20000), 3)
     assert isinstance(err.value, ValueError) and "image[::2, ::2]" in str(err.value) and "(a test)" in str(err.value)
     check_memory((20000, 20000), 1)  # 0.9 GiB fits in 1 GiB
     check_memory((8192, 8192), 3)
-    assert painter_bytes((8192, 8192), 3) < 2 * 8192 * 8192 * 3
+    assert painter_bytes((8192, 8192), 3) < 3 * 8192 * 8192 * 3  # issue 12: under ~3x the image bytes
     # the Painter checks before it allocates anything
     monkeypatch.setattr(pimg, "available_memory", lambda: (1 << 20, "a test"))
     with pytest.raises(MaskbenchError, match=r"a 2000x3000 image with 3 channel"):

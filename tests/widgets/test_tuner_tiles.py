@@ -12,10 +12,8 @@ import pytest
 import torch
 
 import maskbench
-from maskbench.render.proxy import rgba_proxy
 from maskbench.render.tiles import ImagePyramid, level_count, tile_box, tile_grid
 from maskbench.widgets import ThresholdTuner
-from maskbench.widgets._tuner_tiles import pyramid_proxy
 
 
 def _tuner(h=600, w=530, *, image=True, target=True, batch=1, **kwargs):
@@ -117,19 +115,6 @@ def test_bad_tile_requests_are_answered_with_an_error() -> None:
         t._handle_custom_msg({"type": "tiles", "id": 1, "keys": [["image", 0, 0, 0]]}, [])
     assert sent[-1][0]["tiles"] == [] and "image" in sent[-1][0]["error"]
     assert t.threshold == 0.5 and t.mask is not None  # the widget is unharmed
-
-
-def test_pyramid_proxy_is_the_area_mean_within_rounding() -> None:
-    g = torch.Generator().manual_seed(0)
-    noise = (torch.rand(3, 512, 512, generator=g) * 255).to(torch.uint8)  # a power-of-two ratio: the same bins
-    got = pyramid_proxy(ImagePyramid(noise), (128, 128)).numpy().astype(int)
-    assert np.abs(got - rgba_proxy(noise, (128, 128)).numpy().astype(int)).max() <= 1
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, 601), torch.linspace(0, 1, 333), indexing="ij")
-    smooth = torch.stack([yy, xx, (yy + xx) / 2])  # other ratios: bins on the level's pixels, a slight blur
-    for size, tol in [((128, 71), 5), ((601, 333), 0)]:  # bins off by < one level-2 pixel (4 px x 0.77 / px)
-        got = pyramid_proxy(ImagePyramid(smooth), size).numpy().astype(int)
-        want = rgba_proxy(smooth, size).numpy().astype(int)
-        assert got.shape == want.shape and np.abs(got - want).max() <= tol, (size, np.abs(got - want).max())
 
 
 _CHILD = r"""

@@ -110,8 +110,9 @@ def test_mean_fill_is_the_kernels_mean_without_a_full_size_copy(monkeypatch) -> 
 @pytest.mark.parametrize(("shape", "smooth"), [((600, 520), False), ((600, 530), True)])
 def test_a_big_items_proxy_comes_from_its_pyramid(monkeypatch, shape, smooth) -> None:
     """Above BAND_PIXELS the display proxy comes from the pyramid: its level when one has the proxy's
-    size (2x2 means of 2x2 means: within 1 of the one-pass area average, even on noise), else a
-    level at least twice as big, area-averaged (close on a smooth image)."""
+    size (2x2 means of 2x2 means: within 1 of the one-pass area average, even on noise), else the
+    coarsest level at least as big, area-averaged (render.tiles.proxy_level, the rule of every widget:
+    within 2 on a smooth image; a level twice as big was within 1 but costs up to 4x the float work)."""
     import maskbench.widgets.viewer as viewer_module
     from maskbench.render.proxy import rgba_proxy
     from maskbench.widgets import Viewer
@@ -124,7 +125,7 @@ def test_a_big_items_proxy_comes_from_its_pyramid(monkeypatch, shape, smooth) ->
     v = Viewer(image, image[0] > 128, max_display=150)
     assert v._tiles is not None and v._tiles[1]._pyramid is not None  # built from the pyramid
     diff = np.abs(v._image.astype(int) - rgba_proxy(image, v._image.shape[:2]).numpy().astype(int)).max()
-    assert diff <= 1
+    assert diff <= (2 if smooth else 1)
 
 
 # ---- the Viewer as a tile server -----------------------------------------------------------------
