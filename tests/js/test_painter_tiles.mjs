@@ -183,6 +183,13 @@ test("the widget wires tiles: a magnified view requests them, replies are drawn 
   assert.equal(root.dataset.sharp, "1");
   assert.ok(Number(root.dataset.sharpFrames) >= 1);
   assert.match(host.querySelector(".mb-zoom").textContent, /% · level 0$/);
+  // the tiles in view came alone (a smaller first reply); the one-tile margin is the next request
+  const margin = requests();
+  assert.equal(margin.length, 1);
+  const asked = new Set(req[0][1].keys.map((k) => k.join("/")));
+  assert.ok(margin[0][1].keys.length > 0 && margin[0][1].keys.every((k) => !asked.has(k.join("/"))));
+  reply(margin[0]);
+  await dom.flush();
   // a kernel change (undo from Python, say) with the box's labels: level-0 tiles move to the new
   // version without being fetched again, and show the new labels
   const info = model.get("_tiles_info");

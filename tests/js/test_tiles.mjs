@@ -288,3 +288,41 @@ test("client: wrong-sized buffers and other messages are ignored", () => {
   assert.equal(T.tileData(new Uint8Array(6).buffer, { h: 1, w: 3, dtype: "uint16", channels: 1 }).length, 3);
   assert.equal(T.tileData(new Uint8Array(6), { h: 1, w: 3, dtype: "int64" }), null);
 });
+
+test("client: want(keys, urgent) asks for the urgent keys alone first, then the rest", () => {
+  const { sent, client } = setup();
+  const keys = [["image", 0, 0, 0], ["image", 0, 0, 1], ["image", 0, 1, 0], ["image", 0, 1, 1]];
+  client.want(keys, 2);
+  assert.deepEqual(sent.map((m) => m.keys), [keys.slice(0, 2)]); // one in flight: the margin waits
+  client.receive(...reply(sent[0]));
+  assert.deepEqual(sent[1].keys, keys.slice(2)); // then the rest
+  client.receive(...reply(sent[1]));
+  client.want(keys, 2);
+  assert.equal(sent.length, 2); // all cached
+  const s2 = setup();
+  s2.client.want(keys, 0); // nothing urgent: everything in one request
+  assert.deepEqual(s2.sent[0].keys, keys);
+});
+
+test("client: maxInFlight pipelines the rest after the urgent keys, never more requests than slots", () => {
+  const sent = [], timers = fakeTimers(), cache = T.createTileCache();
+  const client = T.createTileClient({ send: (m) => sent.push(m), cache, info: INFO, ...timers, maxInFlight: 2 });
+  const keys = [["image", 0, 0, 0], ["image", 0, 0, 1], ["image", 0, 1, 0], ["image", 0, 1, 1]];
+  client.want(keys, 1);
+  assert.deepEqual(sent.map((m) => m.keys), [keys.slice(0, 1), keys.slice(1)]); // both sent at once
+  assert.equal(client.inFlight, 2);
+  client.want([["image", 1, 0, 0]]); // both slots busy: kept, not sent
+  client.want([...keys, ["image", 1, 0, 0]], 1); // keys in flight are not asked again
+  assert.equal(sent.length, 2);
+  client.receive(...reply(sent[1])); // replies may come in any order; each frees its slot
+  assert.deepEqual(sent[2].keys, [["image", 1, 0, 0]]);
+  assert.equal(client.inFlight, 2);
+  client.receive(...reply(sent[0]));
+  client.receive(...reply(sent[2]));
+  assert.equal(client.busy, false);
+  assert.equal(timers.count, 0);
+  assert.equal(cache.size, 5);
+  const big = T.createTileClient({ send: () => {}, cache, info: INFO, ...fakeTimers(), maxInFlight: 1e9 });
+  big.want(Array.from({ length: 16 }, (_, i) => ["image", 0, i >> 2, i & 3]), 1);
+  assert.ok(big.inFlight <= T.MAX_IN_FLIGHT); // clamped: a small fixed number
+});

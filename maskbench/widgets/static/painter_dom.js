@@ -333,12 +333,13 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     if (!info.levels || !info.layers || view.scale <= 1 || (geo.dw >= geo.W && geo.dh >= geo.H)) { client.want([]); return false; }
     const k = levelFor(fx, info.levels), fview = { scale: fx, tx: view.tx, ty: view.ty };
     const shown = visibleTiles(fview, s.width, s.height, info.shape, k, 0), inView = new Set(shown.map(([r, c]) => `${r}/${c}`));
-    // the tiles in view first (centre first), then the one-tile margin: the first reply makes the view sharp
+    // the tiles in view first (centre first), asked for alone (a smaller first reply makes the view sharp
+    // sooner), then the one-tile margin as the next request
     const pos = [...shown, ...visibleTiles(fview, s.width, s.height, info.shape, k, 1).filter(([r, c]) => !inView.has(`${r}/${c}`))];
     // coalesce: while the view moves, draw what is cached; ask for tiles once it has settled
     const key = `${view.scale},${view.tx},${view.ty},${s.width},${s.height}`, now = performance.now();
     if (key !== lastView) { lastView = key; movedAt = now; }
-    if (now - movedAt >= settleMs) client.want(pos.flatMap(([r, c]) => [["image", k, r, c], ["labels", k, r, c]]));
+    if (now - movedAt >= settleMs) client.want(pos.flatMap(([r, c]) => [["image", k, r, c], ["labels", k, r, c]]), 2 * shown.length);
     else { clearTimeout(timer); timer = setTimeout(redraw, settleMs - (now - movedAt) + 1); }
     const bounds = s.ops.map(opBounds).filter(Boolean);
     if (edits.copies.size) edits.prune(labelsVersion(), s.ops.length > 0, k);
@@ -346,12 +347,12 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     ctx.imageSmoothingEnabled = fx < 1;
     const plan = [];
     let sharp = 0;
-    for (const [r, c] of pos) {
+    for (const [r, c] of shown) { // the margin is off screen: no canvases made for it here
       const img = bestTile(cache, "image", info.layers.image.version, k, r, c, info.levels);
       if (!img) continue;
       const lab = labelsAt(k, r, c, s.ops, bounds);
       plan.push([r, c, img.tile, lab]);
-      if (inView.has(`${r}/${c}`) && img.level === k && lab && (lab.level ?? lab.k) === k) sharp++;
+      if (img.level === k && lab && (lab.level ?? lab.k) === k) sharp++;
     }
     for (const [r, c, img] of plan) drawPart(ctx, img, false, k, r, c);
     ctx.imageSmoothingEnabled = false;

@@ -14,12 +14,15 @@
 // Additions to the protocol text (nothing in it changed): tileKey, tileData, MAX_TILE_KEYS,
 // TILE_TIMEOUT_MS, TILE_CACHE_BYTES; cache.keys() and cache.maxBytes; client.close() (call it when
 // the view is destroyed: it clears the timeout timer), client.busy, client.wanted, client.stats;
-// createTileClient's optional timeoutMs / setTimer / clearTimer (tests inject fake timers).
+// createTileClient's optional timeoutMs / setTimer / clearTimer (tests inject fake timers) and maxInFlight
+// (MAX_IN_FLIGHT at most); want(keys, urgent): the first `urgent` keys are asked for alone first;
+// client.inFlight (the number of requests in flight).
 
 export const TILE = 256;
 export const MAX_TILE_KEYS = 64; // widgets/_tiles.py MAX_TILE_KEYS
 export const TILE_TIMEOUT_MS = 3000; // a reply that never comes frees the slot after this
 export const TILE_CACHE_BYTES = 128 * 1024 * 1024;
+export const MAX_IN_FLIGHT = 4; // the most requests createTileClient keeps in flight (maxInFlight is clamped to it)
 
 const TYPED = { uint8: Uint8Array, uint16: Uint16Array, float32: Float32Array };
 
@@ -131,71 +134,85 @@ export function tileData(buffer, meta) {
 }
 
 /**
- * The one-in-flight tile fetcher. want(keys) keeps only the newest wanted set ([[layer, level, row,
- * col], ...], most wanted first) and sends what is missing when no request is in flight;
- * receive(msg, buffers) caches every tile of a reply whose version is still current (a late reply
- * too), frees the slot and sends what is still missing. A reply that never comes frees the slot
- * after timeoutMs; its keys are not asked again while it may still come (until its late reply or
- * setInfo()), so a busy kernel is not handed the same work twice. Keys the kernel rejected (an error reply) are not sent again as the same request
- * until setInfo() (so a draw after each reply cannot loop on an error); keys outside the levels or
- * grid of `info` are never sent. setInfo(info) takes a new _tiles_info and forgets the cached tiles
- * of its layers' old versions. close() stops it (clears its timer; call it when the view goes).
- * Timers are injectable for tests.
+ * The tile fetcher: at most `maxInFlight` requests in flight (1 by default; a small fixed number,
+ * never more than MAX_IN_FLIGHT). want(keys, urgent) keeps only the newest wanted set ([[layer,
+ * level, row, col], ...], most wanted first; its first `urgent` keys, all by default, are the tiles in
+ * view) and sends what is missing while a slot is free: the missing urgent keys alone first (a small
+ * reply comes sooner), then the rest as the next request (pipelined when a second slot is free, else
+ * once the first reply came). Keys in flight are not asked again. receive(msg, buffers) caches every
+ * tile of a reply whose version is still current (a late reply too), frees its slot and sends what is
+ * still missing. A reply that never comes frees its slot after timeoutMs; its keys are not asked again
+ * while it may still come (until its late reply or setInfo()), so a busy kernel is not handed the same
+ * work twice. Keys the kernel rejected (an error reply) are not sent again as the same request until
+ * setInfo() (so a draw after each reply cannot loop on an error); keys outside the levels or grid of
+ * `info` are never sent. setInfo(info) takes a new _tiles_info and forgets the cached tiles of its
+ * layers' old versions. close() stops it (clears its timers; call it when the view goes). Timers are
+ * injectable for tests.
  */
-export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_MS, setTimer = setTimeout, clearTimer = clearTimeout }) {
+export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_MS, setTimer = setTimeout, clearTimer = clearTimeout, maxInFlight = 1 }) {
+  const slots = Math.min(MAX_IN_FLIGHT, Math.max(1, Math.floor(Number(maxInFlight)) || 1));
   let current = info || {};
   let wanted = [];
-  let inFlight = null; // {id, keys, timer}
+  let urgent = 0;
+  const inFlight = new Map(); // id -> {keys, tiles: Set of tile keys, timer}
   let nextId = 0;
   let failed = ""; // the keys of the last request the kernel rejected, as JSON
   let closed = false;
   const late = new Map(); // id of a timed-out request -> its tile keys (its reply may still come)
   const stats = { sent: 0, received: 0, cached: 0, stale: 0, timeouts: 0, errors: 0, lastError: "" };
   const version = (layer) => current.layers?.[layer]?.version;
+  const keysOf = (keys) => new Set(keys.map(([l, k, r, c]) => tileKey(l, k, r, c, version(l))));
 
+  // the missing keys of the wanted set (not cached, not in flight, not late): the urgent ones if any, else the rest
   function missing() {
-    const seen = new Set(), out = [];
+    const seen = new Set(), first = [], rest = [];
     const levels = current.levels || 0, shape = current.shape;
-    const pending = late.size ? new Set([...late.values()].flatMap((keys) => [...keys])) : null;
-    for (const key of wanted) {
-      const [layer, level, row, col] = key;
+    const pending = new Set();
+    for (const keys of late.values()) for (const k of keys) pending.add(k);
+    for (const req of inFlight.values()) for (const k of req.tiles) pending.add(k);
+    for (let i = 0; i < wanted.length; i++) {
+      const [layer, level, row, col] = wanted[i];
       const v = version(layer);
       if (v === undefined || !shape || !(Number.isInteger(level) && level >= 0 && level < levels)) continue;
       const [rows, cols] = tileGrid(shape, level);
       if (!(Number.isInteger(row) && Number.isInteger(col) && row >= 0 && col >= 0 && row < rows && col < cols)) continue;
       const k = tileKey(layer, level, row, col, v);
-      if (seen.has(k) || cache.has(k) || (pending && pending.has(k))) continue;
+      if (seen.has(k) || cache.has(k) || pending.has(k)) continue;
       seen.add(k);
-      out.push([layer, level, row, col]);
-      if (out.length >= MAX_TILE_KEYS) break;
+      const out = i < urgent ? first : rest;
+      if (out.length < MAX_TILE_KEYS) out.push([layer, level, row, col]);
+      if (first.length >= MAX_TILE_KEYS) break;
     }
-    return out;
+    return first.length ? first : rest;
   }
-  function free() {
-    if (inFlight) clearTimer(inFlight.timer);
-    inFlight = null;
+  function free(id) {
+    const req = inFlight.get(id);
+    if (req) clearTimer(req.timer);
+    inFlight.delete(id);
   }
   function pump() {
-    if (inFlight || closed) return;
-    const keys = missing();
-    if (!keys.length || JSON.stringify(keys) === failed) return;
-    const id = ++nextId;
-    const timer = setTimer(() => {
-      if (inFlight && inFlight.id === id) {
+    while (!closed && inFlight.size < slots) {
+      const keys = missing();
+      if (!keys.length || JSON.stringify(keys) === failed) return;
+      const id = ++nextId;
+      const timer = setTimer(() => {
+        const req = inFlight.get(id);
+        if (!req) return;
         stats.timeouts++;
-        late.set(id, new Set(keys.map(([l, k, r, c]) => tileKey(l, k, r, c, version(l)))));
+        late.set(id, req.tiles);
         if (late.size > 8) late.delete(late.keys().next().value); // a kernel that never answers: bounded
-        inFlight = null;
+        inFlight.delete(id);
         pump();
-      }
-    }, timeoutMs);
-    inFlight = { id, keys, timer };
-    stats.sent++;
-    send({ type: "tiles", id, keys });
+      }, timeoutMs);
+      inFlight.set(id, { keys, tiles: keysOf(keys), timer });
+      stats.sent++;
+      send({ type: "tiles", id, keys });
+    }
   }
   return {
-    want(keys) {
+    want(keys, nUrgent) {
       wanted = Array.isArray(keys) ? keys : [];
+      urgent = Number.isInteger(nUrgent) && nUrgent >= 0 ? nUrgent : wanted.length;
       pump();
     },
     receive(msg, buffers = []) {
@@ -217,9 +234,10 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
         stats.errors++;
         stats.lastError = String(msg.error);
       }
-      if (inFlight && msg.id === inFlight.id) {
-        if (msg.error) failed = JSON.stringify(inFlight.keys); // the same request would fail again
-        free();
+      const req = inFlight.get(msg.id);
+      if (req) {
+        if (msg.error) failed = JSON.stringify(req.keys); // the same request would fail again
+        free(msg.id);
       }
       pump();
       return true;
@@ -234,14 +252,16 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
         if (parts.length !== 5 || !(layer in before)) continue; // not one of this client's tiles
         if (String(version(layer)) !== parts[4]) cache.delete(key);
       }
+      for (const req of inFlight.values()) req.tiles = keysOf(req.keys); // in flight under the new versions
       pump();
     },
     close() {
       closed = true;
-      free();
+      for (const id of [...inFlight.keys()]) free(id);
       late.clear();
     },
-    get busy() { return inFlight !== null; },
+    get busy() { return inFlight.size > 0; },
+    get inFlight() { return inFlight.size; },
     get wanted() { return wanted; },
     stats,
   };
