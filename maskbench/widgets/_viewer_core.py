@@ -41,6 +41,7 @@ __all__ = [
     "ItemProxies",
     "build_item",
     "fill_rgba",
+    "fill_value",
 ]
 
 MODES = ("keep", "remove", "mean", "inpaint", "weighted")
@@ -128,6 +129,17 @@ def image_proxy(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 BAND_PIXELS = 1 << 22
 
 
+def fill_value(image: torch.Tensor, fill: float) -> torch.Tensor:
+    """``fill`` as ``apply_mask`` stores it in ``image``'s dtype (a 0-d tensor), by the kernel's own
+    conversion (``apply_mask`` -> ``_tensor_fill`` -> ``_scalar_as_tensor``): a value the dtype cannot
+    hold (0.5 or 300 for uint8) raises its ``CastError``. What every replaced pixel of keep / remove
+    becomes, without a one-pixel ``apply_mask`` call: its first call in a process imports sympy
+    (``torch.broadcast_shapes`` in ``kernels._masking``, 0.5-1 s), which must not delay the first paint."""
+    from maskbench.kernels.assign import _scalar_as_tensor
+
+    return _scalar_as_tensor(fill, image, "fill", "image")
+
+
 def fill_rgba(xp: torch.Tensor, mode: str, fill: float, keep: torch.Tensor | None = None) -> np.ndarray:
     """The RGBA colour of a replaced pixel in a constant-fill mode, computed by ``apply_mask`` itself.
 
@@ -135,9 +147,7 @@ def fill_rgba(xp: torch.Tensor, mode: str, fill: float, keep: torch.Tensor | Non
     fill of this item's proxy, read at one mask pixel (zeros when the proxy has none).
     """
     if mode != "mean":
-        one = xp[None, :, :1, :1]
-        out = masked(one, torch.zeros((1, 1, 1, 1), dtype=torch.bool, device=xp.device), None, "keep", fill)
-        return image_to_rgba(out[0]).reshape(4).cpu().numpy()
+        return image_to_rgba(fill_value(xp, fill).expand(xp.shape[0], 1, 1)).reshape(4).cpu().numpy()
     flat = keep.reshape(-1)
     i = int(flat.to(torch.uint8).argmax())  # one host read per item, in the widget (not a kernel)
     if not bool(flat[i]):

@@ -18,6 +18,7 @@ keep / remove / mean from image and mask tiles as it does from the proxies.
 from __future__ import annotations
 
 import functools
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -65,6 +66,7 @@ from maskbench.widgets._viewer_core import (
     allowed_modes,
     build_item,
     fill_rgba,
+    fill_value,
     item_edges,
     keep_of,
     masked,
@@ -102,6 +104,27 @@ def _serial_for_small_items(method):
             return method(self, *args, **kwargs)
 
     return wrapper
+
+
+#: Seconds between a Viewer's construction and the process's one background warm-up (``_start_warmup``).
+WARMUP_DELAY_S = 1.0
+_warmup: threading.Timer | None = None
+
+
+def _warm_up() -> None:
+    """The first ``torch.broadcast_shapes`` call in a process imports sympy (0.5-1 s; every
+    ``apply_mask`` makes one, in ``kernels._masking``): done here, not on the first tile or mode change."""
+    torch.broadcast_shapes((1,), (1,))
+
+
+def _start_warmup() -> None:
+    """After WARMUP_DELAY_S (the widget's first paint has the CPU first), in a daemon thread, once per
+    process: :func:`_warm_up`."""
+    global _warmup
+    if _warmup is None:
+        _warmup = threading.Timer(WARMUP_DELAY_S, _warm_up)
+        _warmup.name, _warmup.daemon = "maskbench-viewer-warmup", True
+        _warmup.start()
 
 
 class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
@@ -259,6 +282,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
         self._tiles = None  # (index, ItemTiles) of the shown item, built on its first tile (ViewerTiles)
         self._refresh_item()
         self._publish_tiles()
+        _start_warmup()
         self.on_msg(self._on_custom_msg)
         self.observe(self._on_result_inputs, names=["mode", "fill"])
         self.observe(lambda _: self._guard(self._new_item), names=["index"])
@@ -268,13 +292,11 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
     @traitlets.validate("fill")
     def _fill_fits_the_image(self, proposal):
         """A fill the image's dtype cannot hold (0.5 or 300 for uint8) is rejected here, not later in
-        ``result``: checked by ``apply_mask`` itself on one pixel, so the rule is the kernel's."""
-        from maskbench import apply_mask
-
+        ``result``: checked by ``apply_mask``'s own conversion of a number fill (``fill_value``), so the
+        rule is the kernel's."""
         value = proposal["value"]
-        one = self._x[:1, :, :1, :1]
         try:
-            apply_mask(one, torch.ones((1, 1, 1, 1), dtype=torch.bool, device=one.device), fill=value)
+            fill_value(self._x[:1, :, :1, :1], value)
         except MaskbenchError as err:
             raise WidgetValueError(f"fill: {value} cannot be used with this image: {err}", name="fill") from None
         return value

@@ -313,3 +313,43 @@ def test_empty_image_and_huge_fill_name_the_argument() -> None:
     assert v.fill == 0.0 and v.opacity == 0.5
     with pytest.raises(WidgetValueError, match="fill: .*cannot be used"):
         v.fill = 1e300  # finite, but float32 cannot hold it
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.float16, torch.float32])
+def test_fill_value_is_apply_masks_fill(dtype) -> None:
+    """The one-pixel fill (validation and the keep/remove fill colour) is exactly what ``apply_mask``
+    puts in a replaced pixel, and rejects the same fills with the same error."""
+    from maskbench.widgets._viewer_core import fill_value
+
+    one = torch.zeros((1, 1, 1, 1), dtype=dtype)
+    for fill in (0.0, -0.0, 0.5, 1.0, 7.0, 300.0, -1.0, 1e6):
+        try:
+            want = maskbench.apply_mask(one, torch.zeros((1, 1, 1, 1), dtype=torch.bool), fill=fill).reshape(())
+        except maskbench.MaskbenchError as err:
+            with pytest.raises(type(err)) as got:
+                fill_value(one, fill)
+            assert str(got.value) == str(err)
+            continue
+        got = fill_value(one, fill)
+        assert got.dtype == want.dtype and torch.equal(got.view(-1).view(torch.uint8), want.view(-1).view(torch.uint8))
+
+
+OPEN_WITHOUT_SYMPY = """
+import sys, torch
+from maskbench.widgets import Viewer
+image = torch.randint(0, 255, (3, 64, 80), dtype=torch.uint8)
+v = Viewer(image, image[0] > 100, fill=7)
+print("sympy" in sys.modules, v._fills[0].tolist())
+"""
+
+
+def test_open_does_not_import_sympy() -> None:
+    """Issue 12 item 4: opening a uint8 Viewer makes no ``apply_mask`` call, whose first call in a
+    process imports sympy (``torch.broadcast_shapes``: 0.5-1 s before the first paint); the warm-up
+    thread imports it later."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", OPEN_WITHOUT_SYMPY], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "[7,", "7,", "7,", "255]"], out.stdout
