@@ -45,6 +45,7 @@ from maskbench.widgets._common import (
     max_display_value,
 )
 from maskbench.widgets._transport import ArrayTrait, pack_bits
+from maskbench.widgets._tuner_counts import DEFER_PIXELS, GridCounts
 from maskbench.widgets._tuner_dataset import DatasetMode
 from maskbench.widgets._tuner_tiles import TunerTiles
 
@@ -69,7 +70,7 @@ def _logits_hint(tuner) -> str:
             "sigmoid(logits)): for a logit z use float(torch.sigmoid(torch.tensor(z))).")  # fmt: skip
 
 
-class ThresholdTuner(TunerTiles, DatasetMode, GuardedState, anywidget.AnyWidget):
+class ThresholdTuner(GridCounts, TunerTiles, DatasetMode, GuardedState, anywidget.AnyWidget):
     """A threshold slider with a live overlay, histogram, metrics, IoU/Dice curve and clean-up.
 
     Args:
@@ -189,6 +190,7 @@ class ThresholdTuner(TunerTiles, DatasetMode, GuardedState, anywidget.AnyWidget)
         self._counts_t: torch.Tensor | None = None
         self._positives: int | None = None
         self._loading = True
+        self._init_counts()
         super().__init__()
         self._grid_t = core.GRID if _dataset is None else self._start_dataset(_dataset)
         with self.hold_sync():
@@ -199,7 +201,7 @@ class ThresholdTuner(TunerTiles, DatasetMode, GuardedState, anywidget.AnyWidget)
             for name, value in start.items():
                 setattr(self, name, value)
         self._loading = False
-        self._load_item()
+        self._load_item(defer=_dataset is None and p.shape[-2] * p.shape[-1] >= DEFER_PIXELS)
         self.observe(self._on_threshold, names=["threshold"])
         self.observe(self._on_method, names=["method"])
         self.observe(lambda _: self._guard(self._load_item), names=["index"])
@@ -233,7 +235,12 @@ class ThresholdTuner(TunerTiles, DatasetMode, GuardedState, anywidget.AnyWidget)
 
     @property
     def sweep(self):
-        """:class:`maskbench.SweepResult` of the current image (None without a target)."""
+        """:class:`maskbench.SweepResult` of the current image (None without a target).
+
+        On an image of at least :data:`DEFER_PIXELS` pixels the counts behind it (and the ``best``
+        trait, the histogram and the curve) are computed in a background thread just after the widget
+        is built: this waits for them."""
+        self._counts_ready.wait()
         return self._sweep
 
     @property
@@ -262,46 +269,42 @@ class ThresholdTuner(TunerTiles, DatasetMode, GuardedState, anywidget.AnyWidget)
     def _target_item(self, i: int) -> torch.Tensor | None:
         return None if self._t is None else self._t[i if self._t.shape[0] > 1 else 0]
 
-    def _load_item(self) -> None:
-        """A new image: proxies, histogram and sweep once; the method's value; then the mask."""
-        import maskbench
+    def _load_item(self, defer: bool = False) -> None:
+        """A new image: proxies, histogram and sweep once; the method's value; then the mask.
 
-        i = self.index
-        p, tgt = self._p[i], self._target_item(i)
-        counts = core.grid_counts(p, tgt, self._grid_t)
-        self._counts_t = counts.cpu()
-        self._positives = None if tgt is None else int(counts[0, 0] + counts[0, 2])
-        self._sweep = None
-        if tgt is not None:
-            tp, fp, fn, tn = counts.unbind(1)
-            self._sweep = maskbench.SweepResult(
-                thresholds=self._grid_t.to(p.device, p.dtype), tp=tp, fp=fp, fn=fn, tn=tn
-            )
-        curve, best = self._curve_and_best()
-        x = None if self._x is None else self._x[i if self._x.shape[0] > 1 else 0]
-        size = self._display
-        self._tiles_for_item(x)  # the image's pyramid: its tiles, and the proxy from a level near its size
-        with self.hold_sync():
-            self._probs = probability_proxy(p, size).cpu().numpy()
-            self._image = None if x is None else pyramid_proxy(self._pyramid, size).numpy()
-            uniform = self._grid_t is core.GRID  # the histogram's bin edges are grid values
-            self._hist = (
-                core.histogram_from_counts(counts, tgt is not None) if uniform else core.probability_histogram(p, tgt)
-            )
-            edges = None if tgt is None else core.outline(nearest_proxy(tgt, size))
-            self._target_edges = None if edges is None else pack_bits(edges.cpu().numpy())
-            self._counts = self._counts_t.to(torch.int32).numpy()
-            self._curve = curve
-            self.best = best
-            if self.method != "manual":
-                self._method_value = float(self._auto_values(p))
-                self._loading = True  # the threshold observer must not recompute: done just below
-                try:
-                    self.threshold = self._method_value
-                finally:
-                    self._loading = False
-            self._recompute()
-            self._publish_tiles()  # new versions: the browser drops the last item's tiles
+        ``defer``: the grid counts and what comes from them (histogram, curve, ``best``) are left to
+        :meth:`_deferred_counts` in a background thread; meanwhile the metrics are counted at full
+        resolution (the same numbers) and the browser shows the kernel's (it has no counts yet).
+        """
+        with self._lock:
+            self._item_token += 1
+            i = self.index
+            p, tgt = self._p[i], self._target_item(i)
+            if defer:
+                self._counts_ready.clear()
+                self._counts_t = self._positives = self._sweep = None
+            else:
+                self._set_counts(core.grid_counts(p, tgt, self._grid_t), p, tgt)
+            x = None if self._x is None else self._x[i if self._x.shape[0] > 1 else 0]
+            size = self._display
+            self._tiles_for_item(x)  # the image's pyramid: its tiles, and the proxy from a level near its size
+            with self.hold_sync():
+                self._probs = probability_proxy(p, size).cpu().numpy()
+                self._image = None if x is None else pyramid_proxy(self._pyramid, size).numpy()
+                edges = None if tgt is None else core.outline(nearest_proxy(tgt, size))
+                self._target_edges = None if edges is None else pack_bits(edges.cpu().numpy())
+                self._publish_counts(p, tgt)
+                if self.method != "manual":
+                    self._method_value = float(self._auto_values(p))
+                    self._loading = True  # the threshold observer must not recompute: done just below
+                    try:
+                        self.threshold = self._method_value
+                    finally:
+                        self._loading = False
+                self._recompute()
+                self._publish_tiles()  # new versions: the browser drops the last item's tiles
+        if defer:
+            self._start_deferred_counts()
 
     def _curve_and_best(self):
         """The IoU / Dice curve ``(3, T)`` and the best thresholds: the image's, or pooled in dataset mode."""
@@ -320,6 +323,10 @@ class ThresholdTuner(TunerTiles, DatasetMode, GuardedState, anywidget.AnyWidget)
         Without clean-up, on the grid, the metrics are read from the image's grid counts (the same
         numbers ``maskbench.threshold`` + counting give, already there); otherwise they are counted.
         """
+        with self._lock:
+            self._recompute_locked()
+
+    def _recompute_locked(self) -> None:
         import maskbench
 
         start = time.perf_counter()
@@ -327,7 +334,7 @@ class ThresholdTuner(TunerTiles, DatasetMode, GuardedState, anywidget.AnyWidget)
         mask = self._clean(maskbench.threshold(self._p[i], t))
         cleaned = self.min_size > 1 or self.fill_holes or self.opening_radius > 0
         tgt = self._target_item(i)
-        j = None if cleaned else core.grid_index(self._grid_t, t)
+        j = None if cleaned or self._counts_t is None else core.grid_index(self._grid_t, t)
         if j is not None:
             values = core.metrics_from_counts(*(int(c) for c in self._counts_t[j]), target=tgt is not None)
         else:
