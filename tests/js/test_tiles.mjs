@@ -304,25 +304,31 @@ test("client: want(keys, urgent) asks for the urgent keys alone first, then the 
   assert.deepEqual(s2.sent[0].keys, keys);
 });
 
-test("client: maxInFlight pipelines the rest after the urgent keys, never more requests than slots", () => {
+test("client: with maxInFlight a new view's urgent keys do not wait for the replies in flight; the rest waits for none", () => {
   const sent = [], timers = fakeTimers(), cache = T.createTileCache();
   const client = T.createTileClient({ send: (m) => sent.push(m), cache, info: INFO, ...timers, maxInFlight: 2 });
   const keys = [["image", 0, 0, 0], ["image", 0, 0, 1], ["image", 0, 1, 0], ["image", 0, 1, 1]];
   client.want(keys, 1);
-  assert.deepEqual(sent.map((m) => m.keys), [keys.slice(0, 1), keys.slice(1)]); // both sent at once
+  assert.deepEqual(sent.map((m) => m.keys), [keys.slice(0, 1)]); // the margin waits for an idle client
+  client.want([["image", 1, 0, 0], ...keys], 1); // a new view: sent at once, in the second slot
+  assert.deepEqual(sent[1].keys, [["image", 1, 0, 0]]);
   assert.equal(client.inFlight, 2);
-  client.want([["image", 1, 0, 0]]); // both slots busy: kept, not sent
-  client.want([...keys, ["image", 1, 0, 0]], 1); // keys in flight are not asked again
+  client.want([["image", 2, 0, 0], ...keys], 1); // both slots busy: kept, not sent
+  client.want([["image", 2, 0, 0], ["image", 1, 0, 0], ...keys], 2); // keys in flight are not asked again
   assert.equal(sent.length, 2);
   client.receive(...reply(sent[1])); // replies may come in any order; each frees its slot
-  assert.deepEqual(sent[2].keys, [["image", 1, 0, 0]]);
+  assert.equal(client.stats.lastTiles, 1);
+  assert.ok(client.stats.lastMs >= 0);
+  assert.deepEqual(sent[2].keys, [["image", 2, 0, 0]]);
   assert.equal(client.inFlight, 2);
   client.receive(...reply(sent[0]));
   client.receive(...reply(sent[2]));
+  assert.deepEqual(sent[3].keys, keys.slice(1)); // idle: then the rest
+  client.receive(...reply(sent[3]));
   assert.equal(client.busy, false);
   assert.equal(timers.count, 0);
-  assert.equal(cache.size, 5);
-  const big = T.createTileClient({ send: () => {}, cache, info: INFO, ...fakeTimers(), maxInFlight: 1e9 });
-  big.want(Array.from({ length: 16 }, (_, i) => ["image", 0, i >> 2, i & 3]), 1);
-  assert.ok(big.inFlight <= T.MAX_IN_FLIGHT); // clamped: a small fixed number
+  assert.equal(cache.size, 6);
+  const big = T.createTileClient({ send: () => {}, cache: T.createTileCache(), info: INFO, ...fakeTimers(), maxInFlight: 1e9 });
+  for (let i = 0; i < 16; i++) big.want([["image", 0, i >> 2, i & 3]]);
+  assert.equal(big.inFlight, T.MAX_IN_FLIGHT); // clamped: a small fixed number
 });

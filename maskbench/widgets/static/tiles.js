@@ -16,7 +16,8 @@
 // the view is destroyed: it clears the timeout timer), client.busy, client.wanted, client.stats;
 // createTileClient's optional timeoutMs / setTimer / clearTimer (tests inject fake timers) and maxInFlight
 // (MAX_IN_FLIGHT at most); want(keys, urgent): the first `urgent` keys are asked for alone first;
-// client.inFlight (the number of requests in flight).
+// client.inFlight (the number of requests in flight); stats.lastMs / lastTiles (the last answered request's
+// round trip and tile count).
 
 export const TILE = 256;
 export const MAX_TILE_KEYS = 64; // widgets/_tiles.py MAX_TILE_KEYS
@@ -138,8 +139,8 @@ export function tileData(buffer, meta) {
  * never more than MAX_IN_FLIGHT). want(keys, urgent) keeps only the newest wanted set ([[layer,
  * level, row, col], ...], most wanted first; its first `urgent` keys, all by default, are the tiles in
  * view) and sends what is missing while a slot is free: the missing urgent keys alone first (a small
- * reply comes sooner), then the rest as the next request (pipelined when a second slot is free, else
- * once the first reply came). Keys in flight are not asked again. receive(msg, buffers) caches every
+ * reply comes sooner; with maxInFlight > 1 a new view's request does not wait for the replies in
+ * flight), the rest once no request is in flight. Keys in flight are not asked again. receive(msg, buffers) caches every
  * tile of a reply whose version is still current (a late reply too), frees its slot and sends what is
  * still missing. A reply that never comes frees its slot after timeoutMs; its keys are not asked again
  * while it may still come (until its late reply or setInfo()), so a busy kernel is not handed the same
@@ -159,11 +160,12 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
   let failed = ""; // the keys of the last request the kernel rejected, as JSON
   let closed = false;
   const late = new Map(); // id of a timed-out request -> its tile keys (its reply may still come)
-  const stats = { sent: 0, received: 0, cached: 0, stale: 0, timeouts: 0, errors: 0, lastError: "" };
+  const stats = { sent: 0, received: 0, cached: 0, stale: 0, timeouts: 0, errors: 0, lastError: "", lastMs: 0, lastTiles: 0 };
   const version = (layer) => current.layers?.[layer]?.version;
   const keysOf = (keys) => new Set(keys.map(([l, k, r, c]) => tileKey(l, k, r, c, version(l))));
 
-  // the missing keys of the wanted set (not cached, not in flight, not late): the urgent ones if any, else the rest
+  // the missing keys of the wanted set (not cached, not in flight, not late): the urgent ones if any, else
+  // the rest (only when nothing is in flight: a margin never queues in front of the next view's tiles)
   function missing() {
     const seen = new Set(), first = [], rest = [];
     const levels = current.levels || 0, shape = current.shape;
@@ -183,7 +185,7 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
       if (out.length < MAX_TILE_KEYS) out.push([layer, level, row, col]);
       if (first.length >= MAX_TILE_KEYS) break;
     }
-    return first.length ? first : rest;
+    return first.length ? first : inFlight.size ? [] : rest;
   }
   function free(id) {
     const req = inFlight.get(id);
@@ -204,7 +206,7 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
         inFlight.delete(id);
         pump();
       }, timeoutMs);
-      inFlight.set(id, { keys, tiles: keysOf(keys), timer });
+      inFlight.set(id, { keys, tiles: keysOf(keys), timer, t0: performance.now() });
       stats.sent++;
       send({ type: "tiles", id, keys });
     }
@@ -237,6 +239,8 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
       const req = inFlight.get(msg.id);
       if (req) {
         if (msg.error) failed = JSON.stringify(req.keys); // the same request would fail again
+        stats.lastMs = performance.now() - req.t0; // request sent -> reply here (the probes: where the time goes)
+        stats.lastTiles = tiles.length;
         free(msg.id);
       }
       pump();
