@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from maskbench.kernels._shapes import broadcasts_to
+
 __all__ = [
     "INT_VIEW",
     "keep_bits",
@@ -110,7 +112,7 @@ def select(keep: torch.Tensor, x: torch.Tensor, other: torch.Tensor) -> torch.Te
     if (
         other.dtype == x.dtype
         and _bitwise_ok(keep, x)
-        and torch.broadcast_shapes(other.shape, x.shape) == x.shape
+        and broadcasts_to(other.shape, x.shape)
         and other.device == x.device
     ):
         return Select.apply(keep, x, other)
@@ -148,7 +150,7 @@ def _bitwise_ok(keep: torch.Tensor, x: torch.Tensor) -> bool:
         x.device.type == "cpu"
         and x.dtype in INT_VIEW
         and not torch.compiler.is_compiling()
-        and torch.broadcast_shapes(keep.shape, x.shape) == x.shape
+        and broadcasts_to(keep.shape, x.shape)
     )
 
 

@@ -32,6 +32,7 @@ from maskbench._checks import (
 )
 from maskbench.kernels._casting import accumulation_dtype
 from maskbench.kernels._masking import INT_VIEW, drop_excluded, keep_bits, select, where0, zero_outside
+from maskbench.kernels._shapes import broadcasts_to
 from maskbench.kernels.assign import _scalar_as_tensor, is_exact_cast
 
 __all__ = ["apply_mask", "inpaint"]
@@ -255,7 +256,7 @@ def _bit_path_ok(x: torch.Tensor, m: torch.Tensor) -> bool:
         return False
     if torch.is_grad_enabled() and (x.requires_grad or m.requires_grad):
         return False
-    return m.dtype in (torch.bool, x.dtype) and x.shape == torch.broadcast_shapes(x.shape, m.shape)
+    return m.dtype in (torch.bool, x.dtype) and broadcasts_to(m.shape, x.shape)
 
 
 def _mean_filled(x: torch.Tensor, m: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:

@@ -54,6 +54,7 @@ from maskbench.kernels._loss_utils import (
     squared_error,
 )
 from maskbench.kernels._masking import INT_VIEW, keep_of, where0
+from maskbench.kernels._shapes import broadcast_shape
 from maskbench.kernels.dice import dice_loss  # re-exported: the losses live together in the API
 
 __all__ = ["masked_loss", "masked_bce_with_logits", "masked_cross_entropy", "masked_mse", "masked_l1", "dice_loss"]
@@ -102,12 +103,11 @@ def masked_loss(
     check_tensor(input, "input")
     check_tensor(target, "target")
     check_same_device(input=input, target=target)
-    try:
-        shape = torch.broadcast_shapes(input.shape, target.shape)
-    except RuntimeError:
+    shape = broadcast_shape(input.shape, target.shape)
+    if shape is None:
         raise ShapeError(
             f"target: expected a shape that broadcasts with input {tuple(input.shape)}; got {describe(target)}."
-        ) from None
+        )
     empty = check_reduction(reduction, empty)
     mask = check_loss_mask(mask, shape, input, "the elementwise loss")
     keep = keep_of(mask)

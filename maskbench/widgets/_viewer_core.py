@@ -133,8 +133,7 @@ def fill_value(image: torch.Tensor, fill: float) -> torch.Tensor:
     """``fill`` as ``apply_mask`` stores it in ``image``'s dtype (a 0-d tensor), by the kernel's own
     conversion (``apply_mask`` -> ``_tensor_fill`` -> ``_scalar_as_tensor``): a value the dtype cannot
     hold (0.5 or 300 for uint8) raises its ``CastError``. What every replaced pixel of keep / remove
-    becomes, without a one-pixel ``apply_mask`` call: its first call in a process imports sympy
-    (``torch.broadcast_shapes`` in ``kernels._masking``, 0.5-1 s), which must not delay the first paint."""
+    becomes, without a one-pixel ``apply_mask`` call."""
     from maskbench.kernels.assign import _scalar_as_tensor
 
     return _scalar_as_tensor(fill, image, "fill", "image")

@@ -18,7 +18,6 @@ keep / remove / mean from image and mask tiles as it does from the proxies.
 from __future__ import annotations
 
 import functools
-import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -104,27 +103,6 @@ def _serial_for_small_items(method):
             return method(self, *args, **kwargs)
 
     return wrapper
-
-
-#: Seconds between a Viewer's construction and the process's one background warm-up (``_start_warmup``).
-WARMUP_DELAY_S = 1.0
-_warmup: threading.Timer | None = None
-
-
-def _warm_up() -> None:
-    """The first ``torch.broadcast_shapes`` call in a process imports sympy (0.5-1 s; every
-    ``apply_mask`` makes one, in ``kernels._masking``): done here, not on the first tile or mode change."""
-    torch.broadcast_shapes((1,), (1,))
-
-
-def _start_warmup() -> None:
-    """After WARMUP_DELAY_S (the widget's first paint has the CPU first), in a daemon thread, once per
-    process: :func:`_warm_up`."""
-    global _warmup
-    if _warmup is None:
-        _warmup = threading.Timer(WARMUP_DELAY_S, _warm_up)
-        _warmup.name, _warmup.daemon = "maskbench-viewer-warmup", True
-        _warmup.start()
 
 
 class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
@@ -282,7 +260,6 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
         self._tiles = None  # (index, ItemTiles) of the shown item, built on its first tile (ViewerTiles)
         self._refresh_item()
         self._publish_tiles()
-        _start_warmup()
         self.on_msg(self._on_custom_msg)
         self.observe(self._on_result_inputs, names=["mode", "fill"])
         self.observe(lambda _: self._guard(self._new_item), names=["index"])

@@ -344,9 +344,8 @@ print("sympy" in sys.modules, v._fills[0].tolist())
 
 
 def test_open_does_not_import_sympy() -> None:
-    """Issue 12 item 4: opening a uint8 Viewer makes no ``apply_mask`` call, whose first call in a
-    process imports sympy (``torch.broadcast_shapes``: 0.5-1 s before the first paint); the warm-up
-    thread imports it later."""
+    """Issue 12 item 4: opening a Viewer does not import sympy (``torch.broadcast_shapes``' first call
+    does: 0.5-1 s before the first paint; the kernels broadcast shapes in plain Python)."""
     import subprocess
     import sys
 
