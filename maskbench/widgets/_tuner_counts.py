@@ -23,8 +23,9 @@ __all__ = ["GridCounts", "DEFER_PIXELS", "DEFER_DELAY_S"]
 #: slider metrics), histogram, IoU/Dice curve and ``best`` follow from a background thread
 #: DEFER_DELAY_S after the widget is built, so the first paint does not wait ~1 s for them.
 DEFER_PIXELS = 1 << 24
-#: Seconds between the widget's construction and the deferred counts (the first paint has the CPU first).
-DEFER_DELAY_S = 0.3
+#: Seconds between the widget's construction and the deferred counts: the first paint has the CPU first
+#: (the Painter's warm-up delay; a browser open at 8192^2 takes ~0.6-1 s).
+DEFER_DELAY_S = 1.0
 
 
 class GridCounts:
@@ -83,7 +84,7 @@ class GridCounts:
                 self._set_counts(counts, p, tgt)
                 with self.hold_sync():
                     self._publish_counts(p, tgt)
-        except Exception as exc:  # noqa: BLE001 - a background failure is shown, not raised into nowhere
-            self.error = f"counts: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a background failure is shown, not lost in a thread
+            self._report(f"grid counts: {type(exc).__name__}: {exc}")
         finally:
             self._counts_ready.set()

@@ -1,7 +1,8 @@
 """ThresholdTuner: pick a threshold for a probability map by eye and by the numbers.
 
 The browser gets, once per image, a display proxy of the probabilities and the confusion counts at
-every step of the slider's grid (``_tuner_core.grid_counts``, one pass), and on every slider
+every step of the slider's grid (``_tuner_core.grid_counts``, one pass; on large images just after the
+widget opens, from a background thread: ``_tuner_counts``), and on every slider
 movement blends the overlay and computes IoU / Dice / precision / recall / area from those counts
 itself, in the next animation frame (no kernel round trip; the values equal the kernel's for that
 threshold exactly). The kernel receives the threshold on release (throttled, at most every ~100 ms

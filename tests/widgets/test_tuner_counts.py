@@ -4,6 +4,7 @@ thread adds the counts, histogram, curve and ``best`` after, equal to an undefer
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -86,3 +87,22 @@ def test_small_images_are_not_deferred(scene) -> None:
     assert probs[0].numel() < tuner_module.DEFER_PIXELS
     tu = ThresholdTuner(probs, target=mask)
     assert tu._counts is not None and tu.best and tu._counts_ready.is_set()
+
+
+def test_a_failing_deferred_count_is_reported(scene, monkeypatch) -> None:
+    probs, _, mask = scene
+
+    def broken(*args, **kwargs):
+        if threading.current_thread().name == "maskbench-tuner-counts":
+            raise RuntimeError("out of memory")
+        return grid_counts(*args, **kwargs)
+
+    grid_counts = _tuner_counts.core.grid_counts
+    monkeypatch.setattr(_tuner_counts.core, "grid_counts", broken)
+    _defer(monkeypatch, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tu = ThresholdTuner(probs, target=mask)
+        assert tu.sweep is None  # does not wait forever
+        _join_counting_threads()
+    assert "grid counts: RuntimeError: out of memory" in tu.error and tu._counts is None
