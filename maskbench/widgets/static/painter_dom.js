@@ -256,7 +256,7 @@ export const TILE_SETTLE_MS = 40;
  */
 export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_MS) {
   const cache = createTileCache(PAINTER_TILE_BYTES);
-  const client = createTileClient({ send, cache, info: {}, maxInFlight: 2 }); // a new view never waits for the last one's reply
+  const client = createTileClient({ send, cache, info: {} }); // one in flight: a superseded view is never asked for
   const edits = createTileEdits();
   const canvases = new WeakMap(); // tile or copy -> {gen, canvas}
   let info = {}, palette = new Uint8Array(8), gen = 1, latest = -1, lastView = "", movedAt = 0, timer = 0;
