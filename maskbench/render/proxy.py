@@ -14,6 +14,8 @@ function               for                                 how a proxy pixel is 
 :func:`weight_proxy`   weights in [0, 1]                   area average, quantised to 0..255
 :func:`probability_proxy`  probabilities                   nearest; float32 when small, else
                                                            uint8 ``round(p * 255)``
+:func:`pyramid_proxy`  big images (from their tile         :func:`rgba_proxy` of the coarsest level
+                       pyramid: no full-size float copy)   still at least the proxy's size
 =====================  ==================================  ======================================
 
 Pure torch, on the input's device; no widget imports (``render`` never imports ``widgets``).
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 
 from maskbench._checks import ShapeError, check_int, check_tensor, describe
 from maskbench.render.pixels import _nearest_index, image_to_rgba
+from maskbench.render.tiles import ImagePyramid, level_count, level_shape
 
 __all__ = [
     "FLOAT_PROXY_PIXELS",
@@ -35,6 +38,8 @@ __all__ = [
     "max_proxy_box",
     "weight_proxy",
     "probability_proxy",
+    "proxy_level",
+    "pyramid_proxy",
 ]
 
 #: Up to this many proxy pixels, :func:`probability_proxy` keeps float32 (else uint8).
@@ -153,3 +158,30 @@ def probability_proxy(probs: torch.Tensor, size: tuple[int, int]) -> torch.Tenso
     if size[0] * size[1] <= FLOAT_PROXY_PIXELS:
         return p.to(torch.float32)
     return (p.float() * 255).round_().to(torch.uint8)
+
+
+def proxy_level(shape_hw, size) -> int:
+    """The coarsest pyramid level still at least ``size`` ``(dh, dw)`` in both dims (0 when none is).
+
+    >>> proxy_level((8192, 8192), (1024, 1024)), proxy_level((5000, 3000), (1024, 614)), proxy_level((100, 80), (400, 320))
+    (3, 2, 0)
+    """
+    dh, dw = _size(size)
+    k = 0
+    while k + 1 < level_count(shape_hw) and all(a >= b for a, b in zip(level_shape(shape_hw, k + 1), (dh, dw))):
+        k += 1
+    return k
+
+
+def pyramid_proxy(pyramid: ImagePyramid, size) -> torch.Tensor:
+    """``(dh, dw, 4)`` uint8 RGBA display proxy: :func:`rgba_proxy` of level
+    :func:`proxy_level` (at most ~4x the proxy's pixels, so no full-size float copy is made).
+
+    Within rounding of ``rgba_proxy`` of the full image when the sizes are a power of two apart (the
+    levels are rounded 2x2 means); otherwise each proxy pixel averages that level's pixels.
+
+    >>> pyramid_proxy(ImagePyramid(torch.full((3, 64, 48), 200, dtype=torch.uint8)), (8, 6)).shape
+    torch.Size([8, 6, 4])
+    """
+    level = pyramid.level(proxy_level(pyramid.shape, size))
+    return rgba_proxy(torch.from_numpy(level).permute(2, 0, 1), size)  # (C, h, w) view of (h, w, C)

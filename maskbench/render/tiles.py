@@ -20,8 +20,8 @@ Edge blocks that stick out of the image use the pixels they have (a 2x2 mean ove
 block is the mean of those 2). Tiles come back as numpy arrays on the CPU (what the widgets send).
 
 Additions to the protocol text (nothing in it changed): :func:`label_dtype` (the dtype a layer of
-label tiles declares), :meth:`ImagePyramid.level` (a whole level), :func:`proxy_level` and
-:func:`pyramid_proxy` (a widget's display proxy from the pyramid: no full-size float copy).
+label tiles declares), :meth:`ImagePyramid.level` (a whole level; a widget's display proxy comes from one:
+:func:`maskbench.render.proxy.pyramid_proxy`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from maskbench._checks import (
     describe,
 )
 from maskbench.render.pixels import image_to_rgba
-from maskbench.render.proxy import rgba_proxy
 
 __all__ = [
     "TILE",
@@ -51,8 +50,6 @@ __all__ = [
     "label_tile",
     "label_dtype",
     "value_tile",
-    "proxy_level",
-    "pyramid_proxy",
 ]
 
 #: Tile side in level pixels.
@@ -386,31 +383,3 @@ def value_tile(values, level: int, row: int, col: int) -> np.ndarray:
         )
     region, s = _region(x, level, row, col)
     return region[::s, ::s].to(torch.float32).cpu().numpy().copy()
-
-
-def proxy_level(shape_hw, size) -> int:
-    """The coarsest pyramid level still at least ``size`` ``(dh, dw)`` in both dims (0 when none is).
-
-    >>> proxy_level((8192, 8192), (1024, 1024)), proxy_level((5000, 3000), (1024, 614)), proxy_level((100, 80), (400, 320))
-    (3, 2, 0)
-    """
-    h, w = _shape(shape_hw)
-    dh, dw = (check_int(s, "size", min_value=1) for s in size)
-    k = 0
-    while k + 1 < level_count((h, w)) and all(a >= b for a, b in zip(_level_shape(h, w, k + 1), (dh, dw))):
-        k += 1
-    return k
-
-
-def pyramid_proxy(pyramid: ImagePyramid, size) -> torch.Tensor:
-    """``(dh, dw, 4)`` uint8 RGBA display proxy: :func:`~maskbench.render.proxy.rgba_proxy` of level
-    :func:`proxy_level` (at most ~4x the proxy's pixels, so no full-size float copy is made).
-
-    Within rounding of ``rgba_proxy`` of the full image when the sizes are a power of two apart (the
-    levels are rounded 2x2 means); otherwise each proxy pixel averages that level's pixels.
-
-    >>> pyramid_proxy(ImagePyramid(np.full((64, 48, 3), 200, np.uint8)), (8, 6)).shape
-    torch.Size([8, 6, 4])
-    """
-    level = pyramid.level(proxy_level(pyramid.shape, size))
-    return rgba_proxy(torch.from_numpy(level).permute(2, 0, 1), tuple(size))  # (C, h, w) view of (h, w, C)

@@ -26,7 +26,8 @@ import threading
 import numpy as np
 import torch
 
-from maskbench.render.tiles import ImagePyramid, label_tile, pyramid_proxy, tile_box
+from maskbench.render.proxy import pyramid_proxy
+from maskbench.render.tiles import ImagePyramid, label_tile, tile_box
 from maskbench.widgets._tiles import TileLayer
 
 __all__ = ["PainterTiles", "FULL_PATCH_PIXELS"]

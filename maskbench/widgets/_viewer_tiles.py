@@ -29,7 +29,8 @@ import torch.nn.functional as F
 
 from maskbench.kernels._casting import accumulation_dtype
 from maskbench.render import contours, image_to_rgba
-from maskbench.render.tiles import ImagePyramid, label_tile, level_shape, proxy_level, tile_box, value_tile
+from maskbench.render.proxy import proxy_level
+from maskbench.render.tiles import ImagePyramid, label_tile, level_shape, tile_box, value_tile
 from maskbench.widgets._viewer_core import keep_of, masked
 
 __all__ = ["ItemTiles", "ViewerTiles", "mean_fill", "proxy_tile"]

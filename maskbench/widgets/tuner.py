@@ -29,8 +29,7 @@ import traitlets
 
 from maskbench.kernels.threshold import THRESHOLD_METHODS
 from maskbench.render import display_size
-from maskbench.render.proxy import nearest_proxy, probability_proxy
-from maskbench.render.tiles import pyramid_proxy
+from maskbench.render.proxy import nearest_proxy, probability_proxy, pyramid_proxy
 from maskbench.widgets import _frontend
 from maskbench.widgets import _tuner_core as core
 from maskbench.widgets._common import (

@@ -274,8 +274,8 @@ def test_tiles_of_device_inputs_come_back_on_the_cpu(device) -> None:
 
 
 def test_pyramid_proxy_is_the_area_mean_within_rounding() -> None:
-    from maskbench.render.proxy import rgba_proxy
-    from maskbench.render.tiles import ImagePyramid, proxy_level, pyramid_proxy
+    from maskbench.render.proxy import proxy_level, pyramid_proxy, rgba_proxy
+    from maskbench.render.tiles import ImagePyramid
 
     assert [proxy_level((8192, 8192), (s, s)) for s in (1024, 1025, 4096, 8192, 9000)] == [3, 2, 1, 0, 0]
     g = torch.Generator().manual_seed(0)
