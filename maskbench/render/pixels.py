@@ -72,10 +72,11 @@ def display_size(h: int, w: int, max_side: int = 1024) -> tuple[int, int]:
     long_side = max(h, w)
     if long_side <= max_side:
         return h, w
-    scale = max_side / long_side
+    # short * max_side / long in one division (correctly rounded; a precomputed scale could turn an
+    # exact .5 into .49999 and round the other way)
     if h >= w:
-        return max_side, max(1, round(w * scale))
-    return max(1, round(h * scale)), max_side
+        return max_side, max(1, round(w * max_side / long_side))
+    return max(1, round(h * max_side / long_side)), max_side
 
 
 def _check_size(size: tuple[int, int]) -> tuple[int, int]:

@@ -75,7 +75,11 @@ def test_quantised_images_match_skimage(device, no_sync, a):
         multi = mb.threshold_multiotsu(x, classes=3).cpu().numpy()
     np.testing.assert_array_equal(counts.cpu().numpy(), np.histogram(a, bins=256)[0])
     for name, value in got.items():
-        assert value == float(getattr(skf, f"threshold_{name}")(a)), name
+        ref = float(getattr(skf, f"threshold_{name}")(a))
+        if name == "otsu" and value != ref:  # a float32 near-tie (criteria within 1e-6): either pick is Otsu's
+            assert between_class_variance(a, [value]) >= between_class_variance(a, [ref]) * (1 - 1e-6), (value, ref)
+        else:
+            assert value == ref, name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = skf.threshold_multiotsu(a, classes=3)
