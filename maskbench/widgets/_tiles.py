@@ -8,7 +8,9 @@ Browser -> kernel: ``{type: "tiles", id, keys: [[layer, level, row, col], ...]}`
 :data:`MAX_TILE_KEYS` keys). Kernel -> browser, one reply per request, one buffer per tile in key
 order, stopping before :data:`TILE_REPLY_BYTES`:
 ``{type: "tiles", id, tiles: [{layer, level, row, col, h, w, dtype, channels, version}], dropped}``.
-A bad request is answered ``{type: "tiles", id, tiles: [], error}``, warned about and shown in the
+A tile whose pixels are all equal (an empty label tile, a slide's background) carries
+``uniform: true`` and its buffer holds that one pixel (``channels`` values): the browser expands it,
+bit for bit. A bad request is answered ``{type: "tiles", id, tiles: [], error}``, warned about and shown in the
 widget's ``error`` trait (when it has one); nothing raised here reaches the comm.
 
 Additions to the protocol text (nothing in it changed):
@@ -33,7 +35,7 @@ from maskbench._checks import MaskbenchError, check_int, short_repr
 from maskbench.render.tiles import TILE, level_count, tile_box, tile_grid
 from maskbench.widgets._common import warn_browser
 
-__all__ = ["TileLayer", "TileServer", "MAX_TILE_KEYS", "TILE_REPLY_BYTES"]
+__all__ = ["TileLayer", "TileServer", "MAX_TILE_KEYS", "TILE_REPLY_BYTES", "tile_from_reply"]
 
 #: The most tile keys one request may hold (24 RGBA tiles fill a reply; the rest is margin).
 MAX_TILE_KEYS = 64
@@ -174,10 +176,31 @@ class TileServer(traitlets.HasTraits):
                     f"layer {name!r} gave a {tile.shape} {tile.dtype} tile for ({level}, {row}, {col}); "
                     f"expected {want} {layer.dtype} (a widget defect)"
                 )
-            tiles.append(
-                {"layer": name, "level": level, "row": row, "col": col, "h": h, "w": w,
-                 "dtype": layer.dtype, "channels": int(layer.channels), "version": versions.get(name, 0)}
-            )  # fmt: skip
-            data.append(memoryview(tile.reshape(-1).view(np.uint8)))
-            total += nbytes
+            meta = {"layer": name, "level": level, "row": row, "col": col, "h": h, "w": w,
+                    "dtype": layer.dtype, "channels": int(layer.channels), "version": versions.get(name, 0)}  # fmt: skip
+            pixels = tile.reshape(-1, int(layer.channels))
+            if _uniform(pixels):  # one pixel travels (an empty label tile, a slide's background)
+                meta["uniform"], pixels = True, pixels[:1]
+            tiles.append(meta)
+            data.append(memoryview(np.ascontiguousarray(pixels).reshape(-1).view(np.uint8)))
+            total += pixels.nbytes
         return {"tiles": tiles, "dropped": 0}, data
+
+
+def tile_from_reply(meta: dict, buffer) -> np.ndarray:
+    """One tile of a reply as the browser rebuilds it (``tiles.js: tileData``): ``(h, w)`` or
+    ``(h, w, channels)`` numpy of ``meta["dtype"]``; a ``uniform`` tile's one pixel repeated."""
+    channels = int(meta["channels"])
+    shape = (meta["h"], meta["w"]) + ((channels,) if channels > 1 else ())
+    pixels = np.frombuffer(bytes(buffer), dtype=meta["dtype"]).reshape(-1, channels)
+    if meta.get("uniform"):
+        pixels = np.repeat(pixels, meta["h"] * meta["w"], axis=0)
+    return pixels.reshape(shape)
+
+
+def _uniform(pixels: np.ndarray) -> bool:
+    """Every pixel (row of ``pixels``, ``(n, channels)``, C-contiguous) has the first one's bytes: sending
+    that one pixel reproduces the tile bit for bit (NaN and -0.0 included)."""
+    raw = pixels.view(np.uint8)  # (n, channels * itemsize)
+    probe = raw[:: max(1, len(raw) // 16)]  # a few pixels first: most tiles differ there
+    return bool((probe == raw[:1]).all()) and bool((raw == raw[:1]).all())

@@ -1,7 +1,9 @@
 """The Painter at 8192 x 8192 RGB in a real JupyterLab + Chromium (issue 12): native resolution on screen.
 
-The image is built in the kernel (numpy): a plain colour with a one-pixel checkerboard over rows and
-columns 3900..4299, which spans the level-0 tile boundary at 4096 both ways. The test zooms with the
+The image is built in the kernel (numpy): a texture (every tile differs from pixel to pixel, as a real
+image does: no tile travels as one uniform pixel) with a one-pixel checkerboard over rows and columns
+3900..4299, which spans the level-0 tile boundary at 4096 both ways, and a plain patch where the test
+paints. The test zooms with the
 wheel, reads the widget's transform (``data-view``: screen = t + scale * proxy px; the proxy is
 1024 px, so scale / 8 screen px per image px) and reads canvas pixels back: every screen pixel must
 show the image pixel under its centre (the checkerboard, not the proxy's grey average). It paints a
@@ -25,6 +27,7 @@ N = 8192
 SIZE = f"{N}x{N} RGB uint8"
 CHECK = (3900, 4300)  # the checkerboard's rows and columns (half-open), across the tile edge at 4096
 PLAIN = (90, 110, 130)
+PLAIN_BOX = (4480, 4640, 4420, 4620)  # rows, cols (half-open) of the plain patch the strokes go on
 
 CELLS = [
     """import json, time
@@ -33,7 +36,11 @@ from maskbench.widgets import Painter
 from maskbench.kernels.paint import stroke_mask""",
     f"""N = {N}
 img = np.empty((N, N, 3), np.uint8)
-img[:] = {PLAIN}
+y, x = np.arange(N), np.arange(N)
+for ch, (fy, fx) in enumerate(((3, 7), (11, 5), (2, 13))):  # uint8 sums wrap: a texture in a fraction of a second
+    img[..., ch] = (y * fy % 256).astype(np.uint8)[:, None] + (x * fx % 256).astype(np.uint8)[None, :]
+r0, r1, c0, c1 = {PLAIN_BOX}
+img[r0:r1, c0:c1] = {PLAIN}
 a, b = {CHECK}
 yy, xx = np.indices((b - a, b - a))
 img[a:b, a:b] = ((1 - (yy + xx) % 2) * 255).astype(np.uint8)[..., None]  # 1-px checkerboard: white at even r + c""",
@@ -96,7 +103,9 @@ def expected(row: int, col: int) -> tuple[int, int, int]:
     if CHECK[0] <= row < CHECK[1] and CHECK[0] <= col < CHECK[1]:
         v = 255 if (row - CHECK[0] + col - CHECK[0]) % 2 == 0 else 0
         return v, v, v
-    return PLAIN
+    if PLAIN_BOX[0] <= row < PLAIN_BOX[1] and PLAIN_BOX[2] <= col < PLAIN_BOX[3]:
+        return PLAIN
+    return tuple((row * fy % 256 + col * fx % 256) % 256 for fy, fx in ((3, 7), (11, 5), (2, 13)))  # the texture
 
 
 def check_pattern(screen: Screen, rows: tuple[int, int], cols: tuple[int, int], step: int = 1) -> dict:

@@ -9,6 +9,7 @@ import { loadWidget } from "./_load.mjs";
 const dom = installDom();
 const P = await loadWidget("painter");
 const D = await import("../../maskbench/widgets/static/painter_dom.js");
+const T = await import("../../maskbench/widgets/static/tiles.js");
 
 function rng(seed) {
   let x = seed >>> 0;
@@ -143,6 +144,49 @@ test("tile requests wait until the view has settled (a wheel burst asks once)", 
   layer.close();
 });
 
+test("settle(): where a gesture ended the tiles are asked for at once, without the stillness wait", () => {
+  const { layer, sent } = layerWith(undefined, undefined, 10_000);
+  const s = { view: { scale: 8, tx: -100, ty: -50 }, geo, dpr: 1, width: 400, height: 300, opacity: 0.5, labCanvas: null, ops: [] };
+  layer.draw(ctx(), s);
+  assert.equal(sent.length, 0); // still moving, as far as the layer knows
+  layer.settle(); // e.g. pointer-up after a drag: the same view is final
+  layer.draw(ctx(), s);
+  assert.equal(sent.length, 1);
+  s.view = { scale: 8, tx: -900, ty: -50 };
+  layer.draw(ctx(), s); // a new view without settle(): waits again
+  assert.equal(sent.length, 1);
+  layer.close();
+});
+
+test("uniform tiles are drawn from one pixel; a uniform label tile of a transparent class is not drawn", () => {
+  const { layer, sent } = layerWith();
+  layer.setPalette(new Uint8Array([0, 0, 0, 0, 230, 159, 0, 255])); // class 0 transparent, class 1 orange
+  const s = { view: { scale: 8, tx: 0, ty: 0 }, geo, dpr: 1, width: 200, height: 200, opacity: 0.5, labCanvas: null, ops: [] };
+  layer.settle();
+  layer.draw(ctx(), s);
+  const keys = sent[0].keys; // image + labels of tile (0, 0): the view shows only it
+  assert.deepEqual(keys, [["image", 0, 0, 0], ["labels", 0, 0, 0]]);
+  const meta = (name, channels) => ({ layer: name, level: 0, row: 0, col: 0, h: 256, w: 256, dtype: "uint8", channels, version: name === "image" ? 1 : 2, uniform: true });
+  const draws = [], rec = new Proxy({}, { get: (t, k) => (k === "drawImage" ? (...a) => draws.push(a) : () => {}), set: () => true });
+  for (const [label, drawn] of [[0, 1], [1, 2]]) {
+    layer.cache.clear();
+    layer.receive({ type: "tiles", id: sent[sent.length - 1].id, tiles: [meta("image", 4), meta("labels", 1)], dropped: 0 },
+      [Uint8Array.of(10, 20, 30, 255), Uint8Array.of(label)]);
+    draws.length = 0;
+    layer.draw(rec, s);
+    assert.equal(layer.state.sharp, true);
+    assert.equal(draws.length, drawn, `label ${label}`); // the image, and the labels unless transparent
+    for (const [canvas, sx, sy, sw, sh, dx, dy, dw, dh] of draws) {
+      assert.deepEqual([canvas.width, canvas.height, sx, sy, sw, sh], [1, 1, 0, 0, 1, 1]);
+      assert.deepEqual([dx, dy, dw, dh], [0, 0, 256, 256]); // stretched over the whole tile
+    }
+    const img = layer.cache.get(T.tileKey("image", 0, 0, 0, 1));
+    assert.equal(img.data.length, 256 * 256 * 4);
+    layer.settle();
+  }
+  layer.close();
+});
+
 test("the widget wires tiles: a magnified view requests them, replies are drawn sharp, P toggles the grid", async () => {
   const N = 64, H = 1024;
   const model = new FakeModel({
@@ -218,4 +262,19 @@ test("image tiles of 1, 3 or 4 channels become opaque RGBA (4 kept as sent)", ()
   assert.deepEqual(Array.from(out), [1, 2, 3, 255, 4, 5, 6, 255]);
   D.toRGBA(out, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), 4);
   assert.deepEqual(Array.from(out), [1, 2, 3, 4, 5, 6, 7, 8]);
+  // random tiles against the per-byte rule, aligned (32-bit writes) and at an odd offset (byte writes);
+  // a 1 x 1 canvas of a uniform tile takes the first pixel of the expanded data
+  for (const channels of [1, 3, 4]) {
+    const n = 257, px = Uint8Array.from({ length: n * channels }, (_, i) => (i * 97 + 13) & 255);
+    const want = [];
+    for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) want.push(c === 3 ? (channels === 4 ? px[4 * i + 3] : 255) : px[i * channels + (channels === 1 ? 0 : c)]);
+    for (const offset of [0, 1]) {
+      const rgba = new Uint8ClampedArray(new ArrayBuffer(4 * n + 4), offset, 4 * n);
+      D.toRGBA(rgba, px, channels);
+      assert.deepEqual(Array.from(rgba), want, `channels ${channels}, offset ${offset}`);
+    }
+    const one = new Uint8ClampedArray(4);
+    D.toRGBA(one, px, channels);
+    assert.deepEqual(Array.from(one), want.slice(0, 4));
+  }
 });

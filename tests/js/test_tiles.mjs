@@ -332,3 +332,38 @@ test("client: with maxInFlight a new view's urgent keys do not wait for the repl
   for (let i = 0; i < 16; i++) big.want([["image", 0, i >> 2, i & 3]]);
   assert.equal(big.inFlight, T.MAX_IN_FLIGHT); // clamped: a small fixed number
 });
+
+test("tileData: a uniform tile (one pixel sent) expands byte for byte, for every dtype and channel count", () => {
+  for (const [dtype, Typed] of [["uint8", Uint8Array], ["uint16", Uint16Array], ["float32", Float32Array]]) {
+    for (const channels of [1, 3, 4]) {
+      for (const [h, w] of [[1, 1], [3, 5], [256, 256], [7, 256]]) {
+        const px = Typed.from({ length: channels }, (_, c) => (dtype === "float32" ? -0 + c * 0.25 - 0.5 : 3 + 40 * c));
+        if (dtype === "float32") px[0] = NaN;
+        const backing = new Uint8Array(px.byteLength + 2); // a DataView at an offset, as JupyterLab may hand it
+        backing.set(new Uint8Array(px.buffer), 1);
+        const got = T.tileData(new DataView(backing.buffer, 1, px.byteLength), { h, w, dtype, channels, uniform: true });
+        assert.ok(got instanceof Typed && got.length === h * w * channels, `${dtype} ${channels} ${h}x${w}`);
+        const want = new Uint8Array(px.buffer), bytes = new Uint8Array(got.buffer);
+        assert.equal(got.buffer.byteLength, got.byteLength); // owns exactly its bytes
+        for (let i = 0; i < bytes.length; i++) if (bytes[i] !== want[i % want.length]) assert.fail(`${dtype} ${channels} byte ${i}`);
+      }
+    }
+  }
+  // a uniform buffer of the wrong size (a full tile, or a partial pixel) is refused, never expanded
+  assert.equal(T.tileData(new Uint8Array(6), { h: 2, w: 3, dtype: "uint8", channels: 1, uniform: true }), null);
+  assert.equal(T.tileData(new Uint8Array(1), { h: 2, w: 3, dtype: "uint16", channels: 1, uniform: true }), null);
+});
+
+test("client: a uniform tile is cached expanded, flagged uniform; a full tile is not flagged", () => {
+  const { sent, client, cache } = setup();
+  client.want([["image", 0, 0, 0], ["labels", 0, 0, 0]]);
+  const msg = { type: "tiles", id: sent[0].id, dropped: 0, tiles: [
+    { layer: "image", level: 0, row: 0, col: 0, h: 2, w: 3, dtype: "uint8", channels: 4, version: 1, uniform: true },
+    { layer: "labels", level: 0, row: 0, col: 0, h: 2, w: 3, dtype: "uint16", channels: 1, version: 7 }] };
+  client.receive(msg, [Uint8Array.of(9, 8, 7, 255), new Uint16Array(6).fill(5)]);
+  const img = cache.get(T.tileKey("image", 0, 0, 0, 1)), lab = cache.get(T.tileKey("labels", 0, 0, 0, 7));
+  assert.equal(img.uniform, true);
+  assert.deepEqual([...img.data], [9, 8, 7, 255, 9, 8, 7, 255, 9, 8, 7, 255, 9, 8, 7, 255, 9, 8, 7, 255, 9, 8, 7, 255]);
+  assert.equal(lab.uniform, undefined);
+  assert.equal(cache.bytes, 24 + 12); // the expanded bytes are what the cache counts
+});

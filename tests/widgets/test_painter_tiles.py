@@ -17,6 +17,7 @@ from maskbench.kernels.paint import stroke_mask
 from maskbench.render import image_to_rgba
 from maskbench.render.tiles import TILE, label_tile, tile_grid
 from maskbench.widgets import _painter_tiles
+from maskbench.widgets._tiles import tile_from_reply
 from maskbench.widgets.painter import Painter
 
 CLASSES = ("background", "cell", "nucleus")
@@ -38,8 +39,8 @@ def request(p, keys, rid=5):
 
 
 def tile_array(meta, buf):
-    shape = (meta["h"], meta["w"]) if meta["channels"] == 1 else (meta["h"], meta["w"], meta["channels"])
-    return np.frombuffer(bytes(buf), np.uint8).reshape(shape)
+    assert meta["dtype"] == "uint8"
+    return tile_from_reply(meta, buf)
 
 
 def test_tiles_info_lists_image_and_labels():

@@ -222,3 +222,30 @@ def test_a_thousand_bad_messages_do_not_grow_memory() -> None:
         grown = tracemalloc.get_traced_memory()[0] - before
         tracemalloc.stop()
     assert w.count == 1000 and grown < 64 * 1024, grown  # per message ~0 bytes (one warning registry entry ~200)
+
+
+def test_uniform_tiles_travel_as_one_pixel_and_expand_to_the_tile() -> None:
+    image = torch.zeros(3, H, W, dtype=torch.uint8)
+    image[:, :256, :256] = torch.tensor([7, 8, 9], dtype=torch.uint8)[:, None, None]  # tile (0, 0) one colour
+    image[1, 300, 300] = 1  # tile (1, 1): one pixel off
+    labels = torch.zeros(H, W, dtype=torch.uint8)
+    labels[600, 1050] = 3  # the last tile is not uniform
+    probs = torch.full((H, W), float("nan"))
+    probs[:256, 256:512] = 0.0
+    probs[5, 300] = -0.0  # tile (0, 1): +0.0 and -0.0 differ bitwise: not uniform
+    w = FakeWidget(image, labels, probs)
+    keys = [["image", 0, 0, 0], ["image", 0, 1, 1], ["labels", 0, 0, 0], ["labels", 0, 2, 4], ["prob", 0, 0, 0],
+            ["prob", 0, 0, 1], ["labels", 3, 0, 0]]  # fmt: skip
+    content, buffers = ask(w, keys)
+    refs = [
+        w.pyramid.tile(0, 0, 0), w.pyramid.tile(0, 1, 1), label_tile(labels, 0, 0, 0), label_tile(labels, 0, 2, 4),
+        value_tile(probs, 0, 0, 0), value_tile(probs, 0, 0, 1), label_tile(labels, 3, 0, 0),
+    ]  # fmt: skip
+    uniform = [meta.get("uniform", False) for meta in content["tiles"]]
+    assert uniform == [True, False, True, False, True, False, False]  # level 3 holds the labelled pixel (block max)
+    for meta, data, ref, one in zip(content["tiles"], buffers, refs, uniform):
+        pixel = ref.reshape(-1, meta["channels"])
+        assert len(data) == (pixel[:1].nbytes if one else ref.nbytes)
+        got = np.frombuffer(data, ref.dtype).reshape(-1, meta["channels"])
+        got = np.broadcast_to(got, pixel.shape) if one else got
+        assert got.tobytes() == pixel.tobytes()  # bit for bit, NaN included

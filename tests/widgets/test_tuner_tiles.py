@@ -14,6 +14,7 @@ import torch
 import maskbench
 from maskbench.render.tiles import ImagePyramid, level_count, tile_box, tile_grid
 from maskbench.widgets import ThresholdTuner
+from maskbench.widgets._tiles import tile_from_reply
 
 
 def _tuner(h=600, w=530, *, image=True, target=True, batch=1, **kwargs):
@@ -37,11 +38,7 @@ def _ask(t, sent, keys):
     assert reply["type"] == "tiles" and reply["id"] == 7 and "error" not in reply, reply
     out = {}
     for meta, buf in zip(reply["tiles"], buffers):
-        shape = (meta["h"], meta["w"]) if meta["channels"] == 1 else (meta["h"], meta["w"], meta["channels"])
-        out[meta["layer"], meta["level"], meta["row"], meta["col"]] = (
-            np.frombuffer(bytes(buf), dtype=meta["dtype"]).reshape(shape),
-            meta["version"],
-        )
+        out[meta["layer"], meta["level"], meta["row"], meta["col"]] = (tile_from_reply(meta, buf), meta["version"])
     return out
 
 

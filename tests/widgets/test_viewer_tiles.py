@@ -11,6 +11,7 @@ import torch
 import maskbench
 from maskbench.render import contours, image_to_rgba
 from maskbench.render.tiles import TILE, level_count, level_shape, tile_grid
+from maskbench.widgets._tiles import tile_from_reply
 from maskbench.widgets._viewer_tiles import ItemTiles, mean_fill
 
 # bigger than one tile, odd sizes: every level has edge tiles smaller than TILE
@@ -140,8 +141,7 @@ def _ask(v, keys) -> list[tuple[dict, np.ndarray]]:
     assert reply["id"] == 7 and "error" not in reply, reply
     out = []
     for head, buf in zip(reply["tiles"], buffers, strict=True):
-        shape = (head["h"], head["w"]) + ((head["channels"],) if head["channels"] > 1 else ())
-        out.append((head, np.frombuffer(buf, dtype=head["dtype"]).reshape(shape)))
+        out.append((head, tile_from_reply(head, buf)))
     return out
 
 

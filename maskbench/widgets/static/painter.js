@@ -137,7 +137,12 @@ function createSurface(ui, model, probes) {
     ui.root.dataset.zoom = "fit";
     s.draw();
   };
-  s.userMoved = (view) => { s.view = view; s.userView = true; ui.root.dataset.zoom = "user"; probes.restart("sharp"); s.draw(); };
+  // settled: the gesture is over (a key zoom), so tiles are asked for without waiting for stillness
+  s.userMoved = (view, settled = false) => {
+    s.view = view; s.userView = true; ui.root.dataset.zoom = "user"; probes.restart("sharp");
+    if (settled) s.tiles.settle();
+    s.draw();
+  };
   return s;
 }
 
@@ -204,7 +209,7 @@ function render({ model, el: host }) {
       g.active = null;
       g.pinch = { view: s.view, start: [...t.values()] };
     } else if (g.pinch && t.size === 2 && type === "move") s.userMoved(pinchView(g.pinch.view, g.pinch.start, [...t.values()]));
-    else if (g.pinch && t.size === 0) g.pinch = null;
+    else if (g.pinch && t.size === 0) { g.pinch = null; s.tiles.settle(); s.draw(); }
     return g.pinch !== null || t.size > 1;
   }
 
@@ -271,7 +276,7 @@ function render({ model, el: host }) {
 
   function onUp(e) {
     if (e && e.pointerType === "touch" && onTouch(e, "up")) return;
-    g.pan = null;
+    if (g.pan) { g.pan = null; s.tiles.settle(); s.draw(); } // the drag is over: its last view is final
     if (!g.active) return;
     g.active = null;
     const op = s.edits.finish();
@@ -300,7 +305,7 @@ function render({ model, el: host }) {
     else if (a.type === "tool") setTrait("tool", a.value);
     else if (a.type === "class") { if (a.value < classes().length) setTrait("active_class", a.value); }
     else if (a.type === "size") setTrait("brush_size", stepSize(model.get("brush_size"), a.value));
-    else if (a.type === "zoom") s.userMoved(zoomAt(s.view, ...canvasCentre(), a.value, 0.05, s.maxScale()));
+    else if (a.type === "zoom") s.userMoved(zoomAt(s.view, ...canvasCentre(), a.value, 0.05, s.maxScale()), true);
     else if (a.type === "grid") ui.toggleGrid();
     else if (a.type === "pan") { space = true; ui.stage.classList.add("mb-panning"); }
     else if (a.type === "fit") s.resetView();

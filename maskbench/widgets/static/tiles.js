@@ -9,7 +9,8 @@
 // MAX_TILE_KEYS), one request in flight; the kernel answers {type: "tiles", id, tiles: [{layer,
 // level, row, col, h, w, dtype, channels, version}], dropped} with one buffer per tile, or
 // {type: "tiles", id, tiles: [], error}. A cached tile is that entry plus `data`, a typed array
-// (Uint8Array, Uint16Array or Float32Array) of h * w * channels values that owns its bytes.
+// (Uint8Array, Uint16Array or Float32Array) of h * w * channels values that owns its bytes. A tile
+// with `uniform: true` came as one pixel (all its pixels are equal): cached expanded, flag kept.
 //
 // Additions to the protocol text (nothing in it changed): tileKey, tileData, MAX_TILE_KEYS,
 // TILE_TIMEOUT_MS, TILE_CACHE_BYTES; cache.keys() and cache.maxBytes; client.close() (call it when
@@ -122,12 +123,23 @@ export function bestTile(cache, layer, version, k, row, col, levels) {
   return null;
 }
 
-/** A reply buffer (DataView, typed array or ArrayBuffer) as an owned typed array of `dtype`, or null if its size is wrong. */
+/**
+ * A reply buffer (DataView, typed array or ArrayBuffer) as an owned typed array of `dtype`, or null if
+ * its size is wrong. meta.uniform: the buffer is one pixel, repeated h * w times (byte for byte).
+ */
 export function tileData(buffer, meta) {
   const Typed = TYPED[meta.dtype];
   if (!Typed || !buffer) return null;
   const n = meta.h * meta.w * (meta.channels || 1);
   const bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  if (meta.uniform) {
+    const px = bytes.byteLength, total = n * Typed.BYTES_PER_ELEMENT;
+    if (!(n > 0) || px !== (meta.channels || 1) * Typed.BYTES_PER_ELEMENT) return null;
+    const out = new Uint8Array(total);
+    out.set(bytes);
+    for (let have = px; have < total; have *= 2) out.copyWithin(have, 0, Math.min(have, total - have)); // doubling copies
+    return new Typed(out.buffer, 0, n);
+  }
   if (bytes.byteLength !== n * Typed.BYTES_PER_ELEMENT) return null;
   // a view of a bigger buffer (or at an unaligned offset) is copied: the cache's byte count stays true
   const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
@@ -228,8 +240,9 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
         if (t.version !== version(t.layer)) { stats.stale++; continue; } // the layer moved on meanwhile
         const data = tileData(buffers[i], t);
         if (!data) continue;
-        const { layer, level, row, col, h, w, dtype, channels, version: v } = t;
-        cache.set(tileKey(layer, level, row, col, v), { layer, level, row, col, h, w, dtype, channels, version: v, data }, data.byteLength);
+        const { layer, level, row, col, h, w, dtype, channels, version: v } = t, entry = { layer, level, row, col, h, w, dtype, channels, version: v, data };
+        if (t.uniform === true) entry.uniform = true;
+        cache.set(tileKey(layer, level, row, col, v), entry, data.byteLength);
         stats.cached++;
       }
       if (msg.error) {
