@@ -28,7 +28,8 @@ from maskbench.render.proxy import nearest_proxy
 from maskbench.widgets._transport import pack_bits
 
 __all__ = [
-    "HIST_BINS", "GRID_STEPS", "GRID", "SWEEP_THRESHOLDS", "prepare_probs", "prepare_image", "prepare_target",
+    "HIST_BINS", "GRID_STEPS", "GRID", "SWEEP_THRESHOLDS", "prepare_probs", "probs_input", "probs_values",
+    "prepare_image", "prepare_target", "tuner_bytes", "check_tuner_memory",
     "clean_mask", "mask_metrics", "grid_counts", "metrics_from_counts", "grid_index", "probability_histogram",
     "histogram_from_counts", "outline", "packed_proxy",
 ]  # fmt: skip
@@ -53,25 +54,39 @@ def _array_to_tensor(x: object) -> object:
 
 
 def prepare_probs(probs: object, *, logits: bool) -> tuple[torch.Tensor, bool]:
-    """``(H, W)`` or ``(B, H, W)`` probabilities (or logits) -> ``(B, H, W)`` probabilities, batched?"""
+    """``(H, W)`` or ``(B, H, W)`` probabilities (or logits) -> ``(B, H, W)`` probabilities, batched?
+
+    :func:`probs_input` then :func:`probs_values` (the widget checks its memory between the two)."""
+    p, batched = probs_input(probs, logits=logits)
+    return probs_values(p, logits=logits, batched=batched), batched
+
+
+def probs_input(probs: object, *, logits: bool) -> tuple[torch.Tensor, bool]:
+    """The checks that need no copy: a non-empty floating ``(H, W)`` / ``(B, H, W)`` map -> a
+    ``(B, H, W)`` view of it (not yet a probability: see :func:`probs_values`), batched?"""
     check_bool(logits, "logits")
     probs = _array_to_tensor(probs)
     check_tensor(probs, "probs", ndim=(2, 3))
     if probs.numel() == 0:
         raise ShapeError(f"probs: expected a non-empty (H, W) or (B, H, W) map; got {describe(probs)}.")
+    if logits and not probs.is_floating_point():
+        raise DTypeError(f"probs: logits=True expects floating logits; got {describe(probs)}.")
     batched = probs.ndim == 3
     p = probs.detach()
+    return (p if batched else p.unsqueeze(0)), batched
+
+
+def probs_values(p: torch.Tensor, *, logits: bool, batched: bool) -> torch.Tensor:
+    """:func:`probs_input`'s view -> probabilities: the sigmoid of logits (a copy), values checked
+    (messages describe the user's map: ``(H, W)`` when not ``batched``)."""
     if logits:
-        if not p.is_floating_point():
-            raise DTypeError(f"probs: logits=True expects floating logits; got {describe(probs)}.")
         p = p.sigmoid()
         fix = "logits=True applies a sigmoid: NaN logits have no probability; replace them first."
     else:
         fix = ("If these are logits, pass logits=True (a sigmoid is applied); "
                "otherwise rescale them, e.g. `probs.clamp(0, 1)`.")  # fmt: skip
-    check_probabilities(p.cpu(), "probs", fix=fix)  # values are read on CPU (a no-op copy there)
-    p = p if batched else p.unsqueeze(0)
-    return p, batched
+    check_probabilities((p if batched else p[0]).cpu(), "probs", fix=fix)  # read on CPU (no copy there)
+    return p
 
 
 def prepare_image(image: object, probs: torch.Tensor, batched: bool, *, channels_last=None) -> torch.Tensor | None:
@@ -109,6 +124,75 @@ def prepare_target(target: object, probs: torch.Tensor, batched: bool) -> torch.
         raise ShapeError(f"target: expected {want} to match probs; got {describe(target)}.")
     check_same_device(probs=probs, target=target)
     return target if target.ndim == 3 else target.unsqueeze(0)
+
+
+#: Bytes per pixel the clean-up's kernels use at once at full resolution (measured peak above the
+#: inputs at 4096^2: min_size + fill_holes 11.2, opening 3.0-5.2; CPU backends: int32 labels, bool temporaries).
+CLEANUP_BYTES_PER_PIXEL = 12
+OPENING_BYTES_PER_PIXEL = 8
+_WORK_BYTES = 16 << 20  # imports aside: the counting chunks, the histogram, the curve
+
+
+def tuner_bytes(
+    p: torch.Tensor,
+    x: torch.Tensor | None,
+    target: torch.Tensor | None,
+    *,
+    logits: bool,
+    cleanup: bool,
+    opening: bool,
+    display: tuple[int, int],
+) -> list[tuple[str, int]]:
+    """What a ThresholdTuner allocates for these inputs, by part (label, bytes): an estimate from
+    their shapes alone, made before anything is allocated (``p`` is :func:`probs_input`'s view).
+
+    Per item of N = H * W pixels (one item is worked on at a time): the cleaned mask (N bool, held)
+    and the metrics' ``mask & target`` (N); the image's uint8 pyramid (a (H, W, C) copy, none for a
+    numpy (H, W, C) uint8 image, plus its coarser levels: a third of it); the grid counts off
+    float32 / float64 (chunked: a few MiB; other dtypes go through ``threshold_sweep``, ~12 bytes
+    per pixel); the clean-up when it is on. For the whole batch: the sigmoid of logits (a copy).
+    The display proxies: ~24 bytes per proxy pixel. Calibrated against peak RSS above the inputs
+    (``tests/widgets/test_memory.py``; 4096^2 float32 probs + bool target 54 MB, estimate 117 MB).
+    """
+    b, h, w = p.shape
+    n = h * w
+    parts = [("mask and metrics", n * (2 if target is None else 3))]
+    if logits:
+        parts.append(("sigmoid of the logits", p.numel() * p.element_size()))
+    if p.dtype not in (torch.float32, torch.float64):
+        parts.append(("threshold sweep", 12 * n))
+    if x is not None:
+        item = x[0]
+        view = item.dtype == torch.uint8 and item.device.type == "cpu" and item.permute(1, 2, 0).is_contiguous()
+        c = item.shape[0]
+        parts.append(("uint8 image pyramid", c * n // 3 + (0 if view else c * n)))
+    if cleanup:
+        parts.append(("clean-up", CLEANUP_BYTES_PER_PIXEL * n))
+    if opening:
+        parts.append(("opening", OPENING_BYTES_PER_PIXEL * n))
+    parts.append(("display proxies", 24 * display[0] * display[1] + _WORK_BYTES))
+    return parts
+
+
+def check_tuner_memory(p: torch.Tensor, x: torch.Tensor | None, target: torch.Tensor | None, **options) -> None:
+    """Raise :class:`~maskbench.widgets._memory.WidgetMemoryError` naming the sizes when a
+    ThresholdTuner on these inputs would not fit (:func:`tuner_bytes` against the memory available)."""
+    from maskbench.widgets import _memory
+
+    parts = tuner_bytes(p, x, target, **options)
+    h, w = p.shape[-2:]
+    subject = _memory.size_text(p, "probs")
+    if x is not None:
+        subject += " with image " + _memory.size_text(x)
+    _memory.check_memory(
+        sum(n for _, n in parts),
+        widget="ThresholdTuner",
+        subject=subject,
+        parts=sorted(parts, key=lambda part: -part[1])[:4],
+        fix=f"tune on a crop or a downsampled copy (probs, image and target alike), e.g. "
+        f"`probs[..., :{h // 2}, :{w // 2}]` or `probs[..., ::2, ::2]`.",
+        name="probs",
+    )
 
 
 def clean_mask(mask: torch.Tensor, *, min_size: int, fill_holes: bool, opening_radius: int) -> torch.Tensor:

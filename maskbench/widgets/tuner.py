@@ -104,6 +104,8 @@ class ThresholdTuner(GridCounts, TunerTiles, DatasetMode, GuardedState, anywidge
     current image's :class:`maskbench.SweepResult` (before clean-up) at the slider's grid.
     :meth:`from_sweep` opens a whole dataset's :class:`maskbench.DatasetSweep` (dataset mode). A bad assignment raises
     :class:`~maskbench.widgets._common.WidgetValueError` / ``WidgetTypeError`` and changes nothing.
+    Inputs too large for the memory available raise :class:`~maskbench.widgets._memory.WidgetMemoryError`
+    naming their size, before anything image-sized is allocated.
 
     Example:
         >>> import maskbench
@@ -173,7 +175,7 @@ class ThresholdTuner(GridCounts, TunerTiles, DatasetMode, GuardedState, anywidge
         channels_last: bool | None = None,
         _dataset=None,
     ) -> None:
-        p, batched = core.prepare_probs(probs, logits=logits)
+        p, batched = core.probs_input(probs, logits=logits)  # no copy yet: the memory check comes first
         self._p, self._batched, self._logits = p, batched, logits
         self._x = core.prepare_image(image, p, batched, channels_last=channels_last)
         self._t = core.prepare_target(target, p, batched)
@@ -184,6 +186,10 @@ class ThresholdTuner(GridCounts, TunerTiles, DatasetMode, GuardedState, anywidge
                      opening_radius=opening_radius, opacity=opacity, show_target=show_target)  # fmt: skip
         traits = self.traits()
         start = {k: traits[k].validate(self, v) for k, v in start.items()}  # fail before the widget exists
+        core.check_tuner_memory(p, self._x, self._t, logits=logits, display=self._display,
+                                cleanup=start["min_size"] > 1 or start["fill_holes"],
+                                opening=start["opening_radius"] > 0)  # fmt: skip
+        self._p = p = core.probs_values(p, logits=logits, batched=batched)  # the sigmoid of logits; values checked
         self._method_value: float | None = None
         self._sweep = None
         self._mask_full: torch.Tensor | None = None

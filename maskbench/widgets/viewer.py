@@ -64,13 +64,17 @@ from maskbench.widgets._viewer_core import (
     ItemProxies,
     allowed_modes,
     build_item,
+    check_viewer_memory,
     fill_rgba,
     fill_value,
     item_edges,
     keep_of,
     masked,
+    pick_pixels,
     prefetch_inpaint,
     proxy_inpaint_steps,
+    put_pixels,
+    rgba_at,
     why_not,
 )
 from maskbench.widgets._viewer_tiles import ViewerTiles
@@ -143,7 +147,9 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
     ``mode`` and ``fill``: exactly the ``apply_mask`` call above, computed on first access and
     cached until they change. The result panel shows the same call on the display proxy (and, zoomed
     in, on full-resolution tiles). Setting ``mode``, ``fill``, ``index`` or ``panel_layout`` to a bad
-    value raises :class:`WidgetValueError` / :class:`WidgetTypeError` and changes nothing.
+    value raises :class:`WidgetValueError` / :class:`WidgetTypeError` and changes nothing. Inputs too
+    large for the memory available raise :class:`~maskbench.widgets._memory.WidgetMemoryError` naming
+    their size, before anything image-sized is allocated.
 
     In the browser: wheel zooms about the cursor, drag pans, and on a focused panel ``+`` / ``-``
     zoom, ``0`` or ``f`` fit, ``1`` shows native resolution (one image pixel per screen pixel);
@@ -244,6 +250,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
             palette[k] = torch.tensor(parse_color(color), dtype=torch.uint8)
         start = dict(mode=mode, fill=fill, opacity=opacity, contours=contours, index=index, panel_layout=panel_layout)
         start = {k: self.traits()[k]._validate(self, v) for k, v in start.items()}  # fail before the widget exists
+        check_viewer_memory(x, m, kind, self._display)  # before anything image-sized is allocated
         super().__init__()
         with self.hold_sync():
             self.set_trait("batch_size", x.shape[0])
@@ -321,20 +328,37 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
         item = self._item(self.index if index is None else index)
         key = self._result_key()
         if key not in item.results:
-            rgba = None
-            if key == ("inpaint", None) and item.inpaint is not None:
-                try:
-                    rgba = item.inpaint.result()  # computed in the background (prefetch_inpaint)
-                except Exception:  # noqa: BLE001 - computed again below, where the error is shown
-                    item.inpaint = None
-            if rgba is None:
+            if key == ("inpaint", None):
+                colours = self._inpaint_colours(item)  # may set the prefetched panel
+                rgba = item.results.get(key)
+                rgba = put_pixels(item.rgba, item.keep, colours) if rgba is None else rgba
+            else:
                 w = None if item.weight is None else item.weight[None, None]
-                out = self._apply(item.xp[None], item.keep[None, None], w, self._inpaint_steps())[0]
+                out = self._apply(item.xp[None], item.keep[None, None], w)[0]
                 if not out.is_floating_point() and out.dtype != torch.uint8:
                     out = out.float()
                 rgba = image_to_rgba(out).cpu().numpy()
             item.results = {key: rgba}  # one per item: the current mode's
         return item.results[key]
+
+    def _inpaint_colours(self, item: ItemProxies) -> np.ndarray:
+        """``(n, 4)`` RGBA of the inpaint mode at the item's ``n`` mask pixels (raster order), cached:
+        from the panel prefetched while the kernel was idle, else computed now on those pixels only
+        (every other pixel of the panel is the image panel's own, exactly)."""
+        if item.colours is None:
+            rgba = None
+            if item.inpaint is not None:
+                try:
+                    rgba = item.inpaint.result()  # computed in the background (prefetch_inpaint)
+                except Exception:  # noqa: BLE001 - computed again below, where the error is shown
+                    item.inpaint = None
+            if rgba is not None:
+                item.results = {("inpaint", None): rgba}
+                item.colours = pick_pixels(rgba, item.keep)
+            else:
+                out = self._apply(item.xp[None], item.keep[None, None], None, self._inpaint_steps())[0]
+                item.colours = rgba_at(out, item.keep)  # = inpaint_colours(item.xp, item.keep, steps)
+        return item.colours
 
     def _inpaint_steps(self) -> int:
         return proxy_inpaint_steps(self._x.shape[-2:], self._display)
@@ -368,9 +392,10 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
         key = f"{self.mode}:{self.index}"
         if self._result_for == key and self._sent == (key, self._result_key()):
             return  # the browser holds this result already (e.g. back to inpaint after keep)
-        rgba = self._display_result()
         if self.mode == "inpaint":  # only the mask pixels change: send their colours, in raster order
-            rgba = rgba[self._item(self.index).keep.cpu().numpy()]
+            rgba = self._inpaint_colours(self._item(self.index))
+        else:
+            rgba = self._display_result()
         with self.hold_sync():
             self._result = rgba
             self._result_for = key

@@ -169,3 +169,56 @@ def test_bool_image_proxy_keeps_grey_levels() -> None:
     assert len(np.unique(v._image[..., 0])) > 2  # averaged, not re-thresholded
     assert np.array_equal(_composed(v), v._display_result())
     assert torch.equal(v.result, maskbench.apply_mask(image, torch.ones(61, 83, dtype=torch.bool), fill=1))
+
+
+@pytest.mark.parametrize("factors", [(2, 2), (2, 3), (3, 5), (4, 4), (1, 2)])
+@pytest.mark.parametrize("layout", ["chw", "hwc"])
+def test_area_mean_is_adaptive_pooling_bit_for_bit(factors, layout) -> None:
+    """The Viewer's proxy at an integer ratio (2048^2 -> 1024^2) is summed from strided slices
+    (issue 11 #5: ~3x faster than the CPU pooling kernel) and must be the pooling's float32 result
+    exactly, so `image_to_rgba(image_proxy(x, s)) == rgba_proxy(x, s)` still holds."""
+    import torch.nn.functional as F
+
+    from maskbench.render.proxy import rgba_proxy
+    from maskbench.widgets._viewer_core import area_mean, image_proxy
+
+    kh, kw = factors
+    g = torch.Generator().manual_seed(kh * 10 + kw)
+    for trial in range(4):
+        x = torch.rand(3, 24 * kh, 36 * kw, generator=g) ** (1 + 2 * trial)  # many exponents: rounding varies
+        x = x.permute(1, 2, 0).contiguous().permute(2, 0, 1) if layout == "hwc" else x
+        assert torch.equal(area_mean(x, (24, 36)), F.adaptive_avg_pool2d(x[None], (24, 36))[0])
+        assert torch.equal(image_to_rgba(image_proxy(x, (24, 36))), rgba_proxy(x, (24, 36)))
+        u8 = (x * 255).round().to(torch.uint8)
+        assert torch.equal(image_to_rgba(image_proxy(u8, (24, 36))), rgba_proxy(u8, (24, 36)))
+    x = torch.rand(3, 50, 70, generator=g)  # not an integer ratio: the pooling itself
+    assert torch.equal(area_mean(x, (24, 36)), F.adaptive_avg_pool2d(x[None], (24, 36))[0])
+
+
+@pytest.mark.parametrize("prefetched", [False, True])
+def test_inpaint_panel_at_an_integer_ratio_is_the_kernels(prefetched) -> None:
+    """Issue 11 #5: the inpaint panel is computed on the mask pixels only (their colours are what is
+    sent); the panel equals the kernel's inpaint of the (area-mean) proxy, pixel for pixel, whether it
+    was prefetched while idle or computed when the mode changed."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(5)
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(192.0), indexing="ij")
+    image = torch.stack([yy / 127, xx / 191, torch.rand(128, 192, generator=g)])
+    mask = ((yy - 60) ** 2 + (xx - 90) ** 2 < 40**2) | (torch.rand(128, 192, generator=g) > 0.97)
+    v = Viewer(image, mask, max_display=96)  # (64, 96): a 2x2 area mean
+    item = v._cache[0]
+    if prefetched:
+        item.inpaint.result(timeout=60)
+    else:
+        item.inpaint.cancel() or item.inpaint.result(timeout=60)
+        item.inpaint = None  # as if the prefetch had not run (or failed)
+    v.mode = "inpaint"
+    xp = F.adaptive_avg_pool2d(image[None], (64, 96))[0]
+    keep = mask[None, None].float()
+    keep = F.interpolate(keep, size=(64, 96), mode="nearest-exact")[0, 0] > 0  # nearest_proxy's sampling
+    assert torch.equal(item.keep, keep) and torch.equal(item.xp, xp)
+    steps = v._inpaint_steps()
+    expected = image_to_rgba(maskbench.inpaint(xp, ~keep, steps=steps)).numpy()
+    assert np.array_equal(v._display_result(), expected) and np.array_equal(_panel(v), expected)
+    assert np.array_equal(v._result, expected[keep.numpy()]) and v._result.shape == (int(keep.sum()), 4)
