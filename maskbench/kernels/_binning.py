@@ -7,11 +7,8 @@ arithmetic). Two ways to the same counts:
 
 * ``exact_counts`` re-checks every pixel against its two edges. Device-agnostic and sync-free;
   NaN and +-inf pixels are ignored. Used off CPU, for images holding NaN/inf, and for Li's sums.
-* ``fast_counts`` (CPU, finite pixels) counts ``trunc(f)``, ``f = (x - lo) / (hi - lo) * bins``, and
-  re-checks only the pixels whose ``f`` is within a rounding bound ``delta`` of an integer: for every
-  other pixel both edge comparisons are known, so numpy's re-check cannot move it. That is a few
-  pixels in a thousand instead of all of them. The re-checked set has a data-dependent size,
-  which costs nothing on CPU (no device to synchronise with).
+* ``_fast_binning.fast_pass`` (CPU, finite pixels) re-checks only the few pixels within a
+  rounding bound of an edge (a few per thousand); see that module.
 
 On CPU the pixels go through in blocks of ``_BLOCK`` whose scratch buffers stay in cache, so the
 passes run at cache speed, and no full-size temporary is allocated (fresh multi-MB buffers cost
@@ -29,21 +26,22 @@ from maskbench.kernels._counting import bincount_fixed
 _INF = float("inf")
 _BLOCK = 1 << 17  # pixels per block on CPU
 _ROW_LOOP_MIN, _ROW_LOOP_MAX = 1 << 14, 4096  # finite_range: one aminmax per image for images this large
-_CHUNK = 8  # fast_counts looks for pixels to re-check per chunk of this many pixels
-FAST = True  # tests turn the CPU fast path off to compare it with exact_counts
+FAST = True  # tests turn the CPU fast path (_fast_binning) off to compare it with exact_counts
 
 
-def blocks(n: int, p: int, device: torch.device) -> list[tuple[int, int, int, int]]:
-    """``(row0, row1, col0, col1)`` blocks of the ``(N, P)`` pixels: whole rows, or one row in pieces."""
-    # each of torch's threads gets a cache-sized share (fewer parallel regions, which stall when
-    # the machine is busy)
-    size = _BLOCK * max(1, torch.get_num_threads())
+def blocks(n: int, p: int, device: torch.device, size: int | None = None) -> list[tuple[int, int, int, int]]:
+    """``(row0, row1, col0, col1)`` blocks of at most ``size`` of the ``(N, P)`` pixels: whole rows,
+    or one row in equal pieces. By default each of torch's threads gets a cache-sized share (fewer
+    parallel regions, which stall when the machine is busy)."""
+    size = size or _BLOCK * max(1, torch.get_num_threads())
     if device.type != "cpu" or n * p <= size:
         return [(0, n, 0, p)]
     if p <= size:
         rows = size // p
         return [(r, min(r + rows, n), 0, p) for r in range(0, n, rows)]
-    return [(r, r + 1, c, min(c + size, p)) for r in range(n) for c in range(0, p, size)]
+    pieces = -(-p // size)
+    cuts = [p * i // pieces for i in range(pieces + 1)]
+    return [(r, r + 1, c0, c1) for r in range(n) for c0, c1 in zip(cuts[:-1], cuts[1:])]
 
 
 def _view(buf: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
@@ -117,7 +115,7 @@ class Grid:
 
     def numpy_bin(self, x: torch.Tensor, f: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """numpy's bin (int64) of pixels ``x`` with scaled values ``f`` in images ``rows`` (1-D, finite)."""
-        step, lo = self.step[rows, 0], self.lo[rows, 0]
+        step, lo = self.step.view(-1).index_select(0, rows), self.lo.view(-1).index_select(0, rows)
         i = f.trunc().clamp_(0, self.bins - 1)
         down = (x < i * step + lo).to(f.dtype)
         up = (x >= (i + 1) * step + lo).to(f.dtype)
@@ -167,101 +165,6 @@ def exact_counts(
             totals[part] += bincount_fixed(idx.view(-1), rows * slots, w.view(-1))
     counts = counts.view(n, slots)[:, 1:]
     return counts, None if weights_dtype is None else totals.view(n, slots)[:, 1:]
-
-
-def fast_counts(flat: torch.Tensor, grid: Grid, work: torch.dtype, delta: torch.Tensor) -> torch.Tensor:
-    """``(N, bins)`` counts of finite CPU images; ``delta`` ``(N, 1)``: the re-check bound on ``f``.
-
-    A pixel with ``delta <= frac(f) <= 1 - delta`` stays in bin ``trunc(f)`` (numpy's comparisons
-    with both edges are known, see ``rounding_bound``). Each block counts ``g = f + delta`` at
-    ``trunc(g)`` (the same bin for those pixels) and keeps, per column of a ``(_CHUNK, W)`` view,
-    the smallest ``frac(g)``; columns where it is below ``2 delta`` (some pixel within ``delta`` of
-    an integer) are re-checked as numpy does, for all blocks at once, and their counts moved.
-    """
-    n, dev, bins = flat.shape[0], flat.device, grid.bins
-    parts = blocks(*flat.shape, dev)
-    delta = delta.clamp(max=0.5)  # g <= bins + 0.5: trunc(g) <= bins
-    g_buf = _scratch(parts, work, dev)
-    a_buf = _scratch(parts, work, dev) if flat.dtype != work else None
-    i_buf = _scratch(parts, torch.int32, dev)
-    slots = bins + 1  # the bins, then pixels with trunc(g) == bins (numpy's last bin, or re-checked)
-    counts = torch.zeros(n * slots, dtype=torch.int64, device=dev)
-    rows_max = max(r1 - r0 for r0, r1, _, _ in parts)
-    offsets = torch.arange(rows_max, device=dev, dtype=torch.int32)[:, None] * slots
-    width = max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in parts) // _CHUNK
-    width = -(-width // _CHUNK) * _CHUNK  # a multiple of _CHUNK, for the second level in _suspects
-    lowest = torch.full((len(parts), width), _INF, dtype=work, device=dev)  # smallest frac(g) per column
-    for b, (r0, r1, c0, c1) in enumerate(parts):
-        rows, cols = r1 - r0, c1 - c0
-        block = flat[r0:r1, c0:c1]
-        a = block if a_buf is None else _view(a_buf, rows, cols).copy_(block)
-        g = torch.sub(a, grid.sub[r0:r1], out=_view(g_buf, rows, cols)).div_(grid.div[r0:r1])
-        if grid.scale != 1:
-            g.mul_(grid.scale)
-        idx = _view(i_buf, rows, cols).copy_(g.add_(delta[r0:r1]))  # trunc(g): g >= 0
-        if rows > 1:
-            idx.add_(offsets[:rows])
-        counts[r0 * slots : r1 * slots] += torch.bincount(idx.view(-1), minlength=rows * slots)
-        w = rows * cols // _CHUNK
-        torch.amin(g.frac_().view(-1)[: w * _CHUNK].view(_CHUNK, w), 0, out=lowest[b, :w])
-    rows, cols = _suspects(parts, lowest, 2 * delta, dev)
-    if rows.numel():  # numpy's re-check of the suspects: move their counts
-        x = flat[rows, cols].to(work)
-        f = (x - grid.sub[rows, 0]) / grid.div[rows, 0]
-        if grid.scale != 1:
-            f = f * grid.scale
-        base = rows * slots
-        one = torch.ones_like(base)
-        counts.index_add_(0, base + (f + delta[rows, 0]).trunc().long(), -one)
-        counts.index_add_(0, base + grid.numpy_bin(x, f, rows), one)
-    counts = counts.view(n, slots)
-    last = counts[:, bins - 1] + counts[:, bins]
-    return torch.cat([counts[:, : bins - 1], last[:, None]], -1)
-
-
-def _suspects(parts: list, lowest: torch.Tensor, window: torch.Tensor, dev: torch.device):
-    """Row and column indices of the pixels to re-check: all pixels of the flagged columns of each
-    block's ``(_CHUNK, W)`` view, and the few past ``_CHUNK * W``."""
-    r0, r1, c0, c1 = (torch.tensor(v, device=dev) for v in zip(*parts))
-    rows, cols = r1 - r0, c1 - c0
-    w = rows * cols // _CHUNK
-    # the block's widest window (a column may hold pixels of several images)
-    span = r0[:, None] + torch.arange(int(rows.max()), device=dev)  # the rows of each block
-    top = window[torch.minimum(span, r1[:, None] - 1), 0].amax(1)
-    # nonzero scans slowly: first the columns of a (_CHUNK, W / _CHUNK) view of `lowest` (one
-    # vectorised min), then only the flagged ones (columns past a block's width hold +inf)
-    nb, width = lowest.shape
-    coarse = lowest.view(nb, _CHUNK, width // _CHUNK).amin(1)
-    b, k = (coarse < top[:, None]).nonzero(as_tuple=True)
-    b = b.repeat_interleave(_CHUNK)
-    col = (torch.arange(_CHUNK, device=dev) * (width // _CHUNK) + k[:, None]).view(-1)
-    keep = lowest[b, col] < top[b]
-    b, col = b[keep], col[keep]
-    pos = (torch.arange(_CHUNK, device=dev) * w[b, None] + col[:, None]).view(-1)
-    b = b.repeat_interleave(_CHUNK)
-    tails = [
-        (i, p)
-        for i, (a, z, c, d) in enumerate(parts)
-        for p in range((z - a) * (d - c) // _CHUNK * _CHUNK, (z - a) * (d - c))
-    ]
-    if tails:
-        tb, tp = torch.tensor(tails, device=dev).unbind(-1)
-        b, pos = torch.cat([b, tb]), torch.cat([pos, tp])
-    return r0[b] + pos // cols[b], c0[b] + pos % cols[b]
-
-
-def rounding_bound(lo: torch.Tensor, hi: torch.Tensor, span: torch.Tensor, bins: int, work: torch.dtype):
-    """``(N,)`` bound on how far numpy's edge comparisons can move a pixel from ``trunc(f)``, in units of ``f``.
-
-    With ``u`` the unit roundoff, ``f`` (at most three roundings) is within ``3 u bins`` of the exact
-    ``F = (x - lo) / span * bins``, and the edge ``k * step + lo`` (three roundings) within
-    ``u bins (2 + M / span)`` of ``k`` in those units (``M``: the largest magnitude in the image).
-    So numpy moves a pixel only if ``frac(f)`` is within their sum of 0 or 1. Twice that
-    covers the rounding of ``f + delta`` (``u (bins + 1)``) as well; 0.5 or more re-checks every pixel.
-    """
-    u = 2.0**-53 if work == torch.float64 else 2.0**-24
-    m = torch.maximum(lo.abs(), hi.abs())
-    return (2 * u * bins) * (6 + m / span)
 
 
 def per_value_counts(

@@ -14,7 +14,8 @@ import torch
 
 from maskbench._checks import ShapeError, check_int, check_real, describe
 from maskbench.kernels import _binning
-from maskbench.kernels._binning import Grid, exact_counts, fast_counts, finite_range, per_value_counts, rounding_bound
+from maskbench.kernels._binning import Grid, exact_counts, finite_range, per_value_counts
+from maskbench.kernels._fast_binning import fast_pass
 
 _INF = float("inf")
 MAX_BINS = 1 << 20  # histogram bins per image (a bigger number is a mistake, not a histogram)
@@ -64,13 +65,17 @@ class Hist:
         bins = check_int(bins, "bins", min_value=1, max_value=MAX_BINS)
         flat, self.batch, self.out_dtype, work = _as_flat(x, "x")
         dev = flat.device
-        lo, hi, clean = finite_range(flat, work)
+        per_value = x.dtype in (torch.uint8, torch.int8) and bins >= 256
+        fast = None  # CPU: ranges and counts in one pass over cache-sized blocks (_fast_binning)
+        if _binning.FAST and dev.type == "cpu" and not sums and not per_value and flat.shape[0]:
+            fast = fast_pass(flat, bins, work)  # None: NaN/inf pixels or a degenerate range
+        lo, hi, _ = finite_range(flat, work) if fast is None else (fast.lo, fast.hi, True)
         self.empty = lo > hi  # no finite pixel
         self.const = lo == hi
         self.value = lo
         self.length = torch.full_like(lo, bins, dtype=torch.int64)  # bins that can hold pixels
         wide = wide_float(dev) if sums else None  # Li's per-bin sums of x - min
-        if x.dtype in (torch.uint8, torch.int8) and bins >= 256:
+        if per_value:
             # one bin per value from the image minimum, as scikit-image's bincount: bin k holds the
             # value min + k; bins past max - min stay empty (self.length says how many count)
             self.counts, self.sums = per_value_counts(flat, lo, bins, wide)
@@ -99,26 +104,28 @@ class Hist:
         sub = torch.where(self.const, lo, lo_e)[:, None]
         div = torch.where(self.const | ~torch.isfinite(span), big, span)[:, None]
         grid = Grid(bins, sub, div, bins, torch.where(self.const, big, step)[:, None], lo_e[:, None])
-        if clean and not sums and _binning.FAST and flat.shape[0] and bool(torch.isfinite(span).all()):
-            q = span / bins  # power-of-two bins: (x - lo) / (span / bins) is numpy's f exactly
-            if bins & (bins - 1) == 0 and bool((q * bins == span).all()):
-                grid.div, grid.scale = torch.where(self.const, big, q)[:, None], 1
-            delta = torch.where(self.const, 0.0, rounding_bound(lo_e, hi_e, span, bins, work))
-            counts = fast_counts(flat, grid, work, delta[:, None])
+        if fast is not None:
+            counts = fast.finish(grid)
         else:
             counts, self.sums = exact_counts(flat, grid, work, wide)
             if sums:
-                self.sums = self._roll_const(self.sums, bins)
-        self.counts = self._roll_const(counts, bins)
+                self.sums = self._move_const(self.sums, lo_e, span)
+        self.counts = self._move_const(counts, lo_e, span)
 
     def valid(self, idx_count: int) -> torch.Tensor:
         """``(N, idx_count)`` bool: split index ``i`` (threshold at bin ``i``) leaves pixels above it."""
         i = torch.arange(idx_count, device=self.length.device)
         return i < self.length[:, None] - 1
 
-    def _roll_const(self, counts: torch.Tensor, bins: int) -> torch.Tensor:
-        """A constant image's pixels (counted in bin 0) move to bin ``bins // 2``, as numpy's."""
-        return torch.where(self.const[:, None], counts.roll(bins // 2, -1), counts)
+    def _move_const(self, counts: torch.Tensor, lo_e: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
+        """A constant image's pixels (counted in bin 0) move to numpy's bin of ``v`` in ``[v - 0.5, v + 0.5]``:
+        ``bins // 2``, or the one below where ``v - 0.5`` rounds up (e.g. float32 0.016189719)."""
+        n, bins = counts.shape
+        v, col = self.value, lo_e[:, None]
+        rows = torch.arange(n, device=v.device)
+        k = Grid(bins, col, span[:, None], bins, self.step[:, None], col).numpy_bin(v, (v - lo_e) / span * bins, rows)
+        moved = (torch.arange(bins, device=counts.device) == k[:, None]) * counts[:, :1]
+        return torch.where(self.const[:, None], moved, counts)
 
     def at(self, idx: torch.Tensor) -> torch.Tensor:
         """The centre of bin ``idx`` (``(N,)``) of each image."""

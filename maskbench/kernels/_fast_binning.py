@@ -1,0 +1,242 @@
+"""CPU fast path of ``_histogram.Hist``'s counts: numpy's bins with one re-check per few thousand pixels.
+
+numpy's bin of a pixel ``x`` is the number of inner edges ``e[k] <= x`` (k = 1 .. bins-1): its
+index ``trunc(f)``, ``f = (x - lo) / (hi - lo) * bins``, is re-checked against the two edges
+around it, and ``f`` is never off by a whole bin. So a pixel far enough from every edge is in
+bin ``trunc(F)`` for any close enough ``F``. Here each pixel gets ``g = fl(fl(x * a) + b)``
+(``a = bins / span``, ``b = delta - lo * a``: two exactly rounded passes, so the value can be
+computed again bit for bit), clamped into ``[2 delta, bins - 1/2]``, and is counted at
+``trunc(g)`` with one ``bincount`` per block. ``delta`` (``fast_bound``) exceeds the rounding of
+``g`` plus the distance of numpy's edges from their ideal places, so only pixels with
+``frac(g) < 2 delta`` can be in another bin: per column of a ``(_CHUNK, W)`` view of each block
+the smallest ``frac(g)`` is kept, and the pixels of the flagged columns (a few per thousand) are
+re-checked as numpy does at the end (``FastPass.finish``). The clamp keeps pixels at an image's
+minimum and maximum (no edge can move them: there is none below bin 0 or above bin bins - 1)
+out of that re-check: saturated images do not pay for it.
+
+Large images have their range taken just before their blocks are counted (the image is then
+still in cache for the counting pass); small ones in one vectorised pass. An image holding NaN
+or +-inf, or a range too narrow or wide for the bound, stops the pass (``fast_pass`` returns
+None) and the caller uses ``_binning.exact_counts``.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+from maskbench.kernels._binning import _INF, Grid, _row_aminmax, _scratch, _view, blocks
+
+_CHUNK = 8  # pixels to re-check are looked for per chunk of this many pixels
+_MAX_DELTA = 0.05  # a wider re-check window (huge |lo| / span) goes to exact_counts
+# from this many pixels, FastPass counts in torch.get_num_threads() threads, in blocks of
+# _THREAD_BLOCK pixels: under torch's grain size (32768), so no op opens a parallel region
+_THREAD_MIN, _THREAD_BLOCK = 1 << 20, 32760
+
+
+def _unit(work: torch.dtype) -> float:
+    return 2.0**-53 if work == torch.float64 else 2.0**-24
+
+
+def fast_bound(lo: torch.Tensor, hi: torch.Tensor, span: torch.Tensor, bins: int, work: torch.dtype) -> torch.Tensor:
+    """``(N,)`` float64 ``delta``: a pixel with ``frac(g) >= 2 delta`` is in numpy's bin ``trunc(g)``.
+
+    In units of a bin (``F = (x - lo) / span * bins``), with ``u`` the unit roundoff of ``work``
+    and ``r = max(|lo|, |hi|) / span``: numpy's edge ``e[k] = k * step + lo`` (three roundings,
+    ``step = span / bins``; one more if numpy's linspace runs in float64) is within
+    ``u bins (3 + r)`` of ``F = k``; ``g = fl(fl(x * a) + b)`` with ``a``, ``b`` rounded to ``work``
+    (``b`` from two float64 roundings) is within ``u bins (5 r + 1.01) + 2 u`` of ``F + delta``.
+    With ``delta`` above their sum, ``frac(g) >= 2 delta`` puts ``F`` more than the edge error
+    inside bin ``trunc(g)``. ``r >= 1/2``, so ``8 r + 6`` covers ``6 r + 4.01`` with room.
+    """
+    u = _unit(work)
+    ratio = torch.maximum(lo.abs(), hi.abs()) / span
+    return (u * bins) * (8 * ratio + 6) + 4 * u
+
+
+def _row_scalars(lo: float, hi: float, span: float, bins: int, work: torch.dtype) -> tuple[float, float, float] | None:
+    """One image's ``(a, b, delta)`` (the float64 arithmetic of ``_group_scalars``), or None."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    if span == 0:  # constant: every pixel at g = 0 (bin 0, moved by Hist), nothing to re-check
+        return 0.0, 0.0, 0.0
+    u = _unit(work)
+    delta = (u * bins) * (8 * (max(abs(lo), abs(hi)) / span) + 6) + 4 * u
+    if not (math.isfinite(span) and span >= bins * torch.finfo(work).tiny * 2**24 and delta < _MAX_DELTA):
+        return None
+    a = bins / span
+    return a, delta - lo * a, delta
+
+
+def _group_scalars(lo: torch.Tensor, hi: torch.Tensor, bins: int, work: torch.dtype):
+    """``(a, b, delta)`` float64 ``(N,)`` of many images (``lo``, ``hi`` in ``work``), or None."""
+    span = (hi - lo).double()  # rounded in `work`, as numpy's norm_denom
+    lo64, hi64 = lo.double(), hi.double()
+    const = span == 0
+    delta = fast_bound(lo64, hi64, span, bins, work)
+    normal = torch.isfinite(span) & (span >= bins * torch.finfo(work).tiny * 2**24) & (delta < _MAX_DELTA)
+    if not bool((torch.isfinite(lo64) & torch.isfinite(hi64) & (const | normal)).all()):
+        return None
+    a = torch.where(const, 0.0, bins / span)
+    return a, torch.where(const, 0.0, delta - lo64 * a), torch.where(const, 0.0, delta)
+
+
+class FastPass:
+    """The counting pass over ``(N, P)`` CPU images: ``ok``, ``lo``, ``hi``, and ``finish(grid)`` for the counts.
+
+    With ``torch.get_num_threads() > 1`` and ``_THREAD_MIN`` pixels or more, the images are
+    shared out, whole, among that many Python threads (torch's ops release the GIL), in blocks
+    under torch's grain size so that every op runs in its calling thread (a parallel region per
+    thread would oversubscribe the cores): ``bincount`` has no parallel CPU kernel, and this is
+    how the counting gets the cores torch would use. Each image's counts come from one thread,
+    so the result is the serial one, bit for bit.
+    """
+
+    def __init__(self, flat: torch.Tensor, bins: int, work: torch.dtype) -> None:
+        n, p = flat.shape
+        dev = flat.device
+        self.flat, self.bins, self.work = flat, bins, work
+        self.workers = workers = max(1, torch.get_num_threads()) if flat.numel() >= _THREAD_MIN else 1
+        self.parts = parts = blocks(n, p, dev, _THREAD_BLOCK if workers > 1 else None)
+        self.fused = parts[0][1] - parts[0][0] == 1  # one image per block: take each range when it comes
+        self.ok = True
+        self.a = torch.zeros(n, dtype=torch.float64)  # per image (float64; rounded to `work` where used)
+        self.b = torch.zeros(n, dtype=torch.float64)
+        self.twice = [0.0] * n  # per image: 2 delta, rounded up
+        self.lo = torch.empty(n, dtype=work, device=dev)
+        self.hi = torch.empty(n, dtype=work, device=dev)
+        if not self.fused:
+            lo, hi = (t.to(work) for t in _row_aminmax(flat))
+            scalars = _group_scalars(lo, hi, bins, work)
+            if scalars is None:
+                self.ok = False
+                return
+            self.lo, self.hi, (self.a, self.b, delta) = lo, hi, scalars
+            self.twice = (2 * (1 + 2**-20) * delta).tolist()
+        self.a_w, self.b_w = self.a.to(work)[:, None], self.b.to(work)[:, None]
+        self.window = [0.0] * len(parts)  # per block: the clamp floor and the re-check window
+        self.counts = torch.zeros(n * bins, dtype=torch.int64, device=dev)
+        rows_max = max(r1 - r0 for r0, r1, _, _ in parts)
+        self.offsets = torch.arange(rows_max, device=dev, dtype=torch.int32)[:, None] * bins
+        width = -(-max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in parts) // _CHUNK)
+        width = -(-width // _CHUNK) * _CHUNK  # a multiple of _CHUNK, for the first level in _suspects
+        self.lowest = torch.full((len(parts), width), _INF, dtype=work, device=dev)  # smallest frac(g) per column
+        # groups: the blocks of one image (fused) or of whole rows; a group is counted by one thread
+        starts = [k for k, part in enumerate(parts) if part[2] == 0] + [len(parts)]
+        groups = [range(k0, k1) for k0, k1 in zip(starts[:-1], starts[1:])]
+        if workers == 1:
+            self._count(groups)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="maskbench-hist") as pool:
+                list(pool.map(self._count, [groups[i::workers] for i in range(workers)]))
+        if self.fused:
+            self.a_w, self.b_w = self.a.to(work)[:, None], self.b.to(work)[:, None]
+
+    def _range(self, r: int) -> bool:
+        """Image ``r``'s range and scalars (fused mode); False if it holds NaN/inf or is degenerate."""
+        row = self.flat[r]
+        if self.workers > 1:  # in pieces: no parallel region in this thread
+            pairs = [piece.aminmax() for piece in row.split(_THREAD_BLOCK)]
+            lo_t, hi_t = torch.stack([q[0] for q in pairs]).amin(), torch.stack([q[1] for q in pairs]).amax()
+        else:
+            lo_t, hi_t = row.aminmax()
+        lo_t, hi_t = lo_t.to(self.work), hi_t.to(self.work)
+        lo, hi, span = torch.stack([lo_t, hi_t, hi_t - lo_t]).tolist()
+        scalars = _row_scalars(lo, hi, span, self.bins, self.work)
+        if scalars is None:
+            return False
+        self.lo[r], self.hi[r] = lo_t, hi_t
+        self.a[r], self.b[r] = scalars[0], scalars[1]
+        self.twice[r] = 2 * (1 + 2**-20) * scalars[2]
+        return True
+
+    def _count(self, groups: list[range]) -> None:
+        """Count the blocks of ``groups`` (their counts, ``lowest`` rows and windows)."""
+        flat, bins, work, parts, dev = self.flat, self.bins, self.work, self.parts, self.flat.device
+        mine = [parts[k] for grp in groups for k in grp]
+        if not mine:
+            return
+        g_buf = _scratch(mine, work, dev)
+        x_buf = _scratch(mine, work, dev) if flat.dtype != work else None
+        i_buf = _scratch(mine, torch.int32, dev)
+        for grp in groups:
+            r0 = parts[grp[0]][0]
+            if self.fused:
+                if not self.ok or not self._range(r0):
+                    self.ok = False
+                    return
+                a_k, b_k = float(self.a[r0]), float(self.b[r0])
+            for k in grp:
+                r0, r1, c0, c1 = parts[k]
+                rows, cols = r1 - r0, c1 - c0
+                if not self.fused:
+                    a_k, b_k = self.a_w[r0:r1], self.b_w[r0:r1]
+                self.window[k] = window = max(self.twice[r0:r1])
+                block = flat[r0:r1, c0:c1]
+                x = block if x_buf is None else _view(x_buf, rows, cols).copy_(block)
+                g = torch.mul(x, a_k, out=_view(g_buf, rows, cols))
+                g.add_(b_k).clamp_(window, bins - 0.5)
+                idx = _view(i_buf, rows, cols).copy_(g)  # trunc(g): g > 0
+                if rows > 1:
+                    idx.add_(self.offsets[:rows])
+                self.counts[r0 * bins : r1 * bins] += torch.bincount(idx.view(-1), minlength=rows * bins)
+                w = rows * cols // _CHUNK
+                torch.amin(g.frac_().view(-1)[: w * _CHUNK].view(_CHUNK, w), 0, out=self.lowest[k, :w])
+
+    def finish(self, grid: Grid) -> torch.Tensor:
+        """``(N, bins)`` counts: the pixels of the flagged columns re-checked as numpy does, and moved."""
+        flat, bins, work = self.flat, self.bins, self.work
+        p = flat.shape[1]
+        floor = torch.tensor(self.window, dtype=work, device=flat.device)
+        blk, at = _suspects(self.parts, p, self.lowest, floor)
+        counts = self.counts
+        if at.numel():
+            rows = at // p
+            x = flat.view(-1).index_select(0, at) if flat.is_contiguous() else flat[rows, at % p]
+            x = x.to(work)
+            a, b = self.a_w.view(-1).index_select(0, rows), self.b_w.view(-1).index_select(0, rows)
+            g = torch.mul(x, a).add_(b)  # the block's roundings, bit for bit
+            g = torch.maximum(g, floor.index_select(0, blk)).clamp_(max=bins - 0.5)
+            f = (x - grid.sub.view(-1).index_select(0, rows)) / grid.div.view(-1).index_select(0, rows) * grid.scale
+            base = rows * bins
+            one = torch.ones_like(base)
+            counts.index_add_(0, base + g.long(), -one)
+            counts.index_add_(0, base + grid.numpy_bin(x, f, rows), one)
+        return counts.view(flat.shape[0], bins)
+
+
+def fast_pass(flat: torch.Tensor, bins: int, work: torch.dtype) -> FastPass | None:
+    """The counting pass over ``(N, P)`` CPU images, or None where an image holds NaN/inf or its
+    range is degenerate for the bound (then ``_binning.finite_range`` and ``exact_counts``)."""
+    run = FastPass(flat, bins, work)
+    return run if run.ok else None
+
+
+def _suspects(parts: list, p: int, lowest: torch.Tensor, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Block and flat index (into ``(N, p)``) of the pixels to re-check: all pixels of the flagged
+    columns of each block's ``(_CHUNK, W)`` view, and the few past ``_CHUNK * W``."""
+    dev = lowest.device
+    r0, r1, c0, c1 = (torch.tensor(v, device=dev) for v in zip(*parts))
+    w = (r1 - r0) * (c1 - c0) // _CHUNK
+    # nonzero scans slowly: first the columns of a (_CHUNK, W / _CHUNK) view of `lowest` (one
+    # vectorised min), then only the flagged ones (columns past a block's width hold +inf)
+    nb, width = lowest.shape
+    coarse = lowest.view(nb, _CHUNK, width // _CHUNK).amin(1)
+    b, k = (coarse < window[:, None]).nonzero(as_tuple=True)
+    b = b.repeat_interleave(_CHUNK)
+    col = (torch.arange(_CHUNK, device=dev) * (width // _CHUNK) + k[:, None]).view(-1)
+    keep = lowest.view(-1).index_select(0, b * width + col) < window.index_select(0, b)
+    b, col = b[keep], col[keep]
+    pos = (torch.arange(_CHUNK, device=dev) * w.index_select(0, b)[:, None] + col[:, None]).view(-1)
+    b = b.repeat_interleave(_CHUNK)
+    tails = [
+        (i, q)
+        for i, (y0, y1, x0, x1) in enumerate(parts)
+        for q in range((y1 - y0) * (x1 - x0) // _CHUNK * _CHUNK, (y1 - y0) * (x1 - x0))
+    ]
+    if tails:
+        tb, tq = torch.tensor(tails, device=dev).unbind(-1)
+        b, pos = torch.cat([b, tb]), torch.cat([pos, tq])
+    return b, (r0 * p + c0).index_select(0, b) + pos  # a block's pixels are consecutive in (N, p)

@@ -1,0 +1,161 @@
+"""The CPU fast path of the per-image histograms (``kernels/_fast_binning.py``, issue 11 item 3).
+
+Its counts must be numpy's, bit for bit, whichever way it runs: one range per image just before
+its blocks (large images) or all ranges first (small ones), in one thread or shared out among
+threads, and it must hand images it cannot bin (NaN/inf, degenerate ranges) to the exact path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.filters as skf
+import torch
+
+import maskbench as mb
+from maskbench.kernels import _binning, _fast_binning
+
+
+def numpy_counts(a: np.ndarray, bins: int) -> np.ndarray:
+    out = []
+    for img in a.reshape(-1, *a.shape[-2:]):
+        v = img[np.isfinite(img)] if img.dtype.kind == "f" else img
+        if v.size == 0:
+            out.append(np.zeros(bins, dtype=np.int64))
+            continue
+        out.append(np.histogram(v, bins=bins, range=(v.min(), v.max()))[0])
+    return np.stack(out).reshape(*a.shape[:-2], bins)
+
+
+def images(shape: tuple[int, ...], seed: int) -> dict[str, np.ndarray]:
+    g = np.random.default_rng(seed)
+    levels = g.integers(0, 128, shape) / 127 * 0.7 + 0.4  # many values on bin edges
+    saturated = np.clip(g.random(shape) * 1.6 - 0.3, 0, 1)  # ~40% of pixels at the minimum or maximum
+    return {
+        "uniform32": g.random(shape, dtype=np.float32),
+        "levels64": levels,
+        "levels32": levels.astype(np.float32),
+        "offset32": (g.random(shape) * 1000 + 1000).astype(np.float32),  # |lo| >> span / bins
+        "negative32": (g.standard_normal(shape) * 3 - 50).astype(np.float32),
+        "saturated32": saturated.astype(np.float32),
+        "u8_as_float": (g.integers(0, 256, shape) / 255).astype(np.float32),
+        "int16": g.integers(-300, 300, shape).astype(np.int16),
+    }
+
+
+def counts_of(a: np.ndarray, bins: int) -> np.ndarray:
+    return mb.histogram(torch.from_numpy(a), bins=bins)[0].numpy()
+
+
+@pytest.fixture
+def threads():
+    """Run the body with the given torch thread count, then restore it."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("shape", [(3, 70, 90), (1, 1, 333), (2, 9, 7), (5, 1, 1)])
+@pytest.mark.parametrize("block", [64, 1000, 1 << 17])
+def test_fast_counts_equal_numpy(monkeypatch, shape, block):
+    """Multi-image blocks (ranges first), one image in pieces (range fused), odd sizes, batch of 1."""
+    monkeypatch.setattr(_binning, "_BLOCK", block)
+    for name, a in images(shape, seed=sum(shape) + block).items():
+        for bins in (256, 100, 7):
+            np.testing.assert_array_equal(counts_of(a, bins), numpy_counts(a, bins), err_msg=f"{name} bins={bins}")
+
+
+@pytest.mark.parametrize("block", [64, 1000])
+def test_threaded_counts_equal_serial_bit_for_bit(monkeypatch, threads, block):
+    """Shared out among threads (blocks under the grain size), the counts are the serial ones."""
+    g = np.random.default_rng(block)
+    batch = np.concatenate([g.random((3, 60, 50)), (g.integers(0, 64, (3, 60, 50)) / 63)]).astype(np.float32)
+    batch[1] = 0.25  # a constant image among them
+    serial = {}
+    threads(1)
+    for shape in [(6, 60, 50), (6, 3000)]:
+        a = batch.reshape(shape[0], 1, -1) if len(shape) == 2 else batch
+        serial[shape] = counts_of(a, 256)
+        np.testing.assert_array_equal(serial[shape], numpy_counts(a, 256))
+    monkeypatch.setattr(_fast_binning, "_THREAD_MIN", 1)
+    monkeypatch.setattr(_fast_binning, "_THREAD_BLOCK", block)
+    monkeypatch.setattr(_binning, "_BLOCK", block)
+    for n in (2, 3):
+        threads(n)
+        for shape, ref in serial.items():
+            a = batch.reshape(shape[0], 1, -1) if len(shape) == 2 else batch
+            run = _fast_binning.FastPass(torch.from_numpy(a).reshape(shape[0], -1), 256, torch.float32)
+            assert run.workers == n and len(run.parts) > n  # really shared out
+            np.testing.assert_array_equal(counts_of(a, 256), ref)
+            t = mb.threshold_otsu(torch.from_numpy(a))
+            assert t.tolist() == [skf.threshold_otsu(img) for img in a]
+
+
+def test_threaded_stops_on_a_dirty_image(monkeypatch, threads):
+    """A NaN in the last image, counted by another thread: the exact path takes over."""
+    monkeypatch.setattr(_fast_binning, "_THREAD_MIN", 1)
+    monkeypatch.setattr(_fast_binning, "_THREAD_BLOCK", 100)
+    threads(2)
+    a = np.random.default_rng(0).random((4, 30, 40)).astype(np.float32)
+    a[3, 5, 5] = np.nan
+    assert _fast_binning.fast_pass(torch.from_numpy(a).reshape(4, -1), 64, torch.float32) is None
+    np.testing.assert_array_equal(counts_of(a, 64), numpy_counts(a, 64))
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_images_it_cannot_bin_go_to_the_exact_path(monkeypatch, fused):
+    """NaN/inf pixels, a range wider than the dtype and |lo| / span too large for the bound."""
+    monkeypatch.setattr(_binning, "_BLOCK", 100 if fused else 1 << 17)
+    g = np.random.default_rng(1)
+    base = g.random((3, 20, 30)).astype(np.float32)
+    cases = {}
+    for name, value in [("nan", np.nan), ("inf", np.inf), ("-inf", -np.inf)]:
+        a = base.copy()
+        a[1, 3, 4] = value
+        cases[name] = a
+    wide = base.copy()
+    wide[0, 0, :2] = [-3e38, 3e38]  # max - min overflows float32
+    cases["wide"] = wide
+    far = (base * 2 + 1000).astype(np.float32)  # |lo| / span ~ 500: delta above the fast path's limit
+    cases["far"] = far
+    for name, a in cases.items():
+        assert _fast_binning.fast_pass(torch.from_numpy(a).reshape(3, -1), 256, torch.float32) is None, name
+        ours = counts_of(a, 256)
+        if name != "wide":  # numpy's own histogram of an overflowing range is not defined
+            np.testing.assert_array_equal(ours, numpy_counts(a, 256), err_msg=name)
+    empty = np.full((2, 5, 5), np.nan, dtype=np.float32)
+    assert counts_of(empty, 16).sum() == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64, torch.int32])
+def test_constant_and_saturated_images(dtype):
+    """Constant images (numpy: every pixel in bin bins // 2) and ones mostly at their minimum or
+    maximum (clamped out of the re-check), in every float width, next to an ordinary image."""
+    g = np.random.default_rng(2)
+    a = np.stack([np.full((40, 50), 3.0), np.clip(g.random((40, 50)) * 3 - 1, 0, 1) * 100, g.random((40, 50)) * 100])
+    x = torch.from_numpy(a).to(dtype)
+    ref = numpy_counts(x.double().numpy() if dtype != torch.float32 else x.numpy(), 64)
+    np.testing.assert_array_equal(mb.histogram(x, bins=64)[0].numpy(), ref)
+    assert mb.histogram(x, bins=64)[0][0, 32] == 2000
+
+
+def test_recheck_reproduces_the_block_arithmetic():
+    """The re-check subtracts each suspect from the bin it was counted in: g is recomputed with the
+    same two roundings (no fused multiply-add), so the counts always add up to the pixel count."""
+    g = np.random.default_rng(3)
+    for seed in range(5):
+        a = (g.integers(0, 2**12, (4, 64, 64)) / 2**12 * g.random() * 10 - g.random()).astype(np.float32)
+        run = _fast_binning.fast_pass(torch.from_numpy(a).reshape(4, -1), 256, torch.float32)
+        c = mb.histogram(torch.from_numpy(a), bins=256)[0]
+        assert run is not None and (c >= 0).all() and (c.sum(-1) == 64 * 64).all(), seed
+        np.testing.assert_array_equal(c.numpy(), numpy_counts(a, 256))
+
+
+def test_fast_bound_exceeds_the_rounding_it_covers():
+    """delta grows with |lo| / span and stays above a few bins' worth of unit roundoff."""
+    lo = torch.tensor([0.0, 1000.0, -5.0], dtype=torch.float64)
+    hi = torch.tensor([1.0, 1001.0, 5.0], dtype=torch.float64)
+    d = _fast_binning.fast_bound(lo, hi, hi - lo, 256, torch.float32)
+    u = 2.0**-24
+    assert (d > u * 256 * (6 * torch.maximum(lo.abs(), hi.abs()) / (hi - lo) + 4)).all()
+    assert d[1] > 100 * d[0]
