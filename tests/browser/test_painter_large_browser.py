@@ -251,8 +251,31 @@ def test_painter_8192_native_resolution(lab) -> None:
         assert got["n"] > 2_000 and got["bad"] == 0, (dx, dy, got)
         seam = check_pattern(screen, (4088, 4104), (4088, 4104))  # every stage pixel next to the tile corner
         assert seam["n"] > 500 and seam["bad"] == 0, seam
-    lab.record_latency("painter", "zoom stop (fit -> 1:1, tiles not cached) to sharp at native", SIZE, sharp_ms[0])
-    lab.record_latency("painter", "pan stop at 1:1, 700 x 420 px (past the cached margin) to sharp", SIZE, sharp_ms[1])
+    zooms, pans = [sharp_ms[0]], [sharp_ms[1]]  # uncached; more samples in section 6
+
+    # 3b. the pixel grid (P) at 8x: a line on every image pixel edge in view, the pixels between untouched
+    def near(a, b) -> bool:
+        return max(abs(x - y) for x, y in zip(a, b)) <= 2
+
+    width, height = screen.box["width"], screen.box["height"]
+    first_col = max(CHECK[0], math.ceil(-screen.tx / screen.f) + 1)
+    cols = [c for c in range(first_col, first_col + 12) if screen.tx + (c + 1) * screen.f < width - 1 and c < CHECK[1]]
+    row = min(CHECK[1] - 1, max(CHECK[0], math.ceil(-screen.ty / screen.f) + 1))
+    y = math.floor(screen.stage(row, 0)[1])
+    assert len(cols) >= 6 and 0 <= y < height, (cols, row, y)
+    edges = [round(screen.tx + c * screen.f) for c in cols]
+    widget.evaluate("el => el.focus({preventScroll: true})")
+    page.keyboard.press("p")
+    page.wait_for_function("el => el.dataset.grid === '1'", arg=widget.element_handle())
+    page.wait_for_timeout(150)
+    got = screen.read([(x, y) for x in edges] + [(x + 4, y) for x in edges])  # on the line; mid-pixel
+    want = [expected(row, c) for c in cols]
+    assert not any(near(g, w) for g, w in zip(got[: len(cols)], want)), (got, want)
+    assert all(near(g, w) for g, w in zip(got[len(cols) :], want)), (got, want)
+    page.keyboard.press("p")
+    page.wait_for_function("el => el.dataset.grid === '0'", arg=widget.element_handle())
+    page.wait_for_timeout(150)
+    assert all(near(g, w) for g, w in zip(screen.read([(x, y) for x in edges]), want))
     lab.record_latency("painter", "zoom stop (1:1 -> 8x) to sharp", SIZE, sharp_ms[3])
     lab.record_latency("painter", "pan stop at 8x to sharp (median of 3)", SIZE, statistics.median(sharp_ms[4:]))
 
@@ -312,6 +335,29 @@ print(json.dumps({{"exact": bool(torch.equal(m.bool(), ref)), "n": int(m.sum()),
     lab.record_latency("painter", "stroke at 8x pointer-up to kernel mask updated (median of 7)", SIZE,
                        statistics.median(lat))  # fmt: skip
     lab.screenshot(widget, "painter_native_zoom")
+
+    # 6. more uncached samples for the medians: from fit, wheel to 1:1 over fresh places, then a long pan there
+    for row, col in ((1200, 1500), (6500, 2000), (2500, 6600)):
+        widget.evaluate("el => el.focus({preventScroll: true})")
+        page.keyboard.press("r")
+        page.wait_for_function("el => el.dataset.zoom === 'fit'", arg=widget.element_handle())
+        fit = Screen(widget)
+        n0 = frames(widget)
+        wheel_to(page, widget, fit.page(row, col), N / 1024)
+        zooms.append(wait_sharp(page, widget, n0))
+        screen = Screen(widget)
+        n0 = frames(widget)
+        x, y = screen.box["x"] + screen.box["width"] / 2 + 350, screen.box["y"] + screen.box["height"] / 2 + 210
+        page.mouse.move(x, y)
+        page.mouse.down(button="right")
+        page.mouse.move(x - 700, y - 420, steps=8)
+        page.mouse.up(button="right")
+        pans.append(wait_sharp(page, widget, n0))
+    lab.record_latency("painter", f"zoom stop (fit -> 1:1, tiles not cached) to sharp at native (median of {len(zooms)})",
+                       SIZE, statistics.median(zooms))  # fmt: skip
+    lab.record_latency("painter", f"pan stop at 1:1, 700 x 420 px (past the cached margin) to sharp (median of {len(pans)})",
+                       SIZE, statistics.median(pans))  # fmt: skip
+    print(f"\npainter {SIZE}: zoom stops {zooms}, pan stops {pans}")
     assert lab.console_errors(page) == []
 
 

@@ -367,3 +367,49 @@ test("client: a uniform tile is cached expanded, flagged uniform; a full tile is
   assert.equal(lab.uniform, undefined);
   assert.equal(cache.bytes, 24 + 12); // the expanded bytes are what the cache counts
 });
+
+test("gridLines: the edges of every image pixel at least partly in view, only from GRID_FROM screen px per image px", () => {
+  assert.equal(T.GRID_FROM, 8);
+  assert.deepEqual(T.gridLines({ scale: 4, tx: 0, ty: 0 }, 100, 100, 10, 10), { xs: [], ys: [] });
+  assert.deepEqual(T.gridLines({ scale: 10, scaleY: 7.9, tx: 0, ty: 0 }, 100, 100, 10, 10), { xs: [], ys: [] });
+  assert.equal(T.gridLines({ scale: 7.97, tx: 0, ty: 0 }, 100, 100, 10, 10).xs.length, 11); // shown as 800%
+  // 10 px per image px, the image's pixel 3 at the stage's left edge: edges 3..13 in a 100 px stage
+  const { xs, ys } = T.gridLines({ scale: 10, tx: -30, ty: 5 }, 100, 50, 20, 3);
+  assert.deepEqual(xs, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+  assert.deepEqual(ys, [5, 15, 25, 35]); // the image is 3 px tall: 4 edges
+  // a pixel partly in view on the left (column 0 spans -5..5): its left edge too, off screen
+  assert.deepEqual(T.gridLines({ scale: 10, tx: -5, ty: 0 }, 40, 20, 10, 5).xs, [-5, 5, 15, 25, 35, 45]);
+  // scaleY (the Painter's proxy rounding): rows use their own scale
+  assert.deepEqual(T.gridLines({ scale: 10, scaleY: 12, tx: 0, ty: 0 }, 30, 30, 2, 2).ys, [0, 12, 24]);
+  // against a brute-force reference on random views: every edge whose pixel overlaps the screen
+  for (let n = 0; n < 200; n++) {
+    const view = { scale: 8 + ((n * 37) % 50) / 3, tx: ((n * 53) % 400) - 300, ty: ((n * 29) % 300) - 200 };
+    const [w, h, W, H] = [120 + (n % 50), 80 + (n % 30), 5 + (n % 40), 3 + (n % 20)];
+    const ref = (t, s, N, size) => {
+      const out = [];
+      for (let i = 0; i <= N; i++) {
+        const left = i < N && t + i * s < size && t + (i + 1) * s > 0, right = i > 0 && t + (i - 1) * s < size && t + i * s > 0;
+        if (left || right) out.push(t + i * s);
+      }
+      return out;
+    };
+    const got = T.gridLines(view, w, h, W, H);
+    const want = { xs: ref(view.tx, view.scale, W, w), ys: ref(view.ty, view.scale, H, h) };
+    if (want.xs.length && want.ys.length) assert.deepEqual(got, want, JSON.stringify(view));
+  }
+});
+
+test("drawPixelGrid: one line per image pixel edge in view, on device-pixel centres, dpr applied", () => {
+  const moves = [];
+  const ctx = new Proxy({ moveTo: (x, y) => moves.push([x, y]) }, { get: (t, k) => (k in t ? t[k] : () => {}), set: () => true });
+  T.drawPixelGrid(ctx, { scale: 10, tx: -5, ty: 0 }, 40, 20, 10, 5);
+  const vertical = moves.filter(([, y]) => y === 0).map(([x]) => x);
+  assert.deepEqual(vertical, [-4.5, 5.5, 15.5, 25.5, 35.5, 45.5]); // image columns 0..4 are (partly) in view
+  assert.equal(moves.length, 6 + 3); // and rows 0..1: 3 horizontal edges
+  moves.length = 0;
+  T.drawPixelGrid(ctx, { scale: 10, tx: 0, ty: 0 }, 20, 20, 2, 2, 2); // dpr 2: device px
+  assert.deepEqual(moves.filter(([, y]) => y === 0).map(([x]) => x), [0.5, 20.5, 40.5]);
+  moves.length = 0;
+  T.drawPixelGrid(ctx, { scale: 4, tx: 0, ty: 0 }, 20, 20, 2, 2); // below GRID_FROM: nothing
+  assert.equal(moves.length, 0);
+});

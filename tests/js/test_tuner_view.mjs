@@ -53,12 +53,7 @@ test("viewPercent and stageKey", () => {
   assert.equal(T.stageKey("a"), null);
 });
 
-test("gridLines: image pixel edges in view, only from GRID_FROM screen px per image px", () => {
-  assert.deepEqual(T.gridLines({ scale: 4, tx: 0, ty: 0 }, 100, 100, 10, 10), { xs: [], ys: [] });
-  // 10 px per image px, the image's pixel 3 at the stage's left edge: edges 3..13 in a 100 px stage
-  const { xs, ys } = T.gridLines({ scale: 10, tx: -30, ty: 5 }, 100, 50, 20, 3);
-  assert.deepEqual(xs, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
-  assert.deepEqual(ys, [5, 15, 25, 35]); // the image is 3 px tall: 4 edges
+test("the grid key", () => {
   assert.deepEqual(T.stageKey("g"), { type: "grid" });
 });
 

@@ -173,12 +173,3 @@ test("inpaint at native zoom asks for the kernel's result tiles; keep composes f
   cleanup();
 });
 
-test("drawPixelGrid: one line per image pixel edge in view, on device-pixel centres", () => {
-  const moves = [];
-  const ctx = new Proxy({ moveTo: (x, y) => moves.push([x, y]) }, { get: (t, k) => (k in t ? t[k] : () => {}), set: () => true });
-  V.drawPixelGrid(ctx, { scale: 10, tx: -5, ty: 0 }, 40, 20, 5, 10);
-  const vertical = moves.filter(([, y]) => y === 0).map(([x]) => x);
-  assert.deepEqual(vertical, [-4.5, 5.5, 15.5, 25.5, 35.5, 45.5]); // image columns 0..4 are (partly) in view
-  assert.equal(moves.length, 6 + 3); // and rows 0..1: 3 horizontal edges
-  assert.equal(V.GRID_SCALE, 8);
-});

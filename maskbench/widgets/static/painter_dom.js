@@ -3,7 +3,7 @@
 // are node-tested in tests/js/test_painter_tiles.mjs). painter.js wires both to the model; assembled
 // between painter_core.js and painter.js by maskbench/widgets/_frontend.py.
 import { el } from "./shared.js";
-import { TILE, bestTile, createTileCache, createTileClient, levelFor, tileKey, visibleTiles } from "./tiles.js";
+import { TILE, bestTile, createTileCache, createTileClient, drawPixelGrid, levelFor, tileKey, visibleTiles } from "./tiles.js";
 import { KEYS, colorize, grow, rasterPolygon, rasterStroke } from "./painter_core.js";
 
 const TOOLS = [["brush", "Brush", "B"], ["eraser", "Eraser", "E"], ["fill", "Fill", "F"], ["lasso", "Lasso", "L"]];
@@ -381,7 +381,7 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
       ctx.restore();
     }
     ctx.globalAlpha = 1;
-    if (t.grid && fx >= 8) drawGrid(ctx, s, fx, fy);
+    if (t.grid) drawPixelGrid(ctx, { scale: fx, scaleY: fy, tx: view.tx, ty: view.ty }, s.width, s.height, geo.W, geo.H, dpr);
     t.state = { level: k, zoom: fx, sharp: sharp === inView.size, drawn: plan.length };
     return true;
   };
@@ -403,17 +403,3 @@ export function toRGBA(rgba, px, channels) {
   }
 }
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
-
-/** One-pixel lines between image pixels (integer full-resolution coordinates), on device pixels. */
-function drawGrid(ctx, s, fx, fy) {
-  const { view, geo, dpr } = s;
-  ctx.setTransform(1, 0, 0, 1, 0, 0);
-  ctx.beginPath();
-  const x0 = Math.max(0, Math.floor(-view.tx / fx)), x1 = Math.min(geo.W, Math.ceil((s.width - view.tx) / fx));
-  const y0 = Math.max(0, Math.floor(-view.ty / fy)), y1 = Math.min(geo.H, Math.ceil((s.height - view.ty) / fy));
-  for (let x = x0; x <= x1; x++) { const X = Math.round(dpr * (view.tx + x * fx)) + 0.5; ctx.moveTo(X, dpr * (view.ty + y0 * fy)); ctx.lineTo(X, dpr * (view.ty + y1 * fy)); }
-  for (let y = y0; y <= y1; y++) { const Y = Math.round(dpr * (view.ty + y * fy)) + 0.5; ctx.moveTo(dpr * (view.tx + x0 * fx), Y); ctx.lineTo(dpr * (view.tx + x1 * fx), Y); }
-  ctx.lineWidth = 1;
-  ctx.strokeStyle = "rgba(128,128,128,0.45)";
-  ctx.stroke();
-}

@@ -283,3 +283,43 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
     stats,
   };
 }
+
+// ---- the pixel grid at native zoom (Painter, ThresholdTuner, Viewer draw this one) -------------
+
+/** Screen px per image px from which the pixel grid is drawn. */
+export const GRID_FROM = 8;
+
+/**
+ * The pixel grid's lines for a view {scale, tx, ty, scaleY = scale} (screen = t + scale * image px) on a
+ * width x height screen: the image pixel edges (integers 0..W, 0..H) of every pixel at least partly
+ * in view, as screen coordinates {xs, ys}; empty below GRID_FROM screen px per image px.
+ */
+export function gridLines(view, width, height, W, H) {
+  const sx = view.scale, sy = view.scaleY ?? view.scale;
+  const on = (v) => v >= GRID_FROM * 0.995; // a zoom the indicator rounds to 800% (a wheel lands on 799.6%) counts
+  if (!(on(sx) && on(sy))) return { xs: [], ys: [] };
+  const line = (t, s, n, size) => {
+    const a = Math.max(0, Math.floor(-t / s)), b = Math.min(n, Math.ceil((size - t) / s));
+    const out = [];
+    for (let i = a; i <= b; i++) out.push(t + i * s);
+    return out;
+  };
+  return { xs: line(view.tx, sx, W, width), ys: line(view.ty, sy, H, height) };
+}
+
+/** The pixel grid: one-device-pixel grey lines on the image pixels' edges (at half pixels: crisp). dpr = device px per screen px. */
+export function drawPixelGrid(ctx, view, width, height, W, H, dpr = 1) {
+  const { xs, ys } = gridLines(view, width, height, W, H);
+  if (!xs.length || !ys.length) return;
+  const at = (v) => Math.round(dpr * v) + 0.5;
+  const top = dpr * ys[0], bottom = dpr * ys[ys.length - 1], left = dpr * xs[0], right = dpr * xs[xs.length - 1];
+  ctx.save();
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.beginPath();
+  for (const x of xs) { ctx.moveTo(at(x), top); ctx.lineTo(at(x), bottom); }
+  for (const y of ys) { ctx.moveTo(left, at(y)); ctx.lineTo(right, at(y)); }
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = "rgba(128, 128, 128, 0.5)";
+  ctx.stroke();
+  ctx.restore();
+}

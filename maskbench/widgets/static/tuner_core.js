@@ -78,23 +78,6 @@ export function indicesOf(flags) {
   return out;
 }
 
-export const GRID_FROM = 8; // screen px per image px from which the pixel grid is drawn
-
-/**
- * The pixel grid's lines in a w x h stage: image pixel edges (integers) between the image's bounds
- * and the stage's, as stage coordinates {xs, ys}; empty below GRID_FROM screen px per image px.
- */
-export function gridLines(view, w, h, W, H) {
-  if (!(view.scale >= GRID_FROM)) return { xs: [], ys: [] };
-  const line = (t, n, size) => {
-    const a = Math.max(0, Math.ceil(-t / view.scale)), b = Math.min(n, Math.floor((size - t) / view.scale));
-    const out = [];
-    for (let i = a; i <= b; i++) out.push(t + i * view.scale);
-    return out;
-  };
-  return { xs: line(view.tx, W, w), ys: line(view.ty, H, h) };
-}
-
 /**
  * Outline pixels (indices) of one (h, w) tile of a 0 / 1 map, the rule of _tuner_core.outline on the
  * whole map: a set pixel with a 4-neighbour unset or outside the image. `up` / `down` (length w) and

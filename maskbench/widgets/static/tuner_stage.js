@@ -1,7 +1,8 @@
 // maskbench ThresholdTuner: the image stage (createStage: zoom / pan over the proxy overlay, tiles on
 // top; tuner_tiles.js draws the tiles).
 import { listen, viewFit, viewKeep, viewPan, viewPercent, viewZoom } from "./shared.js";
-import { gridLines, stageKey } from "./tuner_core.js";
+import { drawPixelGrid } from "./tiles.js";
+import { stageKey } from "./tuner_core.js";
 
 export const MAX_ZOOM = 64; // screen px per image px
 const MIN_ZOOM = 0.5; // times the fitted scale (or 1:1, when the image is smaller than the stage)
@@ -37,25 +38,12 @@ export function createStage({ ui, root, onMove = () => {}, proxy = () => {} }) {
     ctx.imageSmoothingEnabled = false;
     if (st.overlay) st.overlay.draw(ctx);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    if (ui.grid.checked) drawGrid(k, v);
+    if (ui.grid.checked) drawPixelGrid(ctx, v, st.w, st.h, st.W, st.H, k);
     root.dataset.view = `${v.scale},${v.tx},${v.ty}`;
     if (!root.dataset.firstPaint) root.dataset.firstPaint = String(Date.now()); // the open latency's end
     ui.zoom.textContent = viewPercent(v.scale);
   }
   const schedule = () => { if (!st.frame) st.frame = requestAnimationFrame(paint); };
-
-  // one-device-pixel lines on the image pixels' edges (at half pixels: crisp), light over dark
-  function drawGrid(k, v) {
-    const { xs, ys } = gridLines(v, st.w, st.h, st.W, st.H);
-    if (!xs.length || !ys.length) return;
-    const at = (s) => Math.round(k * s) + 0.5;
-    ctx.beginPath();
-    for (const x of xs) { ctx.moveTo(at(x), at(ys[0])); ctx.lineTo(at(x), at(ys[ys.length - 1])); }
-    for (const y of ys) { ctx.moveTo(at(xs[0]), at(y)); ctx.lineTo(at(xs[xs.length - 1]), at(y)); }
-    ctx.lineWidth = 1;
-    ctx.strokeStyle = "rgba(128, 128, 128, 0.45)";
-    ctx.stroke();
-  }
 
   function fit() {
     st.user = false;

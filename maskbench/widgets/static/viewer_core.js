@@ -1,7 +1,7 @@
 // maskbench Viewer: pure helpers (the DOM wiring is viewer.js; decodeArray, unpackBits and the
 // overlay blend are in shared.js). node tests import this file: tests/js/test_viewer.mjs.
 import { blendOverlay, subscribe, zoomAbout } from "./shared.js";
-import { createTileCache, createTileClient, levelFor, visibleTiles } from "./tiles.js";
+import { createTileCache, createTileClient, drawPixelGrid, levelFor, visibleTiles } from "./tiles.js";
 
 export const MAX_ZOOM = 32;
 export const PANELS = [
@@ -160,24 +160,6 @@ export function viewTransform(view) {
 
 // ---- tiles past the proxy (the LOD protocol of static/tiles.js) --------------------------------
 
-/** The pixel grid is drawn from this many canvas pixels per image pixel. */
-export const GRID_SCALE = 8;
-
-/** One-pixel lines on the image pixels' edges in view (crisp: on device-pixel centres). */
-export function drawPixelGrid(ctx, g, cw, ch, H, W) {
-  const lo = (t) => Math.max(0, Math.floor(-t / g.scale)), hi = (t, n, size) => Math.min(n, Math.ceil((size - t) / g.scale));
-  const [x0, x1, y0, y1] = [lo(g.tx), hi(g.tx, W, cw), lo(g.ty), hi(g.ty, H, ch)];
-  const [left, right, top, bottom] = [g.tx + x0 * g.scale, g.tx + x1 * g.scale, g.ty + y0 * g.scale, g.ty + y1 * g.scale];
-  ctx.save();
-  ctx.beginPath();
-  for (let x = x0; x <= x1; x++) { const sx = Math.round(g.tx + x * g.scale) + 0.5; ctx.moveTo(sx, top); ctx.lineTo(sx, bottom); }
-  for (let y = y0; y <= y1; y++) { const sy = Math.round(g.ty + y * g.scale) + 0.5; ctx.moveTo(left, sy); ctx.lineTo(right, sy); }
-  ctx.strokeStyle = "rgba(128, 128, 128, 0.55)";
-  ctx.lineWidth = 1;
-  ctx.stroke();
-  ctx.restore();
-}
-
 /** Does the view show more than the proxy has? (canvas pixels per proxy pixel > 1) */
 export const needsTiles = (scale, fullW, proxyW) => (scale * fullW) / Math.max(1, proxyW) > 1.0001;
 
@@ -266,7 +248,7 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
     const complete = drawTiles(panel, frameEl, canvas, view, p, wanted);
     const [H, W] = info.shape || [0, 0];
     const g = canvasView(view, canvas.width, canvas.height, W);
-    if (p.grid && g.scale >= GRID_SCALE) drawPixelGrid(canvas.getContext("2d"), g, canvas.width, canvas.height, H, W);
+    if (p.grid) drawPixelGrid(canvas.getContext("2d"), g, canvas.width, canvas.height, W, H);
     return complete;
   }
   function drawTiles(panel, frameEl, canvas, view, p, wanted) {
