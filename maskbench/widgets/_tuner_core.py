@@ -152,7 +152,8 @@ def tuner_bytes(
     float32 / float64 (chunked: a few MiB; other dtypes go through ``threshold_sweep``, ~12 bytes
     per pixel); the clean-up when it is on. For the whole batch: the sigmoid of logits (a copy).
     The display proxies: ~24 bytes per proxy pixel. Calibrated against peak RSS above the inputs
-    (``tests/widgets/test_memory.py``; 4096^2 float32 probs + bool target 54 MB, estimate 117 MB).
+    (at 4096^2, float32 probs + bool target: 55 MB, estimate 92 MB; + min_size and fill_holes: 241
+    MB, estimate 294 MB; ``tests/widgets/test_memory.py`` checks it at 2048^2).
     """
     b, h, w = p.shape
     n = h * w

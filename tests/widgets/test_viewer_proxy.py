@@ -202,6 +202,8 @@ def test_inpaint_panel_at_an_integer_ratio_is_the_kernels(prefetched) -> None:
     was prefetched while idle or computed when the mode changed."""
     import torch.nn.functional as F
 
+    from maskbench.widgets._viewer_core import inpaint_colours
+
     g = torch.Generator().manual_seed(5)
     yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(192.0), indexing="ij")
     image = torch.stack([yy / 127, xx / 191, torch.rand(128, 192, generator=g)])
@@ -222,3 +224,4 @@ def test_inpaint_panel_at_an_integer_ratio_is_the_kernels(prefetched) -> None:
     expected = image_to_rgba(maskbench.inpaint(xp, ~keep, steps=steps)).numpy()
     assert np.array_equal(v._display_result(), expected) and np.array_equal(_panel(v), expected)
     assert np.array_equal(v._result, expected[keep.numpy()]) and v._result.shape == (int(keep.sum()), 4)
+    assert np.array_equal(inpaint_colours(xp, keep, steps), v._result)
