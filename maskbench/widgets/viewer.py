@@ -64,6 +64,7 @@ from maskbench.widgets._viewer_core import (
     ItemProxies,
     allowed_modes,
     build_item,
+    check_result_memory,
     check_viewer_memory,
     fill_rgba,
     fill_value,
@@ -302,10 +303,13 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
 
         Exactly ``apply_mask`` on the full-resolution tensors (see the class docstring for the call
         of each mode); computed on first access and cached until ``mode`` or ``fill`` changes (a
-        copy is returned, so changing it in place cannot corrupt the cache).
+        copy is returned, so changing it in place cannot corrupt the cache). When that would not fit
+        in memory, :class:`~maskbench.widgets._memory.WidgetMemoryError` names the size first.
         """
         key = self._result_key()
         if self._full is None or self._full[0] != key:
+            self._full = None  # the last mode's result goes first
+            check_result_memory(self._x, self.mode)
             out = self._apply(self._x, keep_of(self._m, self._mask_kind)[:, None], self._m[:, None])
             self._full = (key, out)
         return from_bchw(self._full[1].clone(), self._batched)

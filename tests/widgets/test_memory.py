@@ -178,3 +178,23 @@ def test_estimate_covers_the_measured_peak(case) -> None:
     r = _child(2048, case)
     assert r["raised_peak"] < 4 << 20, r
     assert r["peak"] <= r["estimate"] <= 4 * r["peak"] + (48 << 20), r
+
+
+def test_viewer_result_checks_its_memory_first(monkeypatch) -> None:
+    """viewer.result is apply_mask on the whole image (plus the copy it returns): checked when computed."""
+    from maskbench.widgets import viewer as viewer_module
+
+    image = torch.rand(2, 3, 300, 400)
+    v = Viewer(image, torch.rand(300, 400) > 0.5)
+    v.mode = "inpaint"
+    calls = _spy(monkeypatch, viewer_module, "masked")
+    monkeypatch.setattr(_memory, "available_memory", lambda: (MIB, "a test"))
+    with pytest.raises(WidgetMemoryError) as err:
+        _ = v.result
+    assert str(err.value).startswith(
+        "image: viewer.result in 'inpaint' mode on image 2 x 300x400x3 float32 (2.7 MiB) needs about 16.7 MiB "
+        "in the Viewer (result and its copy 5.5 MiB + inpaint work 11.0 MiB); only 1.0 MiB are available"
+    )
+    assert calls == [] and v.error == ""
+    monkeypatch.undo()
+    assert v.result.shape == image.shape
