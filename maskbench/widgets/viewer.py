@@ -17,7 +17,6 @@ keep / remove / mean from image and mask tiles as it does from the proxies.
 
 from __future__ import annotations
 
-import functools
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -52,7 +51,6 @@ from maskbench.widgets._common import (
     WidgetValueError,
     image_from_user,
     max_display_value,
-    one_torch_thread,
 )
 from maskbench.widgets._tiles import TileServer
 from maskbench.widgets._transport import ArrayTrait
@@ -76,6 +74,7 @@ from maskbench.widgets._viewer_core import (
     proxy_inpaint_steps,
     put_pixels,
     rgba_at,
+    serial_for_small_items,
     why_not,
 )
 from maskbench.widgets._viewer_tiles import ViewerTiles
@@ -89,25 +88,6 @@ LAYOUTS = ("grid", "image", "mask", "result", "overlay")
 #: proxy; ~17 MB per item at the default 1024 x 1024).
 _CACHED_ITEMS = 8
 _FROM_BROWSER = ("mode", "fill", "opacity", "contours", "index", "panel_layout")  # all else is kernel -> browser
-# A display proxy up to this many elements is refreshed on one torch thread: its small ops gain
-# nothing from a thread pool, and on a busy machine every parallel region can wait a scheduler
-# slice for a descheduled worker (measured: inpaint of a 303x384 image, 8 ms serial vs 380 ms; of a
-# 3x1024x1024 proxy, 0.5-0.7 s serial vs 1.3-1.7 s on two threads).
-_SERIAL_MAX = 1 << 22
-
-
-def _serial_for_small_items(method):
-    """Run a per-item display refresh on one torch thread when its display proxy is small (it works
-    on the proxy; only building the proxy reads the full item, one pooling pass); restore after."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        if self._x.shape[1] * self._display[0] * self._display[1] > _SERIAL_MAX:
-            return method(self, *args, **kwargs)
-        with one_torch_thread():
-            return method(self, *args, **kwargs)
-
-    return wrapper
 
 
 class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
@@ -367,7 +347,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
     def _inpaint_steps(self) -> int:
         return proxy_inpaint_steps(self._x.shape[-2:], self._display)
 
-    @_serial_for_small_items
+    @serial_for_small_items
     def _refresh_item(self) -> None:
         item = self._item(self.index)
         with self.hold_sync():
@@ -378,7 +358,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
         if "inpaint" in self._modes and self.mode in BROWSER_MODES:
             prefetch_inpaint(item, self._inpaint_steps())  # the kernel is idle until the next input
 
-    @_serial_for_small_items
+    @serial_for_small_items
     def _send_edges(self) -> None:
         self._edges = item_edges(self._item(self.index), self._mask_kind) if self.contours else None
 
@@ -388,7 +368,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
         mean = item.mean if item.mean is not None else np.zeros(4, dtype=np.uint8)
         self._fills = np.stack([fill_rgba(item.xp, "keep", self.fill), mean])
 
-    @_serial_for_small_items
+    @serial_for_small_items
     def _send_result(self) -> None:
         """Kernel-drawn modes (inpaint, weighted): send the proxy result unless the view has it."""
         if self.mode in BROWSER_MODES:
