@@ -116,10 +116,16 @@ class Grid:
     def numpy_bin(self, x: torch.Tensor, f: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """numpy's bin (int64) of pixels ``x`` with scaled values ``f`` in images ``rows`` (1-D, finite)."""
         step, lo = self.step.view(-1).index_select(0, rows), self.lo.view(-1).index_select(0, rows)
-        i = f.trunc().clamp_(0, self.bins - 1)
-        down = (x < i * step + lo).to(f.dtype)
-        up = (x >= (i + 1) * step + lo).to(f.dtype)
-        return (i - down + up).clamp_(max=self.bins - 1).long()
+        return numpy_bin(x, f, step, lo, self.bins)
+
+
+def numpy_bin(x: torch.Tensor, f: torch.Tensor, step: torch.Tensor, lo: torch.Tensor, bins: int) -> torch.Tensor:
+    """numpy's bin (int64) of pixels ``x`` with scaled values ``f``: ``trunc(f)`` re-checked against
+    the edges ``k * step + lo`` around it (1-D, finite; ``step``, ``lo`` per pixel)."""
+    i = f.trunc().clamp_(0, bins - 1)
+    down = (x < i * step + lo).to(f.dtype)
+    up = (x >= (i + 1) * step + lo).to(f.dtype)
+    return (i - down + up).clamp_(max=bins - 1).long()
 
 
 def exact_counts(

@@ -23,17 +23,13 @@ None) and the caller uses ``_binning.exact_counts``.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from maskbench.kernels._binning import _INF, Grid, _row_aminmax, _scratch, _view, blocks
+from maskbench.kernels._binning import _INF, Grid, _row_aminmax, _scratch, _view, blocks, numpy_bin
 
 _CHUNK = 8  # pixels to re-check are looked for per chunk of this many pixels
 _MAX_DELTA = 0.05  # a wider re-check window (huge |lo| / span) goes to exact_counts
-# from this many pixels, FastPass counts in torch.get_num_threads() threads, in blocks of
-# _THREAD_BLOCK pixels: under torch's grain size (32768), so no op opens a parallel region
-_THREAD_MIN, _THREAD_BLOCK = 1 << 20, 32760
 
 
 def _unit(work: torch.dtype) -> float:
@@ -86,36 +82,31 @@ def _group_scalars(lo: torch.Tensor, hi: torch.Tensor, bins: int, work: torch.dt
 class FastPass:
     """The counting pass over ``(N, P)`` CPU images: ``ok``, ``lo``, ``hi``, and ``finish(grid)`` for the counts.
 
-    With ``torch.get_num_threads() > 1`` and ``_THREAD_MIN`` pixels or more, the images are
-    shared out, whole, among that many Python threads (torch's ops release the GIL), in blocks
-    under torch's grain size so that every op runs in its calling thread (a parallel region per
-    thread would oversubscribe the cores): ``bincount`` has no parallel CPU kernel, and this is
-    how the counting gets the cores torch would use. Each image's counts come from one thread,
-    so the result is the serial one, bit for bit.
+    One thread issues the ops (each runs on torch's intra-op threads; ``bincount`` has no
+    parallel CPU kernel). Sharing the blocks out among Python threads was measured slower here
+    (2 cores): keeping every op under torch's grain size, so that no thread opens a parallel
+    region, takes 4x the op calls, and the threads then wait on the GIL.
     """
 
     def __init__(self, flat: torch.Tensor, bins: int, work: torch.dtype) -> None:
         n, p = flat.shape
         dev = flat.device
         self.flat, self.bins, self.work = flat, bins, work
-        self.workers = workers = max(1, torch.get_num_threads()) if flat.numel() >= _THREAD_MIN else 1
-        self.parts = parts = blocks(n, p, dev, _THREAD_BLOCK if workers > 1 else None)
+        self.parts = parts = blocks(n, p, dev)
         self.fused = parts[0][1] - parts[0][0] == 1  # one image per block: take each range when it comes
         self.ok = True
-        self.a = torch.zeros(n, dtype=torch.float64)  # per image (float64; rounded to `work` where used)
-        self.b = torch.zeros(n, dtype=torch.float64)
-        self.twice = [0.0] * n  # per image: 2 delta, rounded up
-        self.lo = torch.empty(n, dtype=work, device=dev)
-        self.hi = torch.empty(n, dtype=work, device=dev)
+        # per image (fused: filled by the threads as they go): range, a and b (float64; rounded to
+        # `work` where used), 2 delta rounded up
+        self.ranges, self.a, self.b, self.twice = [(0.0, 0.0)] * n, [0.0] * n, [0.0] * n, [0.0] * n
         if not self.fused:
             lo, hi = (t.to(work) for t in _row_aminmax(flat))
             scalars = _group_scalars(lo, hi, bins, work)
             if scalars is None:
                 self.ok = False
                 return
-            self.lo, self.hi, (self.a, self.b, delta) = lo, hi, scalars
+            self.lo, self.hi, (a, b, delta) = lo, hi, scalars
             self.twice = (2 * (1 + 2**-20) * delta).tolist()
-        self.a_w, self.b_w = self.a.to(work)[:, None], self.b.to(work)[:, None]
+            self.a_w, self.b_w = a.to(work)[:, None], b.to(work)[:, None]
         self.window = [0.0] * len(parts)  # per block: the clamp floor and the re-check window
         self.counts = torch.zeros(n * bins, dtype=torch.int64, device=dev)
         rows_max = max(r1 - r0 for r0, r1, _, _ in parts)
@@ -123,31 +114,23 @@ class FastPass:
         width = -(-max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in parts) // _CHUNK)
         width = -(-width // _CHUNK) * _CHUNK  # a multiple of _CHUNK, for the first level in _suspects
         self.lowest = torch.full((len(parts), width), _INF, dtype=work, device=dev)  # smallest frac(g) per column
-        # groups: the blocks of one image (fused) or of whole rows; a group is counted by one thread
+        # groups: the blocks of one image (fused) or of whole rows
         starts = [k for k, part in enumerate(parts) if part[2] == 0] + [len(parts)]
-        groups = [range(k0, k1) for k0, k1 in zip(starts[:-1], starts[1:])]
-        if workers == 1:
-            self._count(groups)
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="maskbench-hist") as pool:
-                list(pool.map(self._count, [groups[i::workers] for i in range(workers)]))
-        if self.fused:
-            self.a_w, self.b_w = self.a.to(work)[:, None], self.b.to(work)[:, None]
+        self._count([range(k0, k1) for k0, k1 in zip(starts[:-1], starts[1:])])
+        if self.fused and self.ok:
+            self.lo, self.hi = torch.tensor(self.ranges, dtype=work, device=dev).unbind(-1)
+            self.a_w = torch.tensor(self.a, dtype=torch.float64).to(work)[:, None]
+            self.b_w = torch.tensor(self.b, dtype=torch.float64).to(work)[:, None]
 
     def _range(self, r: int) -> bool:
         """Image ``r``'s range and scalars (fused mode); False if it holds NaN/inf or is degenerate."""
-        row = self.flat[r]
-        if self.workers > 1:  # in pieces: no parallel region in this thread
-            pairs = [piece.aminmax() for piece in row.split(_THREAD_BLOCK)]
-            lo_t, hi_t = torch.stack([q[0] for q in pairs]).amin(), torch.stack([q[1] for q in pairs]).amax()
-        else:
-            lo_t, hi_t = row.aminmax()
+        lo_t, hi_t = self.flat[r].aminmax()
         lo_t, hi_t = lo_t.to(self.work), hi_t.to(self.work)
         lo, hi, span = torch.stack([lo_t, hi_t, hi_t - lo_t]).tolist()
         scalars = _row_scalars(lo, hi, span, self.bins, self.work)
         if scalars is None:
             return False
-        self.lo[r], self.hi[r] = lo_t, hi_t
+        self.ranges[r] = lo, hi
         self.a[r], self.b[r] = scalars[0], scalars[1]
         self.twice[r] = 2 * (1 + 2**-20) * scalars[2]
         return True
@@ -155,35 +138,56 @@ class FastPass:
     def _count(self, groups: list[range]) -> None:
         """Count the blocks of ``groups`` (their counts, ``lowest`` rows and windows)."""
         flat, bins, work, parts, dev = self.flat, self.bins, self.work, self.parts, self.flat.device
-        mine = [parts[k] for grp in groups for k in grp]
-        if not mine:
-            return
-        g_buf = _scratch(mine, work, dev)
-        x_buf = _scratch(mine, work, dev) if flat.dtype != work else None
-        i_buf = _scratch(mine, torch.int32, dev)
+        g_buf = _scratch(parts, work, dev)
+        x_buf = _scratch(parts, work, dev) if flat.dtype != work else None
+        i_buf = _scratch(parts, torch.int32, dev)
+        # one image per block and <= 256 bins: bincount reads bytes (its min/max passes and its loop
+        # are ~1/6 cheaper, more than the int32 -> uint8 copy costs)
+        u_buf = _scratch(parts, torch.uint8, dev) if self.fused and bins <= 256 else None
+        views: dict[tuple[int, int], tuple] = {}  # scratch views per block shape (op calls cost here)
+        lowest = self.lowest.unbind(0)
+        width = self.lowest.shape[1]
+        singles = []  # (image, counts) of one-image blocks, added up at the end
         for grp in groups:
             r0 = parts[grp[0]][0]
             if self.fused:
-                if not self.ok or not self._range(r0):
+                if not self._range(r0):
                     self.ok = False
                     return
-                a_k, b_k = float(self.a[r0]), float(self.b[r0])
+                a_k, b_k = self.a[r0], self.b[r0]
             for k in grp:
                 r0, r1, c0, c1 = parts[k]
                 rows, cols = r1 - r0, c1 - c0
+                if (rows, cols) not in views:
+                    w = rows * cols // _CHUNK
+                    g = _view(g_buf, rows, cols)
+                    views[rows, cols] = (
+                        None if x_buf is None else _view(x_buf, rows, cols),
+                        g,
+                        _view(i_buf, rows, cols),
+                        None if u_buf is None or rows > 1 else _view(u_buf, rows, cols),
+                        g.view(-1)[: w * _CHUNK].view(_CHUNK, w),
+                        w,
+                    )
+                x_v, g_v, i_v, u_v, chunks, w = views[rows, cols]
                 if not self.fused:
                     a_k, b_k = self.a_w[r0:r1], self.b_w[r0:r1]
                 self.window[k] = window = max(self.twice[r0:r1])
                 block = flat[r0:r1, c0:c1]
-                x = block if x_buf is None else _view(x_buf, rows, cols).copy_(block)
-                g = torch.mul(x, a_k, out=_view(g_buf, rows, cols))
+                g = torch.mul(block if x_v is None else x_v.copy_(block), a_k, out=g_v)
                 g.add_(b_k).clamp_(window, bins - 0.5)
-                idx = _view(i_buf, rows, cols).copy_(g)  # trunc(g): g > 0
+                idx = i_v.copy_(g)  # trunc(g): g > 0
                 if rows > 1:
                     idx.add_(self.offsets[:rows])
-                self.counts[r0 * bins : r1 * bins] += torch.bincount(idx.view(-1), minlength=rows * bins)
-                w = rows * cols // _CHUNK
-                torch.amin(g.frac_().view(-1)[: w * _CHUNK].view(_CHUNK, w), 0, out=self.lowest[k, :w])
+                    self.counts[r0 * bins : r1 * bins] += torch.bincount(idx.view(-1), minlength=rows * bins)
+                else:
+                    small = idx if u_v is None else u_v.copy_(idx)  # values < bins: no offsets
+                    singles.append((r0, torch.bincount(small.view(-1), minlength=bins)))
+                g.frac_()
+                torch.amin(chunks, 0, out=lowest[k] if w == width else lowest[k][:w])
+        if singles:
+            at, c = zip(*singles)
+            self.counts.view(-1, bins).index_add_(0, torch.tensor(at, device=dev), torch.stack(c))
 
     def finish(self, grid: Grid) -> torch.Tensor:
         """``(N, bins)`` counts: the pixels of the flagged columns re-checked as numpy does, and moved."""
@@ -196,14 +200,15 @@ class FastPass:
             rows = at // p
             x = flat.view(-1).index_select(0, at) if flat.is_contiguous() else flat[rows, at % p]
             x = x.to(work)
-            a, b = self.a_w.view(-1).index_select(0, rows), self.b_w.view(-1).index_select(0, rows)
-            g = torch.mul(x, a).add_(b)  # the block's roundings, bit for bit
+            # per image a, b and numpy's grid, gathered in one go
+            t = torch.cat([self.a_w, self.b_w, grid.sub, grid.div, grid.step, grid.lo], 1).index_select(0, rows)
+            g = torch.mul(x, t[:, 0]).add_(t[:, 1])  # the block's roundings, bit for bit
             g = torch.maximum(g, floor.index_select(0, blk)).clamp_(max=bins - 0.5)
-            f = (x - grid.sub.view(-1).index_select(0, rows)) / grid.div.view(-1).index_select(0, rows) * grid.scale
+            f = (x - t[:, 2]) / t[:, 3] * grid.scale
+            moved = numpy_bin(x, f, t[:, 4], t[:, 5], bins)
             base = rows * bins
             one = torch.ones_like(base)
-            counts.index_add_(0, base + g.long(), -one)
-            counts.index_add_(0, base + grid.numpy_bin(x, f, rows), one)
+            counts.index_add_(0, torch.cat([base + g.long(), base + moved]), torch.cat([-one, one]))
         return counts.view(flat.shape[0], bins)
 
 
@@ -218,25 +223,28 @@ def _suspects(parts: list, p: int, lowest: torch.Tensor, window: torch.Tensor) -
     """Block and flat index (into ``(N, p)``) of the pixels to re-check: all pixels of the flagged
     columns of each block's ``(_CHUNK, W)`` view, and the few past ``_CHUNK * W``."""
     dev = lowest.device
-    r0, r1, c0, c1 = (torch.tensor(v, device=dev) for v in zip(*parts))
-    w = (r1 - r0) * (c1 - c0) // _CHUNK
+    sizes = [(r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in parts]
+    # per block: the width of its (_CHUNK, W) view and the flat index of its first pixel (a
+    # block's pixels are consecutive in (N, p))
+    info = torch.tensor([(n // _CHUNK, r0 * p + c0) for n, (r0, _, c0, _) in zip(sizes, parts)], device=dev)
     # nonzero scans slowly: first the columns of a (_CHUNK, W / _CHUNK) view of `lowest` (one
     # vectorised min), then only the flagged ones (columns past a block's width hold +inf)
     nb, width = lowest.shape
     coarse = lowest.view(nb, _CHUNK, width // _CHUNK).amin(1)
     b, k = (coarse < window[:, None]).nonzero(as_tuple=True)
-    b = b.repeat_interleave(_CHUNK)
     col = (torch.arange(_CHUNK, device=dev) * (width // _CHUNK) + k[:, None]).view(-1)
-    keep = lowest.view(-1).index_select(0, b * width + col) < window.index_select(0, b)
-    b, col = b[keep], col[keep]
-    pos = (torch.arange(_CHUNK, device=dev) * w.index_select(0, b)[:, None] + col[:, None]).view(-1)
-    b = b.repeat_interleave(_CHUNK)
+    b = b[:, None].expand(-1, _CHUNK).reshape(-1)
+    keep = (lowest.view(-1).index_select(0, b * width + col) < window.index_select(0, b)).nonzero().view(-1)
+    b, col = b.index_select(0, keep), col.index_select(0, keep)
+    first = info.index_select(0, b)
+    at = (torch.arange(_CHUNK, device=dev) * first[:, :1] + (col + first[:, 1])[:, None]).view(-1)
+    b = b[:, None].expand(-1, _CHUNK).reshape(-1)
     tails = [
-        (i, q)
-        for i, (y0, y1, x0, x1) in enumerate(parts)
-        for q in range((y1 - y0) * (x1 - x0) // _CHUNK * _CHUNK, (y1 - y0) * (x1 - x0))
+        (i, r0 * p + c0 + q)
+        for i, (n, (r0, _, c0, _)) in enumerate(zip(sizes, parts))
+        for q in range(n // _CHUNK * _CHUNK, n)
     ]
     if tails:
         tb, tq = torch.tensor(tails, device=dev).unbind(-1)
-        b, pos = torch.cat([b, tb]), torch.cat([pos, tq])
-    return b, (r0 * p + c0).index_select(0, b) + pos  # a block's pixels are consecutive in (N, p)
+        b, at = torch.cat([b, tb]), torch.cat([at, tq])
+    return b, at

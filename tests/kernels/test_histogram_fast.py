@@ -1,8 +1,8 @@
 """The CPU fast path of the per-image histograms (``kernels/_fast_binning.py``, issue 11 item 3).
 
 Its counts must be numpy's, bit for bit, whichever way it runs: one range per image just before
-its blocks (large images) or all ranges first (small ones), in one thread or shared out among
-threads, and it must hand images it cannot bin (NaN/inf, degenerate ranges) to the exact path.
+its blocks (large images) or all ranges first (small ones), and it must hand images it cannot
+bin (NaN/inf, degenerate ranges) to the exact path.
 """
 
 from __future__ import annotations
@@ -47,14 +47,6 @@ def counts_of(a: np.ndarray, bins: int) -> np.ndarray:
     return mb.histogram(torch.from_numpy(a), bins=bins)[0].numpy()
 
 
-@pytest.fixture
-def threads():
-    """Run the body with the given torch thread count, then restore it."""
-    before = torch.get_num_threads()
-    yield torch.set_num_threads
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("shape", [(3, 70, 90), (1, 1, 333), (2, 9, 7), (5, 1, 1)])
 @pytest.mark.parametrize("block", [64, 1000, 1 << 17])
 def test_fast_counts_equal_numpy(monkeypatch, shape, block):
@@ -65,37 +57,22 @@ def test_fast_counts_equal_numpy(monkeypatch, shape, block):
             np.testing.assert_array_equal(counts_of(a, bins), numpy_counts(a, bins), err_msg=f"{name} bins={bins}")
 
 
-@pytest.mark.parametrize("block", [64, 1000])
-def test_threaded_counts_equal_serial_bit_for_bit(monkeypatch, threads, block):
-    """Shared out among threads (blocks under the grain size), the counts are the serial ones."""
-    g = np.random.default_rng(block)
-    batch = np.concatenate([g.random((3, 60, 50)), (g.integers(0, 64, (3, 60, 50)) / 63)]).astype(np.float32)
-    batch[1] = 0.25  # a constant image among them
-    serial = {}
-    threads(1)
-    for shape in [(6, 60, 50), (6, 3000)]:
-        a = batch.reshape(shape[0], 1, -1) if len(shape) == 2 else batch
-        serial[shape] = counts_of(a, 256)
-        np.testing.assert_array_equal(serial[shape], numpy_counts(a, 256))
-    monkeypatch.setattr(_fast_binning, "_THREAD_MIN", 1)
-    monkeypatch.setattr(_fast_binning, "_THREAD_BLOCK", block)
-    monkeypatch.setattr(_binning, "_BLOCK", block)
-    for n in (2, 3):
-        threads(n)
-        for shape, ref in serial.items():
-            a = batch.reshape(shape[0], 1, -1) if len(shape) == 2 else batch
-            run = _fast_binning.FastPass(torch.from_numpy(a).reshape(shape[0], -1), 256, torch.float32)
-            assert run.workers == n and len(run.parts) > n  # really shared out
-            np.testing.assert_array_equal(counts_of(a, 256), ref)
-            t = mb.threshold_otsu(torch.from_numpy(a))
-            assert t.tolist() == [skf.threshold_otsu(img) for img in a]
+def test_many_small_and_one_large_image_equal_numpy(monkeypatch):
+    """Ranges first (many small images in a block, incl. a constant one) and fused (one image in
+    pieces); Otsu equals scikit-image on each."""
+    g = np.random.default_rng(4)
+    small = np.concatenate([g.random((3, 60, 50)), (g.integers(0, 64, (3, 60, 50)) / 63)]).astype(np.float32)
+    small[1] = 0.25
+    monkeypatch.setattr(_binning, "_BLOCK", 1000)
+    for a in (small, small.reshape(6, 1, -1), small.reshape(1, 1, -1)):
+        np.testing.assert_array_equal(counts_of(a, 256), numpy_counts(a, 256))
+        t = mb.threshold_otsu(torch.from_numpy(a))
+        assert t.reshape(-1).tolist() == [skf.threshold_otsu(img) for img in a]
 
 
-def test_threaded_stops_on_a_dirty_image(monkeypatch, threads):
-    """A NaN in the last image, counted by another thread: the exact path takes over."""
-    monkeypatch.setattr(_fast_binning, "_THREAD_MIN", 1)
-    monkeypatch.setattr(_fast_binning, "_THREAD_BLOCK", 100)
-    threads(2)
+def test_a_dirty_image_hands_the_batch_to_the_exact_path(monkeypatch):
+    """A NaN in the last image stops the fused pass there; the exact path counts the batch."""
+    monkeypatch.setattr(_binning, "_BLOCK", 100)
     a = np.random.default_rng(0).random((4, 30, 40)).astype(np.float32)
     a[3, 5, 5] = np.nan
     assert _fast_binning.fast_pass(torch.from_numpy(a).reshape(4, -1), 64, torch.float32) is None
