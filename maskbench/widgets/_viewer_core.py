@@ -152,11 +152,12 @@ def area_mean(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     kh, kw = h // dh, w // dw
     if x.dtype != torch.float32 or x.device.type != "cpu" or kh * dh != h or kw * dw != w or kh * kw > 16:
         return F.adaptive_avg_pool2d(x[None], size)[0]
-    out = x[:, 0::kh, 0::kw].contiguous()
-    for i in range(kh):
-        for j in range(kw):
-            if i or j:
-                out += x[:, i::kh, j::kw]
+    blocks = [x[:, i::kh, j::kw] for i in range(kh) for j in range(kw)]
+    if len(blocks) == 1:
+        return x.clone()
+    out = torch.add(blocks[0], blocks[1])  # (0 + a) + b is a + b: the first sum writes the new tensor
+    for block in blocks[2:]:
+        out += block
     return out.div_(kh).div_(kw)
 
 

@@ -171,7 +171,7 @@ def test_bool_image_proxy_keeps_grey_levels() -> None:
     assert torch.equal(v.result, maskbench.apply_mask(image, torch.ones(61, 83, dtype=torch.bool), fill=1))
 
 
-@pytest.mark.parametrize("factors", [(2, 2), (2, 3), (3, 5), (4, 4), (1, 2)])
+@pytest.mark.parametrize("factors", [(2, 2), (2, 3), (3, 5), (4, 4), (1, 2), (1, 1)])
 @pytest.mark.parametrize("layout", ["chw", "hwc"])
 def test_area_mean_is_adaptive_pooling_bit_for_bit(factors, layout) -> None:
     """The Viewer's proxy at an integer ratio (2048^2 -> 1024^2) is summed from strided slices
