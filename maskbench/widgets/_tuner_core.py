@@ -30,6 +30,7 @@ from maskbench.widgets._transport import pack_bits
 __all__ = [
     "HIST_BINS", "GRID_STEPS", "GRID", "SWEEP_THRESHOLDS", "prepare_probs", "probs_input", "probs_values",
     "prepare_image", "prepare_target", "tuner_bytes", "check_tuner_memory",
+    "check_masks_memory",
     "clean_mask", "mask_metrics", "grid_counts", "metrics_from_counts", "grid_index", "probability_histogram",
     "histogram_from_counts", "outline", "packed_proxy",
 ]  # fmt: skip
@@ -192,6 +193,24 @@ def check_tuner_memory(p: torch.Tensor, x: torch.Tensor | None, target: torch.Te
         parts=sorted(parts, key=lambda part: -part[1])[:4],
         fix=f"tune on a crop or a downsampled copy (probs, image and target alike), e.g. "
         f"`probs[..., :{h // 2}, :{w // 2}]` or `probs[..., ::2, ::2]`.",
+        name="probs",
+    )
+
+
+def check_masks_memory(p: torch.Tensor, *, cleanup: bool, opening: bool) -> None:
+    """``tuner.masks`` thresholds (and cleans) the whole batch at once: raise
+    :class:`~maskbench.widgets._memory.WidgetMemoryError` naming the size when that would not fit."""
+    from maskbench.widgets import _memory
+
+    n = p.numel()
+    parts = [("masks", n), ("clean-up", CLEANUP_BYTES_PER_PIXEL * n if cleanup else 0)]
+    parts.append(("opening", OPENING_BYTES_PER_PIXEL * n if opening else 0))
+    _memory.check_memory(
+        sum(b for _, b in parts),
+        widget="ThresholdTuner",
+        subject=f"tuner.masks of {_memory.size_text(p, 'probs')}",
+        parts=parts,
+        fix="threshold the images one at a time (tuner.index = i; tuner.mask), or a crop of them.",
         name="probs",
     )
 

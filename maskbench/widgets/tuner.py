@@ -232,10 +232,13 @@ class ThresholdTuner(GridCounts, TunerTiles, DatasetMode, GuardedState, anywidge
         """Cleaned bool masks ``(B, H, W)`` of every image (``(1, H, W)`` for one image).
 
         With ``method="manual"`` every image uses ``threshold``; with an automatic method each
-        image gets the method's value for that image (the current one equals ``threshold``).
+        image gets the method's value for that image (the current one equals ``threshold``). Checked
+        against the memory available first (the whole batch is thresholded and cleaned at once).
         """
         import maskbench
 
+        core.check_masks_memory(self._p, cleanup=self.min_size > 1 or self.fill_holes,
+                                opening=self.opening_radius > 0)  # fmt: skip
         value = self.threshold if self.method == "manual" else self._auto_values(self._p)
         return self._clean(maskbench.threshold(self._p, value))
 

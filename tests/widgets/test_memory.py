@@ -198,3 +198,20 @@ def test_viewer_result_checks_its_memory_first(monkeypatch) -> None:
     assert calls == [] and v.error == ""
     monkeypatch.undo()
     assert v.result.shape == image.shape
+
+
+def test_tuner_masks_checks_its_memory_first(monkeypatch) -> None:
+    """tuner.masks thresholds and cleans the whole batch at once: checked before it does."""
+    probs = torch.rand(4, 300, 400)
+    t = ThresholdTuner(probs, fill_holes=True)
+    calls = _spy(monkeypatch, tuner_core, "clean_mask")
+    monkeypatch.setattr(_memory, "available_memory", lambda: (MIB, "a test"))
+    with pytest.raises(WidgetMemoryError) as err:
+        _ = t.masks
+    assert str(err.value).startswith(
+        "probs: tuner.masks of probs 4 x 300x400 float32 (1.8 MiB) needs about 6.0 MiB in the ThresholdTuner "
+        "(masks 0.5 MiB + clean-up 5.5 MiB); only 1.0 MiB are available (a test)."
+    )
+    assert calls == []
+    monkeypatch.undo()
+    assert t.masks.shape == (4, 300, 400)
