@@ -17,9 +17,13 @@ on a GPU is not counted against it, only its host copies are.
 from __future__ import annotations
 
 import os
-import resource
 
 import torch
+
+try:
+    import resource  # POSIX only: RLIMIT_AS
+except ImportError:  # Windows
+    resource = None
 
 from maskbench.widgets._common import WidgetValueError
 
@@ -86,8 +90,8 @@ def available_memory() -> tuple[int | None, str]:
                 found.append((os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "os.sysconf free pages"))
             except (OSError, ValueError, AttributeError):
                 pass
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != resource.RLIM_INFINITY:
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS) if resource is not None else (None, None)
+    if soft is not None and soft != resource.RLIM_INFINITY:
         try:
             with open("/proc/self/status") as f:
                 kib = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
