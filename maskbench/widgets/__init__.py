@@ -13,6 +13,7 @@ _EXPORTS = {
     "Painter": "maskbench.widgets.painter",
     "ThresholdTuner": "maskbench.widgets.tuner",
     "Viewer": "maskbench.widgets.viewer",
+    "WidgetMemoryError": "maskbench.widgets._memory",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -31,7 +31,8 @@ from maskbench.kernels._casting import accumulation_dtype
 from maskbench.render import contours, image_to_rgba
 from maskbench.render.proxy import proxy_level
 from maskbench.render.tiles import ImagePyramid, label_tile, level_shape, tile_box, value_tile
-from maskbench.widgets._viewer_core import keep_of, masked
+from maskbench.widgets._memory import WidgetMemoryError
+from maskbench.widgets._viewer_core import check_result_memory, keep_of, masked
 
 __all__ = ["ItemTiles", "ViewerTiles", "mean_fill", "proxy_tile"]
 
@@ -66,6 +67,7 @@ class ItemTiles:
         self._mean: torch.Tensor | None = None
         self._pending: tuple | None = None  # (key, Future) of a full-resolution result being computed
         self.result_seconds: float | None = None  # how long the last full-resolution result took
+        self.refused: str | None = None  # why the full-resolution result was not computed (memory)
 
     @property
     def pyramid(self) -> ImagePyramid:
@@ -158,7 +160,14 @@ class ItemTiles:
         key = (mode, fill)
         if key in self._results:
             return self._results[key]
+        if self.refused is not None:
+            return None
         if self._pending is None or self._pending[0] != key:
+            try:  # ~6 image sizes at once: not where the memory is not there (then the proxy's stands in)
+                check_result_memory(self.image[None], mode)
+            except WidgetMemoryError as err:
+                self.refused = str(err)
+                return None
 
             def run() -> None:
                 pyramid = self._compute(mode, fill)
@@ -261,6 +270,8 @@ class ViewerTiles:
         pyramid = tiles.full_result_async("inpaint", 0.0, ready)
         if pyramid is not None:
             return pyramid.tile(level, row, col)
+        if tiles.refused is not None:  # said in the status line; the proxy's inpaint stays
+            self.error = f"inpaint tiles show the display proxy's inpaint: {tiles.refused}"
         return proxy_tile(self._display_result(), tiles.shape, level, row, col)
 
     def _on_custom_msg(self, _widget, content, buffers) -> None:

@@ -190,6 +190,23 @@ def test_viewer_inpaint_tiles_stand_in_from_the_proxy_then_become_exact() -> Non
     assert head["version"] == _versions(v)["result"] and np.array_equal(tile, want)
 
 
+def test_viewer_inpaint_tiles_stay_on_the_proxy_when_the_full_inpaint_would_not_fit(monkeypatch) -> None:
+    from maskbench.widgets import Viewer, _memory
+    from maskbench.widgets._viewer_tiles import proxy_tile
+
+    image, mask = _scene("bool", seed=7)
+    v = Viewer(image, mask, mode="inpaint", max_display=64)  # opened with the real memory
+    monkeypatch.setattr(_memory, "available_memory", lambda: (1 << 20, "a test"))  # then only 1 MiB left
+    version = _versions(v)["result"]
+    for _ in range(2):
+        ((head, tile),) = _ask(v, [["result", 0, 0, 0]])
+        assert np.array_equal(tile, proxy_tile(v._display_result(), (H, W), 0, 0, 0))
+    tiles = v._item_tiles()
+    assert tiles._pending is None and not tiles._results  # nothing started, nothing image-sized allocated
+    assert _versions(v)["result"] == version
+    assert "inpaint tiles show the display proxy's inpaint" in v.error and "only 1.0 MiB are available" in v.error
+
+
 def test_viewer_mean_mode_sends_the_full_resolution_mean_and_panel_layout_is_validated() -> None:
     from maskbench.widgets import Viewer
     from maskbench.widgets._common import WidgetValueError
