@@ -33,9 +33,11 @@ Conventions (shared by every method):
     * Degenerate ranges (wider than the dtype's largest value, or narrower than ``bins`` times its
       smallest normal) give degenerate bins, never an error or NaN counts.
 
-Speed (2-core CPU, 16 x 512 x 512 float32 Otsu, benchmarks 2026-12): ~2-2.4x scikit-image's loop
-with 1 torch thread; the cost is one min/max pass, a few in-place passes over cache-sized blocks and
-one ``bincount`` per block (torch's CPU ``bincount`` alone is ~2 ns per pixel, most of the budget).
+Speed (2-core CPU, 16 x 512 x 512 float32 Otsu, benchmarks 2026-12): ~2.2-2.8x scikit-image's loop
+with 1 torch thread, ~2.3-3.1x with 2 on an idle machine; on a busy one torch's 2 threads stall
+(0.1-0.4x measured: use 1). Per image: one min/max pass, then per cache-sized block a multiply-add,
+a clamp, an integer conversion, one ``bincount`` of uint8 indices (~1.4 ns per pixel, about a
+fifth of the time, single-threaded in torch) and two passes that find the few pixels to re-check.
 """
 
 from __future__ import annotations
