@@ -99,7 +99,7 @@ class Hist:
         self.step, self.edges0 = step, lo_e
         self.centres = (edges[:, :-1] + edges[:, 1:]) / 2
         # f = trunc((x - lo) / (hi - lo) * bins), numpy's formula in the image's dtype; a constant
-        # image gets (x - v) / FLT_MAX = 0 and is moved to bin bins // 2 below
+        # image gets (x - v) / FLT_MAX = 0 and is moved to numpy's bin below (_move_const)
         big = torch.finfo(work).max
         sub = torch.where(self.const, lo, lo_e)[:, None]
         div = torch.where(self.const | ~torch.isfinite(span), big, span)[:, None]
