@@ -4,8 +4,9 @@ Runs every case module on each device and writes ``<out>/<device>.md`` (default
 ``benchmarks/results/``; for ``--quick`` or ``--only`` runs, a temporary folder, so that a partial
 run never replaces the committed tables). Without ``--device``: the CPU, plus CUDA when present.
 
-Threads: ``auto`` (the default) keeps torch's thread count unless the machine is already
-oversubscribed (1-minute load average >= the number of cores): then torch runs on 1 thread,
+Threads: ``auto`` (the default) keeps torch's thread count unless other processes keep half a core
+or more busy when the run starts (measured over 0.5 s from /proc/stat; elsewhere the 1-minute load
+average >= the number of cores, which lags): then torch runs on 1 thread,
 because multi-threaded kernels whose workers cannot all get a core stall at every parallel region
 (measured here: 10-20x slower at load 10 on 2 cores), which would time the scheduler, not the code.
 """
@@ -74,10 +75,36 @@ def choose_threads(spec: str) -> tuple[int, str]:
     if spec != "auto":
         return int(spec), "--threads"
     cores = os.cpu_count() or 1
+    busy = busy_cores()
+    if busy is not None:  # measured now: the 1-minute average lags (a finished run still counts)
+        if cores > 1 and busy >= 0.5:
+            return (
+                1,
+                f"auto: {busy:.1f} of {cores} cores busy elsewhere just now, so 1 thread (shared cores stall torch's threads)",
+            )
+        return torch.get_num_threads(), f"auto: torch's default ({busy:.1f} of {cores} cores busy elsewhere just now)"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if cores > 1 and load >= cores:
         return 1, f"auto: 1-min load {load:.1f} >= {cores} cores, so 1 thread (oversubscribed threads stall)"
     return torch.get_num_threads(), "auto: torch's default"
+
+
+def busy_cores(seconds: float = 0.5) -> float | None:
+    """Cores busy (not idle) over the next ``seconds``, from /proc/stat (this process sleeps meanwhile), or None."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + (values[4] if len(values) > 4 else 0)  # total, idle + iowait
+
+    try:
+        t0, i0 = sample()
+        time.sleep(seconds)
+        t1, i1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    cores = os.cpu_count() or 1
+    return cores * (1 - (i1 - i0) / max(1, t1 - t0))
 
 
 def run_device(device: torch.device, *, quick: bool, out: Path, threads_why: str = "") -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -264,3 +265,31 @@ def test_cuda_report_shows_sync_and_bandwidth_columns() -> None:
     sync = targets[_report.TARGETS[7].text]
     assert sync["status"] == "MISSED" and "masked BCE fwd+bwd" in sync["measured"] and "label" not in sync["measured"]
     assert targets[_report.TARGETS[0].text]["status"].startswith("not measured (CPU target")
+
+
+def test_auto_threads_drop_to_one_while_another_core_is_busy() -> None:
+    import threading
+    import time
+
+    from benchmarks.__main__ import busy_cores, choose_threads
+
+    stop = time.perf_counter() + 3.0
+
+    def spin() -> None:  # one core kept busy by someone else (the sampler sleeps meanwhile)
+        while time.perf_counter() < stop:
+            pass
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    try:
+        time.sleep(0.1)
+        busy = busy_cores(0.5)
+        threads, why = choose_threads("auto")
+    finally:
+        worker.join()
+    if busy is None:
+        pytest.skip("no /proc/stat here")
+    assert busy >= 0.8, busy
+    if (os.cpu_count() or 1) > 1:
+        assert threads == 1 and "busy elsewhere" in why, (threads, why)
+    assert choose_threads("3") == (3, "--threads")
