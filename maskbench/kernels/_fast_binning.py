@@ -95,7 +95,7 @@ class FastPass:
         self.parts = parts = blocks(n, p, dev)
         self.fused = parts[0][1] - parts[0][0] == 1  # one image per block: take each range when it comes
         self.ok = True
-        # per image (fused: filled by the threads as they go): range, a and b (float64; rounded to
+        # per image (fused: filled as each image's blocks come): range, a and b (float64; rounded to
         # `work` where used), 2 delta rounded up
         self.ranges, self.a, self.b, self.twice = [(0.0, 0.0)] * n, [0.0] * n, [0.0] * n, [0.0] * n
         if not self.fused:
