@@ -256,11 +256,11 @@ test("the widget wires tiles: a magnified view requests them, replies are drawn 
 
 test("image tiles of 1, 3 or 4 channels become opaque RGBA (4 kept as sent)", () => {
   const out = new Uint8ClampedArray(8);
-  D.toRGBA(out, new Uint8Array([10, 20]), 1);
+  T.toRGBA(out, new Uint8Array([10, 20]), 1);
   assert.deepEqual(Array.from(out), [10, 10, 10, 255, 20, 20, 20, 255]);
-  D.toRGBA(out, new Uint8Array([1, 2, 3, 4, 5, 6]), 3);
+  T.toRGBA(out, new Uint8Array([1, 2, 3, 4, 5, 6]), 3);
   assert.deepEqual(Array.from(out), [1, 2, 3, 255, 4, 5, 6, 255]);
-  D.toRGBA(out, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), 4);
+  T.toRGBA(out, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), 4);
   assert.deepEqual(Array.from(out), [1, 2, 3, 4, 5, 6, 7, 8]);
   // random tiles against the per-byte rule, aligned (32-bit writes) and at an odd offset (byte writes);
   // a 1 x 1 canvas of a uniform tile takes the first pixel of the expanded data
@@ -270,11 +270,11 @@ test("image tiles of 1, 3 or 4 channels become opaque RGBA (4 kept as sent)", ()
     for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) want.push(c === 3 ? (channels === 4 ? px[4 * i + 3] : 255) : px[i * channels + (channels === 1 ? 0 : c)]);
     for (const offset of [0, 1]) {
       const rgba = new Uint8ClampedArray(new ArrayBuffer(4 * n + 4), offset, 4 * n);
-      D.toRGBA(rgba, px, channels);
+      T.toRGBA(rgba, px, channels);
       assert.deepEqual(Array.from(rgba), want, `channels ${channels}, offset ${offset}`);
     }
     const one = new Uint8ClampedArray(4);
-    D.toRGBA(one, px, channels);
+    T.toRGBA(one, px, channels);
     assert.deepEqual(Array.from(one), want.slice(0, 4));
   }
 });

@@ -284,6 +284,22 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
   };
 }
 
+/** Image tile pixels of 1 (grey), 3 (RGB) or 4 channels into RGBA (render.tiles._to_rgba's rule: opaque unless 4). */
+export function toRGBA(rgba, px, channels) {
+  if (channels === 4) { rgba.set(px.subarray(0, rgba.length)); return; }
+  const n = rgba.length >> 2;
+  if (LITTLE_ENDIAN && rgba.byteOffset % 4 === 0) { // one 32-bit write per pixel: ~2x four byte writes in Chromium here
+    const out = new Int32Array(rgba.buffer, rgba.byteOffset, n); // Int32: the packed value stays a small int (no double)
+    if (channels === 3) for (let i = 0, j = 0; i < n; i++, j += 3) out[i] = 0xff000000 | (px[j + 2] << 16) | (px[j + 1] << 8) | px[j];
+    else for (let i = 0; i < n; i++) out[i] = 0xff000000 | (px[i] * 0x010101);
+    return;
+  }
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += channels) {
+    rgba[i] = px[j]; rgba[i + 1] = px[j + (channels === 3 ? 1 : 0)]; rgba[i + 2] = px[j + (channels === 3 ? 2 : 0)]; rgba[i + 3] = 255;
+  }
+}
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 // ---- the pixel grid at native zoom (Painter, ThresholdTuner, Viewer draw this one) -------------
 
 /** Screen px per image px from which the pixel grid is drawn. */
