@@ -180,6 +180,17 @@ def wait_sharp(page, widget, frames_before: int) -> float:
     return float(widget.get_attribute("data-sharp-ms"))
 
 
+def pan_to_sharp(page, widget, start: tuple[float, float], dx: float, dy: float, steps: int) -> float:
+    """Right-drag from page point `start` by (dx, dy); the ms from the last move until the view is sharp."""
+    n0 = frames(widget)
+    x, y = start
+    page.mouse.move(x, y)
+    page.mouse.down(button="right")
+    page.mouse.move(x + dx, y + dy, steps=steps)
+    page.mouse.up(button="right")
+    return wait_sharp(page, widget, n0)
+
+
 def frames(widget) -> int:
     return int(widget.get_attribute("data-sharp-frames") or 0)
 
@@ -217,13 +228,8 @@ def test_painter_8192_native_resolution(lab) -> None:
 
     # 1b. a long pan at 1:1 (beyond the one-tile margin already fetched), then back
     for dx, dy in ((-700, -420), (700, 420)):
-        n0 = frames(widget)
         x, y = screen.box["x"] + screen.box["width"] / 2 - dx / 2, screen.box["y"] + screen.box["height"] / 2 - dy / 2
-        page.mouse.move(x, y)
-        page.mouse.down(button="right")
-        page.mouse.move(x + dx, y + dy, steps=8)
-        page.mouse.up(button="right")
-        sharp_ms.append(wait_sharp(page, widget, n0))
+        sharp_ms.append(pan_to_sharp(page, widget, (x, y), dx, dy, steps=8))
         screen = Screen(widget)
     got = check_alternation(screen, CHECK)
     assert got["n"] > 20_000 and got["bad"] == 0, got
@@ -239,13 +245,7 @@ def test_painter_8192_native_resolution(lab) -> None:
 
     # 3. pan across the tile boundary (right-drag), at 8x: the pattern is continuous over col/row 4096
     for dx, dy in ((-180, 0), (0, -150), (260, 200)):
-        n0 = frames(widget)
-        x, y = screen.page(4096, 4096)
-        page.mouse.move(x, y)
-        page.mouse.down(button="right")
-        page.mouse.move(x + dx, y + dy, steps=6)
-        page.mouse.up(button="right")
-        sharp_ms.append(wait_sharp(page, widget, n0))
+        sharp_ms.append(pan_to_sharp(page, widget, screen.page(4096, 4096), dx, dy, steps=6))
         screen = Screen(widget)
         got = check_pattern(screen, CHECK, CHECK, step=3)
         assert got["n"] > 2_000 and got["bad"] == 0, (dx, dy, got)
@@ -346,13 +346,8 @@ print(json.dumps({{"exact": bool(torch.equal(m.bool(), ref)), "n": int(m.sum()),
         wheel_to(page, widget, fit.page(row, col), N / 1024)
         zooms.append(wait_sharp(page, widget, n0))
         screen = Screen(widget)
-        n0 = frames(widget)
         x, y = screen.box["x"] + screen.box["width"] / 2 + 350, screen.box["y"] + screen.box["height"] / 2 + 210
-        page.mouse.move(x, y)
-        page.mouse.down(button="right")
-        page.mouse.move(x - 700, y - 420, steps=8)
-        page.mouse.up(button="right")
-        pans.append(wait_sharp(page, widget, n0))
+        pans.append(pan_to_sharp(page, widget, (x, y), -700, -420, steps=8))
     lab.record_latency("painter", f"zoom stop (fit -> 1:1, tiles not cached) to sharp at native (median of {len(zooms)})",
                        SIZE, statistics.median(zooms))  # fmt: skip
     lab.record_latency("painter", f"pan stop at 1:1, 700 x 420 px (past the cached margin) to sharp (median of {len(pans)})",
