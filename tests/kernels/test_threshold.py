@@ -426,6 +426,43 @@ def test_threshold_matches_comparison(device, no_sync, h, w, value, inclusive):
     np.testing.assert_array_equal(per_image[1].cpu().numpy(), xn[1] >= 0.5 if inclusive else xn[1] > 0.5)
 
 
+_EDGE_VALUES = [
+    0.1,
+    0.5,
+    1 / 3,
+    0.0,
+    -0.0,
+    1e-45,
+    -1e-45,
+    3.4e38,
+    1e39,
+    -1e39,
+    float("inf"),
+    float("-inf"),
+    float("nan"),
+    1,
+    0,
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("value", _EDGE_VALUES)
+@pytest.mark.parametrize("inclusive", [False, True])
+def test_cpu_numpy_path_equals_torch_comparison(dtype, value, inclusive):
+    """The CPU float path (numpy) gives torch's own ``x > value`` bit for bit: the number rounded to
+    x's dtype (0.1 vs float32(0.1)), NaN, +-Inf, +-0, subnormals, strided and autograd inputs."""
+    g = torch.Generator().manual_seed(0)
+    specials = torch.tensor([0.1, 1 / 3, float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e-45, 3.4e38, 0.5])
+    x = torch.cat([torch.rand(300, generator=g) * 2 - 0.5, specials]).to(dtype)
+    x = torch.cat([x, x.nextafter(torch.tensor(float("inf"), dtype=dtype))]).reshape(20, -1)
+    for inp in (x, x.t(), x[::2, 1::3], x.clone().requires_grad_()):
+        before = inp.detach().clone()
+        got = threshold(inp, value, inclusive=inclusive)
+        ref = inp.detach() >= value if inclusive else inp.detach() > value
+        assert got.dtype == torch.bool and got.shape == inp.shape and torch.equal(got, ref), (inp.shape, value)
+        assert torch.equal(inp.detach().nan_to_num(7), before.nan_to_num(7))  # not modified
+
+
 def test_threshold_with_automatic_values(device, no_sync):
     x = torch.from_numpy(np.stack([sample("camera"), sample("moon")])).to(device)
     with no_sync():
