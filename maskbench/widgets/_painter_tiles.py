@@ -60,6 +60,7 @@ class PainterTiles:
     def _warm_up(self) -> None:
         importlib.import_module("scipy.ndimage")
         for level in range(1, self._pyramid.levels):  # one level per lock: a request waits for one level at most
+            self.step_aside()  # not while the user pans / zooms (TileServer.step_aside)
             with self._pyramid_lock:
                 self._pyramid.level(level)
 

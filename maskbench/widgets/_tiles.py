@@ -26,6 +26,7 @@ Additions to the protocol text (nothing in it changed):
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import monotonic, sleep
 from typing import NamedTuple
 
 import numpy as np
@@ -66,6 +67,10 @@ def _safe_id(value):
 _warn = warn_browser  # a throwaway warning registry: 1000 distinct bad requests add no registry entries
 
 
+#: Seconds without a tile request before background work resumes (:meth:`TileServer.step_aside`).
+STEP_ASIDE_S = 0.3
+
+
 class TileServer(traitlets.HasTraits):
     """Mixin: serves a widget's tile layers over custom messages (see the module docstring).
 
@@ -74,6 +79,15 @@ class TileServer(traitlets.HasTraits):
     """
 
     _tiles_info = traitlets.Dict().tag(sync=True)
+    _tile_request_at = float("-inf")  # monotonic() of the last tile request
+
+    def step_aside(self, quiet_s: float = STEP_ASIDE_S, longest_s: float = 2.0) -> None:
+        """For background work between its chunks: wait while tile requests keep coming (the user pans or
+        zooms: on 2 cores a background pass would take a core from the kernel, the server and the browser
+        serving them), until ``quiet_s`` pass without one, or ``longest_s`` at most (it always progresses)."""
+        deadline = monotonic() + longest_s
+        while (now := monotonic()) < deadline and now - self._tile_request_at < quiet_s:
+            sleep(min(quiet_s / 4, deadline - now))
 
     # -- what the widget provides ---------------------------------------------------------------
     def _tile_layers(self) -> dict[str, TileLayer]:
@@ -119,6 +133,7 @@ class TileServer(traitlets.HasTraits):
         """Answer a ``{type: "tiles"}`` message (True), or leave any other message alone (False). Never raises."""
         if not isinstance(content, dict) or content.get("type") != "tiles":
             return False
+        self._tile_request_at = monotonic()  # background work steps aside meanwhile (step_aside)
         request_id = _safe_id(content.get("id"))
         try:
             reply, data = self._serve_tiles(content.get("keys"))

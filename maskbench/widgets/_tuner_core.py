@@ -264,7 +264,9 @@ def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, *, target: bool = Tr
     return out
 
 
-def grid_counts(probs: torch.Tensor, target: torch.Tensor | None, grid: torch.Tensor = GRID) -> torch.Tensor:
+def grid_counts(
+    probs: torch.Tensor, target: torch.Tensor | None, grid: torch.Tensor = GRID, *, between_chunks=None
+) -> torch.Tensor:
     """``(T, 4)`` int64 tp / fp / fn / tn of ``probs > grid[j]`` against ``target`` at every ``j``.
 
     One pass over the pixels (each is bucketed by the number of grid values strictly below it, and
@@ -273,7 +275,8 @@ def grid_counts(probs: torch.Tensor, target: torch.Tensor | None, grid: torch.Te
     ``k = round(p * GRID_STEPS)`` (the nearest grid value; O(1) per pixel), otherwise
     ``threshold_sweep`` itself (``bucketize``). ``grid[j]`` is rounded to the map's dtype first, as
     ``maskbench.threshold(probs, float(grid[j]))`` rounds its scalar. Without a target every pixel
-    counts as negative (``fp`` = the mask's area).
+    counts as negative (``fp`` = the mask's area). ``between_chunks()``, if given, is called between
+    chunks of pixels (a background caller steps aside there while the user interacts).
     """
     import maskbench
 
@@ -286,6 +289,8 @@ def grid_counts(probs: torch.Tensor, target: torch.Tensor | None, grid: torch.Te
         # in chunks: the temporaries (codes, gathered thresholds) stay a few MiB at any image size
         # instead of ~3 full-size copies (8192^2: ~640 MiB -> ~20 MiB, and faster: cache-sized)
         for i in range(0, x.numel(), COUNT_CHUNK):
+            if between_chunks is not None and i:
+                between_chunks()
             xs = x[i : i + COUNT_CHUNK]
             # int32 codes: ~4x faster than int64 here (measured, 1024^2 on one thread: 11 vs 44 ms)
             k = torch.mul(xs, t - 1).nan_to_num_(nan=0.0).clamp_(0, t - 1).round_().to(torch.int32)

@@ -3,9 +3,9 @@
 A mixin of :class:`maskbench.widgets.tuner.ThresholdTuner`. The counts of ``p > grid[j]`` at every
 step of the slider's grid give the browser's slider metrics (``_counts``), the histogram, the
 IoU/Dice curve and ``best``. On an image of at least :data:`DEFER_PIXELS` pixels the widget opens
-without them (~1 s at 8192^2 on one thread): they are counted in a background thread
-:data:`DEFER_DELAY_S` after the widget is built, under the widget's lock, and published unless the
-item changed meanwhile. Until then the kernel counts its metrics at full resolution (the same
+without them (~0.7 s at 8192^2 on one thread): they are counted in a background thread
+:data:`DEFER_DELAY_S` after the widget is built (stepping aside while tile requests come:
+``TileServer.step_aside``), and published under the widget's lock unless the item changed meanwhile. Until then the kernel counts its metrics at full resolution (the same
 numbers) and the browser, which has no counts, shows the kernel's; ``sweep`` waits for them.
 """
 
@@ -77,7 +77,8 @@ class GridCounts:
                     return
                 i = self.index
             p, tgt = self._p[i], self._target_item(i)
-            counts = core.grid_counts(p, tgt, self._grid_t)  # the long part, without the lock
+            # the long part, without the lock, stepping aside while the user pans / zooms (tile requests)
+            counts = core.grid_counts(p, tgt, self._grid_t, between_chunks=self.step_aside)
             with self._lock:
                 if token != self._item_token:
                     return  # another item (or load) since: its own counts are there

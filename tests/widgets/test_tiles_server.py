@@ -203,6 +203,11 @@ def test_a_failing_or_wrong_layer_is_an_error_reply_not_an_exception(widget) -> 
 
 
 def test_a_thousand_bad_messages_do_not_grow_memory() -> None:
+    import threading
+
+    for thread in threading.enumerate():  # other tests' warm-ups and deferred counts would be traced too
+        if isinstance(thread, threading.Timer) and thread.name.startswith("maskbench-"):
+            thread.join(timeout=30)
     w = FakeWidget(torch.zeros(H, W), torch.zeros(H, W, dtype=torch.uint8), torch.zeros(H, W), capture=False)
     msgs = [
         {"type": "tiles", "id": i, "keys": [[f"layer{i}", i, -i, f"c{i}"]] + [["image", 0, 0, 0]] * (i % 70)}
@@ -249,3 +254,37 @@ def test_uniform_tiles_travel_as_one_pixel_and_expand_to_the_tile() -> None:
         got = np.frombuffer(data, ref.dtype).reshape(-1, meta["channels"])
         got = np.broadcast_to(got, pixel.shape) if one else got
         assert got.tobytes() == pixel.tobytes()  # bit for bit, NaN included
+
+
+def test_step_aside_waits_for_quiet_and_is_bounded(monkeypatch):
+    """Background work waits while tile requests keep coming, resumes once they stop, never forever."""
+    import maskbench.widgets._tiles as tiles_mod
+
+    clock = {"now": 100.0}
+    monkeypatch.setattr(tiles_mod, "monotonic", lambda: clock["now"])
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        clock["now"] += s
+
+    monkeypatch.setattr(tiles_mod, "sleep", sleep)
+    server = tiles_mod.TileServer()
+    server.step_aside(quiet_s=0.3)  # never asked: no wait
+    assert slept == []
+    server._tile_request_at = 100.0  # a request just now: waits until 0.3 s have passed
+    server.step_aside(quiet_s=0.3)
+    assert 0.3 <= clock["now"] - 100.0 < 0.4 and slept
+    slept.clear()
+    server._tile_request_at = float("inf")  # requests forever: bounded by longest_s
+    server.step_aside(quiet_s=0.3, longest_s=2.0)
+    assert 1.99 <= sum(slept) <= 2.0 + 1e-9
+
+
+def test_a_tile_request_marks_the_time(widget) -> None:
+    import time
+
+    assert widget._tile_request_at == float("-inf")
+    before = time.monotonic()
+    ask(widget, [["image", 0, 0, 0]])
+    assert before <= widget._tile_request_at <= time.monotonic()

@@ -106,3 +106,25 @@ def test_a_failing_deferred_count_is_reported(scene, monkeypatch) -> None:
         assert tu.sweep is None  # does not wait forever
         _join_counting_threads()
     assert "grid counts: RuntimeError: out of memory" in tu.error and tu._counts is None
+
+
+def test_deferred_counts_step_aside_between_chunks(scene, monkeypatch) -> None:
+    """The background count calls step_aside between its chunks (so a pan's tile requests come first),
+    and chunked counting with that hook gives the same counts."""
+    from maskbench.widgets import _tuner_core as core
+
+    probs, image, mask = scene
+    monkeypatch.setattr(core, "COUNT_CHUNK", 100)  # 40 x 36 = 1440 px: 15 chunks
+    calls = []
+    chunked = core.grid_counts(probs[0], mask[0], between_chunks=lambda: calls.append(1))
+    assert len(calls) == 14
+    monkeypatch.setattr(core, "COUNT_CHUNK", 1 << 18)
+    assert torch.equal(chunked, core.grid_counts(probs[0], mask[0]))
+    steps = []
+    monkeypatch.setattr(ThresholdTuner, "step_aside", lambda self: steps.append(1))
+    monkeypatch.setattr(core, "COUNT_CHUNK", 100)
+    _defer(monkeypatch, 0.0)
+    tu = ThresholdTuner(probs, image=image, target=mask, threshold=0.5)
+    assert tu.sweep is not None  # waits for the background thread
+    _join_counting_threads()
+    assert len(steps) == 14 and tu._counts is not None
