@@ -151,3 +151,22 @@ test("fillMaskPixels: the image with the mask pixels (raster order) replaced by 
     assert.deepEqual(Array.from(V.fillMaskPixels(image, labels, colours, kind)), expected, kind);
   }
 });
+
+test("composeResult / fillMaskPixels: the same pixels from unaligned views (a reply's buffers) as from aligned arrays", () => {
+  const n = 9;
+  const at = (src, offset) => { const b = new Uint8Array(src.length + offset); b.set(src, offset); return b.subarray(offset); };
+  const image = new Uint8ClampedArray(Array.from({ length: 4 * n }, (_, i) => (31 * i + 7) % 256));
+  const labels = new Uint8Array([0, 2, 1, 0, 0, 3, 1, 0, 1]), m = 5;
+  const colours = Uint8Array.from({ length: 4 * m }, (_, i) => (11 * i + 3) % 256);
+  const fills = new Uint8Array([7, 8, 9, 255, 100, 110, 120, 255]);
+  for (const offset of [1, 2, 3]) {
+    for (const mode of ["keep", "remove", "mean"]) {
+      assert.deepEqual(Array.from(V.composeResult(at(image, offset), labels, fills, mode)), composeReference(image, labels, fills, mode, "labels"));
+    }
+    const want = Array.from(V.fillMaskPixels(image, labels, colours));
+    assert.deepEqual(Array.from(V.fillMaskPixels(at(image, offset), labels, at(colours, offset))), want, `offset ${offset}`);
+    const short = Array.from(image); // colours for the first two mask pixels only (pixels 1 and 2): the rest keep the image
+    short.splice(4, 8, ...colours.subarray(0, 8));
+    assert.deepEqual(Array.from(V.fillMaskPixels(image, labels, at(colours.subarray(0, 8), offset))), short);
+  }
+});

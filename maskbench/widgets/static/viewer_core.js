@@ -29,8 +29,14 @@ export function composeResult(image, labels, fills, mode, kind = "labels", out =
   const n = labels.length;
   out = out && out.length === 4 * n ? out : new Uint8ClampedArray(4 * n);
   const base = mode === "mean" ? 4 : 0;
-  const [r, g, b, a] = [fills[base], fills[base + 1], fills[base + 2], fills[base + 3]];
   const replaceMask = mode !== "keep"; // keep replaces the pixels outside the mask
+  const src = words(image, n), dst = words(out, n), weight = kind === "weight";
+  if (src && dst) { // one 32-bit move per pixel (~3x the four byte moves below at 1024^2)
+    const fill = new Uint32Array(Uint8Array.from(fills.subarray(base, base + 4)).buffer)[0];
+    for (let i = 0; i < n; i++) dst[i] = (weight ? labels[i] >= 128 : labels[i] > 0) === replaceMask ? fill : src[i];
+    return out;
+  }
+  const [r, g, b, a] = [fills[base], fills[base + 1], fills[base + 2], fills[base + 3]];
   for (let i = 0; i < n; i++) {
     const p = 4 * i;
     if (isMaskPixel(labels, i, kind) === replaceMask) {
@@ -42,6 +48,11 @@ export function composeResult(image, labels, fills, mode, kind = "labels", out =
   return out;
 }
 
+/** The first `n` RGBA pixels of a byte array as a Uint32Array view (one word per pixel), or null if it is not 4-byte aligned. */
+function words(bytes, n) {
+  return bytes.byteOffset % 4 === 0 && bytes.length >= 4 * n ? new Uint32Array(bytes.buffer, bytes.byteOffset, n) : null;
+}
+
 /**
  * The inpaint panel: the image proxy with its mask pixels replaced by `colours`, the kernel's RGBA
  * of the mask pixels in raster order (_result of shape (n, 4): a quarter of the bytes of a whole
@@ -51,6 +62,13 @@ export function fillMaskPixels(image, labels, colours, kind = "labels", out = nu
   const n = labels.length;
   out = out && out.length === 4 * n ? out : new Uint8ClampedArray(4 * n);
   out.set(image);
+  const m = colours.length >> 2, dst = words(out, n);
+  const col = dst && (words(colours, m) || words(colours.slice(0, 4 * m), m)); // a reply's view may be unaligned: copied
+  if (col) { // one 32-bit move per mask pixel
+    const weight = kind === "weight";
+    for (let i = 0, q = 0; i < n && q < m; i++) if (weight ? labels[i] >= 128 : labels[i] > 0) dst[i] = col[q++];
+    return out;
+  }
   for (let i = 0, q = 0; i < n && q < colours.length; i++) {
     if (!isMaskPixel(labels, i, kind)) continue;
     const p = 4 * i;
