@@ -244,10 +244,23 @@ class ImagePyramid:
             self._levels.append(_half(self._levels[-1]))
         return self._levels[level]
 
+    @property
+    def channels(self) -> int:
+        """The image's own channels, 1 (grey), 3 (RGB) or 4 (RGBA): what :meth:`pixels` gives."""
+        return int(self._levels[0].shape[-1])
+
     def tile(self, level: int, row: int, col: int) -> np.ndarray:
         """Tile ``(row, col)`` of ``level``: ``(h, w, 4)`` uint8 RGBA, a new array (never a view)."""
+        return _to_rgba(self._crop(level, row, col))
+
+    def pixels(self, level: int, row: int, col: int) -> np.ndarray:
+        """Tile ``(row, col)`` of ``level`` in the image's own channels, ``(h, w, channels)`` uint8, a new
+        array: what a browser turns into RGBA itself (a grey image moves a quarter of RGBA's bytes, RGB 3/4)."""
+        return np.array(self._crop(level, row, col), order="C")  # always a copy, even of a contiguous crop
+
+    def _crop(self, level: int, row: int, col: int) -> np.ndarray:
         r0, r1, c0, c1 = tile_box(self.shape, level, row, col)
-        return _to_rgba(self.level(level)[r0:r1, c0:c1])
+        return self.level(level)[r0:r1, c0:c1]
 
 
 def _as_map(x, name: str) -> torch.Tensor:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from maskbench.render.proxy import pyramid_proxy
-from maskbench.render.tiles import ImagePyramid, label_tile, tile_box
+from maskbench.render.tiles import ImagePyramid, label_tile
 from maskbench.widgets._tiles import TileLayer
 
 __all__ = ["PainterTiles", "FULL_PATCH_PIXELS"]
@@ -65,20 +65,18 @@ class PainterTiles:
                 self._pyramid.level(level)
 
     def _tile_layers(self) -> dict[str, TileLayer]:
-        channels = self._pyramid.level(0).shape[-1]  # the image's own channels: grey 1/4, RGB 3/4 of RGBA's bytes
         return {
-            "image": TileLayer(self._image_tile, "uint8", channels),
+            "image": TileLayer(self._image_tile, "uint8", self._pyramid.channels),
             "labels": TileLayer(self._label_tile, "uint8", 1),
         }
 
     def _image_tile(self, level: int, row: int, col: int) -> np.ndarray:
         """The pyramid's pixels of the tile, in the image's channels (the browser makes RGBA): a view
         at 1:1 is one reply of tiles, not two, and a grey slide moves a quarter of the bytes."""
-        r0, r1, c0, c1 = tile_box(self._pyramid.shape, level, row, col)
         if level == 0:  # always there: native zoom never waits for the warming thread
-            return np.ascontiguousarray(self._pyramid.level(0)[r0:r1, c0:c1])
+            return self._pyramid.pixels(0, row, col)
         with self._pyramid_lock:
-            return np.ascontiguousarray(self._pyramid.level(level)[r0:r1, c0:c1])
+            return self._pyramid.pixels(level, row, col)
 
     def _label_tile(self, level: int, row: int, col: int) -> np.ndarray:
         return label_tile(self._full, level, row, col, reduce="max")

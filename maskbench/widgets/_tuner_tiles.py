@@ -7,7 +7,8 @@ layer   a tile of level k
 ======  =====================================================================================
 prob    the probabilities at each block's top-left pixel (``value_tile``, float32): real input
         values, so the browser's ``p > t`` per frame is the kernel's mask at those pixels
-image   ``ImagePyramid`` of the image under the overlay (uint8 RGBA; only with an image)
+image   ``ImagePyramid`` of the image under the overlay (uint8 in the image's own 1 / 3 / 4 channels:
+        the browser makes RGBA; only with an image)
 target  the ground truth at the same pixels (``label_tile(..., reduce="nearest")``, 0 / 1); the
         browser draws its outline from a tile and its neighbours (only with a target)
 mask    the kernel's cleaned mask at the same pixels (only while clean-up is on; its version
@@ -53,7 +54,7 @@ class TunerTiles(TileServer):
         p, tgt = self._p[i], self._target_item(i)
         layers = {"prob": TileLayer(lambda k, r, c: value_tile(p, k, r, c), "float32", 1)}
         if self._pyramid is not None:
-            layers["image"] = TileLayer(self._pyramid.tile, "uint8", 4)
+            layers["image"] = TileLayer(self._pyramid.pixels, "uint8", self._pyramid.channels)  # RGBA in the browser
         if tgt is not None:
             layers["target"] = TileLayer(lambda k, r, c: label_tile(tgt, k, r, c, reduce="nearest"), "uint8", 1)
         if self._mask_full is not None and self._tiles_cleaned():

@@ -6,7 +6,8 @@ the item downsampled by ``s = 2**k``:
 ======  =====================================================================================
 layer   a tile of level k
 ======  =====================================================================================
-image   ``ImagePyramid`` of the item: uint8 RGBA, each level the 2x2 area mean of the one below
+image   ``ImagePyramid`` of the item: uint8 in its own 1 / 3 / 4 channels (the browser makes RGBA), each
+        level the 2x2 area mean of the one below
 mask    the mask at each block's top-left pixel (``label_tile(..., reduce="nearest")``): labels
         or bool as they are, weights as ``round(255 * w)`` (a mask pixel is ``>= 128``)
 edges   ``render.contours`` of that level's mask (1 on a contour): computed on the tile plus a
@@ -106,8 +107,17 @@ class ItemTiles:
         return t[..., a0 * s : a1 * s : s, b0 * s : b1 * s : s], r0 - a0, c0 - b0
 
     # -- layers ----------------------------------------------------------------------------------
+    @property
+    def channels(self) -> int:
+        """The image's own channels (1, 3 or 4): image and result tiles travel in them (the browser makes RGBA)."""
+        return int(self.image.shape[0]) if self.image.ndim == 3 else 1
+
+    def own_channels(self, rgba: np.ndarray) -> np.ndarray:
+        """``(h, w, 4)`` RGBA pixels in the image's channels (grey: R; RGB: RGB), a contiguous array."""
+        return rgba if self.channels == 4 else np.ascontiguousarray(rgba[..., : self.channels])
+
     def image_tile(self, level: int, row: int, col: int) -> np.ndarray:
-        return self.pyramid.tile(level, row, col)
+        return self.pyramid.pixels(level, row, col)
 
     def mask_tile(self, level: int, row: int, col: int) -> np.ndarray:
         if self.kind == "weight":
@@ -124,9 +134,9 @@ class ItemTiles:
         return edges.to(torch.uint8).cpu().numpy()
 
     def result_tile(self, mode: str, fill: float, level: int, row: int, col: int) -> np.ndarray:
-        """RGBA tile of the masked image in ``mode`` (``mean``: the full-resolution mean colour)."""
+        """Tile of the masked image in ``mode`` (``mean``: the full-resolution mean colour), in the image's channels."""
         if mode == "inpaint":
-            return self._full_result(mode, fill).tile(level, row, col)
+            return self._full_result(mode, fill).pixels(level, row, col)
         x, _, _ = self._sample(self.image, level, row, col)
         m, _, _ = self._sample(self.mask, level, row, col)
         keep = keep_of(m, self.kind)
@@ -137,7 +147,7 @@ class ItemTiles:
             out = masked(x[None], keep[None, None], w, mode, fill)[0]
         if not out.is_floating_point() and out.dtype != torch.uint8:
             out = out.float()
-        return image_to_rgba(out).cpu().numpy()
+        return self.own_channels(image_to_rgba(out).cpu().numpy())
 
     def mean(self) -> torch.Tensor:
         """:func:`mean_fill` of this item (computed once)."""
@@ -244,12 +254,12 @@ class ViewerTiles:
         """image, mask, edges (contours) and result tiles of the shown item (built on first use)."""
         from maskbench.widgets._tiles import TileLayer
 
-        dtype = self._mask_dtype()
+        dtype, channels = self._mask_dtype(), self._item_tiles().channels  # image / result: the image's own channels
         return {
-            "image": TileLayer(lambda *key: self._item_tiles().image_tile(*key), "uint8", 4),
+            "image": TileLayer(lambda *key: self._item_tiles().image_tile(*key), "uint8", channels),
             "mask": TileLayer(lambda *key: self._item_tiles().mask_tile(*key), dtype, 1),
             "edges": TileLayer(lambda *key: self._item_tiles().edges_tile(*key), "uint8", 1),
-            "result": TileLayer(self._result_tile, "uint8", 4),
+            "result": TileLayer(self._result_tile, "uint8", channels),
         }
 
     def _result_tile(self, level: int, row: int, col: int) -> np.ndarray:
@@ -269,10 +279,10 @@ class ViewerTiles:
 
         pyramid = tiles.full_result_async("inpaint", 0.0, ready)
         if pyramid is not None:
-            return pyramid.tile(level, row, col)
+            return pyramid.pixels(level, row, col)
         if tiles.refused is not None:  # said in the status line; the proxy's inpaint stays
             self.error = f"inpaint tiles show the display proxy's inpaint: {tiles.refused}"
-        return proxy_tile(self._display_result(), tiles.shape, level, row, col)
+        return tiles.own_channels(proxy_tile(self._display_result(), tiles.shape, level, row, col))
 
     def _on_custom_msg(self, _widget, content, buffers) -> None:
         self._handle_tiles_message(content, buffers)

@@ -413,3 +413,26 @@ test("drawPixelGrid: one line per image pixel edge in view, on device-pixel cent
   T.drawPixelGrid(ctx, { scale: 4, tx: 0, ty: 0 }, 20, 20, 2, 2); // below GRID_FROM: nothing
   assert.equal(moves.length, 0);
 });
+
+test("client rgba: grey / RGB tiles of the listed layers are cached as RGBA (toRGBA's pixels), others as sent", () => {
+  const info = { ...INFO, layers: { image: { dtype: "uint8", channels: 3, version: 1 }, result: { dtype: "uint8", channels: 1, version: 2 }, mask: { dtype: "uint8", channels: 1, version: 3 } } };
+  const sent = [], cache = T.createTileCache();
+  const client = T.createTileClient({ send: (m) => sent.push(m), cache, info, rgba: ["image", "result"], ...fakeTimers() });
+  client.want([["image", 0, 0, 0], ["result", 0, 0, 0], ["mask", 0, 0, 0], ["result", 0, 0, 1]]);
+  const px = (n, seed) => Uint8Array.from({ length: n }, (_, i) => (i * 37 + seed) & 255);
+  const rgb = px(2 * 3 * 3, 5), grey = px(2 * 3, 9), mask = px(2 * 3, 1);
+  const tiles = [
+    { layer: "image", level: 0, row: 0, col: 0, h: 2, w: 3, dtype: "uint8", channels: 3, version: 1 },
+    { layer: "result", level: 0, row: 0, col: 0, h: 2, w: 3, dtype: "uint8", channels: 1, version: 2 },
+    { layer: "mask", level: 0, row: 0, col: 0, h: 2, w: 3, dtype: "uint8", channels: 1, version: 3 },
+    { layer: "result", level: 0, row: 0, col: 1, h: 2, w: 3, dtype: "uint8", channels: 1, version: 2, uniform: true },
+  ];
+  client.receive({ type: "tiles", id: sent[0].id, tiles, dropped: 0 }, [rgb, grey, mask, new Uint8Array([77])].map((a) => new DataView(a.buffer)));
+  const want = (src, channels) => { const out = new Uint8Array(4 * 6); T.toRGBA(out, src, channels); return Array.from(out); };
+  const image = cache.get("image/0/0/0/1"), result = cache.get("result/0/0/0/2"), m = cache.get("mask/0/0/0/3"), flat = cache.get("result/0/0/1/2");
+  assert.deepEqual([image.channels, Array.from(image.data)], [4, want(rgb, 3)]);
+  assert.deepEqual([result.channels, Array.from(result.data)], [4, want(grey, 1)]);
+  assert.deepEqual([m.channels, Array.from(m.data)], [1, Array.from(mask)]); // not listed: as sent
+  assert.deepEqual([flat.channels, Array.from(flat.data)], [4, want(new Uint8Array(6).fill(77), 1)]); // uniform, then RGBA
+  assert.equal(image.data[3], 255); // opaque
+});

@@ -121,6 +121,11 @@ def test_pyramid_tiles_stitch_to_the_reference_levels(shape, channels) -> None:
         assert np.array_equal(pyramid.level(k), level)
         tiles = stitch(shape, k, pyramid.tile)
         assert tiles.dtype == np.uint8 and np.array_equal(tiles, rgba_of(level))
+        own = stitch(shape, k, pyramid.pixels)  # the image's own channels: what travels to a browser
+        assert pyramid.channels == channels and own.shape == level.shape and np.array_equal(own, level)
+    tile = pyramid.pixels(0, 0, 0)
+    assert tile.flags.c_contiguous and not np.shares_memory(tile, image)  # a copy, even of a whole-width crop
+    tile[...] = 255 - tile
     assert np.array_equal(image, before)
 
 

@@ -47,7 +47,10 @@ def test_layers_and_info() -> None:
     info = t._tiles_info
     assert info["shape"] == [600, 530] and info["tile"] == 256 and info["levels"] == level_count((600, 530))
     assert {k: (v["dtype"], v["channels"]) for k, v in info["layers"].items()} == {
-        "prob": ("float32", 1), "image": ("uint8", 4), "target": ("uint8", 1)}  # fmt: skip
+        "prob": ("float32", 1),
+        "image": ("uint8", 3),
+        "target": ("uint8", 1),
+    }  # fmt: skip  (RGB: its own 3 channels)
     bare, *_ = _tuner(image=False, target=False)
     assert sorted(bare._tiles_info["layers"]) == ["prob"]
 
@@ -72,7 +75,7 @@ def test_every_tile_samples_the_same_pixels_and_thresholds_like_the_kernel(level
                 assert np.array_equal(p > np.float32(value), t.mask[block].numpy())
             assert np.array_equal(tiles["target", level, r, c][0], tgt[0][block].numpy().astype(np.uint8))
     image_tiles = _ask(t, sent, [["image", level, 0, 0]])
-    assert np.array_equal(image_tiles["image", level, 0, 0][0], pyramid.tile(level, 0, 0))
+    assert np.array_equal(image_tiles["image", level, 0, 0][0], pyramid.pixels(level, 0, 0))
 
 
 def test_cleaned_mask_layer_follows_every_recompute() -> None:
@@ -103,7 +106,7 @@ def test_a_new_batch_item_gets_new_versions_and_its_own_tiles() -> None:
     assert all(after[k] > before[k] for k in before)
     tiles = _ask(t, sent, [["prob", 0, 0, 0], ["image", 1, 0, 0]])
     assert np.array_equal(tiles["prob", 0, 0, 0][0], probs[1, :256, :256].numpy())
-    assert np.array_equal(tiles["image", 1, 0, 0][0], ImagePyramid(img[1]).tile(1, 0, 0))
+    assert np.array_equal(tiles["image", 1, 0, 0][0], ImagePyramid(img[1]).pixels(1, 0, 0))
 
 
 def test_bad_tile_requests_are_answered_with_an_error() -> None:
@@ -162,4 +165,4 @@ def test_dataset_mode_serves_the_item_shown() -> None:
     tiles = _ask(t, sent, [["prob", 0, 1, 1], ["target", 0, 0, 0], ["image", 0, 0, 0]])
     assert np.array_equal(tiles["prob", 0, 1, 1][0], items[1]["probs"][256:, 256:].numpy())
     assert np.array_equal(tiles["target", 0, 0, 0][0], items[1]["target"][:256, :256].numpy())
-    assert np.array_equal(tiles["image", 0, 0, 0][0], ImagePyramid(items[1]["image"]).tile(0, 0, 0))
+    assert np.array_equal(tiles["image", 0, 0, 0][0], ImagePyramid(items[1]["image"]).pixels(0, 0, 0))

@@ -65,11 +65,27 @@ def test_mask_and_edge_tiles_equal_the_level_of_the_whole_mask(kind) -> None:
 def test_image_tiles_are_the_pyramid_and_level_zero_is_image_to_rgba() -> None:
     image, mask = _scene("bool")
     t = ItemTiles(image, mask, "bool")
-    assert np.array_equal(_stitch(t.image_tile, (H, W), 0), image_to_rgba(image).numpy())
+    assert np.array_equal(_stitch(t.image_tile, (H, W), 0), image_to_rgba(image).numpy()[..., :3])  # RGB: 3 channels
     hwc = (image.permute(1, 2, 0) * 255).round().to(torch.uint8).contiguous()  # a numpy HWC image's tensor
     t = ItemTiles(hwc.permute(2, 0, 1), mask, "bool")
     assert t.pyramid.nbytes == hwc.numel()  # no copy of the caller's pixels
     assert np.array_equal(t.image_tile(0, 1, 1)[..., :3], hwc[TILE : 2 * TILE, TILE : 2 * TILE].numpy())
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_image_and_result_tiles_travel_in_the_images_own_channels(channels) -> None:
+    """Grey sends one byte per pixel, RGB three, RGBA four: each the RGBA reference's first channels
+    (grey: R = G = B), so the browser's RGBA equals image_to_rgba's."""
+    image, mask = _scene("labels", seed=3)
+    image = image[:1] if channels == 1 else torch.cat([image, image[:1]]) if channels == 4 else image
+    t = ItemTiles(image, mask, "labels")
+    assert t.channels == channels
+    rgba = image_to_rgba(image).numpy()
+    assert np.array_equal(_stitch(t.image_tile, (H, W), 0), rgba[..., :channels])
+    want = image_to_rgba(maskbench.apply_mask(image, mask > 0, fill=0.5)).numpy()
+    assert np.array_equal(_stitch(lambda *k: t.result_tile("keep", 0.5, *k), (H, W), 0), want[..., :channels])
+    if channels == 1:
+        assert np.array_equal(rgba[..., 0], rgba[..., 1]) and np.array_equal(rgba[..., 0], rgba[..., 2])
 
 
 @pytest.mark.parametrize(
@@ -81,7 +97,7 @@ def test_result_tiles_are_apply_mask_at_full_resolution(kind, mode, fill) -> Non
     t = ItemTiles(image, mask, kind)
     keep = mask >= 0.5 if kind == "weight" else mask > 0
     call = {"keep": (keep, fill), "remove": (~keep, fill), "weighted": (mask, fill), "mean": (~keep, "mean")}
-    want = image_to_rgba(maskbench.apply_mask(image, call[mode][0], fill=call[mode][1])).numpy()
+    want = image_to_rgba(maskbench.apply_mask(image, call[mode][0], fill=call[mode][1])).numpy()[..., :3]
     assert np.array_equal(_stitch(lambda *k: t.result_tile(mode, fill, *k), (H, W), 0), want)
     # level 1: the result at each 2x2 block's top-left pixel
     assert np.array_equal(_stitch(lambda *k: t.result_tile(mode, fill, *k), (H, W), 1), want[::2, ::2])
@@ -90,7 +106,7 @@ def test_result_tiles_are_apply_mask_at_full_resolution(kind, mode, fill) -> Non
 def test_inpaint_tiles_come_from_one_full_resolution_inpaint() -> None:
     image, mask = _scene("bool", seed=2)
     t = ItemTiles(image, mask, "bool")
-    want = image_to_rgba(maskbench.apply_mask(image, ~mask, fill="inpaint")).numpy()
+    want = image_to_rgba(maskbench.apply_mask(image, ~mask, fill="inpaint")).numpy()[..., :3]
     assert np.array_equal(_stitch(lambda *k: t.result_tile("inpaint", 0.0, *k), (H, W), 0), want)
     first = t._full_result("inpaint", 0.0)
     t.result_tile("inpaint", 0.0, 1, 0, 0)
@@ -159,7 +175,7 @@ def test_viewer_serves_its_layers_and_versions_drop_stale_tiles() -> None:
     assert info["shape"] == [H, W] and info["levels"] == level_count((H, W))
     assert set(info["layers"]) == {"image", "mask", "edges", "result"}
     (hi, tile_i), (hm, tile_m) = _ask(v, [["image", 0, 1, 1], ["mask", 1, 0, 1]])
-    assert np.array_equal(tile_i, image_to_rgba(image).numpy()[TILE : 2 * TILE, TILE : 2 * TILE])
+    assert np.array_equal(tile_i, image_to_rgba(image).numpy()[TILE : 2 * TILE, TILE : 2 * TILE, :3])
     assert np.array_equal(tile_m, mask[::2, ::2][:TILE, TILE:].numpy())
     assert hi["version"] == info["layers"]["image"]["version"]
     before = _versions(v)
@@ -171,7 +187,7 @@ def test_viewer_serves_its_layers_and_versions_drop_stale_tiles() -> None:
     v.index = 1  # a new item: every layer gets a new version, and its tiles are the new item's
     assert all(_versions(v)[k] != after[k] for k in after)
     ((_, tile_i),) = _ask(v, [["image", 0, 0, 0]])
-    assert np.array_equal(tile_i, image_to_rgba(image.flip(-1)).numpy()[:TILE, :TILE])
+    assert np.array_equal(tile_i, image_to_rgba(image.flip(-1)).numpy()[:TILE, :TILE, :3])
 
 
 def test_viewer_inpaint_tiles_stand_in_from_the_proxy_then_become_exact() -> None:
@@ -182,11 +198,11 @@ def test_viewer_inpaint_tiles_stand_in_from_the_proxy_then_become_exact() -> Non
     v = Viewer(image, mask, mode="inpaint", max_display=64)
     version = _versions(v)["result"]
     ((head, first),) = _ask(v, [["result", 0, 0, 0]])
-    assert np.array_equal(first, proxy_tile(v._display_result(), (H, W), 0, 0, 0))  # not computed yet
+    assert np.array_equal(first, proxy_tile(v._display_result(), (H, W), 0, 0, 0)[..., :3])  # not computed yet
     v._item_tiles()._pending[1].result(timeout=120)  # the background inpaint; then a new version
     assert _versions(v)["result"] != version
     ((head, tile),) = _ask(v, [["result", 0, 0, 0]])
-    want = image_to_rgba(maskbench.apply_mask(image, ~mask, fill="inpaint")).numpy()[:TILE, :TILE]
+    want = image_to_rgba(maskbench.apply_mask(image, ~mask, fill="inpaint")).numpy()[:TILE, :TILE, :3]
     assert head["version"] == _versions(v)["result"] and np.array_equal(tile, want)
 
 
@@ -200,7 +216,7 @@ def test_viewer_inpaint_tiles_stay_on_the_proxy_when_the_full_inpaint_would_not_
     version = _versions(v)["result"]
     for _ in range(2):
         ((head, tile),) = _ask(v, [["result", 0, 0, 0]])
-        assert np.array_equal(tile, proxy_tile(v._display_result(), (H, W), 0, 0, 0))
+        assert np.array_equal(tile, proxy_tile(v._display_result(), (H, W), 0, 0, 0)[..., :3])
     tiles = v._item_tiles()
     assert tiles._pending is None and not tiles._results  # nothing started, nothing image-sized allocated
     assert _versions(v)["result"] == version

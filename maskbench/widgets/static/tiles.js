@@ -160,9 +160,11 @@ export function tileData(buffer, meta) {
  * setInfo() (so a draw after each reply cannot loop on an error); keys outside the levels or grid of
  * `info` are never sent. setInfo(info) takes a new _tiles_info and forgets the cached tiles of its
  * layers' old versions. close() stops it (clears its timers; call it when the view goes). Timers are
- * injectable for tests.
+ * injectable for tests. `rgba`: layers whose image tiles travel in the image's own channels (grey 1,
+ * RGB 3: fewer bytes) and are cached as RGBA, so the widget draws them like 4-channel tiles.
  */
-export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_MS, setTimer = setTimeout, clearTimer = clearTimeout, maxInFlight = 1 }) {
+export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_MS, setTimer = setTimeout, clearTimer = clearTimeout, maxInFlight = 1, rgba = [] }) {
+  const toRgba = new Set(rgba); // layers whose uint8 tiles of 1 or 3 channels are cached as RGBA (4 channels)
   const slots = Math.min(MAX_IN_FLIGHT, Math.max(1, Math.floor(Number(maxInFlight)) || 1));
   let current = info || {};
   let wanted = [];
@@ -238,9 +240,14 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
       for (let i = 0; i < tiles.length && i < buffers.length; i++) {
         const t = tiles[i];
         if (t.version !== version(t.layer)) { stats.stale++; continue; } // the layer moved on meanwhile
-        const data = tileData(buffers[i], t);
+        let data = tileData(buffers[i], t), channels = t.channels;
         if (!data) continue;
-        const { layer, level, row, col, h, w, dtype, channels, version: v } = t, entry = { layer, level, row, col, h, w, dtype, channels, version: v, data };
+        if (toRgba.has(t.layer) && t.dtype === "uint8" && (channels === 1 || channels === 3)) {
+          const px = new Uint8Array(4 * t.h * t.w);
+          toRGBA(px, data, channels);
+          [data, channels] = [px, 4];
+        }
+        const { layer, level, row, col, h, w, dtype, version: v } = t, entry = { layer, level, row, col, h, w, dtype, channels, version: v, data };
         if (t.uniform === true) entry.uniform = true;
         cache.set(tileKey(layer, level, row, col, v), entry, data.byteLength);
         stats.cached++;

@@ -18,9 +18,9 @@ const EDGE32 = packColour([...EDGE_RGB, 255]);
  */
 export function createTileOverlay({ model, root, probes, stage, look }) {
   const cache = createTileCache();
-  const client = createTileClient({ send: (msg) => model.send(msg), cache, info: model.get("_tiles_info") || {} });
-  const composed = new Map(); // "k/r/c" -> {canvas, ctx, img, out32, pre, sig, baseSig, base32, tint32, removed32}
   let info = model.get("_tiles_info") || {};
+  const client = createTileClient({ send: (msg) => model.send(msg), cache, info, rgba: ["image"] }); // image: grey / RGB on the wire
+  const composed = new Map(); // "k/r/c" -> {canvas, ctx, img, out32, pre, sig, baseSig, base32, tint32, removed32}
   const has = (layer) => !!(info.layers && info.layers[layer]);
   const version = (layer) => info.layers[layer].version;
   const get = (layer, k, r, c) => (has(layer) && cache.get(tileKey(layer, k, r, c, version(layer)))) || null;

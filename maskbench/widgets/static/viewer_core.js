@@ -232,7 +232,7 @@ const MAX_TILE_CANVASES = 192; // composed 256 x 256 tiles kept as canvases: <= 
 export function createTileView({ model, ui, root, probes, getView, getParams }) {
   let info = model.get("_tiles_info") || {};
   const cache = createTileCache();
-  const client = createTileClient({ send: (msg) => model.send(msg), cache, info });
+  const client = createTileClient({ send: (msg) => model.send(msg), cache, info, rgba: ["image", "result"] }); // grey / RGB on the wire
   const canvases = new Map(); // `${panel}/${level}/${row}/${col}` -> {canvas, stamp}, least recently used first
   let frame = 0;
   const version = (layer) => info.layers?.[layer]?.version ?? 0;
