@@ -280,8 +280,9 @@ class ViewerTiles:
         pyramid = tiles.full_result_async("inpaint", 0.0, ready)
         if pyramid is not None:
             return pyramid.pixels(level, row, col)
-        if tiles.refused is not None:  # said in the status line; the proxy's inpaint stays
-            self.error = f"inpaint tiles show the display proxy's inpaint: {tiles.refused}"
+        refused = None if tiles.refused is None else f"inpaint tiles show the display proxy's inpaint: {tiles.refused}"
+        if refused is not None and self.error != refused:  # said once in the status line; the proxy's inpaint stays
+            self.error = refused
         return tiles.own_channels(proxy_tile(self._display_result(), tiles.shape, level, row, col))
 
     def _on_custom_msg(self, _widget, content, buffers) -> None:
