@@ -92,9 +92,33 @@ def _auto_rows(batch: int, size: int, kind: str, device: torch.device, quick: bo
     return rows
 
 
+THRESHOLD_OP = "threshold (mask from a value)"
+
+
+def _threshold_rows(batch: int, size: int, device: torch.device, quick: bool) -> list[Row]:
+    """``mb.threshold(p, 0.5)`` (numpy's comparison for CPU float32) against torch's own ``p > 0.5``."""
+    probs = rand(batch, size, size, seed=5).to(device)
+    flat = probs.cpu().numpy()
+    return measure(
+        THRESHOLD_OP,
+        size_text(batch, size, size),
+        "rand>0.5",
+        key="threshold",
+        ours=lambda: mb.threshold(probs, 0.5),
+        baselines={"torch probs > 0.5": lambda: probs > 0.5},
+        peer=("numpy probs > 0.5 (on CPU arrays)", lambda: flat > np.float32(0.5)),
+        bytes_moved=5 * probs.numel(),
+        bytes_formula="probs read (4 B/px), mask written (1 B/px)",
+        device=device,
+        quick=quick,
+    )
+
+
 def cases(device: torch.device, quick: bool) -> list[Row]:
     sweep_size, auto_size = ((2, 128), (4, 64)) if quick else ((4, 1024), (16, 512))
     rows: list[Row] = []
+    if wanted(THRESHOLD_OP, "threshold"):
+        rows += _threshold_rows(*((2, 128) if quick else (8, 2048)), device, quick)
     for kind in ("blobby", "rand>0.5"):
         if wanted(OPERATIONS[0], "sweep"):
             rows += _sweep_rows(*sweep_size, kind, device, quick)
