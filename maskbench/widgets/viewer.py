@@ -133,7 +133,7 @@ class Viewer(ViewerTiles, TileServer, GuardedState, anywidget.AnyWidget):
     their size, before anything image-sized is allocated.
 
     In the browser: wheel zooms about the cursor, drag pans, and on a focused panel ``+`` / ``-``
-    zoom, ``0`` or ``f`` fit, ``1`` shows native resolution (one image pixel per screen pixel);
+    zoom, ``0``, ``f`` or ``R`` fit, ``g`` or ``P`` toggle the pixel grid, ``1`` shows native resolution (one image pixel per screen pixel);
     all four panels share one view. Clicking a panel's title shows it full width.
     """
 

@@ -48,6 +48,9 @@ test("viewPercent and stageKey", () => {
   assert.deepEqual(T.stageKey("+"), { type: "zoom", value: 1.25 });
   assert.deepEqual(T.stageKey("-"), { type: "zoom", value: 0.8 });
   assert.deepEqual([T.stageKey("0"), T.stageKey("f")], [{ type: "fit" }, { type: "fit" }]);
+  for (const k of ["r", "R", "F"]) assert.deepEqual(T.stageKey(k), { type: "fit" }, k); // the Painter's R too
+  for (const k of ["g", "G", "p", "P"]) assert.deepEqual(T.stageKey(k), { type: "grid" }, k); // and its P
+  for (const k of ["", "x", "Shift", "Tab", "Enter"]) assert.equal(T.stageKey(k), null, k);
   assert.deepEqual(T.stageKey("ArrowRight"), { type: "pan", dx: -64, dy: 0 }); // the view moves right
   assert.deepEqual(T.stageKey("ArrowUp", true), { type: "pan", dx: 0, dy: 256 });
   assert.equal(T.stageKey("a"), null);

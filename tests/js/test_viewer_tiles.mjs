@@ -173,3 +173,24 @@ test("inpaint at native zoom asks for the kernel's result tiles; keep composes f
   cleanup();
 });
 
+
+test("the Painter's keys work here too: R fits, P (or g) toggles the pixel grid", async () => {
+  const { q, cleanup } = viewer();
+  await dom.flush();
+  const frame = q("mb-viewer-frame"), grid = q("mb-viewer-pixelgrid");
+  const fitted = frame.dataset.view;
+  frame.dispatch("keydown", { key: "1" });
+  await dom.flush();
+  assert.notEqual(frame.dataset.view, fitted);
+  frame.dispatch("keydown", { key: "R" });
+  await dom.flush();
+  assert.equal(frame.dataset.view, fitted);
+  assert.equal(grid.checked, false);
+  frame.dispatch("keydown", { key: "P" });
+  assert.equal(grid.checked, true);
+  frame.dispatch("keydown", { key: "g" });
+  assert.equal(grid.checked, false);
+  frame.dispatch("keydown", { key: "x" }); // other keys: nothing
+  assert.equal(grid.checked, false);
+  cleanup();
+});

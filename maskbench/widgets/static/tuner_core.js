@@ -166,15 +166,16 @@ export function stepThreshold(value, key, shift = false) {
 }
 
 /**
- * A key pressed on the focused image: {type: "zoom", value} (+ = in, - out), {type: "fit"} (0, f),
- * {type: "grid"} (g: the pixel grid on / off), {type: "pan", dx, dy} (arrows move the view by 64
+ * A key pressed on the focused image: {type: "zoom", value} (+ = in, - out), {type: "fit"} (0, f, or
+ * R as in the Painter), {type: "grid"} (g, or P as in the Painter: the pixel grid on / off), {type: "pan", dx, dy} (arrows move the view by 64
  * stage px, Shift 256), else null.
  */
 export function stageKey(key, shift = false) {
   if (key === "+" || key === "=") return { type: "zoom", value: 1.25 };
   if (key === "-" || key === "_") return { type: "zoom", value: 0.8 };
-  if (key === "0" || key === "f" || key === "F") return { type: "fit" };
-  if (key === "g" || key === "G") return { type: "grid" };
+  const one = key.length === 1 ? key.toLowerCase() : "";
+  if (key === "0" || one === "f" || one === "r") return { type: "fit" }; // R: the Painter's fit key too
+  if (one === "g" || one === "p") return { type: "grid" }; // P: the Painter's grid key too
   const d = shift ? 256 : 64;
   const pan = { ArrowLeft: [d, 0], ArrowRight: [-d, 0], ArrowUp: [0, d], ArrowDown: [0, -d] }[key];
   return pan ? { type: "pan", dx: pan[0], dy: pan[1] } : null;

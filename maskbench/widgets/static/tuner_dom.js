@@ -25,7 +25,7 @@ export function buildDom(root) {
   const stage = el("div", "mb-tuner-stage");
   ui.frame = el("div", "mb-tuner-frame");
   ui.canvas = el("canvas", "mb-tuner-canvas"); // the proxy overlay (composed by tuner.js, not shown itself)
-  ui.screen = el("canvas", "mb-tuner-screen", { tabindex: "0", "aria-label": "Image: wheel or + - to zoom, drag or arrows to pan, 0 or f to fit" });
+  ui.screen = el("canvas", "mb-tuner-screen", { tabindex: "0", "aria-label": "Image: wheel or + - to zoom, drag or arrows to pan, 0, f or R to fit, g or P for the pixel grid" });
   ui.frame.append(ui.canvas, ui.screen);
   const view = el("div", "mb-tuner-view");
   ui.opacity = el("input", "mb-tuner-opacity", { type: "range", min: "0", max: "1", step: "0.01", title: "Overlay opacity" });
@@ -36,7 +36,7 @@ export function buildDom(root) {
   ui.targetField.append(ui.showTarget, el("span", "", {}, "Target outline"));
   ui.legend = el("div", "mb-tuner-legend");
   const zoom = el("span", "mb-tuner-zoom-box");
-  ui.fit = el("button", "mb-tuner-fit", { type: "button", title: "Fit the image (0 or f)" }, "Fit");
+  ui.fit = el("button", "mb-tuner-fit", { type: "button", title: "Fit the image (0, f or R)" }, "Fit");
   ui.zoom = el("span", "mb-tuner-zoom", { title: "Screen pixels per image pixel (wheel or + - to zoom)" }, "100%");
   ui.grid = el("input", "mb-tuner-grid", { type: "checkbox" });
   const grid = el("label", "mb-tuner-field", { title: "Pixel grid from 8 screen px per image px (g)" });

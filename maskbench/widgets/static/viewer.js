@@ -6,7 +6,7 @@
 // {s, tx, ty} applied as a CSS transform. inpaint / weighted results arrive from the kernel (_result).
 // Zoomed past the proxy, a tile canvas over each panel draws 256 x 256 tiles of the full-resolution
 // image, mask and result (the LOD protocol of static/tiles.js; viewer_core.js composes them).
-// `panel_layout` shows one panel full width (click its title); keys: + / - zoom, 0 or f fit, 1 native.
+// `panel_layout` shows one panel full width (click its title); keys: + / - zoom, 0 / f / R fit, 1 native, g / P grid.
 // Pure helpers: viewer_core.js and shared.js (tests/js/test_viewer.mjs).
 import { batchIndex, batchView, blendOverlay, decodeArray, el, listen, subscribe, suppressShortcuts, unpackBits } from "./shared.js";
 import { createProbes } from "./probes.js";
@@ -287,12 +287,14 @@ function render({ model, el: host }) {
   };
   const resetView = () => { view = { s: 1, tx: 0, ty: 0 }; applyView(); };
   const setView = (v) => { probes.restart("sharp"); view = v; applyView(); };
-  // + / - zoom about the centre, 0 or f fit, 1 native resolution (one image pixel per device pixel)
+  // + / - zoom about the centre, 0, f or R fit, 1 native resolution (one image pixel per device pixel),
+  // g or P the pixel grid (R and P: the Painter's keys, so one set works in every widget)
   const onKey = (frameEl) => (e) => {
-    const hi = hiZoom();
+    const hi = hiZoom(), one = e.key.length === 1 ? e.key.toLowerCase() : "";
     if (e.key === "+" || e.key === "=") setView(zoomAt(view, 2, 0.5, 0.5, hi));
     else if (e.key === "-" || e.key === "_") setView(zoomAt(view, 0.5, 0.5, 0.5, hi));
-    else if (e.key === "0" || e.key === "f") resetView();
+    else if (e.key === "0" || one === "f" || one === "r") resetView();
+    else if (one === "g" || one === "p") { ui.pixelGrid.checked = !ui.pixelGrid.checked; tiles.schedule(); }
     else if (e.key === "1") {
       const c = ui.tiles[frameEl.dataset.panel];
       const [cw, ch] = [Math.round(frameEl.clientWidth * devicePixelRatio), Math.round(frameEl.clientHeight * devicePixelRatio)];
