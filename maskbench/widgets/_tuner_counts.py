@@ -5,8 +5,9 @@ step of the slider's grid give the browser's slider metrics (``_counts``), the h
 IoU/Dice curve and ``best``. On an image of at least :data:`DEFER_PIXELS` pixels the widget opens
 without them (~0.7 s at 8192^2 on one thread): they are counted in a background thread
 :data:`DEFER_DELAY_S` after the widget is built (stepping aside while tile requests come:
-``TileServer.step_aside``), and published under the widget's lock unless the item changed meanwhile. Until then the kernel counts its metrics at full resolution (the same
-numbers) and the browser, which has no counts, shows the kernel's; ``sweep`` waits for them.
+``TileServer.step_aside``), and published under the widget's lock unless the item changed
+meanwhile. Until then the kernel counts its metrics at full resolution (the same numbers) and the
+browser, which has no counts, shows the kernel's; ``sweep`` waits for them.
 """
 
 from __future__ import annotations

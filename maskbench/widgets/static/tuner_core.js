@@ -166,8 +166,9 @@ export function stepThreshold(value, key, shift = false) {
 }
 
 /**
- * A key pressed on the focused image: {type: "zoom", value} (+ = in, - out), {type: "fit"} (0, f, or
- * R as in the Painter), {type: "grid"} (g, or P as in the Painter: the pixel grid on / off), {type: "pan", dx, dy} (arrows move the view by 64
+ * A key pressed on the focused image: {type: "zoom", value} (+ = in, - out), {type: "fit"} (0, f,
+ * or R as in the Painter), {type: "grid"} (g, or P as in the Painter: the pixel grid on / off),
+ * {type: "pan", dx, dy} (arrows move the view by 64
  * stage px, Shift 256), else null.
  */
 export function stageKey(key, shift = false) {

@@ -32,7 +32,7 @@ export function composeResult(image, labels, fills, mode, kind = "labels", out =
   const replaceMask = mode !== "keep"; // keep replaces the pixels outside the mask
   const src = words(image, n), dst = words(out, n), weight = kind === "weight";
   if (src && dst) { // one 32-bit move per pixel (~3x the four byte moves below at 1024^2)
-    const fill = new Uint32Array(Uint8Array.from(fills.subarray(base, base + 4)).buffer)[0];
+    const fill = new Uint32Array(Uint8Array.from(fills.slice(base, base + 4)).buffer)[0];
     for (let i = 0; i < n; i++) dst[i] = (weight ? labels[i] >= 128 : labels[i] > 0) === replaceMask ? fill : src[i];
     return out;
   }
