@@ -111,7 +111,7 @@ def threshold(x: torch.Tensor, value: float | torch.Tensor, *, inclusive: bool =
             value = value[..., None, None]  # one threshold per image
         else:
             check_broadcast_to(value, "value", x.shape, "x")
-    elif x.device.type == "cpu" and x.dtype in _NUMPY_COMPARE and x.layout == torch.strided:
+    elif _numpy_comparable(x):
         return _compare_numpy(x, value, inclusive)
     return x >= value if inclusive else x > value  # NaN compares False either way
 
@@ -121,6 +121,18 @@ def threshold(x: torch.Tensor, value: float | torch.Tensor, *, inclusive: bool =
 _NUMPY_COMPARE = (torch.float32, torch.float64)
 
 
+def _numpy_comparable(x: torch.Tensor) -> bool:
+    """A plain strided CPU float tensor outside torch.compile: subclasses (which a comparison would
+    keep) and compiled code stay with torch."""
+    return (
+        type(x) is torch.Tensor
+        and x.device.type == "cpu"
+        and x.dtype in _NUMPY_COMPARE
+        and x.layout == torch.strided
+        and not torch.compiler.is_compiling()
+    )
+
+
 def _compare_numpy(x: torch.Tensor, value: float, inclusive: bool) -> torch.Tensor:
     """``x > value`` (``>=``) of a CPU float tensor through numpy: the same result bit for bit (the
     number is rounded to x's dtype first, as torch does; NaN compares False)."""
@@ -128,7 +140,10 @@ def _compare_numpy(x: torch.Tensor, value: float, inclusive: bool) -> torch.Tens
         v = torch.tensor(value, dtype=x.dtype).numpy()
     except (OverflowError, RuntimeError):  # a number the dtype cannot hold: torch's own rule decides
         return x >= value if inclusive else x > value
-    a = x.detach().numpy()
+    try:
+        a = x.detach().numpy()
+    except RuntimeError:  # no storage of its own (a torch.func.vmap / grad wrapper): torch compares it
+        return x >= value if inclusive else x > value
     return torch.from_numpy(np.greater_equal(a, v) if inclusive else np.greater(a, v))
 
 

@@ -463,6 +463,22 @@ def test_cpu_numpy_path_equals_torch_comparison(dtype, value, inclusive):
         assert torch.equal(inp.detach().nan_to_num(7), before.nan_to_num(7))  # not modified
 
 
+def test_cpu_numpy_path_leaves_vmap_subclasses_and_compile_to_torch():
+    """Inside torch.func.vmap (tensors without storage), for tensor subclasses (a comparison keeps the
+    subclass) and under torch.compile, threshold gives what torch's comparison gives."""
+
+    class Tagged(torch.Tensor):
+        pass
+
+    x = torch.rand(4, 8, 8)
+    assert torch.equal(torch.func.vmap(lambda a: threshold(a, 0.5))(x), x > 0.5)
+    tagged = x.as_subclass(Tagged)
+    out = threshold(tagged, 0.5)
+    assert type(out) is Tagged and torch.equal(out.as_subclass(torch.Tensor), x > 0.5)
+    compiled = torch.compile(lambda a: threshold(a, 0.5).sum(), backend="eager")
+    assert compiled(x) == (x > 0.5).sum()
+
+
 def test_threshold_with_automatic_values(device, no_sync):
     x = torch.from_numpy(np.stack([sample("camera"), sample("moon")])).to(device)
     with no_sync():
