@@ -178,7 +178,10 @@ def _on_dask(client, dataset, n: int, *, options, batch_size, num_workers, devic
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     parts = min(n, partitions or 4 * workers) or 1
     bounds = [round(i * n / parts) for i in range(parts + 1)]
-    [remote] = client.scatter([dataset], broadcast=True)  # sent once per worker, not once per task
+    # sent once per worker, not once per task; under a key of its own (hash=False): the same dataset
+    # scattered again by the next call must not share the key this call cancels at its end (a race
+    # that failed the next call's tasks with "lost dependencies")
+    [remote] = client.scatter([dataset], broadcast=True, hash=False)
     dev = None if device is None else str(device)
     futures = [
         client.submit(_partition, remote, a, b, options, batch_size, num_workers, dev, pure=False)

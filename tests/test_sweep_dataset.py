@@ -109,7 +109,7 @@ def test_bad_item_named_by_dataset_index_and_id(bad, error, text) -> None:
 
 
 @pytest.mark.dask
-def test_dask_cluster_gives_the_in_process_result() -> None:
+def test_dask_cluster_gives_the_in_process_result(monkeypatch) -> None:
     distributed = pytest.importorskip("distributed")
     items = make_items(23)
     expected = sweep_dataset(items, thresholds=9, batch_size=4, progress=False)
@@ -121,6 +121,14 @@ def test_dask_cluster_gives_the_in_process_result() -> None:
     ):
         result = sweep_dataset(items, thresholds=9, batch_size=4, client=client, partitions=5, progress=False)
         assert same(result, expected)
+        # the same dataset again at once, while the last call's scattered copy is being released: each call
+        # scatters it under a key of its own (a shared key let that release cancel the next call's tasks)
+        keys, scatter = [], client.scatter
+        monkeypatch.setattr(client, "scatter", lambda *a, **k: keys.extend(scatter(*a, **k)) or keys[-1:])
+        for _ in range(3):
+            assert same(sweep_dataset(items, thresholds=9, batch_size=4, client=client, progress=False), expected)
+        assert len({f.key for f in keys}) == 3
+        monkeypatch.undo()
         items[17] = (items[17][0], items[17][1][:2])
         with pytest.raises(ShapeError, match=r"item 17 \(id 17\)"):
             sweep_dataset(items, thresholds=9, client=client, progress=False)
