@@ -112,6 +112,30 @@ def _nearest_index(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
     return pos.floor().long().clamp(0, n_in - 1)
 
 
+def _nearest_pick(n_in: int, n_out: int, device: torch.device) -> slice | torch.Tensor:
+    """``_nearest_index`` as a slice where it is one (``n_in`` a multiple of ``n_out``: every
+    ``s``-th pixel from ``s // 2``, exactly the floor of ``(j + 0.5) s``), else the index tensor."""
+    if n_in % n_out == 0:
+        s = n_in // n_out
+        return slice(s // 2, None, s)
+    return _nearest_index(n_in, n_out, device)
+
+
+def _nearest_sample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(H, W)`` -> ``size``: the pixel nearest each output pixel's centre, always a new tensor. A strided
+    slice where the size divides (8192^2 -> 1024^2: 6 vs 33 ms for two index_selects), else a gather of
+    the output's pixels only (12 vs 33 ms)."""
+    (h, w), (dh, dw) = x.shape, size
+    rows, cols = _nearest_pick(h, dh, x.device), _nearest_pick(w, dw, x.device)
+    if isinstance(rows, slice) and isinstance(cols, slice):
+        return x[rows, cols].contiguous()  # a copy: strided, never the input's memory
+    if isinstance(rows, slice):
+        return x[rows].index_select(1, cols)
+    if isinstance(cols, slice):
+        return x[:, cols].index_select(0, rows)
+    return x[rows[:, None], cols[None, :]]
+
+
 def downsample_labels(labels: torch.Tensor, size: tuple[int, int], *, method: str = "nearest") -> torch.Tensor:
     """Resize an ``(H, W)`` label map (or bool mask) so every output value is a valid input value.
 
@@ -139,9 +163,7 @@ def downsample_labels(labels: torch.Tensor, size: tuple[int, int], *, method: st
     if (h, w) == (dh, dw):
         return labels
     if method == "nearest":
-        rows = _nearest_index(h, dh, labels.device)
-        cols = _nearest_index(w, dw, labels.device)
-        return labels.index_select(0, rows).index_select(1, cols)
+        return _nearest_sample(labels, (dh, dw))
     ids = torch.unique(labels)  # output values can only be among these (a sync; render, not a kernel)
     if ids.numel() > 256:
         raise ArgumentError(

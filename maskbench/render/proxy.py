@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from maskbench._checks import ShapeError, check_int, check_tensor, describe
-from maskbench.render.pixels import _nearest_index, image_to_rgba
+from maskbench.render.pixels import _nearest_sample, image_to_rgba
 from maskbench.render.tiles import ImagePyramid, level_count, level_shape
 
 __all__ = [
@@ -90,23 +90,7 @@ def nearest_proxy(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     h, w = x.shape
     if (h, w) == size:
         return x
-    rows, cols = _nearest_pick(h, size[0], x.device), _nearest_pick(w, size[1], x.device)
-    if isinstance(rows, slice) and isinstance(cols, slice):
-        return x[rows, cols].contiguous()  # a copy: strided, never the input's memory
-    if isinstance(rows, slice):
-        return x[rows].index_select(1, cols)
-    if isinstance(cols, slice):
-        return x[:, cols].index_select(0, rows)
-    return x[rows[:, None], cols[None, :]]  # gathers only the output's pixels (3x faster than two index_selects)
-
-
-def _nearest_pick(n_in: int, n_out: int, device: torch.device) -> slice | torch.Tensor:
-    """``_nearest_index`` as a slice where it is one (``n_in`` a multiple of ``n_out``: every
-    ``s``-th pixel from ``s // 2``, exactly the floor of ``(j + 0.5) s``), else the index tensor."""
-    if n_in % n_out == 0:
-        s = n_in // n_out
-        return slice(s // 2, None, s)
-    return _nearest_index(n_in, n_out, device)
+    return _nearest_sample(x, size)
 
 
 def max_proxy_box(shape: tuple[int, int], size: tuple[int, int], r0: int, r1: int, c0: int, c1: int):

@@ -1,4 +1,4 @@
-"""``nearest_proxy``: the pixel nearest each output pixel's centre, whatever path picks it (a strided
+"""``nearest_proxy`` (and ``downsample_labels(method="nearest")``): the pixel nearest each output pixel's centre, whatever path picks it (a strided
 slice where the size divides the input's, gathering otherwise), never a view of the input."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maskbench.render.pixels import _nearest_index
+from maskbench.render.pixels import _nearest_index, downsample_labels
 from maskbench.render.proxy import nearest_proxy
 
 
@@ -32,6 +32,7 @@ def test_equals_a_loop_over_output_pixels(h, w, dh, dw, divisible):
     assert got.shape == (dh, dw) and torch.equal(got, _reference(x, (dh, dw)))
     index = x.index_select(0, _nearest_index(h, dh, x.device)).index_select(1, _nearest_index(w, dw, x.device))
     assert torch.equal(got, index)
+    assert torch.equal(downsample_labels(x, (dh, dw)), got)  # the same sampling (one helper)
 
 
 @pytest.mark.parametrize("size", [(4, 3), (4, 5), (5, 4), (5, 7)])  # slice/slice, slice/index, index/slice, gather
