@@ -111,8 +111,8 @@ def threshold(x: torch.Tensor, value: float | torch.Tensor, *, inclusive: bool =
             value = value[..., None, None]  # one threshold per image
         else:
             check_broadcast_to(value, "value", x.shape, "x")
-    elif _numpy_comparable(x):
-        return _compare_numpy(x, value, inclusive)
+    elif _numpy_comparable(x) and (mask := _compare_numpy(x, value, inclusive)) is not None:
+        return mask
     return x >= value if inclusive else x > value  # NaN compares False either way
 
 
@@ -133,17 +133,16 @@ def _numpy_comparable(x: torch.Tensor) -> bool:
     )
 
 
-def _compare_numpy(x: torch.Tensor, value: float, inclusive: bool) -> torch.Tensor:
+def _compare_numpy(x: torch.Tensor, value: float, inclusive: bool) -> torch.Tensor | None:
     """``x > value`` (``>=``) of a CPU float tensor through numpy: the same result bit for bit (the
-    number is rounded to x's dtype first, as torch does; NaN compares False)."""
+    number is rounded to x's dtype first, as torch does; NaN compares False). None where torch's own
+    comparison must decide: a number the dtype cannot hold, a tensor without storage of its own (a
+    torch.func.vmap / grad wrapper)."""
     try:
         v = torch.tensor(value, dtype=x.dtype).numpy()
-    except (OverflowError, RuntimeError):  # a number the dtype cannot hold: torch's own rule decides
-        return x >= value if inclusive else x > value
-    try:
         a = x.detach().numpy()
-    except RuntimeError:  # no storage of its own (a torch.func.vmap / grad wrapper): torch compares it
-        return x >= value if inclusive else x > value
+    except (OverflowError, RuntimeError):
+        return None
     return torch.from_numpy(np.greater_equal(a, v) if inclusive else np.greater(a, v))
 
 
