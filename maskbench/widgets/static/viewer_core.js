@@ -30,10 +30,10 @@ export function composeResult(image, labels, fills, mode, kind = "labels", out =
   out = out && out.length === 4 * n ? out : new Uint8ClampedArray(4 * n);
   const base = mode === "mean" ? 4 : 0;
   const replaceMask = mode !== "keep"; // keep replaces the pixels outside the mask
-  const src = words(image, n), dst = words(out, n), weight = kind === "weight";
+  const src = words(image, n), dst = words(out, n);
   if (src && dst) { // one 32-bit move per pixel (~3x the four byte moves below at 1024^2)
     const fill = new Uint32Array(Uint8Array.from(fills.slice(base, base + 4)).buffer)[0];
-    for (let i = 0; i < n; i++) dst[i] = (weight ? labels[i] >= 128 : labels[i] > 0) === replaceMask ? fill : src[i];
+    for (let i = 0; i < n; i++) dst[i] = isMaskPixel(labels, i, kind) === replaceMask ? fill : src[i];
     return out;
   }
   const [r, g, b, a] = [fills[base], fills[base + 1], fills[base + 2], fills[base + 3]];
@@ -65,8 +65,7 @@ export function fillMaskPixels(image, labels, colours, kind = "labels", out = nu
   const m = colours.length >> 2, dst = words(out, n);
   const col = dst && (words(colours, m) || words(colours.slice(0, 4 * m), m)); // a reply's view may be unaligned: copied
   if (col) { // one 32-bit move per mask pixel
-    const weight = kind === "weight";
-    for (let i = 0, q = 0; i < n && q < m; i++) if (weight ? labels[i] >= 128 : labels[i] > 0) dst[i] = col[q++];
+    for (let i = 0, q = 0; i < n && q < m; i++) if (isMaskPixel(labels, i, kind)) dst[i] = col[q++];
     return out;
   }
   for (let i = 0, q = 0; i < n && q < colours.length; i++) {
