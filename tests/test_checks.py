@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -78,6 +79,9 @@ def test_check_choice_and_int():
         check_int(-1, "steps", min_value=0)
     with pytest.raises(ValueError, match="steps: expected an int <= 5; got 6"):
         check_int(6, "steps", max_value=5)
+    # plain ints take a fast path: the bounds are inclusive there too, numpy ints still come back as int
+    assert check_int(5, "steps", min_value=5, max_value=5) == 5
+    assert type(check_int(np.int64(4), "steps", max_value=5)) is int
 
 
 def test_check_same_device():

@@ -32,6 +32,7 @@ function createSurface(ui, model, probes) {
 
   s.draw = () => { if (!frame) frame = requestAnimationFrame(paint); };
   s.cancel = () => { if (frame) cancelAnimationFrame(frame); };
+  s.drawNow = () => { s.cancel(); paint(); }; // paint() clears `frame`
 
   // colours (class_colors -> _palette in the kernel) and visibility change only the colouring: the
   // labels (and any preview in flight) stay
@@ -340,7 +341,7 @@ function render({ model, el: host }) {
       s.paintBox(box);
     } else if (msg.type === "tiles") {
       s.tiles.receive(msg, buffers || []);
-      s.draw();
+      s.drawNow(); // tiles came: on screen in the next frame, not one frame later
     } else if (msg.type === "reject") {
       const { box, op } = s.edits.reject(msg.id);
       if (op) s.tiles.drop(op, s.ops());

@@ -268,6 +268,19 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
   let info = {}, palette = new Uint8Array(8), gen = 1, latest = -1, lastView = "", movedAt = 0, timer = 0, settled = false;
   const t = { cache, client, edits, grid: false, state: { level: -1, zoom: 0, sharp: false, drawn: 0 } };
   const labelsVersion = () => Math.max(info.layers?.labels?.version ?? -1, latest);
+  // one ImageData per tile size, reused: a zoom's 16-32 new tile canvases allocate no 256 KiB buffers
+  // for the garbage collector (it ran for ~100 ms around a zoom to native resolution at 8192^2)
+  const scratch = new Map();
+  function scratchImage(w, h) {
+    const key = `${w}x${h}`;
+    let img = scratch.get(key);
+    if (!img) {
+      if (scratch.size >= 8) scratch.delete(scratch.keys().next().value); // edge tiles: a few sizes at most
+      img = new ImageData(w, h);
+    }
+    scratch.delete(key); scratch.set(key, img); // most recently used last
+    return img;
+  }
 
   // one canvas per tile, made once (label canvases again after a palette change or a repainted copy);
   // a uniform tile (one colour, e.g. an empty label tile) gets a 1 x 1 canvas, drawn stretched
@@ -277,7 +290,7 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     const canvas = have ? have.canvas : document.createElement("canvas");
     const one = isUniform(obj), w = one ? 1 : obj.w, h = one ? 1 : obj.h;
     canvas.width = w; canvas.height = h;
-    const img = new ImageData(w, h);
+    const img = scratchImage(w, h); // every pixel is written below; putImageData copies it
     if (labels) colorize(img.data, obj.shown || obj.data, w, palette, [0, h, 0, w]);
     else toRGBA(img.data, obj.data, obj.channels || 4);
     canvas.getContext("2d").putImageData(img, 0, 0);
