@@ -223,6 +223,7 @@ test("the widget wires tiles: a magnified view requests them, replies are drawn 
   assert.equal(root.dataset.level, "0");
   assert.equal(root.dataset.sharp, "0");
   reply(req[0]);
+  assert.equal(root.dataset.sharp, "1"); // drawn at once, not in a later animation frame
   await dom.flush();
   assert.equal(root.dataset.sharp, "1");
   assert.ok(Number(root.dataset.sharpFrames) >= 1);

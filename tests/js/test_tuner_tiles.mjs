@@ -41,7 +41,7 @@ const edgeAt = (y, x) => G[y * W + x] === 1 && [[y - 1, x], [y + 1, x], [y, x - 
 function setup(layers, look) {
   const model = new FakeModel({ _tiles_info: { tile: 256, shape: [H, W], levels: 2, layers } });
   const root = new FakeElement("div");
-  const stage = { size: [400, 300], schedule() {} };
+  const stage = { size: [400, 300], schedule() {}, paints: 0, paint() { this.paints++; } };
   const overlay = T.createTileOverlay({ model, root, probes: T.createProbes(root), stage, look: () => look });
   const draws = [];
   const ctx = new Proxy({}, { get: (_, k) => (k === "drawImage" ? (...a) => draws.push(a) : () => {}) });
@@ -55,13 +55,13 @@ function setup(layers, look) {
     }
     return [{ type: "tiles", id: model.calls.at(-1)[1].id, tiles, dropped: 0 }, buffers];
   };
-  return { model, root, overlay, ctx, draws, reply };
+  return { model, root, overlay, ctx, draws, reply, stage };
 }
 const LOOK = { t: 0.5, opacity: 0.5, useKernel: false, cleaned: false, showTarget: true, proxy: [140, 150], exact: true };
 const VIEW = { scale: 2, tx: 0, ty: 0 }; // 2 screen px per image px: rows 0..149, cols 0..199 in view
 
 test("past the proxy: the tiles in view are asked for first (centre first), then a margin around them", () => {
-  const { model, root, overlay, ctx, reply } = setup({ prob: { version: 3 }, target: { version: 4 } }, LOOK);
+  const { model, root, overlay, ctx, reply, stage } = setup({ prob: { version: 3 }, target: { version: 4 } }, LOOK);
   assert.equal(overlay.prepare(VIEW), false); // nothing here yet: the proxy shows
   overlay.draw(ctx);
   const sent = () => model.calls.filter((c) => c[0] === "send").map((c) => c[1].keys);
@@ -70,6 +70,7 @@ test("past the proxy: the tiles in view are asked for first (centre first), then
   assert.equal(root.dataset.tileLevel, "0");
   assert.equal(root.dataset.tilesMissing, "1");
   overlay.receive(...reply(sent()[0]));
+  assert.equal(stage.paints, 1); // a reply is drawn at once, not in a later animation frame
   assert.equal(overlay.prepare(VIEW), true);
   assert.deepEqual(sent()[1], [["prob", 0, 0, 1], ["prob", 0, 1, 0], ["prob", 0, 1, 1]]); // then the margin
   // at the fitted scale the float32 proxy is as fine as level 1: the proxy alone, no request

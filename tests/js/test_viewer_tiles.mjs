@@ -146,8 +146,10 @@ test("replies fill the view until every panel is sharp; a new item's versions as
   await dom.flush();
   let sent = requests(model);
   assert.ok(new Set(sent[0].keys.map((k) => k[0])).has("edges")); // contours at native zoom: edge tiles
+  assert.equal(root.dataset.tilesComplete, "0");
   for (let i = 0; i < 10 && sent.length; i++) { // one request in flight: answer until nothing is missing
     reply(model, sent[0]);
+    if (i === 0) assert.equal(root.dataset.tilesComplete, "1"); // the tiles in view, drawn at once (no frame wait)
     await dom.flush();
     sent = requests(model);
   }

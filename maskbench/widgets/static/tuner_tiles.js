@@ -27,7 +27,7 @@ export function createTileOverlay({ model, root, probes, stage, look }) {
   const setInfo = () => { info = model.get("_tiles_info") || {}; client.setInfo(info); stage.schedule(); };
   const receive = (msg, buffers) => {
     const ok = !!msg && msg.type === "tiles" && client.receive(msg, buffers);
-    if (ok) stage.schedule();
+    if (ok) stage.paint(); // tiles came: drawn now, on screen in the next frame (not one frame later)
     return ok;
   };
 

@@ -330,8 +330,10 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
     client.want([...(wanted.now.size ? wanted.now : wanted.later).values()]);
   }
   const schedule = () => { if (!frame) frame = requestAnimationFrame(draw); };
+  // tiles came: drawn now, on screen in the next frame (not one frame later)
+  const drawNow = () => { if (frame) cancelAnimationFrame(frame); draw(); };
   const unsubscribe = subscribe(model, [
-    ["msg:custom", (msg, buffers) => { if (msg && msg.type === "tiles") { client.receive(msg, buffers); schedule(); } }],
+    ["msg:custom", (msg, buffers) => { if (msg && msg.type === "tiles") { client.receive(msg, buffers); drawNow(); } }],
     ["change:_tiles_info", () => { info = model.get("_tiles_info") || {}; client.setInfo(info); schedule(); }],
   ]);
   const resize = new ResizeObserver(schedule);
