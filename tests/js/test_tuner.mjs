@@ -70,6 +70,32 @@ test("greyPixels and tintPixels use maskbench.render's formulas", () => {
   }
 });
 
+test("greyPixels and tintPixels equal the plain per-pixel formulas on random pixels, aligned or not", () => {
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / (1 << 24);
+  const n = 5000, buf = new Uint8ClampedArray(4 * n + 3);
+  for (let i = 0; i < buf.length; i++) buf[i] = Math.floor(rnd() * 256);
+  for (const offset of [0, 1, 3]) { // views at an unaligned offset take the byte path
+    const base = buf.subarray(offset, offset + 4 * n);
+    for (const [colour, o] of [[T.MASK_RGBA, 0.5], [T.REMOVED_RGBA, 0.37], [[12, 250, 99, 200], 1], [[0, 0, 0, 255], 0]]) {
+      const a = Math.floor(o * colour[3] + 0.5), got = T.tintPixels(base, colour, o);
+      for (let p = 0; p < 4 * n; p++) {
+        const want = p % 4 === 3 ? base[p] : Math.floor((base[p] * (255 - a) + colour[p % 4] * a + 127) / 255);
+        if (got[p] !== want) assert.fail(`offset ${offset}, colour ${colour}, byte ${p}: ${got[p]} != ${want}`);
+      }
+    }
+  }
+  const probs = Float32Array.from({ length: n }, () => rnd() * 1.2 - 0.1); // past [0, 1] too: clamped
+  probs.set([NaN, -0, 0.5 / 255, 1.5 / 255, Infinity, -Infinity], 0);
+  const grey = T.greyPixels(probs), ref = new Uint8ClampedArray(1);
+  for (let i = 0; i < n; i++) {
+    ref[0] = Math.round(probs[i] * 255);
+    assert.deepEqual(Array.from(grey.subarray(4 * i, 4 * i + 4)), [ref[0], ref[0], ref[0], 255], `probs[${i}] = ${probs[i]}`);
+  }
+  const levels = Uint8Array.from({ length: 300 }, (_, i) => i % 256);
+  assert.deepEqual(Array.from(T.greyPixels(levels)), Array.from(levels).flatMap((v) => [v, v, v, 255]));
+});
+
 test("composeOverlay: mask -> tint, removed-by-clean-up, edges on top", () => {
   const px = (r, g, b) => T.packColour([r, g, b, 255]);
   const base = Uint32Array.from([px(1, 1, 1), px(2, 2, 2), px(3, 3, 3), px(4, 4, 4)]);

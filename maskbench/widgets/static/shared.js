@@ -117,16 +117,32 @@ export function blendOverlay(rgba, labels, palette, opacity, kind = "labels", ou
   return out;
 }
 
-/** Every pixel blended with one colour (the overlay formula with the same class everywhere). */
+/**
+ * Every pixel blended with one colour (the overlay formula with the same class everywhere). The
+ * formula is tabled once per channel (256 values) and 4-byte-aligned pixels move as one 32-bit word:
+ * ~5x the per-channel formula at 1024^2 (the Tuner tints its proxy twice when it opens).
+ */
 export function tintPixels(rgba, colour, opacity) {
   const a = blendAlpha(opacity, colour[3]);
   const out = new Uint8ClampedArray(rgba.length);
-  for (let p = 0; p < rgba.length; p += 4) {
-    for (let j = 0; j < 3; j++) out[p + j] = blendChannel(rgba[p + j], colour[j], a);
-    out[p + 3] = rgba[p + 3];
+  const lut = new Uint8Array(768); // lut[256 * j + v] = channel j of a pixel whose channel j is v
+  for (let j = 0; j < 3; j++) for (let v = 0; v < 256; v++) lut[256 * j + v] = blendChannel(v, colour[j], a);
+  const n = rgba.length >> 2;
+  if (LITTLE_ENDIAN && rgba.byteOffset % 4 === 0) {
+    const src = new Uint32Array(rgba.buffer, rgba.byteOffset, n), dst = new Uint32Array(out.buffer, 0, n);
+    for (let i = 0; i < n; i++) {
+      const p = src[i];
+      dst[i] = (p & 0xff000000) | (lut[512 + ((p >>> 16) & 255)] << 16) | (lut[256 + ((p >>> 8) & 255)] << 8) | lut[p & 255];
+    }
+  } else {
+    for (let p = 0; p < 4 * n; p += 4) {
+      out[p] = lut[rgba[p]]; out[p + 1] = lut[256 + rgba[p + 1]]; out[p + 2] = lut[512 + rgba[p + 2]]; out[p + 3] = rgba[p + 3];
+    }
   }
   return out;
 }
+/** True where a Uint32 view of bytes [r, g, b, a] reads r + (g << 8) + (b << 16) + (a << 24). */
+export const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 // ---- view maths ---------------------------------------------------------------------------------
 

@@ -20,6 +20,8 @@
 // client.inFlight (the number of requests in flight); stats.lastMs / lastTiles (the last answered request's
 // round trip and tile count).
 
+import { LITTLE_ENDIAN } from "./shared.js";
+
 export const TILE = 256;
 export const MAX_TILE_KEYS = 64; // widgets/_tiles.py MAX_TILE_KEYS
 export const TILE_TIMEOUT_MS = 3000; // a reply that never comes frees the slot after this
@@ -305,7 +307,6 @@ export function toRGBA(rgba, px, channels) {
     rgba[i] = px[j]; rgba[i + 1] = px[j + (channels === 3 ? 1 : 0)]; rgba[i + 2] = px[j + (channels === 3 ? 2 : 0)]; rgba[i + 3] = 255;
   }
 }
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 // ---- the pixel grid at native zoom (Painter, ThresholdTuner, Viewer draw this one) -------------
 

@@ -37,12 +37,18 @@ export function thresholdProxy(probs, t, out = new Uint8Array(probs.length)) {
 
 /** Opaque grey RGBA of a probability proxy (float32 in [0, 1] or uint8 levels). */
 export function greyPixels(probs) {
-  const out = new Uint8ClampedArray(probs.length * 4);
-  const scale = probs instanceof Float32Array ? 255 : 1;
-  for (let i = 0; i < probs.length; i++) {
-    const v = Math.round(probs[i] * scale);
-    out[4 * i] = out[4 * i + 1] = out[4 * i + 2] = v;
-    out[4 * i + 3] = 255;
+  const n = probs.length, out = new Uint8ClampedArray(n * 4), out32 = new Uint32Array(out.buffer);
+  const grey = new Uint32Array(256); // one opaque grey pixel per level, as a Uint32 view holds it
+  for (let v = 0; v < 256; v++) grey[v] = packColour([v, v, v, 255]);
+  if (probs instanceof Float32Array) {
+    for (let i = 0; i < n; i++) {
+      // Math.round(p * 255), clamped like a Uint8ClampedArray store (NaN -> 0); floor(x + 0.5) is
+      // Math.round here: p * 255 of a float32 is exact in a double, never just under a half
+      const x = probs[i] * 255 + 0.5;
+      out32[i] = grey[x >= 255 ? 255 : x >= 1 ? x | 0 : 0];
+    }
+  } else {
+    for (let i = 0; i < n; i++) out32[i] = grey[probs[i]];
   }
   return out;
 }
