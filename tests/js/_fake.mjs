@@ -159,7 +159,12 @@ export function installDom() {
   };
   globalThis.requestAnimationFrame = (fn) => { const id = next++; frames.set(id, fn); return id; };
   globalThis.cancelAnimationFrame = (id) => frames.delete(id);
-  globalThis.ResizeObserver = class { observe() {} unobserve() {} disconnect() {} };
+  const observers = new Set(); // ResizeObservers made since: dom.resize() runs their callbacks, as a layout would
+  globalThis.ResizeObserver = class {
+    constructor(callback) { this.callback = callback; observers.add(this); }
+    observe() {} unobserve() {}
+    disconnect() { observers.delete(this); }
+  };
   globalThis.getComputedStyle = () => ({ getPropertyValue: () => "" });
   return {
     /** Run the pending animation frames (and the microtasks queued before them). */
@@ -171,6 +176,8 @@ export function installDom() {
       await Promise.resolve();
     },
     listeners: () => listenerTotal,
+    /** A layout changed sizes: every ResizeObserver's callback runs now (before the next frame). */
+    resize() { for (const o of [...observers]) o.callback([]); },
   };
 }
 

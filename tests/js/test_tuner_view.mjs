@@ -78,6 +78,19 @@ function tuner() {
   return { model, q, view, cleanup, root: q("mb-tuner") };
 }
 
+test("the first layout paints the stage in that frame (its ResizeObserver), not one frame later", async () => {
+  const rect = FakeElement.prototype.getBoundingClientRect;
+  FakeElement.prototype.getBoundingClientRect = () => ({ left: 0, top: 0, x: 0, y: 0, width: 0, height: 0 }); // not laid out yet
+  const { root, cleanup } = tuner();
+  await dom.flush();
+  assert.equal(root.dataset.firstPaint, undefined); // nothing to paint into yet
+  FakeElement.prototype.getBoundingClientRect = rect; // laid out: the observer reports the size
+  dom.resize();
+  assert.ok(Number(root.dataset.firstPaint) > 0); // painted at once, no animation frame run
+  assert.equal(root.dataset.view, "0.5,0,50");
+  cleanup();
+});
+
 test("the stage: fit at start, wheel zooms about the cursor, drag pans, keys and the Fit button", async () => {
   const { q, view, root, cleanup } = tuner();
   await dom.flush();

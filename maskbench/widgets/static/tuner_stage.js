@@ -128,7 +128,9 @@ export function createStage({ ui, root, onMove = () => {}, proxy = () => {} }) {
     [ui.screen, "pointerup", onUp], [ui.screen, "pointercancel", onUp], [ui.screen, "keydown", onKey],
     [ui.screen, "dblclick", fit], [ui.fit, "click", fit], [ui.grid, "change", schedule],
   ]);
-  const observer = new ResizeObserver(() => resize());
+  // the first size known (the widget was just laid out): paint in this frame (a ResizeObserver runs
+  // before the frame is drawn), not in the next one; later sizes wait for the next frame as usual
+  const observer = new ResizeObserver(() => { const first = !st.w; resize(); if (first && st.w) paint(); });
   observer.observe(ui.frame);
   return {
     paint, schedule, fit, resize, setImage,
