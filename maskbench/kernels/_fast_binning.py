@@ -176,12 +176,12 @@ class FastPass:
                 block = flat[r0:r1, c0:c1]
                 g = torch.mul(block if x_v is None else x_v.copy_(block), a_k, out=g_v)
                 g.add_(b_k).clamp_(window, bins - 0.5)
-                idx = i_v.copy_(g)  # trunc(g): g > 0
                 if rows > 1:
+                    idx = i_v.copy_(g)  # trunc(g): g > 0
                     idx.add_(self.offsets[:rows])
                     self.counts[r0 * bins : r1 * bins] += torch.bincount(idx.view(-1), minlength=rows * bins)
-                else:
-                    small = idx if u_v is None else u_v.copy_(idx)  # values < bins: no offsets
+                else:  # values < bins: no offsets; trunc(g) straight into bytes where they fit (one pass less)
+                    small = i_v.copy_(g) if u_v is None else u_v.copy_(g)
                     singles.append((r0, torch.bincount(small.view(-1), minlength=bins)))
                 g.frac_()
                 torch.amin(chunks, 0, out=lowest[k] if w == width else lowest[k][:w])
