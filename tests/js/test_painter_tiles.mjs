@@ -135,12 +135,42 @@ test("the tile layer asks for nothing while the proxy is enough, and for level-k
 test("tile requests wait until the view has settled (a wheel burst asks once)", async () => {
   const { layer, sent } = layerWith(undefined, undefined, 30);
   const s = { view: { scale: 4, tx: 0, ty: 0 }, geo, dpr: 1, width: 400, height: 300, opacity: 0.5, labCanvas: null, ops: [] };
-  for (const scale of [4, 5, 6, 8]) { s.view = { scale, tx: 0, ty: 0 }; layer.draw(ctx(), s); }
+  for (const scale of [1.5, 2, 3, 4]) { s.view = { scale, tx: 0, ty: 0 }; layer.draw(ctx(), s); } // levels 2, 2, 1, 1
+  assert.equal(layer.state.level, 1);
   assert.equal(sent.length, 0);
   await new Promise((r) => setTimeout(r, 40));
   layer.draw(ctx(), s);
   assert.equal(sent.length, 1);
-  assert.ok(sent[0].keys.every(([, k]) => k === 0));
+  assert.ok(sent[0].keys.every(([, k]) => k === 1));
+  layer.close();
+});
+
+test("a zoom-in that reaches native resolution asks at once (later zoom-ins need a subset); zoom-outs and pans wait", async () => {
+  const { layer, sent } = layerWith(undefined, undefined, 10_000);
+  const s = { view: { scale: 4, tx: 0, ty: 0 }, geo, dpr: 1, width: 400, height: 300, opacity: 0.5, labCanvas: null, ops: [] };
+  const zoom = (scale, x = 200, y = 150) => { // about the screen point (x, y), as the wheel does
+    const f = scale / s.view.scale;
+    s.view = { scale, tx: x - (x - s.view.tx) * f, ty: y - (y - s.view.ty) * f };
+    layer.draw(ctx(), s);
+  };
+  layer.draw(ctx(), s); // fx 0.5: level 1, waits for the settle
+  assert.equal(sent.length, 0);
+  zoom(6); // fx 0.75: level 0, but a zoom to 1:1 would need a quarter of its area: it waits too
+  assert.equal(layer.state.level, 0);
+  assert.equal(sent.length, 0);
+  zoom(8); // fx 1: native resolution, no settle wait
+  assert.equal(sent.length, 1);
+  const first = new Set(sent[0].keys.map(String));
+  for (const scale of [12, 20]) zoom(scale); // deeper: nothing new to ask (in flight)
+  assert.equal(sent.length, 1);
+  layer.receive({ type: "tiles", id: sent[0].id, tiles: [], dropped: 0 }, []); // free the slot (tiles not sent)
+  zoom(24);
+  assert.ok(sent.slice(1).every((m) => m.keys.every((k) => first.has(String(k))))); // within the first view's tiles
+  const n = sent.length;
+  zoom(10); // a zoom-out at level 0 widens the view: it waits for the settle
+  s.view = { ...s.view, tx: s.view.tx - 600 };
+  layer.draw(ctx(), s); // and so does a pan
+  assert.equal(sent.length, n);
   layer.close();
 });
 
@@ -216,9 +246,7 @@ test("the widget wires tiles: a magnified view requests them, replies are drawn 
   await dom.flush();
   for (let i = 0; i < 30; i++) canvas.dispatch("wheel", { deltaY: -200, deltaMode: 0, clientX: 200, clientY: 150, preventDefault() {} });
   await dom.flush();
-  assert.equal(requests().length, 0); // still moving
-  await settle();
-  req = requests();
+  req = requests(); // a zoom-in burst that ends at level 0 asks at once (no settle wait)
   assert.equal(req.length, 1);
   assert.equal(root.dataset.level, "0");
   assert.equal(root.dataset.sharp, "0");

@@ -245,8 +245,10 @@ export function createTileEdits() {
 /** Browser tile cache of the Painter: image + label tiles and their canvases (counted), well under 256 MiB. */
 export const PAINTER_TILE_BYTES = 96 * 1024 * 1024;
 /** Tiles are asked for once the view has been still this long (a wheel burst asks once, at its end), or at
- * once where a gesture's end is known (t.settle(): pointer-up after a drag, a key zoom). */
+ * once where a gesture's end is known (t.settle(): pointer-up after a drag, a key zoom) or where waiting
+ * cannot save a request (a zoom-in at level 0: see createTileLayer's draw). */
 export const TILE_SETTLE_MS = 40;
+const NATIVE = 1 - 1e-6; // screen px per image px counted as native resolution (a wheel lands a hair off 1)
 
 /**
  * The Painter's level-of-detail layer (issue 12). Once the display proxy is magnified (screen px per
@@ -265,7 +267,7 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
   const client = createTileClient({ send, cache, info: {} }); // one in flight: a superseded view is never asked for
   const edits = createTileEdits();
   const canvases = new WeakMap(); // tile or copy -> {gen, canvas}
-  let info = {}, palette = new Uint8Array(8), gen = 1, latest = -1, lastView = "", movedAt = 0, timer = 0, settled = false;
+  let info = {}, palette = new Uint8Array(8), gen = 1, latest = -1, lastView = "", lastScale = 0, zoomIn = false, movedAt = 0, timer = 0, settled = false;
   const t = { cache, client, edits, grid: false, state: { level: -1, zoom: 0, sharp: false, drawn: 0 } };
   const labelsVersion = () => Math.max(info.layers?.labels?.version ?? -1, latest);
   // one ImageData per tile size, reused: a zoom's 16-32 new tile canvases allocate no 256 KiB buffers
@@ -354,16 +356,20 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     const { view, geo, dpr } = s;
     const fx = (view.scale * geo.dw) / geo.W, fy = (view.scale * geo.dh) / geo.H; // screen px per image px
     t.state = { level: -1, zoom: fx, sharp: false, drawn: 0 };
+    const key = `${view.scale},${view.tx},${view.ty},${s.width},${s.height}`, now = performance.now();
+    if (key !== lastView) { zoomIn = lastScale > 0 && view.scale > lastScale; lastView = key; lastScale = view.scale; movedAt = now; }
     if (!info.levels || !info.layers || view.scale <= 1 || (geo.dw >= geo.W && geo.dh >= geo.H)) { client.want([]); return false; }
     const k = levelFor(fx, info.levels), fview = { scale: fx, tx: view.tx, ty: view.ty };
     const shown = visibleTiles(fview, s.width, s.height, info.shape, k, 0), inView = new Set(shown.map(([r, c]) => `${r}/${c}`));
     // the tiles in view first (centre first), asked for alone (a smaller first reply makes the view sharp
     // sooner), then the one-tile margin as the next request
     const pos = [...shown, ...visibleTiles(fview, s.width, s.height, info.shape, k, 1).filter(([r, c]) => !inView.has(`${r}/${c}`))];
-    // coalesce: while the view moves, draw what is cached; ask for tiles once it has settled
-    const key = `${view.scale},${view.tx},${view.ty},${s.width},${s.height}`, now = performance.now();
-    if (key !== lastView) { lastView = key; movedAt = now; }
-    if (settled) { settled = false; movedAt = -Infinity; } // the gesture ended: this view is final
+    // coalesce: while the view moves, draw what is cached; ask for tiles once it has settled, or at once
+    // where the gesture ended (this view is final) or on a zoom-in at native resolution or past it
+    // (fx >= 1, level 0): the view only narrows on a zoom-in about a point in view, so any further
+    // zoom-in needs a subset of these tiles, at most as many (below 1:1 level 0 still covers up to 4x
+    // the area of the 1:1 view: a burst passing through it would ask for that much first)
+    if (settled || (zoomIn && k === 0 && fx >= NATIVE)) { settled = false; movedAt = -Infinity; }
     if (now - movedAt >= settleMs) client.want(pos.flatMap(([r, c]) => [["image", k, r, c], ["labels", k, r, c]]), 2 * shown.length);
     else { clearTimeout(timer); timer = setTimeout(redraw, settleMs - (now - movedAt) + 1); }
     const bounds = s.ops.map(opBounds).filter(Boolean);
