@@ -10,7 +10,9 @@ order, stopping before :data:`TILE_REPLY_BYTES`:
 ``{type: "tiles", id, tiles: [{layer, level, row, col, h, w, dtype, channels, version}], dropped}``.
 A tile whose pixels are all equal (an empty label tile, a slide's background) carries
 ``uniform: true`` and its buffer holds that one pixel (``channels`` values): the browser expands it,
-bit for bit. A bad request is answered ``{type: "tiles", id, tiles: [], error}``, warned about and shown in the
+bit for bit. A key may name part of a tile, ``[layer, level, row, col, y0, y1, x0, x1]`` (tile-local
+pixels, half-open, inside the tile): its reply carries ``part: [y0, x0]`` and ``h, w`` of that part
+(the Painter asks so for the edge tiles of a view: what shows first, in fewer bytes). A bad request is answered ``{type: "tiles", id, tiles: [], error}``, warned about and shown in the
 widget's ``error`` trait (when it has one); nothing raised here reaches the comm.
 
 Additions to the protocol text (nothing in it changed):
@@ -159,16 +161,27 @@ class TileServer(traitlets.HasTraits):
         levels = level_count(shape)
         out: dict[tuple, None] = {}  # in request order, duplicates once
         for i, key in enumerate(keys):
-            if not (isinstance(key, list) and len(key) == 4):
-                raise _BadRequest(f"keys[{i}]: expected [layer, level, row, col]; got {short_repr(key)}")
-            layer, level, row, col = key
+            if not (isinstance(key, list) and len(key) in (4, 8)):
+                raise _BadRequest(
+                    f"keys[{i}]: expected [layer, level, row, col] or [layer, level, row, col, y0, y1, x0, x1]; "
+                    f"got {short_repr(key)}"
+                )
+            layer, level, row, col = key[:4]
             if not isinstance(layer, str) or layer not in layers:
                 raise _BadRequest(f"keys[{i}][0]: expected a layer, one of {sorted(layers)}; got {short_repr(layer)}")
             level = check_int(level, f"keys[{i}][1] (level)", min_value=0, max_value=levels - 1)
             rows, cols = tile_grid(shape, level)
             row = check_int(row, f"keys[{i}][2] (row)", min_value=0, max_value=rows - 1)
             col = check_int(col, f"keys[{i}][3] (col)", min_value=0, max_value=cols - 1)
-            out[(layer, level, row, col)] = None
+            part = None
+            if len(key) == 8:  # part of the tile: y0 < y1 <= h, x0 < x1 <= w (tile-local)
+                r0, r1, c0, c1 = tile_box(shape, level, row, col)
+                y0 = check_int(key[4], f"keys[{i}][4] (y0)", min_value=0, max_value=r1 - r0 - 1)
+                y1 = check_int(key[5], f"keys[{i}][5] (y1)", min_value=y0 + 1, max_value=r1 - r0)
+                x0 = check_int(key[6], f"keys[{i}][6] (x0)", min_value=0, max_value=c1 - c0 - 1)
+                x1 = check_int(key[7], f"keys[{i}][7] (x1)", min_value=x0 + 1, max_value=c1 - c0)
+                part = (y0, y1, x0, x1)
+            out[(layer, level, row, col, part)] = None
         return list(out)
 
     def _serve_tiles(self, keys) -> tuple[dict, list]:
@@ -177,11 +190,12 @@ class TileServer(traitlets.HasTraits):
         wanted = self._parse_keys(keys, layers, shape)
         versions = self._tile_state()["versions"]
         tiles, data, total = [], [], 0
-        for n, (name, level, row, col) in enumerate(wanted):
+        for n, (name, level, row, col, part) in enumerate(wanted):
             layer = layers[name]
             r0, r1, c0, c1 = tile_box(shape, level, row, col)
             h, w = r1 - r0, c1 - c0
-            nbytes = h * w * int(layer.channels) * np.dtype(layer.dtype).itemsize
+            y0, y1, x0, x1 = part or (0, h, 0, w)
+            nbytes = (y1 - y0) * (x1 - x0) * int(layer.channels) * np.dtype(layer.dtype).itemsize
             if total + nbytes > TILE_REPLY_BYTES:  # known before fetching: never more than the budget
                 return {"tiles": tiles, "dropped": len(wanted) - n}, data
             tile = np.ascontiguousarray(layer.fetch(level, row, col))
@@ -191,8 +205,10 @@ class TileServer(traitlets.HasTraits):
                     f"layer {name!r} gave a {tile.shape} {tile.dtype} tile for ({level}, {row}, {col}); "
                     f"expected {want} {layer.dtype} (a widget defect)"
                 )
-            meta = {"layer": name, "level": level, "row": row, "col": col, "h": h, "w": w,
+            meta = {"layer": name, "level": level, "row": row, "col": col, "h": y1 - y0, "w": x1 - x0,
                     "dtype": layer.dtype, "channels": int(layer.channels), "version": versions.get(name, 0)}  # fmt: skip
+            if part:
+                tile, meta["part"] = np.ascontiguousarray(tile[y0:y1, x0:x1]), [y0, x0]
             pixels = tile.reshape(-1, int(layer.channels))
             if _uniform(pixels):  # one pixel travels (an empty label tile, a slide's background)
                 meta["uniform"], pixels = True, pixels[:1]

@@ -160,12 +160,13 @@ test("a zoom-in that reaches native resolution asks at once (later zoom-ins need
   assert.equal(sent.length, 0);
   zoom(8); // fx 1: native resolution, no settle wait
   assert.equal(sent.length, 1);
-  const first = new Set(sent[0].keys.map(String));
+  const tile = (key) => String(key.slice(0, 4)); // [layer, level, row, col] (a part key has its rectangle after)
+  const first = new Set(sent[0].keys.map(tile));
   for (const scale of [12, 20]) zoom(scale); // deeper: nothing new to ask (in flight)
   assert.equal(sent.length, 1);
   layer.receive({ type: "tiles", id: sent[0].id, tiles: [], dropped: 0 }, []); // free the slot (tiles not sent)
   zoom(24);
-  assert.ok(sent.slice(1).every((m) => m.keys.every((k) => first.has(String(k))))); // within the first view's tiles
+  assert.ok(sent.slice(1).every((m) => m.keys.every((k) => first.has(tile(k))))); // within the first view's tiles
   const n = sent.length;
   zoom(10); // a zoom-out at level 0 widens the view: it waits for the settle
   s.view = { ...s.view, tx: s.view.tx - 600 };
@@ -188,14 +189,56 @@ test("settle(): where a gesture ended the tiles are asked for at once, without t
   layer.close();
 });
 
+test("edge tiles of the view are asked for as the part in view first; parts make the view sharp, drawn in place", () => {
+  const { layer, sent } = layerWith();
+  // 1 screen px per image px; the view shows image x 100..500, y 50..350: tile (0, 1) mostly, three others in part
+  const s = { view: { scale: 8, tx: -100, ty: -50 }, geo, dpr: 1, width: 400, height: 300, opacity: 0.5, labCanvas: null, ops: [] };
+  layer.settle();
+  layer.draw(ctx(), s);
+  assert.deepEqual(sent[0].keys, [
+    ["image", 0, 0, 1], ["labels", 0, 0, 1], // 208 x 246 of 256 x 256 shows: >= PART_MAX, the whole tile
+    ["image", 0, 0, 0, 48, 256, 98, 256], ["labels", 0, 0, 0], // rows 50.., cols 100.. (- 2 px)
+    ["image", 0, 1, 1, 0, 96, 0, 246], ["labels", 0, 1, 1],
+    ["image", 0, 1, 0, 0, 96, 98, 256], ["labels", 0, 1, 0],
+  ]);
+  const tiles = [], buffers = [];
+  for (const [name, k, row, col, y0, y1, x0, x1] of sent[0].keys) {
+    const part = y0 !== undefined, h = part ? y1 - y0 : 256, w = part ? x1 - x0 : 256, channels = name === "image" ? 3 : 1;
+    tiles.push({ layer: name, level: k, row, col, h, w, dtype: "uint8", channels, version: name === "image" ? 1 : 2, ...(part ? { part: [y0, x0] } : {}) });
+    buffers.push(new DataView(new Uint8Array(h * w * channels).fill(7).buffer));
+  }
+  layer.receive({ type: "tiles", id: sent[0].id, tiles, dropped: 0 }, buffers);
+  const draws = [], rec = new Proxy({}, { get: (t, k) => (k === "drawImage" ? (...a) => draws.push(a) : () => {}), set: () => true });
+  layer.draw(rec, s);
+  assert.equal(layer.state.sharp, true);
+  assert.equal(draws.length, 8); // the images (a whole tile and three parts, in place), then the label tiles
+  assert.deepEqual(draws.slice(0, 4).map((a) => [a[0].width, a[0].height, ...a.slice(-4)]),
+    [[256, 256, 256, 0, 256, 256], [158, 208, 98, 48, 158, 208], [246, 96, 256, 256, 246, 96], [158, 96, 98, 256, 158, 96]]);
+  // then the whole of those three tiles, then the margin
+  assert.deepEqual(sent[1].keys.slice(0, 3), [["image", 0, 0, 0], ["image", 0, 1, 1], ["image", 0, 1, 0]]);
+  assert.ok(sent[1].keys.slice(3).every(([, , row, col]) => row > 1 || col > 1));
+  // a small pan inside the parts stays sharp and asks for no new part; past them (before the whole
+  // tiles come) it is not sharp
+  s.view = { scale: 8, tx: -101, ty: -50 };
+  layer.settle();
+  layer.draw(rec, s);
+  assert.equal(layer.state.sharp, true);
+  assert.ok(layer.client.wanted.every((key) => key.length === 4));
+  s.view = { scale: 8, tx: -60, ty: -50 };
+  layer.settle();
+  layer.draw(rec, s);
+  assert.equal(layer.state.sharp, false);
+  layer.close();
+});
+
 test("uniform tiles are drawn from one pixel; a uniform label tile of a transparent class is not drawn", () => {
   const { layer, sent } = layerWith();
   layer.setPalette(new Uint8Array([0, 0, 0, 0, 230, 159, 0, 255])); // class 0 transparent, class 1 orange
   const s = { view: { scale: 8, tx: 0, ty: 0 }, geo, dpr: 1, width: 200, height: 200, opacity: 0.5, labCanvas: null, ops: [] };
   layer.settle();
   layer.draw(ctx(), s);
-  const keys = sent[0].keys; // image + labels of tile (0, 0): the view shows only it
-  assert.deepEqual(keys, [["image", 0, 0, 0], ["labels", 0, 0, 0]]);
+  const keys = sent[0].keys; // image + labels of tile (0, 0): the view shows only it, 200 x 200 px of it (+ 2 px)
+  assert.deepEqual(keys, [["image", 0, 0, 0, 0, 202, 0, 202], ["labels", 0, 0, 0]]);
   const meta = (name, channels) => ({ layer: name, level: 0, row: 0, col: 0, h: 256, w: 256, dtype: "uint8", channels, version: name === "image" ? 1 : 2, uniform: true });
   const draws = [], rec = new Proxy({}, { get: (t, k) => (k === "drawImage" ? (...a) => draws.push(a) : () => {}), set: () => true });
   for (const [label, drawn] of [[0, 1], [1, 2]]) {

@@ -436,3 +436,43 @@ test("client rgba: grey / RGB tiles of the listed layers are cached as RGBA (toR
   assert.deepEqual([flat.channels, Array.from(flat.data)], [4, want(new Uint8Array(6).fill(77), 1)]); // uniform, then RGBA
   assert.equal(image.data[3], 255); // opaque
 });
+
+// the kernel's reply to part keys ([layer, level, row, col, y0, y1, x0, x1]): the part's pixels, `part` set
+function partReply(req, version = 1) {
+  const tiles = [], buffers = [];
+  for (const [layer, level, row, col, y0, y1, x0, x1] of req.keys) {
+    const whole = y0 === undefined, h = whole ? 256 : y1 - y0, w = whole ? 256 : x1 - x0;
+    tiles.push({ layer, level, row, col, h, w, dtype: "uint8", channels: 4, version, ...(whole ? {} : { part: [y0, x0] }) });
+    buffers.push(new Uint8Array(h * w * 4).fill(whole ? 9 : 5));
+  }
+  return [{ type: "tiles", id: req.id, tiles, dropped: 0 }, buffers];
+}
+
+test("client: parts of tiles are asked for as such, cached apart until the whole tile comes, never asked twice", () => {
+  const { sent, client, cache } = setup();
+  const part = ["image", 0, 1, 2, 10, 200, 0, 56], whole = ["image", 0, 1, 2];
+  client.want([part, whole], 1); // the part first (urgent), the whole tile next
+  assert.deepEqual(sent.map((m) => m.keys), [[part]]);
+  client.receive(...partReply(sent[0]));
+  const p = cache.get(T.partKey("image", 0, 1, 2, 1));
+  assert.deepEqual([p.part, p.h, p.w, p.data.length], [[10, 0], 190, 56, 190 * 56 * 4]);
+  assert.ok(!cache.has(T.tileKey("image", 0, 1, 2, 1)));
+  assert.deepEqual(sent.map((m) => m.keys), [[part], [whole]]); // then the whole tile
+  assert.ok(T.partCovers(p, [10, 200, 0, 56]) && T.partCovers(p, [20, 30, 5, 6]));
+  assert.ok(!T.partCovers(p, [9, 200, 0, 56]) && !T.partCovers(p, [10, 201, 0, 56]) && !T.partCovers(null, [0, 1, 0, 1]));
+  client.receive(...partReply(sent[1]));
+  assert.ok(cache.has(T.tileKey("image", 0, 1, 2, 1)) && !cache.has(T.partKey("image", 0, 1, 2, 1))); // the part goes
+  client.want([["image", 0, 1, 2, 0, 5, 0, 5]]); // the whole tile is here: no part asked for
+  assert.equal(sent.length, 2);
+  // a covered part is not asked again; a part outside the tile or empty is never sent; a late part
+  // reply for a cached whole tile is not kept
+  client.want([["image", 0, 0, 0, 0, 100, 0, 100]]);
+  client.receive(...partReply(sent[2]));
+  client.want([["image", 0, 0, 0, 50, 60, 50, 60], ["image", 0, 3, 3, 0, 256, 0, 1], ["image", 0, 0, 1, 5, 5, 0, 9], ["image", 0, 0, 1, 0, 9, 0, 1.5]]);
+  assert.equal(sent.length, 3); // tile (3, 3) of a 1000 x 1000 image is 232 x 232: its 0..256 rows are out
+  client.receive(...partReply({ id: 99, keys: [["image", 0, 1, 2, 0, 9, 0, 9]] }));
+  assert.ok(!cache.has(T.partKey("image", 0, 1, 2, 1)));
+  // a new image version forgets the old parts
+  client.setInfo({ ...INFO, layers: { ...INFO.layers, image: { ...INFO.layers.image, version: 2 } } });
+  assert.ok(!cache.has(T.partKey("image", 0, 0, 0, 1)));
+});

@@ -13,7 +13,7 @@ import traitlets
 
 from maskbench.render.tiles import ImagePyramid, label_tile, level_count, tile_grid, value_tile
 from maskbench.widgets._common import GuardedState, StatusText
-from maskbench.widgets._tiles import MAX_TILE_KEYS, TILE_REPLY_BYTES, TileLayer, TileServer
+from maskbench.widgets._tiles import MAX_TILE_KEYS, TILE_REPLY_BYTES, TileLayer, TileServer, tile_from_reply
 
 H, W = 700, 1100  # 4 levels; 3 x 5 tiles at level 0, edge tiles smaller
 
@@ -128,6 +128,23 @@ def test_duplicate_keys_are_served_once(widget) -> None:
     assert len(content["tiles"]) == 2 == len(buffers) and content["dropped"] == 0
 
 
+def test_a_part_of_a_tile_is_that_crop_of_the_tile(widget) -> None:
+    keys = [["image", 0, 2, 4, 3, 150, 10, 76], ["prob", 0, 0, 0, 0, 256, 255, 256], ["image", 0, 0, 0]]
+    content, buffers = ask(widget, keys)
+    refs = [
+        widget.pyramid.tile(0, 2, 4)[3:150, 10:76],
+        value_tile(widget.probs, 0, 0, 0)[:, 255:],
+        widget.pyramid.tile(0, 0, 0),
+    ]
+    for meta, data, ref, key in zip(content["tiles"], buffers, refs, keys):
+        assert (meta["h"], meta["w"]) == ref.shape[:2]
+        assert meta.get("part") == ([key[4], key[6]] if len(key) == 8 else None)
+        assert np.array_equal(tile_from_reply(meta, data), ref)
+    # the budget counts a part's bytes, not its tile's: 40 parts of 100 x 100 RGBA fit in one reply
+    content, _ = ask(widget, [["image", 0, r, c, 0, 100, 0, 100] for r in range(3) for c in range(4)])
+    assert content["dropped"] == 0 and len(content["tiles"]) == 12
+
+
 def test_other_messages_are_left_alone(widget) -> None:
     for msg in ({"type": "edit"}, {"kind": "tiles"}, None, "tiles", [1, 2]):
         assert widget._handle_tiles_message(msg, []) is False
@@ -157,6 +174,22 @@ BAD = [
     ("float level", {"type": "tiles", "id": 1, "keys": [["image", 1.0, 0, 0]]}, "(level): expected an int"),
     ("bool col", {"type": "tiles", "id": 1, "keys": [["image", 0, 0, True]]}, "(col): expected an int"),
     ("short key", {"type": "tiles", "id": 1, "keys": [["image", 0, 0]]}, "keys[0]: expected [layer, level, row, col]"),
+    (
+        "5-long key",
+        {"type": "tiles", "id": 1, "keys": [["image", 0, 0, 0, 1]]},
+        "or [layer, level, row, col, y0, y1, x0, x1]",
+    ),
+    (
+        "part past the tile",
+        {"type": "tiles", "id": 1, "keys": [["image", 0, 2, 0, 0, 189, 0, 9]]},
+        "(y1): expected an int <= 188",
+    ),
+    ("empty part", {"type": "tiles", "id": 1, "keys": [["image", 0, 0, 0, 0, 9, 5, 5]]}, "(x1): expected an int >= 6"),
+    (
+        "part start out",
+        {"type": "tiles", "id": 1, "keys": [["image", 0, 0, 4, 0, 9, 76, 77]]},
+        "(x0): expected an int <= 75",
+    ),
     ("key not a list", {"type": "tiles", "id": 1, "keys": ["image/0/0/0"]}, "keys[0]: expected"),
     ("huge value", {"type": "tiles", "id": 1, "keys": [["x" * 10_000_000, 0, 0, 0]]}, "chars)"),
     ("one bad of many", {"type": "tiles", "id": 1, "keys": [["image", 0, 0, 0], ["image", 9, 0, 0]]}, "keys[1][1]"),

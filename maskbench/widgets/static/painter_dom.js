@@ -3,7 +3,9 @@
 // are node-tested in tests/js/test_painter_tiles.mjs). painter.js wires both to the model; assembled
 // between painter_core.js and painter.js by maskbench/widgets/_frontend.py.
 import { el } from "./shared.js";
-import { TILE, bestTile, createTileCache, createTileClient, drawPixelGrid, levelFor, tileKey, toRGBA, visibleTiles } from "./tiles.js";
+import {
+  TILE, bestTile, createTileCache, createTileClient, drawPixelGrid, levelFor, levelShape, partCovers, partKey, tileKey, toRGBA, visibleTiles,
+} from "./tiles.js";
 import { KEYS, colorize, grow, rasterPolygon, rasterStroke } from "./painter_core.js";
 
 const TOOLS = [["brush", "Brush", "B"], ["eraser", "Eraser", "E"], ["fill", "Fill", "F"], ["lasso", "Lasso", "L"]];
@@ -249,6 +251,11 @@ export const PAINTER_TILE_BYTES = 96 * 1024 * 1024;
  * cannot save a request (a zoom-in at level 0: see createTileLayer's draw). */
 export const TILE_SETTLE_MS = 40;
 const NATIVE = 1 - 1e-6; // screen px per image px counted as native resolution (a wheel lands a hair off 1)
+/** An image tile of the view showing less than this fraction of itself is first asked for as that part
+ * (plus PART_PAD px around it): the edge tiles of a view are a third of its bytes, and the view is sharp
+ * sooner. The whole tile follows, with the margin. */
+export const PART_MAX = 0.75;
+const PART_PAD = 2;
 
 /**
  * The Painter's level-of-detail layer (issue 12). Once the display proxy is magnified (screen px per
@@ -299,7 +306,7 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     obj.dirty = false;
     canvases.set(obj, { gen: want, canvas });
     if (!have && !obj.shown) { // the cache counts the canvas's bytes too
-      const key = tileKey(labels ? "labels" : "image", obj.level, obj.row, obj.col, obj.version);
+      const key = (obj.part ? partKey : tileKey)(labels ? "labels" : "image", obj.level, obj.row, obj.col, obj.version);
       if (cache.has(key)) cache.set(key, obj, obj.data.byteLength + 4 * w * h);
     }
     return canvas;
@@ -314,6 +321,25 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     const one = isUniform(obj), f = 2 ** level; // f: full-resolution pixels per pixel of the tile
     if (one && labels && palette[4 * (obj.data[0] < palette.length >> 2 ? obj.data[0] : 0) + 3] === 0) return; // transparent
     ctx.drawImage(canvas, one ? 0 : sx, one ? 0 : sy, one ? 1 : sw, one ? 1 : sh, (obj.col * TILE + sx) * f, (obj.row * TILE + sy) * f, sw * f, sh * f);
+  }
+
+  // a cached part of an image tile of level k ({part: [y0, x0], h, w}), where it lies
+  function drawImagePart(ctx, part, k) {
+    const f = 2 ** k;
+    ctx.drawImage(canvasOf(part, false), (part.col * TILE + part.part[1]) * f, (part.row * TILE + part.part[0]) * f, part.w * f, part.h * f);
+  }
+
+  // the part of tile (row, col) of level k a view shows, tile-local [y0, y1, x0, x1]: {shows, ask} (ask:
+  // PART_PAD px more around it); null when it shows PART_MAX of the tile or more (the whole tile is asked for)
+  function shownPart(view, fx, fy, width, height, k, row, col) {
+    const f = 2 ** k, [lh, lw] = levelShape(info.shape, k);
+    const h = Math.min(TILE, lh - row * TILE), w = Math.min(TILE, lw - col * TILE);
+    const x0 = Math.floor(-view.tx / fx / f) - col * TILE, x1 = Math.ceil((width - view.tx) / fx / f) - col * TILE;
+    const y0 = Math.floor(-view.ty / fy / f) - row * TILE, y1 = Math.ceil((height - view.ty) / fy / f) - row * TILE;
+    const rect = (pad) => [Math.max(0, y0 - pad), Math.min(h, y1 + pad), Math.max(0, x0 - pad), Math.min(w, x1 + pad)];
+    const ask = rect(PART_PAD);
+    if (!(ask[1] > ask[0] && ask[3] > ask[2]) || (ask[1] - ask[0]) * (ask[3] - ask[2]) >= PART_MAX * h * w) return null;
+    return { shows: rect(0), ask };
   }
 
   // labels at position (row, col) of level k: a copy with previews, the current tile, an ancestor, or null
@@ -370,8 +396,20 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     // zoom-in needs a subset of these tiles, at most as many (below 1:1 level 0 still covers up to 4x
     // the area of the 1:1 view: a burst passing through it would ask for that much first)
     if (settled || (zoomIn && k === 0 && fx >= NATIVE)) { settled = false; movedAt = -Infinity; }
-    if (now - movedAt >= settleMs) client.want(pos.flatMap(([r, c]) => [["image", k, r, c], ["labels", k, r, c]]), 2 * shown.length);
-    else { clearTimeout(timer); timer = setTimeout(redraw, settleMs - (now - movedAt) + 1); }
+    // in view: the image tile, or the part of it in view (PART_MAX), and the label tile (labels are
+    // edited in whole tiles); then the whole of those image tiles, then the margin
+    const parts = new Map(shown.map(([r, c]) => [`${r}/${c}`, shownPart(view, fx, fy, s.width, s.height, k, r, c)]));
+    const iv = info.layers.image.version;
+    if (now - movedAt >= settleMs) {
+      const urgent = shown.flatMap(([r, c]) => {
+        const p = parts.get(`${r}/${c}`), pk = partKey("image", k, r, c, iv);
+        if (!p) return [["image", k, r, c], ["labels", k, r, c]];
+        return partCovers(cache.has(pk) ? cache.get(pk) : null, p.shows) ? [["labels", k, r, c]] : [["image", k, r, c, ...p.ask], ["labels", k, r, c]];
+      });
+      const whole = shown.filter(([r, c]) => parts.get(`${r}/${c}`)).map(([r, c]) => ["image", k, r, c]);
+      const margin = pos.slice(shown.length).flatMap(([r, c]) => [["image", k, r, c], ["labels", k, r, c]]);
+      client.want([...urgent, ...whole, ...margin], urgent.length);
+    } else { clearTimeout(timer); timer = setTimeout(redraw, settleMs - (now - movedAt) + 1); }
     const bounds = s.ops.map(opBounds).filter(Boolean);
     if (edits.copies.size) edits.prune(labelsVersion(), s.ops.length > 0, k);
     ctx.setTransform(dpr * fx, 0, 0, dpr * fy, dpr * view.tx, dpr * view.ty); // full-resolution pixels -> device px
@@ -379,13 +417,19 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     const plan = [];
     let sharp = 0;
     for (const [r, c] of shown) { // the margin is off screen: no canvases made for it here
-      const img = bestTile(cache, "image", info.layers.image.version, k, r, c, info.levels);
-      if (!img) continue;
+      const img = bestTile(cache, "image", iv, k, r, c, info.levels); // a whole tile, this level's or an ancestor
+      const pk = partKey("image", k, r, c, iv), part = img && img.level === k ? null : cache.has(pk) ? cache.get(pk) : null;
+      if (!img && !part) continue;
       const lab = labelsAt(k, r, c, s.ops, bounds);
-      plan.push([r, c, img.tile, lab]);
-      if (img.level === k && lab && (lab.level ?? lab.k) === k) sharp++;
+      plan.push([r, c, img ? img.tile : null, lab, part]);
+      const p = parts.get(`${r}/${c}`); // null: the view shows (nearly) the whole tile, a part is not enough
+      const fine = (img && img.level === k) || (p !== null && partCovers(part, p.shows));
+      if (fine && lab && (lab.level ?? lab.k) === k) sharp++;
     }
-    for (const [r, c, img] of plan) drawPart(ctx, img, false, k, r, c);
+    for (const [r, c, img, , part] of plan) { // an ancestor, then this level's part over it
+      if (img) drawPart(ctx, img, false, k, r, c);
+      if (part) drawImagePart(ctx, part, k);
+    }
     ctx.imageSmoothingEnabled = false;
     ctx.globalAlpha = s.opacity;
     const bare = plan.filter((p) => !p[3]);

@@ -18,7 +18,10 @@
 // createTileClient's optional timeoutMs / setTimer / clearTimer (tests inject fake timers) and maxInFlight
 // (MAX_IN_FLIGHT at most); want(keys, urgent): the first `urgent` keys are asked for alone first;
 // client.inFlight (the number of requests in flight); stats.lastMs / lastTiles (the last answered request's
-// round trip and tile count).
+// round trip and tile count). Parts of tiles: a wanted key [layer, level, row, col, y0, y1, x0, x1] asks
+// for that tile-local rectangle (widgets/_tiles.py); its reply ({part: [y0, x0], h, w of the part}) is
+// cached under partKey (one per tile) until the whole tile comes; partCovers tells whether it holds a
+// rectangle.
 
 import { LITTLE_ENDIAN } from "./shared.js";
 
@@ -31,6 +34,11 @@ export const MAX_IN_FLIGHT = 4; // the most requests createTileClient keeps in f
 const TYPED = { uint8: Uint8Array, uint16: Uint16Array, float32: Float32Array };
 
 export const tileKey = (layer, level, row, col, version) => `${layer}/${level}/${row}/${col}/${version}`;
+/** The cache key of a part of a tile (one per tile: the latest part received). */
+export const partKey = (layer, level, row, col, version) => tileKey(`${layer}${PART}`, level, row, col, version);
+const PART = ":part";
+/** Whether cached part `p` ({part: [y0, x0], h, w}) holds tile-local rows [y0, y1) and columns [x0, x1). */
+export const partCovers = (p, [y0, y1, x0, x1]) => !!p && p.part[0] <= y0 && p.part[1] <= x0 && y1 <= p.part[0] + p.h && x1 <= p.part[1] + p.w;
 
 /** The level for a view: floor(log2(image px per screen px)) clamped to [0, levels - 1] (napari's rule). */
 export function levelFor(scale, levels) {
@@ -178,7 +186,9 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
   const late = new Map(); // id of a timed-out request -> its tile keys (its reply may still come)
   const stats = { sent: 0, received: 0, cached: 0, stale: 0, timeouts: 0, errors: 0, lastError: "", lastMs: 0, lastTiles: 0 };
   const version = (layer) => current.layers?.[layer]?.version;
-  const keysOf = (keys) => new Set(keys.map(([l, k, r, c]) => tileKey(l, k, r, c, version(l))));
+  // the cache key a wanted key fills: the tile's, or its part's (a key of 8: [..., y0, y1, x0, x1])
+  const keyOf = ([l, k, r, c, ...rect]) => (rect.length ? partKey : tileKey)(l, k, r, c, version(l));
+  const keysOf = (keys) => new Set(keys.map(keyOf));
 
   // the missing keys of the wanted set (not cached, not in flight, not late): the urgent ones if any, else
   // the rest (only when nothing is in flight: a margin never queues in front of the next view's tiles)
@@ -189,16 +199,23 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
     for (const keys of late.values()) for (const k of keys) pending.add(k);
     for (const req of inFlight.values()) for (const k of req.tiles) pending.add(k);
     for (let i = 0; i < wanted.length; i++) {
-      const [layer, level, row, col] = wanted[i];
+      const [layer, level, row, col, ...rect] = wanted[i];
       const v = version(layer);
       if (v === undefined || !shape || !(Number.isInteger(level) && level >= 0 && level < levels)) continue;
       const [rows, cols] = tileGrid(shape, level);
       if (!(Number.isInteger(row) && Number.isInteger(col) && row >= 0 && col >= 0 && row < rows && col < cols)) continue;
       const k = tileKey(layer, level, row, col, v);
       if (seen.has(k) || cache.has(k) || pending.has(k)) continue;
-      seen.add(k);
+      if (rect.length) { // a part: not when it is cached (or in flight) already, nor when its rectangle is empty or out of the tile
+        const [lh, lw] = levelShape(shape, level), h = Math.min(TILE, lh - row * TILE), w = Math.min(TILE, lw - col * TILE);
+        const [y0, y1, x0, x1] = rect;
+        if (!(rect.length === 4 && rect.every(Number.isInteger) && y0 >= 0 && y0 < y1 && y1 <= h && x0 >= 0 && x0 < x1 && x1 <= w)) continue;
+        const pk = partKey(layer, level, row, col, v);
+        if (seen.has(pk) || pending.has(pk) || partCovers(cache.has(pk) ? cache.get(pk) : null, rect)) continue;
+        seen.add(pk);
+      } else seen.add(k);
       const out = i < urgent ? first : rest;
-      if (out.length < MAX_TILE_KEYS) out.push([layer, level, row, col]);
+      if (out.length < MAX_TILE_KEYS) out.push(rect.length ? [layer, level, row, col, ...rect] : [layer, level, row, col]);
       if (first.length >= MAX_TILE_KEYS) break;
     }
     return first.length ? first : inFlight.size ? [] : rest;
@@ -251,7 +268,15 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
         }
         const { layer, level, row, col, h, w, dtype, version: v } = t, entry = { layer, level, row, col, h, w, dtype, channels, version: v, data };
         if (t.uniform === true) entry.uniform = true;
-        cache.set(tileKey(layer, level, row, col, v), entry, data.byteLength);
+        const part = Array.isArray(t.part) && t.part.length === 2 && t.part.every(Number.isInteger) ? t.part : null;
+        if (part) { // part of a tile: kept under its own key until the whole tile comes
+          if (cache.has(tileKey(layer, level, row, col, v))) continue;
+          entry.part = part;
+          cache.set(partKey(layer, level, row, col, v), entry, data.byteLength);
+        } else {
+          cache.set(tileKey(layer, level, row, col, v), entry, data.byteLength);
+          cache.delete(partKey(layer, level, row, col, v));
+        }
         stats.cached++;
       }
       if (msg.error) {
@@ -274,7 +299,7 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
       failed = "";
       late.clear();
       for (const key of cache.keys()) {
-        const parts = key.split("/"), layer = parts[0];
+        const parts = key.split("/"), layer = parts[0].endsWith(PART) ? parts[0].slice(0, -PART.length) : parts[0];
         if (parts.length !== 5 || !(layer in before)) continue; // not one of this client's tiles
         if (String(version(layer)) !== parts[4]) cache.delete(key);
       }
