@@ -12,8 +12,9 @@ A tile whose pixels are all equal (an empty label tile, a slide's background) ca
 ``uniform: true`` and its buffer holds that one pixel (``channels`` values): the browser expands it,
 bit for bit. A key may name part of a tile, ``[layer, level, row, col, y0, y1, x0, x1]`` (tile-local
 pixels, half-open, inside the tile): its reply carries ``part: [y0, x0]`` and ``h, w`` of that part
-(the Painter asks so for the edge tiles of a view: what shows first, in fewer bytes). A bad request is answered ``{type: "tiles", id, tiles: [], error}``, warned about and shown in the
-widget's ``error`` trait (when it has one); nothing raised here reaches the comm.
+(the Painter asks so for the edge tiles of a view: what shows first, in fewer bytes). A bad request
+is answered ``{type: "tiles", id, tiles: [], error}``, warned about and shown in the widget's
+``error`` trait (when it has one); nothing raised here reaches the comm.
 
 Additions to the protocol text (nothing in it changed):
 
