@@ -239,7 +239,7 @@ def mask_metrics(mask: torch.Tensor, target: torch.Tensor | None, positives: int
     fg = _count_true(mask)
     if target is None:
         return metrics_from_counts(0, fg, 0, mask.numel() - fg, target=False)
-    tp = _count_true(mask & target)
+    tp = _count_both(mask, target)
     pos = _count_true(target) if positives is None else positives
     return metrics_from_counts(tp, fg - tp, pos - tp, mask.numel() - fg - pos + tp)
 
@@ -247,6 +247,19 @@ def mask_metrics(mask: torch.Tensor, target: torch.Tensor | None, positives: int
 def _count_true(mask: torch.Tensor) -> int:
     """The True pixels of a bool mask (CPU: numpy's count, ~4x torch's: 10 vs 40 ms at 8192^2)."""
     return int(np.count_nonzero(mask.numpy())) if mask.device.type == "cpu" else int(torch.count_nonzero(mask))
+
+
+_BAND = 1 << 20  # pixels ANDed at once by _count_both: the temporary stays in cache
+
+
+def _count_both(mask: torch.Tensor, target: torch.Tensor) -> int:
+    """The pixels True in both bool masks of one shape. CPU, contiguous: numpy in bands of pixels, no
+    full-size ``mask & target`` (8192^2, one thread: 28 vs 76 ms for torch's AND and count)."""
+    plain = mask.shape == target.shape and mask.device.type == target.device.type == "cpu"
+    if not (plain and mask.is_contiguous() and target.is_contiguous()):
+        return int(torch.count_nonzero(mask & target))
+    a, b = mask.numpy().reshape(-1), target.numpy().reshape(-1)
+    return sum(int(np.count_nonzero(a[i : i + _BAND] & b[i : i + _BAND])) for i in range(0, a.size, _BAND))
 
 
 def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, *, target: bool = True) -> dict[str, float]:

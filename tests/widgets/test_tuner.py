@@ -376,3 +376,17 @@ def test_histogram_and_outline_from_cheap_paths_equal_the_references(device) -> 
     assert alone.shape == (1, core.HIST_BINS) and np.array_equal(alone[0], hist.sum(0))
     for mask in (target, torch.ones_like(target), torch.zeros_like(target), target[:1], target[:, :1]):
         assert torch.equal(core.outline(mask), contours(mask))
+
+
+@pytest.mark.parametrize("band", [1, 7, 1 << 20])
+def test_count_both_equals_torch_and_count_on_every_layout(monkeypatch, band) -> None:
+    """numpy in bands of pixels (a band of 1, 7 and the default): the count of mask & target, also for a
+    transposed or broadcast target (torch's own path), empty and all-true masks."""
+    monkeypatch.setattr(core, "_BAND", band)
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.rand(37, 53, generator=g) > 0.4, torch.rand(37, 53, generator=g) > 0.6
+    a0, b0 = a.clone(), b.clone()
+    cases = [(a, b), (a, torch.zeros_like(b)), (torch.ones_like(a), b), (a.T, b.T), (a.T.contiguous(), b.T), (a, b[:1])]
+    for m, t in cases:
+        assert core._count_both(m, t) == int(torch.count_nonzero(m & t))
+    assert torch.equal(a, a0) and torch.equal(b, b0)  # inputs untouched
