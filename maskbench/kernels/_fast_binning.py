@@ -142,7 +142,7 @@ class FastPass:
         x_buf = _scratch(parts, work, dev) if flat.dtype != work else None
         i_buf = _scratch(parts, torch.int32, dev)
         # one image per block and <= 256 bins: bincount reads bytes (its min/max passes and its loop
-        # are ~1/6 cheaper, more than the int32 -> uint8 copy costs)
+        # are ~1/6 cheaper), and trunc(g) is written straight into them
         u_buf = _scratch(parts, torch.uint8, dev) if self.fused and bins <= 256 else None
         views: dict[tuple[int, int], tuple] = {}  # scratch views per block shape (op calls cost here)
         lowest = self.lowest.unbind(0)

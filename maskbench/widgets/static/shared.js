@@ -117,6 +117,9 @@ export function blendOverlay(rgba, labels, palette, opacity, kind = "labels", ou
   return out;
 }
 
+/** True where a Uint32 view of bytes [r, g, b, a] reads r + (g << 8) + (b << 16) + (a << 24). */
+export const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 /**
  * Every pixel blended with one colour (the overlay formula with the same class everywhere). The
  * formula is tabled once per channel (256 values) and 4-byte-aligned pixels move as one 32-bit word:
@@ -141,8 +144,6 @@ export function tintPixels(rgba, colour, opacity) {
   }
   return out;
 }
-/** True where a Uint32 view of bytes [r, g, b, a] reads r + (g << 8) + (b << 16) + (a << 24). */
-export const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 // ---- view maths ---------------------------------------------------------------------------------
 
