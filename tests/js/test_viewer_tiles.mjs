@@ -166,6 +166,39 @@ test("replies fill the view until every panel is sharp; a new item's versions as
   cleanup();
 });
 
+test("shownPart: the rectangle of a tile a panel shows (+2 px), null when it shows most of it", () => {
+  const g = { scale: 1, tx: -100, ty: -50 }; // native resolution: image x 100..500, y 50..350 in a 400 x 300 canvas
+  assert.deepEqual(V.shownPart(g, 400, 300, [H, W], 0, 0, 0), { shows: [50, 256, 100, 256], ask: [48, 256, 98, 256] });
+  assert.equal(V.shownPart(g, 400, 300, [H, W], 0, 0, 1), null); // 206 x 244 of 256 x 256: the whole tile
+  assert.deepEqual(V.shownPart(g, 400, 300, [H, W], 0, 1, 1).shows, [0, 94, 0, 244]);
+  assert.deepEqual(V.shownPart({ scale: 0.5, tx: 0, ty: 0 }, 100, 100, [H, W], 1, 0, 0).shows, [0, 100, 0, 100]); // level 1
+});
+
+test("edge tiles come as the part each panel shows first: the panels are sharp with them; the whole tiles next", async () => {
+  const { model, q, cleanup } = viewer();
+  const root = q("mb-viewer");
+  q("mb-viewer-frame").dispatch("keydown", { key: "1" });
+  await dom.flush();
+  const [first] = requests(model);
+  const parts = first.keys.filter((k) => k.length === 8);
+  assert.ok(parts.length > 0 && parts.every(([, k, , , y0, y1, x0, x1]) => k === 0 && y0 < y1 && x0 < x1));
+  const tiles = [], buffers = [], info = model.get("_tiles_info");
+  for (const [layer, level, row, col, y0, y1, x0, x1] of first.keys) {
+    const part = y0 !== undefined, h = part ? y1 - y0 : Math.min(256, H - 256 * row), w = part ? x1 - x0 : Math.min(256, W - 256 * col);
+    const channels = info.layers[layer].channels;
+    tiles.push({ layer, level, row, col, h, w, dtype: "uint8", channels, version: info.layers[layer].version, ...(part ? { part: [y0, x0] } : {}) });
+    buffers.push(new DataView(new Uint8Array(h * w * channels).fill(3).buffer));
+  }
+  model.kernelSend({ type: "tiles", id: first.id, tiles, dropped: 0 }, buffers);
+  assert.equal(root.dataset.tilesComplete, "1"); // parts in place: every panel sharp
+  await dom.flush();
+  const next = requests(model);
+  const wholes = new Set(next.flatMap((r) => r.keys).map(String));
+  for (const [layer, level, row, col] of parts) assert.ok(wholes.has(String([layer, level, row, col])), `${layer} ${row} ${col}`);
+  assert.ok(next.every((r) => r.keys.every((k) => k.length === 4))); // nothing asked twice as a part
+  cleanup();
+});
+
 test("inpaint at native zoom asks for the kernel's result tiles; keep composes from image and mask", async () => {
   const { model, q, cleanup } = viewer({ _modes: ["keep", "inpaint"], mode: "inpaint" });
   q("mb-viewer-frame").dispatch("keydown", { key: "1" });

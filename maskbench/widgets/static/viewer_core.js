@@ -1,7 +1,7 @@
 // maskbench Viewer: pure helpers (the DOM wiring is viewer.js; decodeArray, unpackBits and the
 // overlay blend are in shared.js). node tests import this file: tests/js/test_viewer.mjs.
 import { blendOverlay, subscribe, zoomAbout } from "./shared.js";
-import { createTileCache, createTileClient, drawPixelGrid, levelFor, visibleTiles } from "./tiles.js";
+import { TILE, createTileCache, createTileClient, drawPixelGrid, levelFor, levelShape, partCovers, partKey, visibleTiles } from "./tiles.js";
 
 export const MAX_ZOOM = 32;
 export const PANELS = [
@@ -222,6 +222,25 @@ export function tileRect(g, level, row, col, h, w, tile = 256) {
 // ---- the tile view (DOM: canvases; node-tested with the fake DOM in tests/js/test_viewer_tiles.mjs) ----
 
 const MAX_TILE_CANVASES = 192; // composed 256 x 256 tiles kept as canvases: <= 48 MiB (raw tiles: the tile cache's bound)
+// A tile a panel shows less than PART_MAX of is asked for as the part in view (+ PART_PAD px; the union
+// over the panels) first, the whole tile next (the Painter's rule: painter_dom.js)
+const PART_MAX = 0.75, PART_PAD = 2;
+
+/**
+ * The part of tile (row, col) of level k that a cw x ch canvas under view `g` (canvasView) shows, as
+ * tile-local [y0, y1, x0, x1]: {shows, ask} (ask: PART_PAD px more around it), or null when it shows
+ * PART_MAX of the tile or more. `shape` = [H, W] of the full image.
+ */
+export function shownPart(g, cw, ch, shape, k, row, col) {
+  const [lh, lw] = levelShape(shape, k), h = Math.min(TILE, lh - row * TILE), w = Math.min(TILE, lw - col * TILE);
+  const s = 2 ** k * g.scale; // canvas px per level-k px
+  const x0 = Math.floor(-g.tx / s) - col * TILE, x1 = Math.ceil((cw - g.tx) / s) - col * TILE;
+  const y0 = Math.floor(-g.ty / s) - row * TILE, y1 = Math.ceil((ch - g.ty) / s) - row * TILE;
+  const rect = (pad) => [Math.max(0, y0 - pad), Math.min(h, y1 + pad), Math.max(0, x0 - pad), Math.min(w, x1 + pad)];
+  const ask = rect(PART_PAD);
+  if (!(ask[1] > ask[0] && ask[3] > ask[2]) || (ask[1] - ask[0]) * (ask[3] - ask[2]) >= PART_MAX * h * w) return null;
+  return { shows: rect(0), ask };
+}
 
 /**
  * The tile canvases over the four panels: past the proxy's resolution each panel draws the tiles of
@@ -245,8 +264,22 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
     }
     return out;
   };
-  function tileCanvas(panel, k, r, c, tiles, stamp, p) {
-    const key = `${panel}/${k}/${r}/${c}`;
+  const cachedPart = (l, k, r, c) => { const key = partKey(l, k, r, c, version(l)); return cache.has(key) ? cache.get(key) : null; };
+  // the cached parts of tile (k, r, c) of every layer when they are one rectangle ({layer: part}), else null
+  const layerParts = (layers, k, r, c) => {
+    const out = {};
+    let first = null;
+    for (const l of layers) {
+      const t = cachedPart(l, k, r, c);
+      if (!t) return null;
+      first ??= t;
+      if (t.part[0] !== first.part[0] || t.part[1] !== first.part[1] || t.h !== first.h || t.w !== first.w) return null;
+      out[l] = t;
+    }
+    return out;
+  };
+  function tileCanvas(panel, k, r, c, tiles, stamp, p, tag = "") { // tag: ":part" for a part's canvas
+    const key = `${panel}/${k}/${r}/${c}${tag}`;
     const e = canvases.get(key) || { canvas: document.createElement("canvas"), stamp: null };
     canvases.delete(key);
     canvases.set(key, e);
@@ -284,11 +317,22 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
     frameEl.dataset.layers = layers.join(" ");
     const inView = visibleTiles(g, cw, ch, [H, W], k, 0);
     const seen = new Set(inView.map(([r, c]) => `${r}/${c}`));
+    const shown = new Map(inView.map(([r, c]) => [`${r}/${c}`, shownPart(g, cw, ch, [H, W], k, r, c)]));
     for (const [r, c] of [...inView, ...visibleTiles(g, cw, ch, [H, W], k, 1)]) {
-      const list = seen.has(`${r}/${c}`) ? wanted.now : wanted.later; // the margin only once the view is sharp
-      for (const l of layers) if (!cache.has(keyOf(l, k, r, c))) list.set(keyOf(l, k, r, c), [l, k, r, c]);
+      const part = shown.get(`${r}/${c}`);
+      for (const l of layers) {
+        const key = keyOf(l, k, r, c);
+        if (cache.has(key)) continue;
+        if (!seen.has(`${r}/${c}`)) { wanted.later.set(key, [l, k, r, c]); continue; } // the margin only once the view is sharp
+        if (!part) { wanted.now.set(key, [l, k, r, c]); continue; }
+        wanted.later.set(`${key}:whole`, [l, k, r, c]); // the whole tile after the part in view
+        if (partCovers(cachedPart(l, k, r, c), part.shows)) continue;
+        const had = wanted.now.get(key); // another panel's part of it: ask for both (their bounding box)
+        const [y0, y1, x0, x1] = had && had.length === 8 ? [Math.min(had[4], part.ask[0]), Math.max(had[5], part.ask[1]), Math.min(had[6], part.ask[2]), Math.max(had[7], part.ask[3])] : part.ask;
+        if (!had || had.length === 8) wanted.now.set(key, [l, k, r, c, y0, y1, x0, x1]);
+      }
     }
-    const draws = new Map();
+    const draws = new Map(), parts = [];
     let complete = true;
     for (const [r, c] of inView) {
       let a = k;
@@ -298,7 +342,10 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
         const t = layerTiles(layers, a, R, C);
         if (t) { draws.set(`${a}/${R}/${C}`, [a, R, C, t]); break; }
       }
-      complete &&= a === k;
+      const part = a === k ? null : layerParts(layers, k, r, c); // this level's part, over the ancestor
+      if (part) parts.push([r, c, part]);
+      const want = shown.get(`${r}/${c}`);
+      complete &&= a === k || (!!part && !!want && partCovers(Object.values(part)[0], want.shows));
     }
     const stamp0 = `${layers.map(version).join(",")}|${p.stamp}`;
     ctx.save();
@@ -309,6 +356,11 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
     for (const [a, R, C, t] of [...draws.values()].sort((x, y) => y[0] - x[0])) { // coarse first, fine over it
       const { h, w } = Object.values(t)[0];
       ctx.drawImage(tileCanvas(panel, a, R, C, t, stamp0, p), ...tileRect(g, a, R, C, h, w));
+    }
+    for (const [r, c, t] of parts) { // parts of this level's tiles, where they lie
+      const { h, w, part: [y0, x0] } = Object.values(t)[0], s = 2 ** k * g.scale;
+      const canvas = tileCanvas(panel, k, r, c, t, `${stamp0}|${y0},${x0},${h},${w}`, p, ":part");
+      ctx.drawImage(canvas, g.tx + (c * TILE + x0) * s, g.ty + (r * TILE + y0) * s, w * s, h * s);
     }
     ctx.restore();
     return complete;
