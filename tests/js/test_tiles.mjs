@@ -476,3 +476,13 @@ test("client: parts of tiles are asked for as such, cached apart until the whole
   client.setInfo({ ...INFO, layers: { ...INFO.layers, image: { ...INFO.layers.image, version: 2 } } });
   assert.ok(!cache.has(T.partKey("image", 0, 0, 0, 1)));
 });
+
+test("shownPart: a tile's rectangle in view (+PART_PAD) at any level and per-axis scale; null when most of it shows", () => {
+  const shape = [1000, 1000];
+  // 2 screen px per image px across, 1 down: image x 50..250, y 20..320 in a 400 x 300 screen
+  assert.deepEqual(T.shownPart({ scale: 2, scaleY: 1, tx: -100, ty: -20 }, 400, 300, shape, 0, 0, 0), { shows: [20, 256, 50, 250], ask: [18, 256, 48, 252] });
+  assert.deepEqual(T.shownPart({ scale: 0.5, tx: -100, ty: 0 }, 100, 100, shape, 1, 0, 0).shows, [0, 100, 100, 200]); // level 1 px
+  assert.equal(T.shownPart({ scale: 1, tx: 0, ty: 0 }, 1000, 1000, shape, 0, 3, 3), null); // the 232 x 232 edge tile, whole
+  assert.equal(T.shownPart({ scale: 1, tx: -10, ty: -10 }, 400, 300, shape, 0, 0, 0), null); // 246 x 246 of it: >= PART_MAX
+  assert.equal(T.PART_MAX, 0.75);
+});

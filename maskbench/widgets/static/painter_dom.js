@@ -4,7 +4,7 @@
 // between painter_core.js and painter.js by maskbench/widgets/_frontend.py.
 import { el } from "./shared.js";
 import {
-  TILE, bestTile, createTileCache, createTileClient, drawPixelGrid, levelFor, levelShape, partCovers, partKey, tileKey, toRGBA, visibleTiles,
+  TILE, bestTile, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, partKey, shownPart, tileKey, toRGBA, visibleTiles,
 } from "./tiles.js";
 import { KEYS, colorize, grow, rasterPolygon, rasterStroke } from "./painter_core.js";
 
@@ -251,12 +251,6 @@ export const PAINTER_TILE_BYTES = 96 * 1024 * 1024;
  * cannot save a request (a zoom-in at level 0: see createTileLayer's draw). */
 export const TILE_SETTLE_MS = 40;
 const NATIVE = 1 - 1e-6; // screen px per image px counted as native resolution (a wheel lands a hair off 1)
-/** An image tile of the view showing less than this fraction of itself is first asked for as that part
- * (plus PART_PAD px around it), so the view is sharp sooner: the first reply of a 1:1 view of the 8192^2
- * browser test fell from 3.15 to 1.61 MB (its round trip from ~145 to ~91 ms). The whole tile follows,
- * with the margin. */
-export const PART_MAX = 0.75;
-const PART_PAD = 2;
 
 /**
  * The Painter's level-of-detail layer (issue 12). Once the display proxy is magnified (screen px per
@@ -330,19 +324,6 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     ctx.drawImage(canvasOf(part, false), (part.col * TILE + part.part[1]) * f, (part.row * TILE + part.part[0]) * f, part.w * f, part.h * f);
   }
 
-  // the part of tile (row, col) of level k a view shows, tile-local [y0, y1, x0, x1]: {shows, ask} (ask:
-  // PART_PAD px more around it); null when it shows PART_MAX of the tile or more (the whole tile is asked for)
-  function shownPart(view, fx, fy, width, height, k, row, col) {
-    const f = 2 ** k, [lh, lw] = levelShape(info.shape, k);
-    const h = Math.min(TILE, lh - row * TILE), w = Math.min(TILE, lw - col * TILE);
-    const x0 = Math.floor(-view.tx / fx / f) - col * TILE, x1 = Math.ceil((width - view.tx) / fx / f) - col * TILE;
-    const y0 = Math.floor(-view.ty / fy / f) - row * TILE, y1 = Math.ceil((height - view.ty) / fy / f) - row * TILE;
-    const rect = (pad) => [Math.max(0, y0 - pad), Math.min(h, y1 + pad), Math.max(0, x0 - pad), Math.min(w, x1 + pad)];
-    const ask = rect(PART_PAD);
-    if (!(ask[1] > ask[0] && ask[3] > ask[2]) || (ask[1] - ask[0]) * (ask[3] - ask[2]) >= PART_MAX * h * w) return null;
-    return { shows: rect(0), ask };
-  }
-
   // labels at position (row, col) of level k: a copy with previews, the current tile, an ancestor, or null
   function labelsAt(k, row, col, ops, bounds) {
     const v = labelsVersion(), cp = edits.get(k, row, col);
@@ -397,9 +378,10 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     // zoom-in needs a subset of these tiles, at most as many (below 1:1 level 0 still covers up to 4x
     // the area of the 1:1 view: a burst passing through it would ask for that much first)
     if (settled || (zoomIn && k === 0 && fx >= NATIVE)) { settled = false; movedAt = -Infinity; }
-    // in view: the image tile, or the part of it in view (PART_MAX), and the label tile (labels are
+    // in view: the image tile, or the part of it in view (tiles.js: shownPart), and the label tile (labels are
     // edited in whole tiles); then the whole of those image tiles, then the margin
-    const parts = new Map(shown.map(([r, c]) => [`${r}/${c}`, shownPart(view, fx, fy, s.width, s.height, k, r, c)]));
+    const screen = { scale: fx, scaleY: fy, tx: view.tx, ty: view.ty };
+    const parts = new Map(shown.map(([r, c]) => [`${r}/${c}`, shownPart(screen, s.width, s.height, info.shape, k, r, c)]));
     const iv = info.layers.image.version;
     if (now - movedAt >= settleMs) {
       const urgent = shown.flatMap(([r, c]) => {

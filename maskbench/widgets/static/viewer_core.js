@@ -1,7 +1,7 @@
 // maskbench Viewer: pure helpers (the DOM wiring is viewer.js; decodeArray, unpackBits and the
 // overlay blend are in shared.js). node tests import this file: tests/js/test_viewer.mjs.
 import { blendOverlay, subscribe, zoomAbout } from "./shared.js";
-import { TILE, createTileCache, createTileClient, drawPixelGrid, levelFor, levelShape, partCovers, partKey, visibleTiles } from "./tiles.js";
+import { TILE, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, partKey, shownPart, visibleTiles } from "./tiles.js";
 
 export const MAX_ZOOM = 32;
 export const PANELS = [
@@ -222,25 +222,6 @@ export function tileRect(g, level, row, col, h, w, tile = 256) {
 // ---- the tile view (DOM: canvases; node-tested with the fake DOM in tests/js/test_viewer_tiles.mjs) ----
 
 const MAX_TILE_CANVASES = 192; // composed 256 x 256 tiles kept as canvases: <= 48 MiB (raw tiles: the tile cache's bound)
-// A tile a panel shows less than PART_MAX of is asked for as the part in view (+ PART_PAD px; the union
-// over the panels) first, the whole tile next (the Painter's rule: painter_dom.js)
-const PART_MAX = 0.75, PART_PAD = 2;
-
-/**
- * The part of tile (row, col) of level k that a cw x ch canvas under view `g` (canvasView) shows, as
- * tile-local [y0, y1, x0, x1]: {shows, ask} (ask: PART_PAD px more around it), or null when it shows
- * PART_MAX of the tile or more. `shape` = [H, W] of the full image.
- */
-export function shownPart(g, cw, ch, shape, k, row, col) {
-  const [lh, lw] = levelShape(shape, k), h = Math.min(TILE, lh - row * TILE), w = Math.min(TILE, lw - col * TILE);
-  const s = 2 ** k * g.scale; // canvas px per level-k px
-  const x0 = Math.floor(-g.tx / s) - col * TILE, x1 = Math.ceil((cw - g.tx) / s) - col * TILE;
-  const y0 = Math.floor(-g.ty / s) - row * TILE, y1 = Math.ceil((ch - g.ty) / s) - row * TILE;
-  const rect = (pad) => [Math.max(0, y0 - pad), Math.min(h, y1 + pad), Math.max(0, x0 - pad), Math.min(w, x1 + pad)];
-  const ask = rect(PART_PAD);
-  if (!(ask[1] > ask[0] && ask[3] > ask[2]) || (ask[1] - ask[0]) * (ask[3] - ask[2]) >= PART_MAX * h * w) return null;
-  return { shows: rect(0), ask };
-}
 
 /**
  * The tile canvases over the four panels: past the proxy's resolution each panel draws the tiles of
