@@ -40,6 +40,37 @@ test("blendOverlay with weights scales the opacity by w = q / 255", () => {
   assert.deepEqual(Array.from(out.slice(8, 11)), reference([40, 80, 120], 1, 0.8, 1));
 });
 
+test("blendOverlay equals the per-pixel formula on random pixels: classes, weights, aligned or not, given out", () => {
+  let seed = 11;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / (1 << 24);
+  const n = 3000, buf = new Uint8ClampedArray(4 * n + 3).map(() => Math.floor(rnd() * 256));
+  const ref = (rgba, labels, opacity, weight) => {
+    const k = PALETTE.length / 4, out = [];
+    for (let i = 0; i < labels.length; i++) {
+      const cls = weight ? 1 : labels[i] < k ? labels[i] : 0;
+      const a = Math.floor(opacity * PALETTE[4 * cls + 3] * (weight ? labels[i] / 255 : 1) + 0.5);
+      for (let j = 0; j < 3; j++) out.push(Math.floor((rgba[4 * i + j] * (255 - a) + PALETTE[4 * cls + j] * a + 127) / 255));
+      out.push(rgba[4 * i + 3]);
+    }
+    return out;
+  };
+  for (const offset of [0, 1, 2]) {
+    const rgba = buf.subarray(offset, offset + 4 * n);
+    const ids = Uint8Array.from({ length: n }, () => Math.floor(rnd() * 6)); // ids 3..5: past the palette
+    const wide = Uint16Array.from({ length: n }, () => Math.floor(rnd() * 400));
+    const q = Uint8Array.from({ length: n }, () => Math.floor(rnd() * 256));
+    for (const opacity of [0, 0.37, 1]) {
+      assert.deepEqual(Array.from(V.blendOverlay(rgba, ids, PALETTE, opacity)), ref(rgba, ids, opacity, false));
+      assert.deepEqual(Array.from(V.blendOverlay(rgba, wide, PALETTE, opacity)), ref(rgba, wide, opacity, false));
+      assert.deepEqual(Array.from(V.blendOverlay(rgba, q, PALETTE, opacity, "weight")), ref(rgba, q, opacity, true));
+      const out = new Uint8ClampedArray(4 * n + 1).subarray(1); // an unaligned out
+      V.blendOverlay(rgba, ids, PALETTE, opacity, "labels", out);
+      assert.deepEqual(Array.from(out), ref(rgba, ids, opacity, false));
+    }
+    assert.deepEqual(Array.from(V.blendOverlay(rgba, Uint16Array.from(q), PALETTE, 0.5, "weight")), ref(rgba, q, 0.5, true));
+  }
+});
+
 test("blendOverlay treats ids beyond the palette as background", () => {
   const out = V.blendOverlay(new Uint8ClampedArray([9, 9, 9, 255]), new Uint16Array([300]), PALETTE, 1);
   assert.deepEqual(Array.from(out), [9, 9, 9, 255]);
