@@ -122,21 +122,20 @@ def _half(src: np.ndarray) -> np.ndarray:
     """One level down: ``(H, W, C)`` uint8 -> ``(ceil(H/2), ceil(W/2), C)``, 2x2 mean rounded half up.
 
     Exact integer sums in uint16, a band of rows at a time, one channel at a time (numpy's inner
-    loop then runs along a row, not over 3 channels: ~2x faster at 8192^2 RGB).
+    loop then runs along a row, not over 3 channels: ~2x faster at 8192^2 RGB). Big images are cut
+    into row ranges counted on up to ``torch.get_num_threads()`` threads (numpy releases the GIL in
+    its loops): 8192^2 RGB, three levels, 2 threads: 260-277 -> 158-173 ms here.
     """
     h, w, c = src.shape
     h2, w2 = h // 2, w // 2
     out = np.empty(((h + 1) // 2, (w + 1) // 2, c), np.uint8)
-    for r in range(0, h2, _BAND):
-        re = min(h2, r + _BAND)
-        pair = src[2 * r : 2 * re].reshape(re - r, 2, w, c)
-        rows = pair[:, 0].astype(np.uint16)
-        rows += pair[:, 1]
-        for ch in range(c):
-            acc = rows[:, 0 : 2 * w2 : 2, ch] + rows[:, 1 : 2 * w2 : 2, ch]
-            acc += 2
-            acc >>= 2
-            out[r:re, :w2, ch] = acc
+    parts = min(torch.get_num_threads(), _MAX_THREADS, h2 // _BAND) if h2 * w >= _THREADED_PIXELS else 1
+    if parts > 1:
+        cuts = [((h2 // _BAND) * i // parts) * _BAND for i in range(parts)] + [h2]
+        for done in [_pool().submit(_half_rows, src, out, a, b) for a, b in zip(cuts[:-1], cuts[1:])]:
+            done.result()
+    else:
+        _half_rows(src, out, 0, h2)
     if w % 2:  # the last column: 2x1 blocks
         col = src[0 : 2 * h2 : 2, w - 1].astype(np.uint16) + src[1 : 2 * h2 : 2, w - 1] + 1
         out[:h2, w2] = col >> 1
@@ -146,6 +145,36 @@ def _half(src: np.ndarray) -> np.ndarray:
         if w % 2:
             out[h2, w2] = src[h - 1, w - 1]
     return out
+
+
+_MAX_THREADS = 4
+_THREADED_PIXELS = 1 << 21  # below this many source pixels one thread (a pool's hand-off costs more)
+_POOL: list = []
+
+
+def _pool():
+    """The threads _half shares its row ranges out to (made on first use)."""
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(_MAX_THREADS, thread_name_prefix="maskbench-pyramid"))
+    return _POOL[0]
+
+
+def _half_rows(src: np.ndarray, out: np.ndarray, r_lo: int, r_hi: int) -> None:
+    """Rows ``[r_lo, r_hi)`` of ``_half(src)`` (whole 2x2 blocks only) into ``out``."""
+    w, c = src.shape[1], src.shape[2]
+    w2 = w // 2
+    for r in range(r_lo, r_hi, _BAND):
+        re = min(r_hi, r + _BAND)
+        pair = src[2 * r : 2 * re].reshape(re - r, 2, w, c)
+        rows = pair[:, 0].astype(np.uint16)
+        rows += pair[:, 1]
+        for ch in range(c):
+            acc = rows[:, 0 : 2 * w2 : 2, ch] + rows[:, 1 : 2 * w2 : 2, ch]
+            acc += 2
+            acc >>= 2
+            out[r:re, :w2, ch] = acc
 
 
 def _from_numpy(a: np.ndarray) -> torch.Tensor:

@@ -129,6 +129,21 @@ def test_pyramid_tiles_stitch_to_the_reference_levels(shape, channels) -> None:
     assert np.array_equal(image, before)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(301, 203, 3), (256, 96, 1), (130, 7, 4)])
+def test_half_on_threads_equals_the_reference(monkeypatch, threads, shape) -> None:
+    """The row ranges shared out among threads (forced on small images here) give the reference's pixels."""
+    import maskbench.render.tiles as tiles
+
+    monkeypatch.setattr(tiles, "_THREADED_PIXELS", 0)
+    monkeypatch.setattr(tiles, "_BAND", 8)
+    monkeypatch.setattr(tiles.torch, "get_num_threads", lambda: threads)
+    x = np.random.default_rng(threads).integers(0, 256, shape, dtype=np.uint8)
+    before = x.copy()
+    assert np.array_equal(tiles._half(x), ref_half(x))
+    assert np.array_equal(x, before)
+
+
 def test_pyramid_levels_are_close_to_the_direct_block_mean() -> None:
     image = np.random.default_rng(1).integers(0, 256, (1024, 768, 3), dtype=np.uint8)
     pyramid = ImagePyramid(image)
