@@ -16,8 +16,10 @@ export const PANELS = [
  * and that colour. inpaint / weighted results are computed by the kernel and sent as RGBA. */
 export const BROWSER_MODES = ["keep", "remove", "mean"];
 
-/** Is proxy pixel i a mask pixel? label > 0, or weight >= 0.5 (the weight proxy is round(w * 255)). */
-export const isMaskPixel = (labels, i, kind) => (kind === "weight" ? labels[i] >= 128 : labels[i] > 0);
+/** The smallest mask value of `kind`: a label >= 1 (labels are integers), a weight >= 0.5 (the weight proxy is round(w * 255)). */
+export const maskFrom = (kind) => (kind === "weight" ? 128 : 1);
+/** Is proxy pixel i a mask pixel? (The loops below compare with maskFrom(kind) once taken: the same rule.) */
+export const isMaskPixel = (labels, i, kind) => labels[i] >= maskFrom(kind);
 
 /**
  * The result panel of a constant-fill mode, from the image proxy `image` (RGBA), the mask proxy
@@ -32,8 +34,9 @@ export function composeResult(image, labels, fills, mode, kind = "labels", out =
   const replaceMask = mode !== "keep"; // keep replaces the pixels outside the mask
   const src = words(image, n), dst = words(out, n);
   if (src && dst) { // one 32-bit move per pixel (~3x the four byte moves below at 1024^2)
-    const fill = new Uint32Array(Uint8Array.from(fills.slice(base, base + 4)).buffer)[0];
-    for (let i = 0; i < n; i++) dst[i] = isMaskPixel(labels, i, kind) === replaceMask ? fill : src[i];
+    const fill = new Uint32Array(Uint8Array.from(fills.slice(base, base + 4)).buffer)[0], from = maskFrom(kind);
+    if (replaceMask) for (let i = 0; i < n; i++) dst[i] = labels[i] >= from ? fill : src[i];
+    else for (let i = 0; i < n; i++) dst[i] = labels[i] >= from ? src[i] : fill;
     return out;
   }
   const [r, g, b, a] = [fills[base], fills[base + 1], fills[base + 2], fills[base + 3]];
@@ -65,7 +68,8 @@ export function fillMaskPixels(image, labels, colours, kind = "labels", out = nu
   const m = colours.length >> 2, dst = words(out, n);
   const col = dst && (words(colours, m) || words(colours.slice(0, 4 * m), m)); // a reply's view may be unaligned: copied
   if (col) { // one 32-bit move per mask pixel
-    for (let i = 0, q = 0; i < n && q < m; i++) if (isMaskPixel(labels, i, kind)) dst[i] = col[q++];
+    const from = maskFrom(kind);
+    for (let i = 0, q = 0; i < n && q < m; i++) if (labels[i] >= from) dst[i] = col[q++];
     return out;
   }
   for (let i = 0, q = 0; i < n && q < colours.length; i++) {
