@@ -88,6 +88,7 @@ def _auto_rows(batch: int, size: int, kind: str, device: torch.device, quick: bo
             note="scikit-image runs on the CPU" if device.type != "cpu" else "",
             device=device,
             quick=quick,
+            reps_warmup=(21, 3),  # ~20-70 ms per call: more reps steady the medians on a shared machine
         )
     return rows
 

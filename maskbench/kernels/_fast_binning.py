@@ -27,9 +27,11 @@ import math
 import torch
 
 from maskbench.kernels._binning import _INF, Grid, _row_aminmax, _scratch, _view, blocks, numpy_bin
+from maskbench.kernels._threads import run_shares, shares
 
 _CHUNK = 8  # pixels to re-check are looked for per chunk of this many pixels
 _MAX_DELTA = 0.05  # a wider re-check window (huge |lo| / span) goes to exact_counts
+_KEEP_BYTES = 1 << 26  # images of up to this many pixels in all keep their bins for counting on threads
 
 
 def _unit(work: torch.dtype) -> float:
@@ -95,6 +97,7 @@ class FastPass:
         self.parts = parts = blocks(n, p, dev)
         self.fused = parts[0][1] - parts[0][0] == 1  # one image per block: take each range when it comes
         self.ok = True
+        self.kept: torch.Tensor | None = None  # (N, P) bins of every pixel, where kept for counting on threads
         # per image (fused: filled as each image's blocks come): range, a and b (float64; rounded to
         # `work` where used), 2 delta rounded up
         self.ranges, self.a, self.b, self.twice = [(0.0, 0.0)] * n, [0.0] * n, [0.0] * n, [0.0] * n
@@ -113,7 +116,12 @@ class FastPass:
         self.offsets = torch.arange(rows_max, device=dev, dtype=torch.int32)[:, None] * bins
         width = -(-max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in parts) // _CHUNK)
         width = -(-width // _CHUNK) * _CHUNK  # a multiple of _CHUNK, for the first level in _suspects
-        self.lowest = torch.full((len(parts), width), _INF, dtype=work, device=dev)  # smallest frac(g) per column
+        # smallest frac(g) per column; columns past a block's width stay +inf (equal blocks: none, and
+        # no fill: a fresh 2 MB buffer's fill costs more than the blocks' amin)
+        sizes = {(r1 - r0) * (c1 - c0) // _CHUNK for r0, r1, c0, c1 in parts}
+        self.lowest = torch.empty((len(parts), width), dtype=work, device=dev)
+        if sizes != {width}:
+            self.lowest.fill_(_INF)
         # groups: the blocks of one image (fused) or of whole rows
         starts = [k for k, part in enumerate(parts) if part[2] == 0] + [len(parts)]
         self._count([range(k0, k1) for k0, k1 in zip(starts[:-1], starts[1:])])
@@ -142,8 +150,12 @@ class FastPass:
         x_buf = _scratch(parts, work, dev) if flat.dtype != work else None
         i_buf = _scratch(parts, torch.int32, dev)
         # one image per block and <= 256 bins: bincount reads bytes (its min/max passes and its loop
-        # are ~1/6 cheaper), and trunc(g) is written straight into them
-        u_buf = _scratch(parts, torch.uint8, dev) if self.fused and bins <= 256 else None
+        # are ~1/6 cheaper), and trunc(g) is written straight into them. bincount runs on one
+        # thread: up to _KEEP_BYTES of images keep their bytes, counted at the end on threads
+        n, p = flat.shape
+        small_bins = self.fused and bins <= 256
+        kept = torch.empty(n, p, dtype=torch.uint8) if small_bins and n * p <= _KEEP_BYTES and shares(n) > 1 else None
+        u_buf = _scratch(parts, torch.uint8, dev) if small_bins and kept is None else None
         views: dict[tuple[int, int], tuple] = {}  # scratch views per block shape (op calls cost here)
         lowest = self.lowest.unbind(0)
         width = self.lowest.shape[1]
@@ -155,6 +167,7 @@ class FastPass:
                     self.ok = False
                     return
                 a_k, b_k = self.a[r0], self.b[r0]
+                b_t = torch.tensor(b_k, dtype=work)
             for k in grp:
                 r0, r1, c0, c1 = parts[k]
                 rows, cols = r1 - r0, c1 - c0
@@ -174,17 +187,31 @@ class FastPass:
                     a_k, b_k = self.a_w[r0:r1], self.b_w[r0:r1]
                 self.window[k] = window = max(self.twice[r0:r1])
                 block = flat[r0:r1, c0:c1]
-                g = torch.mul(block if x_v is None else x_v.copy_(block), a_k, out=g_v)
-                g.add_(b_k).clamp_(window, bins - 0.5)
+                if kept is not None and x_v is None:  # one fused multiply-add (finish reads the bins back)
+                    g = torch.add(b_t, block, alpha=a_k, out=g_v)
+                else:
+                    g = torch.mul(block if x_v is None else x_v.copy_(block), a_k, out=g_v)
+                    g.add_(b_k)
+                g.clamp_(window, bins - 0.5)
                 if rows > 1:
                     idx = i_v.copy_(g)  # trunc(g): g > 0
                     idx.add_(self.offsets[:rows])
                     self.counts[r0 * bins : r1 * bins] += torch.bincount(idx.view(-1), minlength=rows * bins)
+                elif kept is not None:  # counted at the end
+                    kept[r0:r1, c0:c1].copy_(g)
                 else:  # values < bins: no offsets; trunc(g) straight into bytes where they fit (one pass less)
                     small = i_v.copy_(g) if u_v is None else u_v.copy_(g)
                     singles.append((r0, torch.bincount(small.view(-1), minlength=bins)))
                 g.frac_()
                 torch.amin(chunks, 0, out=lowest[k] if w == width else lowest[k][:w])
+        self.kept = kept
+        if kept is not None:
+            k = shares(n)
+
+            def count_rows(r0: int, r1: int) -> torch.Tensor:
+                return torch.stack([torch.bincount(kept[r], minlength=bins) for r in range(r0, r1)])
+
+            self.counts.view(n, bins).copy_(torch.cat(run_shares(count_rows, [n * i // k for i in range(k + 1)])))
         if singles:
             at, c = zip(*singles)
             self.counts.view(-1, bins).index_add_(0, torch.tensor(at, device=dev), torch.stack(c))
@@ -202,13 +229,16 @@ class FastPass:
             x = x.to(work)
             # per image a, b and numpy's grid, gathered in one go
             t = torch.cat([self.a_w, self.b_w, grid.sub, grid.div, grid.step, grid.lo], 1).index_select(0, rows)
-            g = torch.mul(x, t[:, 0]).add_(t[:, 1])  # the block's roundings, bit for bit
-            g = torch.maximum(g, floor.index_select(0, blk)).clamp_(max=bins - 0.5)
+            if self.kept is not None:  # the bins they were counted in
+                counted = self.kept.view(-1).index_select(0, at).long()
+            else:  # g again, with the block's roundings bit for bit
+                g = torch.mul(x, t[:, 0]).add_(t[:, 1])
+                counted = torch.maximum(g, floor.index_select(0, blk)).clamp_(max=bins - 0.5).long()
             f = (x - t[:, 2]) / t[:, 3] * grid.scale
             moved = numpy_bin(x, f, t[:, 4], t[:, 5], bins)
             base = rows * bins
             one = torch.ones_like(base)
-            counts.index_add_(0, torch.cat([base + g.long(), base + moved]), torch.cat([-one, one]))
+            counts.index_add_(0, torch.cat([base + counted, base + moved]), torch.cat([-one, one]))
         return counts.view(flat.shape[0], bins)
 
 

@@ -38,6 +38,7 @@ from maskbench._checks import (
     check_int,
     describe,
 )
+from maskbench.kernels._threads import run_shares, shares
 from maskbench.render.pixels import image_to_rgba
 
 __all__ = [
@@ -129,11 +130,10 @@ def _half(src: np.ndarray) -> np.ndarray:
     h, w, c = src.shape
     h2, w2 = h // 2, w // 2
     out = np.empty(((h + 1) // 2, (w + 1) // 2, c), np.uint8)
-    parts = min(torch.get_num_threads(), _MAX_THREADS, h2 // _BAND) if h2 * w >= _THREADED_PIXELS else 1
+    parts = shares(h2 // _BAND) if h2 * w >= _THREADED_PIXELS else 1
     if parts > 1:
         cuts = [((h2 // _BAND) * i // parts) * _BAND for i in range(parts)] + [h2]
-        for done in [_pool().submit(_half_rows, src, out, a, b) for a, b in zip(cuts[:-1], cuts[1:])]:
-            done.result()
+        run_shares(lambda a, b: _half_rows(src, out, a, b), cuts)
     else:
         _half_rows(src, out, 0, h2)
     if w % 2:  # the last column: 2x1 blocks
@@ -147,18 +147,7 @@ def _half(src: np.ndarray) -> np.ndarray:
     return out
 
 
-_MAX_THREADS = 4
 _THREADED_PIXELS = 1 << 21  # below this many source pixels one thread (a pool's hand-off costs more)
-_POOL: list = []
-
-
-def _pool():
-    """The threads _half shares its row ranges out to (made on first use)."""
-    if not _POOL:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL.append(ThreadPoolExecutor(_MAX_THREADS, thread_name_prefix="maskbench-pyramid"))
-    return _POOL[0]
 
 
 def _half_rows(src: np.ndarray, out: np.ndarray, r_lo: int, r_hi: int) -> None:

@@ -70,6 +70,27 @@ def test_many_small_and_one_large_image_equal_numpy(monkeypatch):
         assert t.reshape(-1).tolist() == [skf.threshold_otsu(img) for img in a]
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_bins_kept_and_counted_on_threads_equal_numpy(monkeypatch, threads):
+    """One image per block: the bytes of every image are kept and counted on threads (their bins
+    read back by the re-check), or counted block by block (1 thread, or past _KEEP_BYTES)."""
+    monkeypatch.setattr(_binning, "_BLOCK", 500)
+    monkeypatch.setattr(_fast_binning, "shares", lambda n: min(threads, n))
+    for keep in (1 << 26, 0):
+        monkeypatch.setattr(_fast_binning, "_KEEP_BYTES", keep)
+        for name, a in images((5, 31, 47), seed=threads).items():
+            for bins in (256, 100):
+                np.testing.assert_array_equal(
+                    counts_of(a, bins), numpy_counts(a, bins), err_msg=f"{name} {keep} {bins}"
+                )
+            if a.dtype.kind != "f":  # integer images: scikit-image's own conventions (test_threshold_edges)
+                continue
+            x = torch.from_numpy(a)
+            run = _fast_binning.fast_pass(x.reshape(5, -1), 256, x.dtype)
+            assert run is not None and (run.kept is not None) == (keep > 0 and threads > 1), name
+            assert mb.threshold_otsu(x).tolist() == [skf.threshold_otsu(img) for img in a], name
+
+
 def test_a_dirty_image_hands_the_batch_to_the_exact_path(monkeypatch):
     """A NaN in the last image stops the fused pass there; the exact path counts the batch."""
     monkeypatch.setattr(_binning, "_BLOCK", 100)
