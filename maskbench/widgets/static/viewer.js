@@ -161,6 +161,7 @@ function render({ model, el: host }) {
     putPixels(ui.canvases.result, withEdges(pixels), w, h);
     probes.count("resultVersion");
     probes.end("result");
+    if (!root.dataset.firstPaint) root.dataset.firstPaint = String(Date.now()); // the open latency's end: all panels drawn
   }
 
   // Items seen in this view, by batch index (the kernel tags its proxies with _shown_item): going back to
