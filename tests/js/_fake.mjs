@@ -38,7 +38,12 @@ export class FakeModel {
 
 class FakeContext {
   constructor(canvas) { this.canvas = canvas; this.puts = []; }
-  putImageData(img, x, y) { this.puts.push({ img, x, y }); this.canvas.pixels = img.data; }
+  // copies, as a real canvas does (callers may reuse one ImageData for many tiles)
+  putImageData(img, x, y) {
+    const copy = { data: img.data.slice(), width: img.width, height: img.height };
+    this.puts.push({ img: copy, x, y });
+    this.canvas.pixels = copy.data;
+  }
   getImageData(x, y, w, h) { return new globalThis.ImageData(w, h); }
 }
 // every other 2D-context call (drawImage, arc, stroke, setTransform, ...) is accepted and ignored

@@ -66,6 +66,20 @@ test("tilePixels: each panel's tile is the proxy path's function on the tile", (
   assert.deepEqual(V.tilePixels("result", { ...t, edges }, p), withEdges);
   const result = image.map((v) => 255 - v);
   assert.deepEqual(Array.from(V.tilePixels("result", { result }, { ...p, mode: "inpaint" })), Array.from(result));
+  // into a reused buffer: the same pixels; the cached tiles are never written (image / kernel result: views)
+  const before = [image.slice(), mask.slice(), result.slice()];
+  for (const [panel, tt, pp] of [["mask", t, p], ["overlay", t, p], ["result", t, p], ["result", { ...t, edges }, p],
+    ["result", { result, mask, edges }, { ...p, mode: "inpaint" }]]) {
+    const out = new Uint8ClampedArray(16).fill(77);
+    const got = V.tilePixels(panel, tt, pp, out);
+    assert.equal(got, out, panel);
+    assert.deepEqual(Array.from(got), Array.from(V.tilePixels(panel, tt, pp)), panel);
+  }
+  const view = V.tilePixels("image", t, p, new Uint8ClampedArray(16));
+  assert.ok(view.buffer === image.buffer && view instanceof Uint8ClampedArray);
+  assert.equal(V.tilePixels("result", { result }, { ...p, mode: "inpaint" }).buffer, result.buffer);
+  assert.deepEqual([image, mask, result], before);
+  assert.notEqual(V.tilePixels("mask", t, p, new Uint8ClampedArray(3)).length, 3); // a buffer of the wrong size is not used
 });
 
 test("tileRect: a level-k tile covers 2^k image pixels per tile pixel", () => {

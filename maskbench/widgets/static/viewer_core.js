@@ -82,8 +82,8 @@ export function fillMaskPixels(image, labels, colours, kind = "labels", out = nu
 }
 
 /** Mask panel pixels: class colours on black (labels / bool) or a grey ramp (weights). */
-export function colorizeMask(labels, palette, kind = "labels") {
-  const out = new Uint8ClampedArray(labels.length * 4);
+export function colorizeMask(labels, palette, kind = "labels", out = null) {
+  out = out && out.length === 4 * labels.length ? out : new Uint8ClampedArray(labels.length * 4);
   const k = palette.length / 4;
   for (let i = 0; i < labels.length; i++) {
     const p = 4 * i;
@@ -94,6 +94,8 @@ export function colorizeMask(labels, palette, kind = "labels") {
       out[p] = palette[4 * v];
       out[p + 1] = palette[4 * v + 1];
       out[p + 2] = palette[4 * v + 2];
+    } else {
+      out[p] = out[p + 1] = out[p + 2] = 0; // black (a reused buffer holds other pixels)
     }
     out[p + 3] = 255;
   }
@@ -203,14 +205,17 @@ export function panelLayers(panel, mode, contours) {
  * typed arrays of one tile) and `p` = {mode, kind, palette, fills, opacity}: the proxy path's
  * functions on a tile, so a tile shows exactly what the panel shows on the proxy.
  */
-export function tilePixels(panel, t, p) {
-  let out;
-  if (panel === "image") out = new Uint8ClampedArray(t.image);
-  else if (panel === "mask") out = colorizeMask(t.mask, p.palette, p.kind);
-  else if (panel === "overlay") out = blendOverlay(t.image, t.mask, p.palette, p.opacity, p.kind);
-  else if (BROWSER_MODES.includes(p.mode)) out = composeResult(t.image, t.mask, p.fills, p.mode, p.kind);
-  else out = new Uint8ClampedArray(t.result);
-  if (t.edges && (panel === "result" || panel === "overlay")) drawEdges(out, t.mask, t.edges, p.palette, p.kind);
+export function tilePixels(panel, t, p, out = null) {
+  const view = (a) => new Uint8ClampedArray(a.buffer, a.byteOffset, a.length); // the cached tile's own bytes
+  const fits = (n) => (out && out.length === n ? out : new Uint8ClampedArray(n));
+  const edges = t.edges && (panel === "result" || panel === "overlay");
+  if (panel === "image") return view(t.image); // never drawn on: no copy
+  if (panel === "mask") out = colorizeMask(t.mask, p.palette, p.kind, out);
+  else if (panel === "overlay") out = blendOverlay(t.image, t.mask, p.palette, p.opacity, p.kind, fits(t.image.length));
+  else if (BROWSER_MODES.includes(p.mode)) out = composeResult(t.image, t.mask, p.fills, p.mode, p.kind, out);
+  else if (!edges) return view(t.result);
+  else (out = fits(t.result.length)).set(t.result);
+  if (edges) drawEdges(out, t.mask, t.edges, p.palette, p.kind);
   return out;
 }
 
@@ -263,6 +268,20 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
     }
     return out;
   };
+  // one ImageData per tile size, reused (putImageData copies it): a zoom's tile canvases allocate no
+  // 256 KiB buffers, and the garbage collector has less to do while the view should turn sharp
+  const scratch = new Map();
+  function scratchImage(w, h) {
+    const key = `${w}x${h}`;
+    let img = scratch.get(key);
+    if (!img) {
+      if (scratch.size >= 8) scratch.delete(scratch.keys().next().value); // parts and edge tiles: a few sizes
+      img = new ImageData(w, h);
+    }
+    scratch.delete(key);
+    scratch.set(key, img); // most recently used last
+    return img;
+  }
   function tileCanvas(panel, k, r, c, tiles, stamp, p, tag = "") { // tag: ":part" for a part's canvas
     const key = `${panel}/${k}/${r}/${c}${tag}`;
     const e = canvases.get(key) || { canvas: document.createElement("canvas"), stamp: null };
@@ -271,9 +290,10 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
     while (canvases.size > MAX_TILE_CANVASES) canvases.delete(canvases.keys().next().value);
     if (e.stamp !== stamp) {
       const { h, w } = Object.values(tiles)[0];
-      const px = tilePixels(panel, Object.fromEntries(Object.entries(tiles).map(([l, t]) => [l, t.data])), p);
+      const img = scratchImage(w, h);
+      const px = tilePixels(panel, Object.fromEntries(Object.entries(tiles).map(([l, t]) => [l, t.data])), p, img.data);
       if (e.canvas.width !== w || e.canvas.height !== h) Object.assign(e.canvas, { width: w, height: h });
-      e.canvas.getContext("2d").putImageData(new ImageData(px, w, h), 0, 0);
+      e.canvas.getContext("2d").putImageData(px === img.data ? img : new ImageData(px, w, h), 0, 0);
       e.stamp = stamp;
     }
     return e.canvas;
