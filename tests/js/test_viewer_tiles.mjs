@@ -139,6 +139,42 @@ test("zoomed past the proxy the panels ask for the tiles in view, once, and pane
   cleanup();
 });
 
+test("a wheel burst asks for its last view's tiles once it is still; a zoom-in at native asks at once", async () => {
+  const { model, q, cleanup } = viewer();
+  const frame = q("mb-viewer-frame");
+  await dom.flush();
+  model.take();
+  const wheel = (deltaY) => frame.dispatch("wheel", { deltaY, clientX: 200, clientY: 150, preventDefault() {} });
+  for (let i = 0; i < 3; i++) { wheel(-200); await dom.flush(); } // zooming in past the proxy: tiles needed
+  const level = frame.dataset.level;
+  assert.ok(level !== "" && level !== "0"); // below native resolution
+  assert.deepEqual(requests(model), []); // still moving: nothing asked yet
+  await new Promise((r) => setTimeout(r, 60)); // still for TILE_SETTLE_MS
+  await dom.flush();
+  let sent = requests(model);
+  assert.equal(sent.length, 1);
+  assert.ok(sent[0].keys.every((k) => k[1] === Number(level))); // the last view's level only
+  for (let i = 0; i < 10 && sent.length; i++) { reply(model, sent[0]); await dom.flush(); sent = requests(model); } // and its margin
+  frame.dispatch("keydown", { key: "1" }); // a key zoom is final: asked at once
+  await dom.flush();
+  sent = requests(model);
+  assert.equal(sent.length, 1);
+  assert.ok(sent[0].keys.every((k) => k[1] === 0));
+  for (let i = 0; i < 10 && sent.length; i++) { reply(model, sent[0]); await dom.flush(); sent = requests(model); }
+  wheel(-200); // a zoom-in from native resolution: a subset of the tiles (and margin) it has, sharp at once
+  await dom.flush();
+  assert.equal(frame.dataset.level, "0");
+  assert.equal(q("mb-viewer").dataset.tilesComplete, "1");
+  assert.deepEqual(requests(model), []);
+  for (let i = 0; i < 3; i++) { wheel(300); await dom.flush(); } // zooming out widens the view: it waits
+  assert.equal(q("mb-viewer").dataset.tilesComplete, "0");
+  assert.deepEqual(requests(model), []);
+  await new Promise((r) => setTimeout(r, 60));
+  await dom.flush();
+  assert.equal(requests(model).length, 1);
+  cleanup();
+});
+
 // The kernel's reply to a request: every asked tile, filled with `value`.
 function reply(model, req, value = 7) {
   const info = model.get("_tiles_info");

@@ -4,7 +4,8 @@
 // between painter_core.js and painter.js by maskbench/widgets/_frontend.py.
 import { el } from "./shared.js";
 import {
-  TILE, bestTile, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, partKey, shownPart, tileKey, toRGBA, visibleTiles,
+  NATIVE, TILE, TILE_SETTLE_MS, bestTile, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, partKey, shownPart, tileKey,
+  toRGBA, visibleTiles,
 } from "./tiles.js";
 import { KEYS, colorize, grow, rasterPolygon, rasterStroke } from "./painter_core.js";
 
@@ -246,11 +247,6 @@ export function createTileEdits() {
 
 /** Browser tile cache of the Painter: image + label tiles and their canvases (counted), well under 256 MiB. */
 export const PAINTER_TILE_BYTES = 96 * 1024 * 1024;
-/** Tiles are asked for once the view has been still this long (a wheel burst asks once, at its end), or at
- * once where a gesture's end is known (t.settle(): pointer-up after a drag, a key zoom) or where waiting
- * cannot save a request (a zoom-in at level 0: see createTileLayer's draw). */
-export const TILE_SETTLE_MS = 40;
-const NATIVE = 1 - 1e-6; // screen px per image px counted as native resolution (a wheel lands a hair off 1)
 
 /**
  * The Painter's level-of-detail layer (issue 12). Once the display proxy is magnified (screen px per

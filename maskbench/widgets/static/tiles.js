@@ -34,6 +34,13 @@ export const MAX_IN_FLIGHT = 4; // the most requests createTileClient keeps in f
 const TYPED = { uint8: Uint8Array, uint16: Uint16Array, float32: Float32Array };
 
 export const tileKey = (layer, level, row, col, version) => `${layer}/${level}/${row}/${col}/${version}`;
+/** Tiles are asked for once the view has been still this long (a wheel burst asks once, at its end), or at
+ * once where a gesture's end is known (pointer-up after a drag, a key zoom) or where waiting cannot save a
+ * request: a zoom-in at level 0 from native resolution on (NATIVE), where the view only narrows about a
+ * point in view, so any further zoom-in needs a subset of the tiles asked for (the Painter and the Viewer). */
+export const TILE_SETTLE_MS = 40;
+export const NATIVE = 1 - 1e-6; // screen px per image px counted as native resolution (a wheel lands a hair off 1)
+
 /** The cache key of a part of a tile (one per tile: the latest part received). */
 export const partKey = (layer, level, row, col, version) => tileKey(`${layer}${PART}`, level, row, col, version);
 const PART = ":part";

@@ -286,20 +286,20 @@ function render({ model, el: host }) {
       drawSeen(i);
     } else syncControls();
   };
-  const resetView = () => { view = { s: 1, tx: 0, ty: 0 }; applyView(); };
-  const setView = (v) => { probes.restart("sharp"); view = v; applyView(); };
+  const resetView = () => { view = { s: 1, tx: 0, ty: 0 }; tiles.settle(); applyView(); };
+  const setView = (v, final = false) => { probes.restart("sharp"); view = v; if (final) tiles.settle(); applyView(); };
   // + / - zoom about the centre, 0, f or R fit, 1 native resolution (one image pixel per device pixel),
   // g or P the pixel grid (R and P: the Painter's keys, so one set works in every widget)
   const onKey = (frameEl) => (e) => {
     const hi = hiZoom(), one = e.key.length === 1 ? e.key.toLowerCase() : "";
-    if (e.key === "+" || e.key === "=") setView(zoomAt(view, 2, 0.5, 0.5, hi));
-    else if (e.key === "-" || e.key === "_") setView(zoomAt(view, 0.5, 0.5, 0.5, hi));
+    if (e.key === "+" || e.key === "=") setView(zoomAt(view, 2, 0.5, 0.5, hi), true);
+    else if (e.key === "-" || e.key === "_") setView(zoomAt(view, 0.5, 0.5, 0.5, hi), true);
     else if (e.key === "0" || one === "f" || one === "r") resetView();
     else if (one === "g" || one === "p") { ui.pixelGrid.checked = !ui.pixelGrid.checked; tiles.schedule(); }
     else if (e.key === "1") {
       const c = ui.tiles[frameEl.dataset.panel];
       const [cw, ch] = [Math.round(frameEl.clientWidth * devicePixelRatio), Math.round(frameEl.clientHeight * devicePixelRatio)];
-      setView(viewAtScale(view, 1, 0.5, 0.5, c.width === cw ? cw : cw, ch, model.get("_full_size")[1], hi));
+      setView(viewAtScale(view, 1, 0.5, 0.5, c.width === cw ? cw : cw, ch, model.get("_full_size")[1], hi), true);
     } else return;
     e.preventDefault();
   };
@@ -323,7 +323,13 @@ function render({ model, el: host }) {
 
   let drag = null;
   for (const frameEl of Object.values(ui.panels)) {
-    const end = (e) => { if (drag && drag.id === e.pointerId) { drag = null; frameEl.classList.remove("mb-viewer-dragging"); } };
+    const end = (e) => {
+      if (!drag || drag.id !== e.pointerId) return;
+      drag = null;
+      frameEl.classList.remove("mb-viewer-dragging");
+      tiles.settle(); // the drag's last view is final
+      tiles.schedule();
+    };
     controls.push(
       [frameEl, "wheel", (e) => {
         e.preventDefault();

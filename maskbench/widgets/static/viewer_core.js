@@ -1,7 +1,9 @@
 // maskbench Viewer: pure helpers (the DOM wiring is viewer.js; decodeArray, unpackBits and the
 // overlay blend are in shared.js). node tests import this file: tests/js/test_viewer.mjs.
 import { blendOverlay, subscribe, zoomAbout } from "./shared.js";
-import { TILE, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, partKey, shownPart, visibleTiles } from "./tiles.js";
+import {
+  NATIVE, TILE, TILE_SETTLE_MS, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, partKey, shownPart, visibleTiles,
+} from "./tiles.js";
 
 export const MAX_ZOOM = 32;
 export const PANELS = [
@@ -237,12 +239,14 @@ const MAX_TILE_CANVASES = 192; // composed 256 x 256 tiles kept as canvases: <= 
  * the level the zoom needs (the best cached ancestor until they arrive; the proxy underneath where
  * none is cached), composed per panel by tilePixels and kept as small canvases.
  */
-export function createTileView({ model, ui, root, probes, getView, getParams }) {
+export function createTileView({ model, ui, root, probes, getView, getParams, settleMs = TILE_SETTLE_MS }) {
   let info = model.get("_tiles_info") || {};
   const cache = createTileCache();
   const client = createTileClient({ send: (msg) => model.send(msg), cache, info, rgba: ["image", "result"] }); // grey / RGB on the wire
   const canvases = new Map(); // `${panel}/${level}/${row}/${col}` -> {canvas, stamp}, least recently used first
   let frame = 0;
+  // the settle rule (tiles.js TILE_SETTLE_MS): a wheel burst asks for its last view's tiles only
+  let lastView = "", lastScale = 0, zoomIn = false, movedAt = 0, settled = false, timer = 0;
   const version = (layer) => info.layers?.[layer]?.version ?? 0;
   const keyOf = (layer, k, r, c) => `${layer}/${k}/${r}/${c}/${version(layer)}`;
   const layerTiles = (layers, k, r, c) => {
@@ -383,8 +387,21 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
     root.dataset.tilesComplete = complete ? "1" : "0";
     if (complete && shown) probes.end("sharp"); // data-sharp-ms: a view change until every panel is sharp
     for (const key of wanted.now.keys()) wanted.later.delete(key);
-    // a small first reply makes the view sharp sooner (a reply's cost grows with its bytes)
-    client.want([...(wanted.now.size ? wanted.now : wanted.later).values()]);
+    // coalesce: while the view moves, draw what is cached and ask for nothing; ask once it has been still
+    // settleMs, or at once where the gesture ended (settle()) or on a zoom-in at native resolution or past it
+    const now = performance.now(), sizes = Object.values(ui.tiles).map((c) => `${c.width}x${c.height}`).join(",");
+    const key = `${view.s},${view.tx},${view.ty},${sizes}`;
+    if (key !== lastView) { zoomIn = lastScale > 0 && view.s > lastScale; [lastView, lastScale, movedAt] = [key, view.s, now]; }
+    const levels = Object.values(ui.panels).filter((f) => f.dataset.level);
+    const native = levels.length > 0 && levels.every((f) => f.dataset.level === "0" && Number(f.dataset.scale) >= NATIVE);
+    if (settled || (zoomIn && native)) { settled = false; movedAt = -Infinity; }
+    clearTimeout(timer);
+    if (now - movedAt >= settleMs) { // a small first reply makes the view sharp sooner (a reply's cost grows with its bytes)
+      client.want([...(wanted.now.size ? wanted.now : wanted.later).values()]);
+    } else {
+      client.want([]); // nothing new for a view that is still moving (the request in flight stays)
+      timer = setTimeout(schedule, settleMs - (now - movedAt) + 1);
+    }
   }
   const schedule = () => { if (!frame) frame = requestAnimationFrame(draw); };
   // tiles came: drawn now, on screen in the next frame (not one frame later)
@@ -397,6 +414,12 @@ export function createTileView({ model, ui, root, probes, getView, getParams }) 
   resize.observe(ui.grid);
   return {
     schedule,
-    destroy() { unsubscribe(); resize.disconnect(); client.close(); if (frame) cancelAnimationFrame(frame); cache.clear(); canvases.clear(); },
+    /** The view change that follows is a gesture's end (a key zoom, a drag's release): no settle wait. */
+    settle() { settled = true; },
+    destroy() {
+      unsubscribe(); resize.disconnect(); client.close(); clearTimeout(timer);
+      if (frame) cancelAnimationFrame(frame);
+      cache.clear(); canvases.clear();
+    },
   };
 }
