@@ -179,7 +179,9 @@ def test_viewer_native_resolution_at_8192(lab) -> None:
             arg=shown,
             polling=10,
         )
-        opens.append(float(page.evaluate("() => [...document.querySelectorAll('.mb-viewer')].pop().dataset.firstPaint")) - start)
+        opens.append(
+            float(page.evaluate("() => [...document.querySelectorAll('.mb-viewer')].pop().dataset.firstPaint")) - start
+        )
         lab.wait_idle(page)
         lab.run_code(page, f"v{k + 2}.close(); del v{k + 2}")
         page.wait_for_function("n => document.querySelectorAll('.mb-viewer').length === n", arg=shown)

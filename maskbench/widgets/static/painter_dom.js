@@ -4,7 +4,7 @@
 // between painter_core.js and painter.js by maskbench/widgets/_frontend.py.
 import { el } from "./shared.js";
 import {
-  NATIVE, TILE, TILE_SETTLE_MS, bestTile, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, partKey, shownPart, tileKey,
+  NATIVE, TILE, TILE_SETTLE_MS, bestTile, cachedPart, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, partKey, shownPart, tileKey,
   toRGBA, visibleTiles,
 } from "./tiles.js";
 import { KEYS, colorize, grow, rasterPolygon, rasterStroke } from "./painter_core.js";
@@ -381,9 +381,9 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     const iv = info.layers.image.version;
     if (now - movedAt >= settleMs) {
       const urgent = shown.flatMap(([r, c]) => {
-        const p = parts.get(`${r}/${c}`), pk = partKey("image", k, r, c, iv);
+        const p = parts.get(`${r}/${c}`);
         if (!p) return [["image", k, r, c], ["labels", k, r, c]];
-        return partCovers(cache.has(pk) ? cache.get(pk) : null, p.shows) ? [["labels", k, r, c]] : [["image", k, r, c, ...p.ask], ["labels", k, r, c]];
+        return partCovers(cachedPart(cache, "image", k, r, c, iv), p.shows) ? [["labels", k, r, c]] : [["image", k, r, c, ...p.ask], ["labels", k, r, c]];
       });
       const whole = shown.filter(([r, c]) => parts.get(`${r}/${c}`)).map(([r, c]) => ["image", k, r, c]);
       const margin = pos.slice(shown.length).flatMap(([r, c]) => [["image", k, r, c], ["labels", k, r, c]]);
@@ -397,7 +397,7 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     let sharp = 0;
     for (const [r, c] of shown) { // the margin is off screen: no canvases made for it here
       const img = bestTile(cache, "image", iv, k, r, c, info.levels); // a whole tile, this level's or an ancestor
-      const pk = partKey("image", k, r, c, iv), part = img && img.level === k ? null : cache.has(pk) ? cache.get(pk) : null;
+      const part = img && img.level === k ? null : cachedPart(cache, "image", k, r, c, iv);
       if (!img && !part) continue;
       const lab = labelsAt(k, r, c, s.ops, bounds);
       plan.push([r, c, img ? img.tile : null, lab, part]);

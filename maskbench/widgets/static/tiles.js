@@ -34,6 +34,12 @@ export const MAX_IN_FLIGHT = 4; // the most requests createTileClient keeps in f
 const TYPED = { uint8: Uint8Array, uint16: Uint16Array, float32: Float32Array };
 
 export const tileKey = (layer, level, row, col, version) => `${layer}/${level}/${row}/${col}/${version}`;
+/** The cached part of tile (layer, level, row, col) at `version` (tiles.js keeps one per tile), or null. */
+export function cachedPart(cache, layer, level, row, col, version) {
+  const key = partKey(layer, level, row, col, version);
+  return cache.has(key) ? cache.get(key) : null;
+}
+
 /** Tiles are asked for once the view has been still this long (a wheel burst asks once, at its end), or at
  * once where a gesture's end is known (pointer-up after a drag, a key zoom) or where waiting cannot save a
  * request: a zoom-in at level 0 from native resolution on (NATIVE), where the view only narrows about a
@@ -243,7 +249,7 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
         const [y0, y1, x0, x1] = rect;
         if (!(rect.length === 4 && rect.every(Number.isInteger) && y0 >= 0 && y0 < y1 && y1 <= h && x0 >= 0 && x0 < x1 && x1 <= w)) continue;
         const pk = partKey(layer, level, row, col, v);
-        if (seen.has(pk) || pending.has(pk) || partCovers(cache.has(pk) ? cache.get(pk) : null, rect)) continue;
+        if (seen.has(pk) || pending.has(pk) || partCovers(cachedPart(cache, layer, level, row, col, v), rect)) continue;
         seen.add(pk);
       } else seen.add(k);
       const out = i < urgent ? first : rest;

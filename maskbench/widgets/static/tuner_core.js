@@ -36,10 +36,12 @@ export function thresholdProxy(probs, t, out = new Uint8Array(probs.length)) {
 }
 
 /** Opaque grey RGBA of a probability proxy (float32 in [0, 1] or uint8 levels). */
+// one opaque grey pixel per level, as a Uint32 view holds it (made once: the Tuner greys every tile it composes)
+const GREY = Uint32Array.from({ length: 256 }, (_, v) => packColour([v, v, v, 255]));
+
 export function greyPixels(probs) {
   const n = probs.length, out = new Uint8ClampedArray(n * 4), out32 = new Uint32Array(out.buffer);
-  const grey = new Uint32Array(256); // one opaque grey pixel per level, as a Uint32 view holds it
-  for (let v = 0; v < 256; v++) grey[v] = packColour([v, v, v, 255]);
+  const grey = GREY;
   if (probs instanceof Float32Array) {
     for (let i = 0; i < n; i++) {
       // Math.round(p * 255), clamped like a Uint8ClampedArray store (NaN -> 0); floor(x + 0.5) is

@@ -2,7 +2,7 @@
 // overlay blend are in shared.js). node tests import this file: tests/js/test_viewer.mjs.
 import { blendOverlay, subscribe, zoomAbout } from "./shared.js";
 import {
-  NATIVE, TILE, TILE_SETTLE_MS, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, partKey, shownPart, visibleTiles,
+  NATIVE, TILE, TILE_SETTLE_MS, cachedPart, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, shownPart, visibleTiles,
 } from "./tiles.js";
 
 export const MAX_ZOOM = 32;
@@ -258,13 +258,12 @@ export function createTileView({ model, ui, root, probes, getView, getParams, se
     }
     return out;
   };
-  const cachedPart = (l, k, r, c) => { const key = partKey(l, k, r, c, version(l)); return cache.has(key) ? cache.get(key) : null; };
   // the cached parts of tile (k, r, c) of every layer when they are one rectangle ({layer: part}), else null
   const layerParts = (layers, k, r, c) => {
     const out = {};
     let first = null;
     for (const l of layers) {
-      const t = cachedPart(l, k, r, c);
+      const t = cachedPart(cache, l, k, r, c, version(l));
       if (!t) return null;
       first ??= t;
       if (t.part[0] !== first.part[0] || t.part[1] !== first.part[1] || t.h !== first.h || t.w !== first.w) return null;
@@ -335,7 +334,7 @@ export function createTileView({ model, ui, root, probes, getView, getParams, se
         if (!seen.has(`${r}/${c}`)) { wanted.later.set(key, [l, k, r, c]); continue; } // the margin only once the view is sharp
         if (!part) { wanted.now.set(key, [l, k, r, c]); continue; }
         wanted.later.set(`${key}:whole`, [l, k, r, c]); // the whole tile after the part in view
-        if (partCovers(cachedPart(l, k, r, c), part.shows)) continue;
+        if (partCovers(cachedPart(cache, l, k, r, c, version(l)), part.shows)) continue;
         const had = wanted.now.get(key); // another panel's part of it: ask for both (their bounding box)
         const [y0, y1, x0, x1] = had && had.length === 8 ? [Math.min(had[4], part.ask[0]), Math.max(had[5], part.ask[1]), Math.min(had[6], part.ask[2]), Math.max(had[7], part.ask[3])] : part.ask;
         if (!had || had.length === 8) wanted.now.set(key, [l, k, r, c, y0, y1, x0, x1]);
