@@ -10,8 +10,8 @@ go to the latency log; a child process measures the kernel's memory and open tim
 from __future__ import annotations
 
 import json
-import statistics
 import math
+import statistics
 import subprocess
 import sys
 import textwrap
