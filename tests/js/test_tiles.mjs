@@ -354,6 +354,26 @@ test("tileData: a uniform tile (one pixel sent) expands byte for byte, for every
   assert.equal(T.tileData(new Uint8Array(1), { h: 2, w: 3, dtype: "uint16", channels: 1, uniform: true }), null);
 });
 
+test("tileData: a packed tile (0/1 pixels, 8 per byte, numpy.packbits order) unpacks bit for bit", () => {
+  const pack = (px) => { // numpy.packbits: the first pixel in the high bit, the last byte padded with 0
+    const out = new Uint8Array(Math.ceil(px.length / 8));
+    px.forEach((v, i) => { out[i >> 3] |= v << (7 - (i & 7)); });
+    return out;
+  };
+  for (const [h, w] of [[1, 1], [3, 5], [256, 256], [7, 256], [2, 3]]) {
+    const px = Uint8Array.from({ length: h * w }, (_, i) => ((i * 7919) >> 3) & 1);
+    const packed = pack(px), backing = new Uint8Array(packed.length + 3);
+    backing.set(packed, 3);
+    const got = T.tileData(new DataView(backing.buffer, 3, packed.length), { h, w, dtype: "uint8", channels: 1, packed: "bits" });
+    assert.ok(got instanceof Uint8Array && got.length === h * w, `${h}x${w}`);
+    assert.deepEqual(Array.from(got), Array.from(px), `${h}x${w}`);
+  }
+  // the wrong byte count, dtype or channels: refused
+  assert.equal(T.tileData(new Uint8Array(2), { h: 2, w: 3, dtype: "uint8", channels: 1, packed: "bits" }), null);
+  assert.equal(T.tileData(new Uint8Array(1), { h: 2, w: 3, dtype: "uint16", channels: 1, packed: "bits" }), null);
+  assert.equal(T.tileData(new Uint8Array(3), { h: 2, w: 3, dtype: "uint8", channels: 3, packed: "bits" }), null);
+});
+
 test("client: a uniform tile is cached expanded, flagged uniform; a full tile is not flagged", () => {
   const { sent, client, cache } = setup();
   client.want([["image", 0, 0, 0], ["labels", 0, 0, 0]]);

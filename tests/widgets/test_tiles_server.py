@@ -321,3 +321,27 @@ def test_a_tile_request_marks_the_time(widget) -> None:
     before = time.monotonic()
     ask(widget, [["image", 0, 0, 0]])
     assert before <= widget._tile_request_at <= time.monotonic()
+
+
+def test_a_tile_of_zeros_and_ones_travels_as_bits(widget) -> None:
+    """A one-channel uint8 tile holding only 0 and 1 (a bool mask's) is sent as numpy.packbits of its
+    pixels (8x fewer bytes) and rebuilt exactly; a part of odd size too; other tiles as they are."""
+    widget.labels = (widget.labels > 1).to(torch.uint8)  # 0 / 1
+    widget.labels[:5, :5] = 0
+    keys = [["labels", 0, 0, 0], ["labels", 0, 2, 4], ["labels", 0, 0, 0, 3, 6, 1, 8], ["image", 0, 0, 0]]
+    content, buffers = ask(widget, keys)
+    refs = [label_tile(widget.labels, 0, 0, 0), label_tile(widget.labels, 0, 2, 4)]
+    refs += [refs[0][3:6, 1:8], widget.pyramid.tile(0, 0, 0)]
+    for meta, data, ref in zip(content["tiles"], buffers, refs):
+        assert np.array_equal(tile_from_reply(meta, data), ref)
+    packed = [m.get("packed") for m in content["tiles"]]
+    assert packed == ["bits", "bits", "bits", None]
+    assert [len(b) for b in buffers[:3]] == [256 * 256 // 8, -(-(700 - 512) * (1100 - 1024) // 8), -(-3 * 7 // 8)]
+    assert buffers[2] == np.packbits(refs[2].reshape(-1)).tobytes()
+    widget.labels[:256, :256] = 2  # a 2: bytes as they are
+    widget.labels[0, 0] = 0
+    content, buffers = ask(widget, [["labels", 0, 0, 0]], rid=2)
+    assert "packed" not in content["tiles"][0] and len(buffers[0]) == 256 * 256
+    widget.labels[:256, :256] = 1  # one value: one pixel, not bits
+    content, buffers = ask(widget, [["labels", 0, 0, 0]], rid=3)
+    assert content["tiles"][0].get("uniform") and "packed" not in content["tiles"][0] and buffers[0] == b"\x01"

@@ -173,13 +173,25 @@ export function bestTile(cache, layer, version, k, row, col, levels) {
 
 /**
  * A reply buffer (DataView, typed array or ArrayBuffer) as an owned typed array of `dtype`, or null if
- * its size is wrong. meta.uniform: the buffer is one pixel, repeated h * w times (byte for byte).
+ * its size is wrong. meta.uniform: the buffer is one pixel, repeated h * w times (byte for byte);
+ * meta.packed === "bits": 0/1 uint8 pixels packed 8 per byte (numpy.packbits order).
  */
 export function tileData(buffer, meta) {
   const Typed = TYPED[meta.dtype];
   if (!Typed || !buffer) return null;
   const n = meta.h * meta.w * (meta.channels || 1);
   const bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  if (meta.packed === "bits") { // 0/1 pixels, 8 per byte, the first in the high bit (numpy.packbits)
+    if (meta.dtype !== "uint8" || (meta.channels || 1) !== 1 || !(n > 0) || bytes.byteLength !== Math.ceil(n / 8)) return null;
+    const out = new Uint8Array(n), whole = n >> 3;
+    for (let i = 0, o = 0; i < whole; i++, o += 8) {
+      const b = bytes[i];
+      out[o] = b >> 7; out[o + 1] = (b >> 6) & 1; out[o + 2] = (b >> 5) & 1; out[o + 3] = (b >> 4) & 1;
+      out[o + 4] = (b >> 3) & 1; out[o + 5] = (b >> 2) & 1; out[o + 6] = (b >> 1) & 1; out[o + 7] = b & 1;
+    }
+    for (let o = whole * 8; o < n; o++) out[o] = (bytes[whole] >> (7 - (o & 7))) & 1;
+    return out;
+  }
   if (meta.uniform) {
     const px = bytes.byteLength, total = n * Typed.BYTES_PER_ELEMENT;
     if (!(n > 0) || px !== (meta.channels || 1) * Typed.BYTES_PER_ELEMENT) return null;
