@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from benchmarks._case import measure, wanted
 from benchmarks._data import rand_mask, scene, size_text
 from benchmarks._timing import Row
-from maskbench.render.tiles import TILE, ImagePyramid, label_tile, level_count, tile_box, tile_grid
+from maskbench.render.pyramid import ImagePyramid
+from maskbench.render.tiles import TILE, label_tile, level_count, tile_box, tile_grid
 
 OPERATIONS = (
     "tiles: pyramid build (all levels)",

@@ -11,7 +11,8 @@ from __future__ import annotations
 from maskbench.render.colors import OKABE_ITO, colorize_labels, label_palette, overlay, parse_color
 from maskbench.render.contours import contours
 from maskbench.render.pixels import display_size, downsample_labels, downsample_rgba, image_to_rgba
-from maskbench.render.tiles import ImagePyramid, label_tile, value_tile
+from maskbench.render.pyramid import ImagePyramid
+from maskbench.render.tiles import label_tile, value_tile
 
 __all__ = [
     "ImagePyramid",

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 
 from maskbench._checks import ShapeError, check_int, check_tensor, describe
 from maskbench.render.pixels import _nearest_sample, image_to_rgba
-from maskbench.render.tiles import ImagePyramid, level_count, level_shape
+from maskbench.render.pyramid import ImagePyramid
+from maskbench.render.tiles import level_count, level_shape
 
 __all__ = [
     "FLOAT_PROXY_PIXELS",

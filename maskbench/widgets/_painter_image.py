@@ -1,6 +1,6 @@
 """The Painter's image at any size: a memory check before anything is allocated.
 
-(Its display proxy comes from the image pyramid: :func:`maskbench.render.tiles.pyramid_proxy`.)
+(Its display proxy comes from the image pyramid: :func:`maskbench.render.proxy.pyramid_proxy`.)
 
 :func:`check_memory` decides whether a Painter of a given size fits: the bytes it will hold (labels,
 the image pyramid's uint8 copy and its levels) against the memory available now (cgroup limit, then

@@ -3,7 +3,7 @@
 A mixin of :class:`maskbench.widgets.painter.Painter` on top of
 :class:`maskbench.widgets._tiles.TileServer`. Two layers:
 
-* ``"image"``: tiles of an :class:`~maskbench.render.tiles.ImagePyramid` in the image's C channels
+* ``"image"``: tiles of an :class:`~maskbench.render.pyramid.ImagePyramid` in the image's C channels
   (1, 3 or 4; the browser expands them to RGBA like ``ImagePyramid.tile``) (one uint8 ``(H, W, C)``
   copy of the image, or a reference to a numpy ``(H, W, C)`` uint8 array; coarser levels are built
   in a background thread a second after the widget opens, under a lock, so a first zoom does not wait).
@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from maskbench.render.proxy import pyramid_proxy
-from maskbench.render.tiles import ImagePyramid, label_tile
+from maskbench.render.pyramid import ImagePyramid
+from maskbench.render.tiles import label_tile
 from maskbench.widgets._tiles import TileLayer
 
 __all__ = ["PainterTiles", "FULL_PATCH_PIXELS"]
@@ -41,7 +42,7 @@ FULL_PATCH_PIXELS = 1 << 20
 class PainterTiles:
     def _init_tiles(self, image: torch.Tensor, proxy_size: tuple[int, int]) -> torch.Tensor:
         """Build the pyramid, publish the layers; returns the RGBA display proxy from the pyramid
-        (:func:`~maskbench.render.tiles.pyramid_proxy`: no full-size float copy; the levels it builds
+        (:func:`~maskbench.render.proxy.pyramid_proxy`: no full-size float copy; the levels it builds
         are the tiles of the first zoom anyway)."""
         self._pyramid = ImagePyramid(image)
         self._pyramid_lock = threading.Lock()

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import torch
 
-from maskbench.render.tiles import ImagePyramid, label_tile, value_tile
+from maskbench.render.pyramid import ImagePyramid
+from maskbench.render.tiles import label_tile, value_tile
 from maskbench.widgets._tiles import TileLayer, TileServer
 
 __all__ = ["TunerTiles"]

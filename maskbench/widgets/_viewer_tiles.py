@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from maskbench.kernels._casting import accumulation_dtype
 from maskbench.render import contours, image_to_rgba
 from maskbench.render.proxy import proxy_level
-from maskbench.render.tiles import ImagePyramid, label_tile, level_shape, tile_box, value_tile
+from maskbench.render.pyramid import ImagePyramid
+from maskbench.render.tiles import label_tile, level_shape, tile_box, value_tile
 from maskbench.widgets._memory import WidgetMemoryError
 from maskbench.widgets._viewer_core import check_result_memory, keep_of, masked
 
@@ -79,7 +80,7 @@ class ItemTiles:
 
     def proxy(self, size: tuple[int, int]) -> torch.Tensor:
         """The ``(C, dh, dw)`` display proxy from the pyramid (cheaper than averaging the full image
-        again, and no full-size float copy): level :func:`~maskbench.render.tiles.proxy_level` (the
+        again, and no full-size float copy): level :func:`~maskbench.render.proxy.proxy_level` (the
         coarsest still at least the proxy's size, as for the Painter and the Tuner), area-averaged to
         the size unless it is that size (8192^2 -> 1024^2). uint8 for a uint8 image, else float in [0, 1]."""
         size = tuple(size)

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from maskbench._checks import ArgumentError, ArgumentTypeError, CastError, DTypeError, MaskbenchError, ShapeError
 from maskbench.render import image_to_rgba
+from maskbench.render.pyramid import ImagePyramid
 from maskbench.render.tiles import (
     TILE,
-    ImagePyramid,
     label_dtype,
     label_tile,
     level_count,
@@ -133,7 +133,7 @@ def test_pyramid_tiles_stitch_to_the_reference_levels(shape, channels) -> None:
 @pytest.mark.parametrize("shape", [(301, 203, 3), (256, 96, 1), (130, 7, 4)])
 def test_half_on_threads_equals_the_reference(monkeypatch, threads, shape) -> None:
     """The row ranges shared out among threads (forced on small images here) give the reference's pixels."""
-    import maskbench.render.tiles as tiles
+    import maskbench.render.pyramid as tiles
 
     monkeypatch.setattr(tiles, "_THREADED_PIXELS", 0)
     monkeypatch.setattr(tiles, "_BAND", 8)
@@ -295,7 +295,7 @@ def test_tiles_of_device_inputs_come_back_on_the_cpu(device) -> None:
 
 def test_pyramid_proxy_is_the_area_mean_within_rounding() -> None:
     from maskbench.render.proxy import proxy_level, pyramid_proxy, rgba_proxy
-    from maskbench.render.tiles import ImagePyramid
+    from maskbench.render.pyramid import ImagePyramid
 
     assert [proxy_level((8192, 8192), (s, s)) for s in (1024, 1025, 4096, 8192, 9000)] == [3, 2, 1, 0, 0]
     g = torch.Generator().manual_seed(0)

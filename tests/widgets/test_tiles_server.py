@@ -11,7 +11,8 @@ import pytest
 import torch
 import traitlets
 
-from maskbench.render.tiles import ImagePyramid, label_tile, level_count, tile_grid, value_tile
+from maskbench.render.pyramid import ImagePyramid
+from maskbench.render.tiles import label_tile, level_count, tile_grid, value_tile
 from maskbench.widgets._common import GuardedState, StatusText
 from maskbench.widgets._tiles import MAX_TILE_KEYS, TILE_REPLY_BYTES, TileLayer, TileServer, tile_from_reply
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import maskbench
-from maskbench.render.tiles import ImagePyramid, level_count, tile_box, tile_grid
+from maskbench.render.pyramid import ImagePyramid
+from maskbench.render.tiles import level_count, tile_box, tile_grid
 from maskbench.widgets import ThresholdTuner
 from maskbench.widgets._tiles import tile_from_reply
 

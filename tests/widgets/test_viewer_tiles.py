@@ -128,7 +128,7 @@ def test_mean_fill_is_the_kernels_mean_without_a_full_size_copy(monkeypatch) -> 
 def test_a_big_items_proxy_comes_from_its_pyramid(monkeypatch, shape, smooth) -> None:
     """Above BAND_PIXELS the display proxy comes from the pyramid: its level when one has the proxy's
     size (2x2 means of 2x2 means: within 1 of the one-pass area average, even on noise), else the
-    coarsest level at least as big, area-averaged (render.tiles.proxy_level, the rule of every widget:
+    coarsest level at least as big, area-averaged (render.proxy.proxy_level, the rule of every widget:
     within 2 on a smooth image; a level twice as big was within 1 but costs up to 4x the float work)."""
     import maskbench.widgets.viewer as viewer_module
     from maskbench.render.proxy import rgba_proxy
