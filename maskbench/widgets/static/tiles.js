@@ -174,9 +174,10 @@ export function bestTile(cache, layer, version, k, row, col, levels) {
 /**
  * A reply buffer (DataView, typed array or ArrayBuffer) as an owned typed array of `dtype`, or null if
  * its size is wrong. meta.uniform: the buffer is one pixel, repeated h * w times (byte for byte);
- * meta.packed === "bits": 0/1 uint8 pixels packed 8 per byte (numpy.packbits order).
+ * meta.packed === "bits": 0/1 uint8 pixels packed 8 per byte (numpy.packbits order). view: a uint8 tile may come
+ * back as a view of the reply's buffer (for a caller that converts it at once and keeps only the result).
  */
-export function tileData(buffer, meta) {
+export function tileData(buffer, meta, { view = false } = {}) {
   const Typed = TYPED[meta.dtype];
   if (!Typed || !buffer) return null;
   const n = meta.h * meta.w * (meta.channels || 1);
@@ -201,6 +202,7 @@ export function tileData(buffer, meta) {
     return new Typed(out.buffer, 0, n);
   }
   if (bytes.byteLength !== n * Typed.BYTES_PER_ELEMENT) return null;
+  if (view && Typed === Uint8Array) return bytes; // read once by the caller (converted, not cached): no copy
   // a view of a bigger buffer (or at an unaligned offset) is copied: the cache's byte count stays true
   const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
   return new Typed(owned.buffer, 0, n);
@@ -309,9 +311,10 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
       for (let i = 0; i < tiles.length && i < buffers.length; i++) {
         const t = tiles[i];
         if (t.version !== version(t.layer)) { stats.stale++; continue; } // the layer moved on meanwhile
-        let data = tileData(buffers[i], t), channels = t.channels;
+        const convert = toRgba.has(t.layer) && t.dtype === "uint8" && (t.channels === 1 || t.channels === 3);
+        let data = tileData(buffers[i], t, { view: convert }), channels = t.channels;
         if (!data) continue;
-        if (toRgba.has(t.layer) && t.dtype === "uint8" && (channels === 1 || channels === 3)) {
+        if (convert) { // into a new RGBA array straight from the reply's bytes
           const px = new Uint8Array(4 * t.h * t.w);
           toRGBA(px, data, channels);
           [data, channels] = [px, 4];

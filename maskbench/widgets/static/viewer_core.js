@@ -232,6 +232,7 @@ export function tileRect(g, level, row, col, h, w, tile = 256) {
 
 // ---- the tile view (DOM: canvases; node-tested with the fake DOM in tests/js/test_viewer_tiles.mjs) ----
 
+const SPARE_CANVASES = 32;
 const MAX_TILE_CANVASES = 192; // composed 256 x 256 tiles kept as canvases: <= 48 MiB (raw tiles: the tile cache's bound)
 
 /**
@@ -274,6 +275,7 @@ export function createTileView({ model, ui, root, probes, getView, getParams, se
   // one ImageData per tile size, reused (putImageData copies it): a zoom's tile canvases allocate no
   // 256 KiB buffers, and the garbage collector has less to do while the view should turn sharp
   const scratch = new Map();
+  const spare = []; // canvases of evicted tiles: a new tile takes one (creating a canvas and its context costs more)
   function scratchImage(w, h) {
     const key = `${w}x${h}`;
     let img = scratch.get(key);
@@ -287,10 +289,14 @@ export function createTileView({ model, ui, root, probes, getView, getParams, se
   }
   function tileCanvas(panel, k, r, c, tiles, stamp, p, tag = "") { // tag: ":part" for a part's canvas
     const key = `${panel}/${k}/${r}/${c}${tag}`;
-    const e = canvases.get(key) || { canvas: document.createElement("canvas"), stamp: null };
+    const e = canvases.get(key) || { canvas: spare.pop() || document.createElement("canvas"), stamp: null };
     canvases.delete(key);
     canvases.set(key, e);
-    while (canvases.size > MAX_TILE_CANVASES) canvases.delete(canvases.keys().next().value);
+    while (canvases.size > MAX_TILE_CANVASES) { // the least recently used goes; its canvas (and 2D context) is reused
+      const old = canvases.keys().next().value;
+      if (spare.length < SPARE_CANVASES) spare.push(canvases.get(old).canvas);
+      canvases.delete(old);
+    }
     if (e.stamp !== stamp) {
       const { h, w } = Object.values(tiles)[0];
       const img = scratchImage(w, h);
@@ -418,7 +424,7 @@ export function createTileView({ model, ui, root, probes, getView, getParams, se
     destroy() {
       unsubscribe(); resize.disconnect(); client.close(); clearTimeout(timer);
       if (frame) cancelAnimationFrame(frame);
-      cache.clear(); canvases.clear();
+      cache.clear(); canvases.clear(); spare.length = 0;
     },
   };
 }
