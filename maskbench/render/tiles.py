@@ -29,6 +29,8 @@ label tiles declares), :meth:`ImagePyramid.level` (a whole level; a widget's dis
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -74,7 +76,12 @@ def level_count(shape_hw) -> int:
     >>> level_count((256, 256)), level_count((257, 100)), level_count((8192, 8192)), level_count((1, 1))
     (1, 2, 6, 1)
     """
-    h, w = _shape(shape_hw)
+    return _count(*_shape(shape_hw))
+
+
+@functools.lru_cache(maxsize=64)
+def _count(h: int, w: int) -> int:
+    """level_count of a validated shape (kept: a tile request looks it up once per key)."""
     n = 1
     while max(_level_shape(h, w, n - 1)) > TILE:
         n += 1
@@ -82,7 +89,7 @@ def level_count(shape_hw) -> int:
 
 
 def _check_level(h: int, w: int, level) -> int:
-    return check_int(level, "level", min_value=0, max_value=level_count((h, w)) - 1)
+    return check_int(level, "level", min_value=0, max_value=_count(h, w) - 1)
 
 
 def level_shape(shape_hw, level: int) -> tuple[int, int]:
