@@ -15,9 +15,9 @@ minimum and maximum (no edge can move them: there is none below bin 0 or above b
 out of that re-check: saturated images do not pay for it.
 
 Where each block holds one image and bins fit in bytes, batches of up to ``_KEEP_BYTES`` pixels
-keep every ``trunc(g)`` as a byte: ``bincount`` (one thread in torch) then counts the images on
-torch's threads at the end, and the re-check reads each suspect's counted bin back instead of
-computing ``g`` again, so there ``g`` is one fused multiply-add (one rounding: inside the bound).
+keep every ``trunc(g)`` as a byte: ``bincount`` (one thread in torch) counts the images on threads,
+and the re-check reads each suspect's counted bin back instead of computing ``g`` again (so there
+``g`` may be one fused multiply-add: one rounding, inside the bound).
 
 Large images have their range taken just before their blocks are counted (the image is then
 still in cache for the counting pass); small ones in one vectorised pass. An image holding NaN
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from maskbench.kernels._binning import _INF, Grid, _row_aminmax, _scratch, _view, blocks, numpy_bin
@@ -37,6 +38,7 @@ from maskbench.kernels._threads import run_shares, shares
 _CHUNK = 8  # pixels to re-check are looked for per chunk of this many pixels
 _MAX_DELTA = 0.05  # a wider re-check window (huge |lo| / span) goes to exact_counts
 _KEEP_BYTES = 1 << 26  # images of up to this many pixels in all keep their bins for counting on threads
+_NUMPY_PIXELS = 1 << 22  # kept images up to this size go through numpy on threads, whole images per thread
 
 
 def _unit(work: torch.dtype) -> float:
@@ -89,11 +91,13 @@ def _group_scalars(lo: torch.Tensor, hi: torch.Tensor, bins: int, work: torch.dt
 class FastPass:
     """The counting pass over ``(N, P)`` CPU images: ``ok``, ``lo``, ``hi``, and ``finish(grid)`` for the counts.
 
-    One thread issues the ops (each runs on torch's intra-op threads). Sharing the blocks out
-    among Python threads was measured slower here (2 cores): keeping every op under torch's grain
-    size, so that no thread opens a parallel region, takes 4x the op calls, and the threads then
-    wait on the GIL. ``bincount`` has no parallel CPU kernel: kept bytes are counted per image on
-    ``_threads`` (16x512^2 Otsu: ~15% less time here).
+    One thread issues the ops (each runs on torch's intra-op threads), except for kept batches of
+    images up to ``_NUMPY_PIXELS`` (``_count_on_threads``): there whole images are shared out among
+    ``_threads`` and each runs numpy's single-threaded loops (they release the GIL; no parallel
+    region per op, which on 2 cores costs more than these cache-sized ops), then its ``bincount``
+    (one thread in torch). 16x512^2 Otsu, interleaved with the torch pass here: 21-24 against
+    24-32 ms. Sharing blocks among threads with torch ops was measured slower: keeping every op
+    under torch's grain size takes 4x the op calls, and the threads then wait on the GIL.
     """
 
     def __init__(self, flat: torch.Tensor, bins: int, work: torch.dtype) -> None:
@@ -162,6 +166,9 @@ class FastPass:
         small_bins = self.fused and bins <= 256
         kept = torch.empty(n, p, dtype=torch.uint8) if small_bins and n * p <= _KEEP_BYTES and shares(n) > 1 else None
         u_buf = _scratch(parts, torch.uint8, dev) if small_bins and kept is None else None
+        if kept is not None and flat.dtype == work and p <= _NUMPY_PIXELS:
+            self._count_on_threads(groups, kept)
+            return
         views: dict[tuple[int, int], tuple] = {}  # scratch views per block shape (op calls cost here)
         lowest = self.lowest.unbind(0)
         width = self.lowest.shape[1]
@@ -221,6 +228,54 @@ class FastPass:
         if singles:
             at, c = zip(*singles)
             self.counts.view(-1, bins).index_add_(0, torch.tensor(at, device=dev), torch.stack(c))
+
+    def _count_on_threads(self, groups: list[range], kept: torch.Tensor) -> None:
+        """The kept-bytes pass with numpy, whole images per thread (torch's per-op thread hand-offs cost
+        more than these cache-sized ops): range, ``g`` (two roundings), clamp, bins, ``frac(g)`` and the
+        per-column minima of each block, then each image's ``bincount``."""
+        flat, bins, parts = self.flat.numpy(), self.bins, self.parts
+        dt = flat.dtype.type
+        kept_np, lowest = kept.numpy(), self.lowest.numpy()
+        images = [(parts[grp[0]][0], list(grp)) for grp in groups]
+        failed = []
+
+        def run(i0: int, i1: int) -> list:
+            g = np.empty(flat.shape[1], flat.dtype)
+            t = np.empty_like(g)
+            out = []
+            for r, blocks_of in images[i0:i1]:
+                img = flat[r]
+                lo, hi = img.min(), img.max()
+                with np.errstate(over="ignore", invalid="ignore"):  # inf / NaN spans: _row_scalars says no
+                    span = hi - lo  # rounded in the image's dtype, as numpy's histogram
+                scalars = _row_scalars(float(lo), float(hi), float(span), bins, self.work)
+                if scalars is None or failed:
+                    failed.append(r)
+                    return out
+                a, b, delta = scalars
+                self.ranges[r], self.a[r], self.b[r] = (float(lo), float(hi)), a, b
+                self.twice[r] = window = 2 * (1 + 2**-20) * delta
+                np.multiply(img, dt(a), out=g)
+                np.add(g, dt(b), out=g)
+                np.clip(g, dt(window), dt(bins - 0.5), out=g)
+                np.copyto(kept_np[r], g, casting="unsafe")  # trunc(g): g > 0
+                np.subtract(g, np.trunc(g, out=t), out=g)
+                for k in blocks_of:
+                    _, _, c0, c1 = parts[k]
+                    self.window[k] = window
+                    w = (c1 - c0) // _CHUNK
+                    np.minimum.reduce(g[c0 : c0 + w * _CHUNK].reshape(_CHUNK, w), axis=0, out=lowest[k, :w])
+                out.append((r, torch.bincount(kept[r], minlength=bins)))
+            return out
+
+        k = shares(len(images))
+        done = [c for share in run_shares(run, [len(images) * i // k for i in range(k + 1)]) for c in share]
+        if failed:
+            self.ok = False
+            return
+        self.kept = kept
+        at, c = zip(*done)
+        self.counts.view(-1, bins).index_copy_(0, torch.tensor(at), torch.stack(c))
 
     def finish(self, grid: Grid) -> torch.Tensor:
         """``(N, bins)`` counts: the pixels of the flagged columns re-checked as numpy does, and moved."""

@@ -73,11 +73,13 @@ def test_many_small_and_one_large_image_equal_numpy(monkeypatch):
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_bins_kept_and_counted_on_threads_equal_numpy(monkeypatch, threads):
     """One image per block: the bytes of every image are kept and counted on threads (their bins
-    read back by the re-check), or counted block by block (1 thread, or past _KEEP_BYTES)."""
+    read back by the re-check; the pass in numpy with whole images per thread, or in torch), or
+    counted block by block (1 thread, or past _KEEP_BYTES)."""
     monkeypatch.setattr(_binning, "_BLOCK", 500)
     monkeypatch.setattr(_fast_binning, "shares", lambda n: min(threads, n))
-    for keep in (1 << 26, 0):
+    for keep, numpy_pixels in ((1 << 26, 1 << 22), (1 << 26, 0), (0, 1 << 22)):  # numpy on threads, torch, inline
         monkeypatch.setattr(_fast_binning, "_KEEP_BYTES", keep)
+        monkeypatch.setattr(_fast_binning, "_NUMPY_PIXELS", numpy_pixels)
         for name, a in images((5, 31, 47), seed=threads).items():
             for bins in (256, 100):
                 np.testing.assert_array_equal(
