@@ -17,7 +17,9 @@ out of that re-check: saturated images do not pay for it.
 Where each block holds one image and bins fit in bytes, batches of up to ``_KEEP_BYTES`` pixels
 keep every ``trunc(g)`` as a byte: ``bincount`` (one thread in torch) counts the images on threads,
 and the re-check reads each suspect's counted bin back instead of computing ``g`` again (so there
-``g`` may be one fused multiply-add: one rounding, inside the bound).
+``g`` may be one fused multiply-add: one rounding, inside the bound). Images up to ``_NUMPY_PIXELS``
+of such batches go through numpy, whole images per thread, which also lists the pixels with
+``frac(g) < 2 delta`` exactly (no per-column minima: ~8x fewer pixels to re-check).
 
 Large images have their range taken just before their blocks are counted (the image is then
 still in cache for the counting pass); small ones in one vectorised pass. An image holding NaN
@@ -108,6 +110,7 @@ class FastPass:
         self.fused = parts[0][1] - parts[0][0] == 1  # one image per block: take each range when it comes
         self.ok = True
         self.kept: torch.Tensor | None = None  # (N, P) bins of every pixel, where kept for counting on threads
+        self.hits: torch.Tensor | None = None  # flat indices of the pixels to re-check, where found exactly
         # per image (fused: filled as each image's blocks come): range, a and b (float64; rounded to
         # `work` where used), 2 delta rounded up
         self.ranges, self.a, self.b, self.twice = [(0.0, 0.0)] * n, [0.0] * n, [0.0] * n, [0.0] * n
@@ -232,16 +235,19 @@ class FastPass:
     def _count_on_threads(self, groups: list[range], kept: torch.Tensor) -> None:
         """The kept-bytes pass with numpy, whole images per thread (torch's per-op thread hand-offs cost
         more than these cache-sized ops): range, ``g`` (two roundings), clamp, bins, ``frac(g)`` and the
-        per-column minima of each block, then each image's ``bincount``."""
+        pixels with ``frac(g) < 2 delta`` (``self.hits``: finish re-checks those), then each image's
+        ``bincount``."""
         flat, bins, parts = self.flat.numpy(), self.bins, self.parts
         dt = flat.dtype.type
-        kept_np, lowest = kept.numpy(), self.lowest.numpy()
+        kept_np = kept.numpy()
         images = [(parts[grp[0]][0], list(grp)) for grp in groups]
         failed = []
+        hits = [np.empty(0, np.int64)] * len(self.ranges)
 
         def run(i0: int, i1: int) -> list:
             g = np.empty(flat.shape[1], flat.dtype)
             t = np.empty_like(g)
+            near = np.empty(g.shape, bool)
             out = []
             for r, blocks_of in images[i0:i1]:
                 img = flat[r]
@@ -259,12 +265,11 @@ class FastPass:
                 np.add(g, dt(b), out=g)
                 np.clip(g, dt(window), dt(bins - 0.5), out=g)
                 np.copyto(kept_np[r], g, casting="unsafe")  # trunc(g): g > 0
-                np.subtract(g, np.trunc(g, out=t), out=g)
+                np.subtract(g, np.trunc(g, out=t), out=g)  # frac(g)
                 for k in blocks_of:
-                    _, _, c0, c1 = parts[k]
                     self.window[k] = window
-                    w = (c1 - c0) // _CHUNK
-                    np.minimum.reduce(g[c0 : c0 + w * _CHUNK].reshape(_CHUNK, w), axis=0, out=lowest[k, :w])
+                # the pixels to re-check, exactly (no per-column minima: ~8x fewer than _suspects finds)
+                hits[r] = np.flatnonzero(np.less(g, dt(window), out=near)) + r * flat.shape[1]
                 out.append((r, torch.bincount(kept[r], minlength=bins)))
             return out
 
@@ -273,7 +278,7 @@ class FastPass:
         if failed:
             self.ok = False
             return
-        self.kept = kept
+        self.kept, self.hits = kept, torch.from_numpy(np.concatenate(hits))
         at, c = zip(*done)
         self.counts.view(-1, bins).index_copy_(0, torch.tensor(at), torch.stack(c))
 
@@ -282,7 +287,7 @@ class FastPass:
         flat, bins, work = self.flat, self.bins, self.work
         p = flat.shape[1]
         floor = torch.tensor(self.window, dtype=work, device=flat.device)
-        blk, at = _suspects(self.parts, p, self.lowest, floor)
+        blk, at = (None, self.hits) if self.hits is not None else _suspects(self.parts, p, self.lowest, floor)
         counts = self.counts
         if at.numel():
             rows = at // p
