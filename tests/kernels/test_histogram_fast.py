@@ -77,7 +77,7 @@ def test_bins_kept_and_counted_on_threads_equal_numpy(monkeypatch, threads):
     counted block by block (1 thread, or past _KEEP_BYTES)."""
     monkeypatch.setattr(_binning, "_BLOCK", 500)
     monkeypatch.setattr(_fast_binning, "shares", lambda n: min(threads, n))
-    for keep, numpy_pixels in ((1 << 26, 1 << 22), (1 << 26, 0), (0, 1 << 22)):  # numpy on threads, torch, inline
+    for keep, numpy_pixels in ((1 << 26, 1 << 20), (1 << 26, 0), (0, 1 << 20)):  # numpy on threads, torch, inline
         monkeypatch.setattr(_fast_binning, "_KEEP_BYTES", keep)
         monkeypatch.setattr(_fast_binning, "_NUMPY_PIXELS", numpy_pixels)
         for name, a in images((5, 31, 47), seed=threads).items():
