@@ -285,7 +285,8 @@ class FastPass:
         self.counts.view(-1, bins).index_copy_(0, torch.tensor(at), torch.stack(c))
 
     def finish(self, grid: Grid) -> torch.Tensor:
-        """``(N, bins)`` counts: the pixels of the flagged columns re-checked as numpy does, and moved."""
+        """``(N, bins)`` counts: the pixels to re-check (``hits``, or the flagged columns) re-checked as numpy
+        does, and moved."""
         flat, bins, work = self.flat, self.bins, self.work
         p = flat.shape[1]
         floor = torch.tensor(self.window, dtype=work, device=flat.device)

@@ -159,3 +159,19 @@ def test_fast_bound_exceeds_the_rounding_it_covers():
     u = 2.0**-24
     assert (d > u * 256 * (6 * torch.maximum(lo.abs(), hi.abs()) / (hi - lo) + 4)).all()
     assert d[1] > 100 * d[0]
+
+
+def test_grad_and_strided_inputs_through_the_threaded_pass(monkeypatch):
+    """The numpy pass reads the pixels as numpy: an input that requires grad, or a strided view, is
+    counted as a plain copy would be (and left untouched)."""
+    monkeypatch.setattr(_fast_binning, "shares", lambda n: min(2, n))
+    monkeypatch.setattr(_binning, "_BLOCK", 700)  # one image per block (in pieces): the kept, threaded pass
+    g = np.random.default_rng(7)
+    base = torch.from_numpy(g.random((6, 40, 90), dtype=np.float32))
+    for x in (base.clone().requires_grad_(), base[:, :, ::3], base.transpose(1, 2)):
+        run = _fast_binning.fast_pass(x.detach().reshape(6, -1), 256, torch.float32)
+        assert run is not None and run.hits is not None  # the numpy pass ran
+        before = x.detach().clone()
+        want = [skf.threshold_otsu(img) for img in x.detach().numpy()]
+        assert mb.threshold_otsu(x).tolist() == want
+        assert torch.equal(x.detach(), before)
