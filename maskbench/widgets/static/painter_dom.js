@@ -4,7 +4,7 @@
 // between painter_core.js and painter.js by maskbench/widgets/_frontend.py.
 import { el } from "./shared.js";
 import {
-  NATIVE, TILE, TILE_SETTLE_MS, bestTile, cachedPart, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, partKey, shownPart, tileKey,
+  NATIVE, TILE, TILE_SETTLE_MS, bestTile, cachedPart, createScratchImages, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, partKey, shownPart, tileKey,
   toRGBA, visibleTiles,
 } from "./tiles.js";
 import { KEYS, colorize, grow, rasterPolygon, rasterStroke } from "./painter_core.js";
@@ -268,19 +268,7 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
   let info = {}, palette = new Uint8Array(8), gen = 1, latest = -1, lastView = "", lastScale = 0, zoomIn = false, movedAt = 0, timer = 0, settled = false;
   const t = { cache, client, edits, grid: false, state: { level: -1, zoom: 0, sharp: false, drawn: 0 } };
   const labelsVersion = () => Math.max(info.layers?.labels?.version ?? -1, latest);
-  // one ImageData per tile size, reused: a zoom's 16-32 new tile canvases allocate no 256 KiB buffers
-  // for the garbage collector (it ran for ~100 ms around a zoom to native resolution at 8192^2)
-  const scratch = new Map();
-  function scratchImage(w, h) {
-    const key = `${w}x${h}`;
-    let img = scratch.get(key);
-    if (!img) {
-      if (scratch.size >= 8) scratch.delete(scratch.keys().next().value); // edge tiles: a few sizes at most
-      img = new ImageData(w, h);
-    }
-    scratch.delete(key); scratch.set(key, img); // most recently used last
-    return img;
-  }
+  const scratchImage = createScratchImages(); // one ImageData per tile size, reused
 
   // one canvas per tile, made once (label canvases again after a palette change or a repainted copy);
   // a uniform tile (one colour, e.g. an empty label tile) gets a 1 x 1 canvas, drawn stretched

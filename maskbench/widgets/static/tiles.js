@@ -34,6 +34,27 @@ export const MAX_IN_FLIGHT = 4; // the most requests createTileClient keeps in f
 const TYPED = { uint8: Uint8Array, uint16: Uint16Array, float32: Float32Array };
 
 export const tileKey = (layer, level, row, col, version) => `${layer}/${level}/${row}/${col}/${version}`;
+/**
+ * One ImageData per tile size, reused (putImageData copies it): a zoom's tile canvases allocate no
+ * 256 KiB buffers for the garbage collector (it ran for ~100 ms around a zoom to native resolution at
+ * 8192^2). Returns get(w, h); parts and edge tiles make a few sizes, the least recently used of more
+ * than 8 goes. Callers write every pixel before drawing it.
+ */
+export function createScratchImages() {
+  const scratch = new Map();
+  return (w, h) => {
+    const key = `${w}x${h}`;
+    let img = scratch.get(key);
+    if (!img) {
+      if (scratch.size >= 8) scratch.delete(scratch.keys().next().value);
+      img = new ImageData(w, h);
+    }
+    scratch.delete(key);
+    scratch.set(key, img); // most recently used last
+    return img;
+  };
+}
+
 /** The cached part of tile (layer, level, row, col) at `version` (tiles.js keeps one per tile), or null. */
 export function cachedPart(cache, layer, level, row, col, version) {
   const key = partKey(layer, level, row, col, version);

@@ -2,7 +2,7 @@
 // overlay blend are in shared.js). node tests import this file: tests/js/test_viewer.mjs.
 import { blendOverlay, subscribe, zoomAbout } from "./shared.js";
 import {
-  NATIVE, TILE, TILE_SETTLE_MS, cachedPart, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, shownPart, visibleTiles,
+  NATIVE, TILE, TILE_SETTLE_MS, cachedPart, createScratchImages, createTileCache, createTileClient, drawPixelGrid, levelFor, partCovers, shownPart, visibleTiles,
 } from "./tiles.js";
 
 export const MAX_ZOOM = 32;
@@ -272,21 +272,8 @@ export function createTileView({ model, ui, root, probes, getView, getParams, se
     }
     return out;
   };
-  // one ImageData per tile size, reused (putImageData copies it): a zoom's tile canvases allocate no
-  // 256 KiB buffers, and the garbage collector has less to do while the view should turn sharp
-  const scratch = new Map();
+  const scratchImage = createScratchImages(); // one ImageData per tile size, reused
   const spare = []; // canvases of evicted tiles: a new tile takes one (creating a canvas and its context costs more)
-  function scratchImage(w, h) {
-    const key = `${w}x${h}`;
-    let img = scratch.get(key);
-    if (!img) {
-      if (scratch.size >= 8) scratch.delete(scratch.keys().next().value); // parts and edge tiles: a few sizes
-      img = new ImageData(w, h);
-    }
-    scratch.delete(key);
-    scratch.set(key, img); // most recently used last
-    return img;
-  }
   function tileCanvas(panel, k, r, c, tiles, stamp, p, tag = "") { // tag: ":part" for a part's canvas
     const key = `${panel}/${k}/${r}/${c}${tag}`;
     const e = canvases.get(key) || { canvas: spare.pop() || document.createElement("canvas"), stamp: null };
