@@ -297,9 +297,8 @@ function render({ model, el: host }) {
     else if (e.key === "0" || one === "f" || one === "r") resetView();
     else if (one === "g" || one === "p") { ui.pixelGrid.checked = !ui.pixelGrid.checked; tiles.schedule(); }
     else if (e.key === "1") {
-      const c = ui.tiles[frameEl.dataset.panel];
       const [cw, ch] = [Math.round(frameEl.clientWidth * devicePixelRatio), Math.round(frameEl.clientHeight * devicePixelRatio)];
-      setView(viewAtScale(view, 1, 0.5, 0.5, c.width === cw ? cw : cw, ch, model.get("_full_size")[1], hi), true);
+      setView(viewAtScale(view, 1, 0.5, 0.5, cw, ch, model.get("_full_size")[1], hi), true);
     } else return;
     e.preventDefault();
   };
