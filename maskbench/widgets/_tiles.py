@@ -40,6 +40,7 @@ import traitlets
 from maskbench._checks import MaskbenchError, check_int, short_repr
 from maskbench.render.tiles import TILE, level_count, tile_box, tile_grid
 from maskbench.widgets._common import warn_browser
+from maskbench.widgets._transport import pack_bits, unpack_bits
 
 __all__ = ["TileLayer", "TileServer", "MAX_TILE_KEYS", "TILE_REPLY_BYTES", "tile_from_reply"]
 
@@ -216,7 +217,7 @@ class TileServer(traitlets.HasTraits):
             if _uniform(pixels):  # one pixel travels (an empty label tile, a slide's background)
                 meta["uniform"], pixels = True, pixels[:1]
             elif layer.dtype == "uint8" and layer.channels == 1 and pixels.max() <= 1:  # a bool mask's
-                meta["packed"], pixels = "bits", np.packbits(pixels.reshape(-1))
+                meta["packed"], pixels = "bits", pack_bits(pixels)
             tiles.append(meta)
             data.append(memoryview(np.ascontiguousarray(pixels).reshape(-1).view(np.uint8)))
             total += pixels.nbytes
@@ -230,7 +231,7 @@ def tile_from_reply(meta: dict, buffer) -> np.ndarray:
     channels = int(meta["channels"])
     shape = (meta["h"], meta["w"]) + ((channels,) if channels > 1 else ())
     if meta.get("packed") == "bits":
-        return np.unpackbits(np.frombuffer(bytes(buffer), np.uint8), count=meta["h"] * meta["w"]).reshape(shape)
+        return unpack_bits(np.frombuffer(bytes(buffer), np.uint8), (meta["h"], meta["w"])).astype(np.uint8)
     pixels = np.frombuffer(bytes(buffer), dtype=meta["dtype"]).reshape(-1, channels)
     if meta.get("uniform"):
         pixels = np.repeat(pixels, meta["h"] * meta["w"], axis=0)

@@ -28,7 +28,13 @@ export function decodeArray(value) {
 
 /** numpy.packbits layout (row-major, most significant bit first) -> 0 / 1 per item. */
 export function unpackBits(packed, n, out = new Uint8Array(n)) {
-  for (let i = 0; i < n; i++) out[i] = (packed[i >> 3] >> (7 - (i & 7))) & 1;
+  const whole = n >> 3;
+  for (let i = 0, o = 0; i < whole; i++, o += 8) { // a byte at a time: 8 pixels
+    const b = packed[i];
+    out[o] = b >> 7; out[o + 1] = (b >> 6) & 1; out[o + 2] = (b >> 5) & 1; out[o + 3] = (b >> 4) & 1;
+    out[o + 4] = (b >> 3) & 1; out[o + 5] = (b >> 2) & 1; out[o + 6] = (b >> 1) & 1; out[o + 7] = b & 1;
+  }
+  for (let o = whole * 8; o < n; o++) out[o] = (packed[whole] >> (7 - (o & 7))) & 1;
   return out;
 }
 

@@ -23,7 +23,7 @@
 // cached under partKey (one per tile) until the whole tile comes; partCovers tells whether it holds a
 // rectangle, shownPart which rectangle of a tile a view shows (PART_MAX, PART_PAD).
 
-import { LITTLE_ENDIAN } from "./shared.js";
+import { LITTLE_ENDIAN, unpackBits } from "./shared.js";
 
 export const TILE = 256;
 export const MAX_TILE_KEYS = 64; // widgets/_tiles.py MAX_TILE_KEYS
@@ -205,14 +205,7 @@ export function tileData(buffer, meta, { view = false } = {}) {
   const bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   if (meta.packed === "bits") { // 0/1 pixels, 8 per byte, the first in the high bit (numpy.packbits)
     if (meta.dtype !== "uint8" || (meta.channels || 1) !== 1 || !(n > 0) || bytes.byteLength !== Math.ceil(n / 8)) return null;
-    const out = new Uint8Array(n), whole = n >> 3;
-    for (let i = 0, o = 0; i < whole; i++, o += 8) {
-      const b = bytes[i];
-      out[o] = b >> 7; out[o + 1] = (b >> 6) & 1; out[o + 2] = (b >> 5) & 1; out[o + 3] = (b >> 4) & 1;
-      out[o + 4] = (b >> 3) & 1; out[o + 5] = (b >> 2) & 1; out[o + 6] = (b >> 1) & 1; out[o + 7] = b & 1;
-    }
-    for (let o = whole * 8; o < n; o++) out[o] = (bytes[whole] >> (7 - (o & 7))) & 1;
-    return out;
+    return unpackBits(bytes, n);
   }
   if (meta.uniform) {
     const px = bytes.byteLength, total = n * Typed.BYTES_PER_ELEMENT;
