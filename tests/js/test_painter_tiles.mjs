@@ -340,10 +340,12 @@ test("image tiles of 1, 3 or 4 channels become opaque RGBA (4 kept as sent)", ()
     const n = 257, px = Uint8Array.from({ length: n * channels }, (_, i) => (i * 97 + 13) & 255);
     const want = [];
     for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) want.push(c === 3 ? (channels === 4 ? px[4 * i + 3] : 255) : px[i * channels + (channels === 1 ? 0 : c)]);
-    for (const offset of [0, 1]) {
+    for (const offset of [0, 1]) for (const from of [0, 1]) { // from 1: the source at an odd offset (RGB: byte reads)
       const rgba = new Uint8ClampedArray(new ArrayBuffer(4 * n + 4), offset, 4 * n);
-      T.toRGBA(rgba, px, channels);
-      assert.deepEqual(Array.from(rgba), want, `channels ${channels}, offset ${offset}`);
+      const src = from ? new Uint8Array(new ArrayBuffer(px.length + 1), 1).fill(0) : px;
+      if (from) src.set(px);
+      T.toRGBA(rgba, src, channels);
+      assert.deepEqual(Array.from(rgba), want, `channels ${channels}, offset ${offset}, source offset ${from}`);
     }
     const one = new Uint8ClampedArray(4);
     T.toRGBA(one, px, channels);

@@ -92,6 +92,15 @@ test("drawEdges paints only contour pixels of real classes", () => {
 test("unpackBits reads numpy.packbits order (MSB first)", () => {
   assert.deepEqual(Array.from(V.unpackBits(new Uint8Array([0b10100000, 0b1]), 9)), [1, 0, 1, 0, 0, 0, 0, 0, 0]);
   assert.deepEqual(Array.from(V.unpackBits(new Uint8Array([0xff, 0x80]), 9)), [1, 1, 1, 1, 1, 1, 1, 1, 1]);
+  // every byte value, odd lengths, into a fresh array (table words) and at an odd offset (a byte at a time)
+  for (const n of [1, 7, 8, 9, 2048, 2053]) {
+    const packed = Uint8Array.from({ length: Math.ceil(n / 8) }, (_, i) => (i * 37 + 11) & 255);
+    const want = Array.from({ length: n }, (_, o) => (packed[o >> 3] >> (7 - (o & 7))) & 1);
+    assert.deepEqual(Array.from(V.unpackBits(packed, n)), want, `n ${n}`);
+    const odd = new Uint8Array(new ArrayBuffer(n + 1), 1, n);
+    assert.equal(V.unpackBits(packed, n, odd), odd);
+    assert.deepEqual(Array.from(odd), want, `n ${n}, odd offset`);
+  }
 });
 
 test("decodeArray handles offsets, uint16 alignment and bad lengths", () => {

@@ -175,6 +175,28 @@ test("a wheel burst asks for its last view's tiles once it is still; a zoom-in a
   cleanup();
 });
 
+test("enlarged: a zoom-in with the big panel at native asks at once, though its thumbnails are coarser", async () => {
+  const { model, q, cleanup } = viewer({ panel_layout: "image" });
+  const frames = q("mb-viewer-grid").querySelectorAll(".mb-viewer-frame");
+  for (const f of frames.slice(1)) Object.defineProperties(f, { clientWidth: { value: 100 }, clientHeight: { value: 75 } });
+  const big = frames[0], wheel = (deltaY) => big.dispatch("wheel", { deltaY, clientX: 200, clientY: 150, preventDefault() {} });
+  await dom.flush();
+  model.take();
+  big.dispatch("keydown", { key: "1" });
+  await dom.flush();
+  let sent = requests(model);
+  for (let i = 0; i < 20 && sent.length; i++) { reply(model, sent[0]); await dom.flush(); sent = requests(model); }
+  assert.equal(big.dataset.level, "0");
+  assert.ok(frames.slice(1).every((f) => Number(f.dataset.level) > 0)); // the thumbnails show the view coarser
+  wheel(-200); // zoom in: the thumbnails need finer tiles (level 2 -> 1), the big panel a subset of its own
+  await dom.flush();
+  assert.deepEqual(frames.map((f) => f.dataset.level), ["0", "1", "1", "1"]);
+  sent = requests(model);
+  assert.equal(sent.length, 1); // asked at once, not after TILE_SETTLE_MS
+  assert.ok(sent[0].keys.every((k) => k[1] === 1)); // only the thumbnails' tiles were missing
+  cleanup();
+});
+
 // The kernel's reply to a request: every asked tile, filled with `value`.
 function reply(model, req, value = 7) {
   const info = model.get("_tiles_info");

@@ -29,13 +29,23 @@ export function decodeArray(value) {
 /** numpy.packbits layout (row-major, most significant bit first) -> 0 / 1 per item. */
 export function unpackBits(packed, n, out = new Uint8Array(n)) {
   const whole = n >> 3;
-  for (let i = 0, o = 0; i < whole; i++, o += 8) { // a byte at a time: 8 pixels
+  let i = 0;
+  if (LITTLE_ENDIAN && out.byteOffset % 4 === 0) { // two table words per byte: ~2x the byte at a time below (node, 256^2)
+    const words = new Uint32Array(out.buffer, out.byteOffset, 2 * whole);
+    for (let o = 0; i < whole; i++, o += 2) { const b = packed[i]; words[o] = BITS_HIGH[b]; words[o + 1] = BITS_LOW[b]; }
+  }
+  for (let o = 8 * i; i < whole; i++, o += 8) { // a byte at a time: 8 pixels
     const b = packed[i];
     out[o] = b >> 7; out[o + 1] = (b >> 6) & 1; out[o + 2] = (b >> 5) & 1; out[o + 3] = (b >> 4) & 1;
     out[o + 4] = (b >> 3) & 1; out[o + 5] = (b >> 2) & 1; out[o + 6] = (b >> 1) & 1; out[o + 7] = b & 1;
   }
   for (let o = whole * 8; o < n; o++) out[o] = (packed[whole] >> (7 - (o & 7))) & 1;
   return out;
+}
+// BITS_HIGH[b]: the 4 pixels of b's high bits as one little-endian word (first pixel lowest); BITS_LOW: of its low bits
+const BITS_HIGH = new Uint32Array(256), BITS_LOW = new Uint32Array(256);
+for (let b = 0; b < 256; b++) {
+  for (let j = 0; j < 4; j++) { BITS_HIGH[b] |= ((b >> (7 - j)) & 1) << (8 * j); BITS_LOW[b] |= ((b >> (3 - j)) & 1) << (8 * j); }
 }
 
 /**
