@@ -304,6 +304,27 @@ test("client: want(keys, urgent) asks for the urgent keys alone first, then the 
   assert.deepEqual(s2.sent[0].keys, keys);
 });
 
+test("client: laterKeys caps the requests past the urgent keys (never the urgent ones)", () => {
+  const sent = [], cache = T.createTileCache();
+  const client = T.createTileClient({ send: (m) => sent.push(m), cache, info: INFO, ...fakeTimers(), laterKeys: 3 });
+  const keys = [];
+  for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) keys.push(["labels", 0, r, c]);
+  client.want(keys, 5);
+  assert.deepEqual(sent.map((m) => m.keys), [keys.slice(0, 5)]); // the urgent five in one request
+  for (const [i, want] of [[1, keys.slice(5, 8)], [2, keys.slice(8, 11)], [3, keys.slice(11, 14)], [4, keys.slice(14)]]) {
+    client.receive(...reply(sent[i - 1]));
+    assert.deepEqual(sent[i].keys, want); // then the rest, three at a time, one request in flight
+  }
+  client.receive(...reply(sent[4]));
+  assert.equal(sent.length, 5);
+  assert.ok(keys.every(([l, k, r, c]) => cache.has(`${l}/${k}/${r}/${c}/7`)));
+  for (const bad of [0, -2, "x", NaN]) { // not a positive count: MAX_TILE_KEYS
+    const out = [];
+    T.createTileClient({ send: (m) => out.push(m), cache: T.createTileCache(), info: INFO, ...fakeTimers(), laterKeys: bad }).want(keys, 0);
+    assert.equal(out[0].keys.length, keys.length, String(bad));
+  }
+});
+
 test("client: with maxInFlight a new view's urgent keys do not wait for the replies in flight; the rest waits for none", () => {
   const sent = [], timers = fakeTimers(), cache = T.createTileCache();
   const client = T.createTileClient({ send: (m) => sent.push(m), cache, info: INFO, ...timers, maxInFlight: 2 });

@@ -237,9 +237,12 @@ export function tileData(buffer, meta, { view = false } = {}) {
  * `info` are never sent. setInfo(info) takes a new _tiles_info and forgets the cached tiles of its
  * layers' old versions. close() stops it (clears its timers; call it when the view goes). Timers are
  * injectable for tests. `rgba`: layers whose image tiles travel in the image's own channels (grey 1,
- * RGB 3: fewer bytes) and are cached as RGBA, so the widget draws them like 4-channel tiles.
+ * RGB 3: fewer bytes) and are cached as RGBA, so the widget draws them like 4-channel tiles. `laterKeys`:
+ * the keys past the urgent ones go at most this many per request (MAX_TILE_KEYS by default), so that a
+ * new view's urgent request waits for one such reply at most, not for a whole margin's.
  */
-export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_MS, setTimer = setTimeout, clearTimer = clearTimeout, maxInFlight = 1, rgba = [] }) {
+export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_MS, setTimer = setTimeout, clearTimer = clearTimeout, maxInFlight = 1, rgba = [], laterKeys = MAX_TILE_KEYS }) {
+  const later = Math.floor(Number(laterKeys)) >= 1 ? Math.min(MAX_TILE_KEYS, Math.floor(Number(laterKeys))) : MAX_TILE_KEYS;
   const toRgba = new Set(rgba); // layers whose uint8 tiles of 1 or 3 channels are cached as RGBA (4 channels)
   const slots = Math.min(MAX_IN_FLIGHT, Math.max(1, Math.floor(Number(maxInFlight)) || 1));
   let current = info || {};
@@ -281,7 +284,7 @@ export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_M
         seen.add(pk);
       } else seen.add(k);
       const out = i < urgent ? first : rest;
-      if (out.length < MAX_TILE_KEYS) out.push(rect.length ? [layer, level, row, col, ...rect] : [layer, level, row, col]);
+      if (out.length < (out === first ? MAX_TILE_KEYS : later)) out.push(rect.length ? [layer, level, row, col, ...rect] : [layer, level, row, col]);
       if (first.length >= MAX_TILE_KEYS) break;
     }
     return first.length ? first : inFlight.size ? [] : rest;
