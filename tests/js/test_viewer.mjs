@@ -81,6 +81,27 @@ test("colorizeMask: class colours on black, weights as grey", () => {
   assert.deepEqual(Array.from(out), [0, 0, 0, 255, 86, 180, 233, 255, 0, 0, 0, 255]);
   const grey = V.colorizeMask(new Uint8Array([0, 128]), PALETTE, "weight");
   assert.deepEqual(Array.from(grey), [0, 0, 0, 255, 128, 128, 128, 255]);
+  // against the per-pixel rule: bytes and uint16 labels (some past the palette), byte weights, into a
+  // fresh array, a reused one (table words) and one at an odd offset (byte writes)
+  const rule = (labels, kind) => Array.from(labels).flatMap((v) => {
+    if (kind === "weight") return [Math.min(v, 255), Math.min(v, 255), Math.min(v, 255), 255];
+    return v > 0 && v < PALETTE.length / 4 ? [...PALETTE.slice(4 * v, 4 * v + 3), 255] : [0, 0, 0, 255];
+  });
+  const n = 301, cases = [
+    [Uint8Array.from({ length: n }, (_, i) => (i * 7) % 5), "labels"],
+    [Uint16Array.from({ length: n }, (_, i) => (i * 263) % 1000), "labels"],
+    [Uint8Array.from({ length: n }, (_, i) => (i * 37) & 255), "weight"],
+    [Uint16Array.from({ length: n }, (_, i) => i * 3), "weight"],
+  ];
+  for (const [labels, kind] of cases) {
+    const want = rule(labels, kind), label = `${labels.constructor.name} ${kind}`;
+    assert.deepEqual(Array.from(V.colorizeMask(labels, PALETTE, kind)), want, label);
+    const reused = new Uint8ClampedArray(4 * n).fill(77);
+    assert.equal(V.colorizeMask(labels, PALETTE, kind, reused), reused, label);
+    assert.deepEqual(Array.from(reused), want, label);
+    const odd = new Uint8ClampedArray(new ArrayBuffer(4 * n + 1), 1, 4 * n).fill(77);
+    assert.deepEqual(Array.from(V.colorizeMask(labels, PALETTE, kind, odd)), want, `${label}, odd offset`);
+  }
 });
 
 test("drawEdges paints only contour pixels of real classes", () => {
