@@ -274,11 +274,8 @@ class Lab:
     def cell(self, page, i: int):
         return page.locator(self.CELLS).nth(i)
 
-    def run_code(self, page, code: str, *, check: bool = True) -> str:
-        """Run ``code`` in a new cell at the end of the notebook; return its text output.
-
-        With ``check`` (default), an error output raises ``AssertionError`` carrying the traceback.
-        """
+    def _type_cell(self, page, code: str) -> int:
+        """Type ``code`` into a new cell at the end of the notebook (not run); return the cell's index."""
         cells = page.locator(self.CELLS)
         n = cells.count()
         cells.nth(n - 1).locator(".jp-InputPrompt").click()  # select the last cell (command mode)
@@ -287,6 +284,23 @@ class Lab:
         cells.nth(n).wait_for()
         cells.nth(n).locator(".cm-content").click()
         page.keyboard.insert_text(code)  # no key events: no auto-indent or bracket closing
+        return n
+
+    def start_cell(self, page, code: str) -> float:
+        """Type ``code`` into a new cell, then run it; return the page's ``Date.now()`` just before the run
+        key: a "cell run to ..." latency starts there (typing the cell is not part of it). Does not wait."""
+        self._type_cell(page, code)
+        start = float(page.evaluate("() => Date.now()"))
+        page.keyboard.press("Control+Enter")
+        return start
+
+    def run_code(self, page, code: str, *, check: bool = True) -> str:
+        """Run ``code`` in a new cell at the end of the notebook; return its text output.
+
+        With ``check`` (default), an error output raises ``AssertionError`` carrying the traceback.
+        """
+        cells = page.locator(self.CELLS)
+        n = self._type_cell(page, code)
         page.keyboard.press("Control+Enter")
         self._wait_executed(page, n + 1, first=n)
         self.wait_idle(page)

@@ -163,17 +163,9 @@ def test_viewer_native_resolution_at_8192(lab) -> None:
     # 1. open: cell run to first paint (all four panels drawn: the page stamps data-first-paint, as the
     # Painter's and the Tuner's do) of further Viewers of the same arrays, each closed after; median of 3
     opens = []
-    cells = page.locator(lab.CELLS)
     for k in range(3):
-        n = cells.count()
-        cells.nth(n - 1).locator(".jp-InputPrompt").click()
-        page.keyboard.press("Escape")
-        page.keyboard.press("b")
-        cells.nth(n).locator(".cm-content").click()
-        page.keyboard.insert_text(f"v{k + 2} = Viewer(img, mask)\nv{k + 2}")
         shown = page.evaluate("() => document.querySelectorAll('.mb-viewer').length")
-        start = page.evaluate("() => Date.now()")
-        page.keyboard.press("Control+Enter")
+        start = lab.start_cell(page, f"v{k + 2} = Viewer(img, mask)\nv{k + 2}")
         page.wait_for_function(
             "n => { const r = document.querySelectorAll('.mb-viewer'); return r.length > n && r[r.length - 1].dataset.firstPaint; }",
             arg=shown,
