@@ -197,6 +197,34 @@ test("enlarged: a zoom-in with the big panel at native asks at once, though its 
   cleanup();
 });
 
+test("a new view's tiles are asked at once while a margin request is in flight (two in flight at most)", async () => {
+  const { model, q, cleanup } = viewer();
+  const frame = q("mb-viewer-frame");
+  await dom.flush();
+  model.take();
+  frame.dispatch("keydown", { key: "1" });
+  await dom.flush();
+  const [urgent] = requests(model);
+  reply(model, urgent);
+  await dom.flush();
+  const [margin] = requests(model); // the margin, LATER_KEYS a request: left unanswered
+  assert.ok(margin && margin.keys.length <= V.LATER_KEYS);
+  frame.dispatch("keydown", { key: "-" }); // zoom out (a key zoom is final): level 1 now
+  await dom.flush();
+  const [next, ...more] = requests(model);
+  assert.ok(next && next.keys.every((k) => k[1] === 1)); // sent without waiting for the margin's reply
+  assert.deepEqual(more, []);
+  frame.dispatch("keydown", { key: "-" }); // two in flight: a third view waits for a slot
+  await dom.flush();
+  assert.deepEqual(requests(model), []);
+  reply(model, margin);
+  await dom.flush();
+  const after = requests(model); // a slot freed: the newest view's tiles
+  assert.equal(after.length, 1);
+  assert.ok(after[0].keys.every((k) => k[1] === 2));
+  cleanup();
+});
+
 // The kernel's reply to a request: every asked tile, filled with `value`.
 function reply(model, req, value = 7) {
   const info = model.get("_tiles_info");

@@ -248,8 +248,9 @@ export function tileRect(g, level, row, col, h, w, tile = 256) {
 // ---- the tile view (DOM: canvases; node-tested with the fake DOM in tests/js/test_viewer_tiles.mjs) ----
 
 const SPARE_CANVASES = 32;
-// The margin and the whole tiles after parts go LATER_KEYS tiles a request (~1 MB; a whole margin came as one
-// ~6 MB reply that a zoom right after it waited for: ~20 ms more per zoom to native in the enlarged layout).
+// The margin and the whole tiles after parts go LATER_KEYS tiles a request (~1-2 MB; a whole margin came as one
+// ~6 MB reply that a zoom right after it waited for), one at a time; a new view's tiles go at once beside one
+// (two requests in flight at most: a reply costs ~20 ms + ~18 ms per MB here, kernel to widget).
 export const LATER_KEYS = 12;
 const MAX_TILE_CANVASES = 192; // composed 256 x 256 tiles kept as canvases: <= 48 MiB (raw tiles: the tile cache's bound)
 
@@ -261,7 +262,7 @@ const MAX_TILE_CANVASES = 192; // composed 256 x 256 tiles kept as canvases: <= 
 export function createTileView({ model, ui, root, probes, getView, getParams, settleMs = TILE_SETTLE_MS }) {
   let info = model.get("_tiles_info") || {};
   const cache = createTileCache();
-  const client = createTileClient({ send: (msg) => model.send(msg), cache, info, rgba: ["image", "result"], laterKeys: LATER_KEYS }); // grey / RGB on the wire
+  const client = createTileClient({ send: (msg) => model.send(msg), cache, info, rgba: ["image", "result"], laterKeys: LATER_KEYS, maxInFlight: 2 }); // rgba: grey / RGB on the wire
   const canvases = new Map(); // `${panel}/${level}/${row}/${col}` -> {canvas, stamp}, least recently used first
   let frame = 0;
   // the settle rule (tiles.js TILE_SETTLE_MS): a wheel burst asks for its last view's tiles only
