@@ -294,6 +294,24 @@ class Lab:
         page.keyboard.press("Control+Enter")
         return start
 
+    def open_ms(self, page, code: str, selector: str) -> float:
+        """Run a cell that shows one more widget matching ``selector``: the ms from the run key
+        (:meth:`start_cell`) to that widget's ``data-first-paint`` (a ``Date.now()`` the widget stamps once
+        its first view is drawn); waits for the kernel to go idle after."""
+        shown = page.evaluate("sel => document.querySelectorAll(sel).length", selector)
+        start = self.start_cell(page, code)
+        page.wait_for_function(
+            "([sel, n]) => { const r = document.querySelectorAll(sel); return r.length > n && r[r.length - 1].dataset.firstPaint; }",
+            arg=[selector, shown],
+            polling=10,
+        )
+        ms = (
+            float(page.evaluate("sel => [...document.querySelectorAll(sel)].pop().dataset.firstPaint", selector))
+            - start
+        )
+        self.wait_idle(page)
+        return ms
+
     def run_code(self, page, code: str, *, check: bool = True) -> str:
         """Run ``code`` in a new cell at the end of the notebook; return its text output.
 

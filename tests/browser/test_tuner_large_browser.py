@@ -101,30 +101,16 @@ def _wait_sharp(page, frames: int) -> float:
     return float(_data(page, "sharpMs"))
 
 
-def _open_ms(page, lab, code: str) -> float:
-    """Run a cell that shows a new Tuner: ms from the run key to that Tuner's first paint (data-first-paint)."""
-    shown = page.evaluate("sel => document.querySelectorAll(sel).length", ROOT)
-    start = lab.start_cell(page, code)
-    page.wait_for_function(
-        "([sel, n]) => { const r = document.querySelectorAll(sel); return r.length > n && r[r.length - 1].dataset.firstPaint; }",
-        arg=[ROOT, shown],
-        polling=10,
-    )
-    ms = float(page.evaluate("sel => [...document.querySelectorAll(sel)].pop().dataset.firstPaint", ROOT)) - start
-    lab.wait_idle(page)
-    return ms
-
-
 def test_tuner_native_resolution_8192(lab) -> None:
     page = lab.open([SETUP], "tuner-large")
     # open: cell run (the run key; typing the cell is not part of it) to first paint, median of 3: the
     # Tuner the test uses, then two more of the same array, each closed after
-    opens = [_open_ms(page, lab, OPEN)]
+    opens = [lab.open_ms(page, OPEN, ROOT)]
     root = page.locator(ROOT).first
     assert _wait_confirmed(page) == 0.5
     kernel_open = float(lab.run_code(page, "print(kernel_open_ms)"))
     for k in (2, 3):
-        opens.append(_open_ms(page, lab, f"tu{k} = ThresholdTuner(torch.from_numpy(probs), threshold=0.5)\ntu{k}"))
+        opens.append(lab.open_ms(page, f"tu{k} = ThresholdTuner(torch.from_numpy(probs), threshold=0.5)\ntu{k}", ROOT))
         lab.run_code(page, f"tu{k}.close(); del tu{k}")
         page.wait_for_function("sel => document.querySelectorAll(sel).length === 1", arg=ROOT)
     open_ms = statistics.median(opens)

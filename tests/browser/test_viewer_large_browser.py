@@ -163,18 +163,9 @@ def test_viewer_native_resolution_at_8192(lab) -> None:
     # 1. open: cell run to first paint (all four panels drawn: the page stamps data-first-paint, as the
     # Painter's and the Tuner's do) of further Viewers of the same arrays, each closed after; median of 3
     opens = []
+    shown = page.evaluate("() => document.querySelectorAll('.mb-viewer').length")
     for k in range(3):
-        shown = page.evaluate("() => document.querySelectorAll('.mb-viewer').length")
-        start = lab.start_cell(page, f"v{k + 2} = Viewer(img, mask)\nv{k + 2}")
-        page.wait_for_function(
-            "n => { const r = document.querySelectorAll('.mb-viewer'); return r.length > n && r[r.length - 1].dataset.firstPaint; }",
-            arg=shown,
-            polling=10,
-        )
-        opens.append(
-            float(page.evaluate("() => [...document.querySelectorAll('.mb-viewer')].pop().dataset.firstPaint")) - start
-        )
-        lab.wait_idle(page)
+        opens.append(lab.open_ms(page, f"v{k + 2} = Viewer(img, mask)\nv{k + 2}", ".mb-viewer"))
         lab.run_code(page, f"v{k + 2}.close(); del v{k + 2}")
         page.wait_for_function("n => document.querySelectorAll('.mb-viewer').length === n", arg=shown)
     print("viewer open ms", [round(t) for t in opens])

@@ -111,6 +111,10 @@ function viewer(state = {}) {
 }
 
 const requests = (model) => model.take().filter((c) => c[0] === "send" && c[1].type === "tiles").map((c) => c[1]);
+// Answer the first request sent, then the first of each next batch, until none is sent (at most `rounds` times).
+async function answer(model, sent, rounds) {
+  for (let i = 0; i < rounds && sent.length; i++) { reply(model, sent[0]); await dom.flush(); sent = requests(model); }
+}
 
 test("zoomed past the proxy the panels ask for the tiles in view, once, and panel_layout is a trait", async () => {
   const { model, q, cleanup } = viewer();
@@ -154,13 +158,13 @@ test("a wheel burst asks for its last view's tiles once it is still; a zoom-in a
   let sent = requests(model);
   assert.equal(sent.length, 1);
   assert.ok(sent[0].keys.every((k) => k[1] === Number(level))); // the last view's level only
-  for (let i = 0; i < 10 && sent.length; i++) { reply(model, sent[0]); await dom.flush(); sent = requests(model); } // and its margin
+  await answer(model, sent, 10); // and its margin
   frame.dispatch("keydown", { key: "1" }); // a key zoom is final: asked at once
   await dom.flush();
   sent = requests(model);
   assert.equal(sent.length, 1);
   assert.ok(sent[0].keys.every((k) => k[1] === 0));
-  for (let i = 0; i < 10 && sent.length; i++) { reply(model, sent[0]); await dom.flush(); sent = requests(model); }
+  await answer(model, sent, 10);
   wheel(-200); // a zoom-in from native resolution: a subset of the tiles (and margin) it has, sharp at once
   await dom.flush();
   assert.equal(frame.dataset.level, "0");
@@ -185,7 +189,7 @@ test("enlarged: a zoom-in with the big panel at native asks at once, though its 
   big.dispatch("keydown", { key: "1" });
   await dom.flush();
   let sent = requests(model);
-  for (let i = 0; i < 20 && sent.length; i++) { reply(model, sent[0]); await dom.flush(); sent = requests(model); }
+  await answer(model, sent, 20);
   assert.equal(big.dataset.level, "0");
   assert.ok(frames.slice(1).every((f) => Number(f.dataset.level) > 0)); // the thumbnails show the view coarser
   wheel(-200); // zoom in: the thumbnails need finer tiles (level 2 -> 1), the big panel a subset of its own

@@ -242,7 +242,7 @@ export function tileData(buffer, meta, { view = false } = {}) {
  * new view's urgent request waits for one such reply at most, not for a whole margin's.
  */
 export function createTileClient({ send, cache, info, timeoutMs = TILE_TIMEOUT_MS, setTimer = setTimeout, clearTimer = clearTimeout, maxInFlight = 1, rgba = [], laterKeys = MAX_TILE_KEYS }) {
-  const later = Math.floor(Number(laterKeys)) >= 1 ? Math.min(MAX_TILE_KEYS, Math.floor(Number(laterKeys))) : MAX_TILE_KEYS;
+  const askLater = Math.floor(Number(laterKeys)), later = askLater >= 1 ? Math.min(MAX_TILE_KEYS, askLater) : MAX_TILE_KEYS;
   const toRgba = new Set(rgba); // layers whose uint8 tiles of 1 or 3 channels are cached as RGBA (4 channels)
   const slots = Math.min(MAX_IN_FLIGHT, Math.max(1, Math.floor(Number(maxInFlight)) || 1));
   let current = info || {};
