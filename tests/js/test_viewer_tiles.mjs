@@ -201,6 +201,76 @@ test("enlarged: a zoom-in with the big panel at native asks at once, though its 
   cleanup();
 });
 
+// Wheel in about panel point (100, 200) until the view is at level 0 (short of native): the aimed request.
+async function wheelToLevel0(model, frame) {
+  const wheel = (deltaY) => frame.dispatch("wheel", { deltaY, clientX: 100, clientY: 200, preventDefault() {} });
+  for (let i = 0; i < 20 && frame.dataset.level !== "0"; i++) {
+    assert.deepEqual(requests(model), []); // coarser than level 0 and moving: nothing asked
+    wheel(-200);
+    await dom.flush();
+  }
+  return wheel;
+}
+const tilesOf = (req) => new Set(req.keys.map((k) => `${k[2]}/${k[3]}`));
+
+test("a wheel zoom-in at level 0 asks at once for the native view about its point: the burst's end asks nothing more", async () => {
+  const { model, q, cleanup } = viewer();
+  const frame = q("mb-viewer-frame");
+  await dom.flush();
+  model.take();
+  const wheel = await wheelToLevel0(model, frame);
+  const scale = Number(frame.dataset.scale);
+  assert.ok(scale > 0.5 && scale < 1, `scale ${scale}`);
+  const [aimed, ...more] = requests(model); // while the burst goes on (no settle wait)
+  assert.ok(aimed);
+  assert.deepEqual(more, []);
+  assert.ok(aimed.keys.every((k) => k[1] === 0 && ["image", "mask"].includes(k[0])));
+  // exactly the tiles the native view about the wheel's point shows (u = 100 / 400, v = 200 / 300)
+  const target = V.viewAtScale(JSON.parse(frame.dataset.view), 1, 0.25, 2 / 3, 400, 300, W, V.maxZoom(W, 400));
+  const g = V.canvasView(target, 400, 300, W);
+  assert.deepEqual(tilesOf(aimed), new Set(V.visibleTiles(g, 400, 300, [H, W], 0, 0).map(([r, c]) => `${r}/${c}`)));
+  for (let i = 0; i < 10 && Number(frame.dataset.scale) < 1; i++) { // on to native about the same point
+    wheel(-200);
+    await dom.flush();
+    assert.deepEqual(requests(model), []); // its tiles are in flight already
+  }
+  assert.ok(Number(frame.dataset.scale) >= 1);
+  assert.equal(q("mb-viewer").dataset.tilesComplete, "0");
+  reply(model, aimed); // the one reply makes every panel sharp
+  await dom.flush();
+  assert.equal(q("mb-viewer").dataset.tilesComplete, "1");
+  cleanup();
+});
+
+test("a burst that stops short of native asks for the rest of its view once still; zoom-outs and coarser levels aim at nothing", async () => {
+  const { model, q, cleanup } = viewer();
+  const frame = q("mb-viewer-frame");
+  await dom.flush();
+  model.take();
+  const wheel = await wheelToLevel0(model, frame);
+  const [aimed] = requests(model);
+  await new Promise((r) => setTimeout(r, 60)); // still for TILE_SETTLE_MS
+  await dom.flush();
+  const [rest, ...more] = requests(model); // the view's other tiles (beside the aimed request in flight)
+  assert.deepEqual(more, []);
+  const shown = V.visibleTiles(V.canvasView(JSON.parse(frame.dataset.view), 400, 300, W), 400, 300, [H, W], 0, 0);
+  const asked = new Set([...tilesOf(aimed), ...tilesOf(rest)]);
+  assert.ok(shown.every(([r, c]) => asked.has(`${r}/${c}`)));
+  for (const k of rest.keys) { // a tile asked again only for more of it than its part in flight
+    const a = aimed.keys.find((x) => x[0] === k[0] && x[2] === k[2] && x[3] === k[3]);
+    assert.ok(!a || (a.length === 8 && (k.length === 4 || !(a[4] <= k[4] && k[5] <= a[5] && a[6] <= k[6] && k[7] <= a[7]))), `${k} asked twice`);
+  }
+  reply(model, aimed);
+  reply(model, rest);
+  await dom.flush();
+  await answer(model, requests(model), 20); // the margin
+  wheel(50); // a zoom-out at level 0 widens the view: it waits to be still
+  await dom.flush();
+  assert.equal(frame.dataset.level, "0");
+  assert.deepEqual(requests(model), []);
+  cleanup();
+});
+
 test("a new view's tiles are asked at once while a margin request is in flight (two in flight at most)", async () => {
   const { model, q, cleanup } = viewer();
   const frame = q("mb-viewer-frame");

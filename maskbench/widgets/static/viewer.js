@@ -332,8 +332,10 @@ function render({ model, el: host }) {
     controls.push(
       [frameEl, "wheel", (e) => {
         e.preventDefault();
-        const r = frameEl.getBoundingClientRect();
-        setView(zoomAt(view, Math.exp(-e.deltaY * 0.0015), (e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height, hiZoom()));
+        const r = frameEl.getBoundingClientRect(), u = (e.clientX - r.left) / r.width, v = (e.clientY - r.top) / r.height;
+        const factor = Math.exp(-e.deltaY * 0.0015), next = zoomAt(view, factor, u, v, hiZoom());
+        if (factor > 1) tiles.aim(next, u, v); // a zoom-in about (u, v): its native view's tiles may be asked early
+        setView(next);
       }, { passive: false }],
       [frameEl, "pointerdown", (e) => {
         if (e.button !== 0) return;

@@ -267,6 +267,7 @@ export function createTileView({ model, ui, root, probes, getView, getParams, se
   let frame = 0;
   // the settle rule (tiles.js TILE_SETTLE_MS): a wheel burst asks for its last view's tiles only
   let lastView = "", lastScale = 0, zoomIn = false, movedAt = 0, settled = false, timer = 0;
+  let aim = null; // {view, u, v}: the last wheel zoom-in's view and panel point (aim())
   const version = (layer) => info.layers?.[layer]?.version ?? 0;
   const keyOf = (layer, k, r, c) => `${layer}/${k}/${r}/${c}/${version(layer)}`;
   const layerTiles = (layers, k, r, c) => {
@@ -313,28 +314,14 @@ export function createTileView({ model, ui, root, probes, getView, getParams, se
     }
     return e.canvas;
   }
-  // one panel: returns whether every visible tile is drawn at the level the zoom needs
-  function drawPanel(panel, frameEl, canvas, view, p, wanted) {
-    const complete = drawTiles(panel, frameEl, canvas, view, p, wanted);
-    const [H, W] = info.shape || [0, 0];
-    const g = canvasView(view, canvas.width, canvas.height, W);
-    if (p.grid) drawPixelGrid(canvas.getContext("2d"), g, canvas.width, canvas.height, W, H);
-    return complete;
-  }
-  function drawTiles(panel, frameEl, canvas, view, p, wanted) {
-    const [cw, ch] = [Math.round(frameEl.clientWidth * devicePixelRatio), Math.round(frameEl.clientHeight * devicePixelRatio)];
-    if (canvas.width !== cw || canvas.height !== ch) Object.assign(canvas, { width: cw, height: ch });
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, cw, ch);
+  // What one panel needs under `view` on its cw x ch canvas: its missing tiles go into `wanted` ({now, later}:
+  // Maps of keys); returns the geometry drawPanel paints with (k: null where the proxy shows enough).
+  function plan(panel, cw, ch, view, p, wanted) {
     const [H, W] = info.shape || [0, 0];
     const g = canvasView(view, cw, ch, W);
-    Object.assign(frameEl.dataset, { scale: String(g.scale), ox: String(g.tx), oy: String(g.ty), level: "", layers: "" });
-    if (!cw || !info.levels || !needsTiles(g.scale, W, p.proxyW)) return true;
+    if (!cw || !info.levels || !needsTiles(g.scale, W, p.proxyW)) return { g, k: null };
     const k = levelFor(g.scale, info.levels);
-    frameEl.dataset.level = String(k);
     const layers = panelLayers(panel, p.mode, p.contours);
-    frameEl.dataset.layers = layers.join(" ");
     const inView = visibleTiles(g, cw, ch, [H, W], k, 0);
     const seen = new Set(inView.map(([r, c]) => `${r}/${c}`));
     const shown = new Map(inView.map(([r, c]) => [`${r}/${c}`, shownPart(g, cw, ch, [H, W], k, r, c)]));
@@ -352,6 +339,25 @@ export function createTileView({ model, ui, root, probes, getView, getParams, se
         if (!had || had.length === 8) wanted.now.set(key, [l, k, r, c, y0, y1, x0, x1]);
       }
     }
+    return { g, k, layers, inView, shown };
+  }
+  // one panel: returns whether every visible tile is drawn at the level the zoom needs
+  function drawPanel(panel, frameEl, canvas, cw, ch, pl, p) {
+    if (canvas.width !== cw || canvas.height !== ch) Object.assign(canvas, { width: cw, height: ch });
+    const complete = drawTiles(panel, frameEl, canvas, cw, ch, pl, p);
+    const [H, W] = info.shape || [0, 0];
+    if (p.grid) drawPixelGrid(canvas.getContext("2d"), pl.g, cw, ch, W, H);
+    return complete;
+  }
+  function drawTiles(panel, frameEl, canvas, cw, ch, { g, k, layers, inView, shown }, p) {
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, cw, ch);
+    const [H, W] = info.shape || [0, 0];
+    Object.assign(frameEl.dataset, { scale: String(g.scale), ox: String(g.tx), oy: String(g.ty), level: "", layers: "" });
+    if (k === null) return true;
+    frameEl.dataset.level = String(k);
+    frameEl.dataset.layers = layers.join(" ");
     const draws = new Map(), parts = [];
     let complete = true;
     for (const [r, c] of inView) {
@@ -385,35 +391,59 @@ export function createTileView({ model, ui, root, probes, getView, getParams, se
     ctx.restore();
     return complete;
   }
-  function draw() {
-    frame = 0;
-    const view = getView(), p = getParams(), wanted = { now: new Map(), later: new Map() };
-    let complete = true;
-    for (const [panel, frameEl] of Object.entries(ui.panels)) {
-      const done = drawPanel(panel, frameEl, ui.tiles[panel], view, p, wanted);
-      complete &&= done;
-      if (panel === "result" && done && frameEl.dataset.level) probes.end("tileResult");
-    }
-    const shown = Object.values(ui.panels).some((f) => f.dataset.level);
-    root.dataset.tilesComplete = complete ? "1" : "0";
-    if (complete && shown) probes.end("sharp"); // data-sharp-ms: a view change until every panel is sharp
+  // every panel's plan under `view` (its missing tiles into `wanted`): [panel, frame, cw, ch, plan]
+  function planAll(view, p, wanted) {
+    return Object.entries(ui.panels).map(([panel, frameEl]) => {
+      const [cw, ch] = [Math.round(frameEl.clientWidth * devicePixelRatio), Math.round(frameEl.clientHeight * devicePixelRatio)];
+      return [panel, frameEl, cw, ch, plan(panel, cw, ch, view, p, wanted)];
+    });
+  }
+  // A wheel zoom-in about a point with the view at level 0, short of native: every view from here to native
+  // about that point shows the native view's tiles (the views nest), so those are asked for before the burst
+  // ends (its last event comes ~30-40 ms later in the browser tests; the reply takes ~60-140 ms). Urgent keys only.
+  function aimedKeys(plans, p) {
+    if (!aim || aim.view !== getView()) return [];
+    const big = plans.reduce((a, b) => (b[2] > a[2] ? b : a));
+    const [, , cw, ch, pl] = big, W = (info.shape || [0, 0])[1];
+    if (pl.k !== 0 || !(pl.g.scale < NATIVE)) return [];
+    const target = viewAtScale(aim.view, 1, aim.u, aim.v, cw, ch, W, maxZoom(W, cw));
+    const wanted = { now: new Map(), later: new Map() };
+    planAll(target, p, wanted);
+    return [...wanted.now.values()];
+  }
+  // coalesce: while the view moves, draw what is cached and ask for nothing (but the native view a zoom-in at
+  // level 0 heads for); ask once it has been still settleMs, or at once where the gesture ended (settle()) or on
+  // a zoom-in at native resolution or past it
+  function ask(view, plans, p, wanted) {
     for (const key of wanted.now.keys()) wanted.later.delete(key);
-    // coalesce: while the view moves, draw what is cached and ask for nothing; ask once it has been still
-    // settleMs, or at once where the gesture ended (settle()) or on a zoom-in at native resolution or past it
-    const now = performance.now(), sizes = Object.values(ui.tiles).map((c) => `${c.width}x${c.height}`).join(",");
-    const key = `${view.s},${view.tx},${view.ty},${sizes}`;
+    const now = performance.now(), key = `${view.s},${view.tx},${view.ty},${plans.map(([, , cw, ch]) => `${cw}x${ch}`).join(",")}`;
     if (key !== lastView) { zoomIn = lastScale > 0 && view.s > lastScale; [lastView, lastScale, movedAt] = [key, view.s, now]; }
     // some panel at native resolution: the enlarged one, whose thumbnails show the view coarser (waiting for
     // them cost ~30-40 ms of each zoom to native there; their few tiles may change on a further zoom-in)
-    const native = Object.values(ui.panels).some((f) => f.dataset.level === "0" && Number(f.dataset.scale) >= NATIVE);
+    const native = plans.some(([, , , , pl]) => pl.k === 0 && pl.g.scale >= NATIVE);
     if (settled || (zoomIn && native)) { settled = false; movedAt = -Infinity; }
     clearTimeout(timer);
     if (now - movedAt >= settleMs) { // a small first reply makes the view sharp sooner (a reply's cost grows with its bytes)
       client.want([...wanted.now.values(), ...wanted.later.values()], wanted.now.size); // later: once nothing is in flight
     } else {
-      client.want([]); // nothing new for a view that is still moving (the request in flight stays)
+      client.want(zoomIn ? aimedKeys(plans, p) : []); // nothing else for a view that is still moving (the requests in flight stay)
       timer = setTimeout(schedule, settleMs - (now - movedAt) + 1);
     }
+  }
+  function draw() {
+    frame = 0;
+    const view = getView(), p = getParams(), wanted = { now: new Map(), later: new Map() };
+    const plans = planAll(view, p, wanted);
+    ask(view, plans, p, wanted); // before painting: the request leaves ~5-10 ms sooner (the fallbacks of four panels)
+    let complete = true;
+    for (const [panel, frameEl, cw, ch, pl] of plans) {
+      const done = drawPanel(panel, frameEl, ui.tiles[panel], cw, ch, pl, p);
+      complete &&= done;
+      if (panel === "result" && done && pl.k !== null) probes.end("tileResult");
+    }
+    const shown = plans.some(([, , , , pl]) => pl.k !== null);
+    root.dataset.tilesComplete = complete ? "1" : "0";
+    if (complete && shown) probes.end("sharp"); // data-sharp-ms: a view change until every panel is sharp
   }
   const schedule = () => { if (!frame) frame = requestAnimationFrame(draw); };
   // tiles came: drawn now, on screen in the next frame (not one frame later)
@@ -428,6 +458,8 @@ export function createTileView({ model, ui, root, probes, getView, getParams, se
     schedule,
     /** The view change that follows is a gesture's end (a key zoom, a drag's release): no settle wait. */
     settle() { settled = true; },
+    /** `view` is a wheel zoom-in about panel point (u, v) (fractions of its width / height): see aimedKeys. */
+    aim(view, u, v) { aim = { view, u, v }; },
     destroy() {
       unsubscribe(); resize.disconnect(); client.close(); clearTimeout(timer);
       if (frame) cancelAnimationFrame(frame);
