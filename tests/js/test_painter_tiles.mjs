@@ -175,6 +175,37 @@ test("a zoom-in that reaches native resolution asks at once (later zoom-ins need
   layer.close();
 });
 
+test("a wheel zoom-in at level 0 short of 1:1 asks at once for the 1:1 view about its point; the burst's end asks nothing more", () => {
+  const { layer, sent } = layerWith(undefined, undefined, 10_000);
+  const s = { view: { scale: 4, tx: 0, ty: 0 }, geo, dpr: 1, width: 400, height: 300, opacity: 0.5, labCanvas: null, ops: [] };
+  const wheel = (scale, x = 300, y = 100) => { // about the screen point (x, y), as the wheel does (and tells the layer)
+    const f = scale / s.view.scale;
+    s.view = { scale, tx: x - (x - s.view.tx) * f, ty: y - (y - s.view.ty) * f };
+    if (f > 1) layer.aim(s.view, x, y);
+    layer.draw(ctx(), s);
+  };
+  layer.draw(ctx(), s); // fx 0.5: level 1, waits for the settle
+  assert.equal(sent.length, 0);
+  wheel(5); // fx 0.625: level 0, short of 1:1
+  assert.equal(layer.state.level, 0);
+  const [aimed] = sent;
+  assert.equal(sent.length, 1); // asked during the burst
+  const native = { scale: 1, tx: 300 - (300 - s.view.tx) * 1.6, ty: 100 - (100 - s.view.ty) * 1.6 }; // fx 1 about (300, 100)
+  const tiles = new Set(aimed.keys.map((k) => `${k[2]}/${k[3]}`));
+  assert.deepEqual(tiles, new Set(T.visibleTiles(native, 400, 300, [2048, 2048], 0, 0).map(([r, c]) => `${r}/${c}`)));
+  assert.ok(aimed.keys.every(([, k]) => k === 0));
+  for (const scale of [6, 7, 8]) wheel(scale); // on to 1:1 about the same point: in flight already
+  assert.equal(sent.length, 1);
+  layer.draw(ctx(), { ...s, view: { ...s.view } }); // the same view from elsewhere (not the wheel's): no aim, nothing asked
+  assert.equal(sent.length, 1);
+  s.view = { scale: 2, tx: 0, ty: 0 }; // level 1, then a zoom-in at level 1: nothing asked while moving
+  layer.draw(ctx(), s);
+  wheel(3);
+  assert.equal(layer.state.level, 1);
+  assert.equal(sent.length, 1);
+  layer.close();
+});
+
 test("settle(): where a gesture ended the tiles are asked for at once, without the stillness wait", () => {
   const { layer, sent } = layerWith(undefined, undefined, 10_000);
   const s = { view: { scale: 8, tx: -100, ty: -50 }, geo, dpr: 1, width: 400, height: 300, opacity: 0.5, labCanvas: null, ops: [] };

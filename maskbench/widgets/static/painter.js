@@ -291,8 +291,10 @@ function render({ model, el: host }) {
   function onWheel(e) {
     if (!s.geo) return;
     e.preventDefault();
-    const [sx, sy] = local(e);
-    s.userMoved(zoomAt(s.view, sx, sy, Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015)), 0.05, s.maxScale()));
+    const [sx, sy] = local(e), factor = Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015));
+    const next = zoomAt(s.view, sx, sy, factor, 0.05, s.maxScale());
+    if (factor > 1) s.tiles.aim(next, sx, sy); // a zoom-in about (sx, sy): its 1:1 view's tiles may be asked early
+    s.userMoved(next);
   }
 
   // keyboard ---------------------------------------------------------------------------------------

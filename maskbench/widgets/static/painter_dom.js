@@ -266,6 +266,7 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
   const edits = createTileEdits();
   const canvases = new WeakMap(); // tile or copy -> {gen, canvas}
   let info = {}, palette = new Uint8Array(8), gen = 1, latest = -1, lastView = "", lastScale = 0, zoomIn = false, movedAt = 0, timer = 0, settled = false;
+  let aim = null; // {view, sx, sy}: the last wheel zoom-in's view and screen point (t.aim)
   const t = { cache, client, edits, grid: false, state: { level: -1, zoom: 0, sharp: false, drawn: 0 } };
   const labelsVersion = () => Math.max(info.layers?.labels?.version ?? -1, latest);
   const scratchImage = createScratchImages(); // one ImageData per tile size, reused
@@ -327,6 +328,23 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
   t.setPalette = (pal) => { palette = pal; gen++; for (const cp of edits.copies.values()) cp.dirty = true; };
   /** The view the next draw shows is where a gesture ended (pointer-up after a drag, a key zoom): ask at once. */
   t.settle = () => { settled = true; };
+  /** `view` is a wheel zoom-in about screen point (sx, sy): a draw of it at level 0 asks for its native view's tiles. */
+  t.aim = (view, sx, sy) => { aim = { view, sx, sy }; };
+
+  // The tiles of level k a view shows ({scale: fx, scaleY: fy, tx, ty}: screen px per image px) on a width x
+  // height screen, centre first, their parts in view (shownPart) and the keys that make it sharp: in view, the
+  // image tile or its part in view and the label tile (labels are edited in whole tiles).
+  function viewTiles(screen, k, width, height) {
+    const shown = visibleTiles(screen, width, height, info.shape, k, 0);
+    const parts = new Map(shown.map(([r, c]) => [`${r}/${c}`, shownPart(screen, width, height, info.shape, k, r, c)]));
+    const iv = info.layers.image.version;
+    const urgent = shown.flatMap(([r, c]) => {
+      const p = parts.get(`${r}/${c}`);
+      if (!p) return [["image", k, r, c], ["labels", k, r, c]];
+      return partCovers(cachedPart(cache, "image", k, r, c, iv), p.shows) ? [["labels", k, r, c]] : [["image", k, r, c, ...p.ask], ["labels", k, r, c]];
+    });
+    return { shown, parts, urgent };
+  }
   t.close = () => { client.close(); cache.clear(); edits.clear(); clearTimeout(timer); };
   /** The kernel's change {from, version, box} (+ full-resolution labels) for edit `done`; ops still in flight. */
   t.confirm = (change, full, done, ops) => {
@@ -352,7 +370,8 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     if (key !== lastView) { zoomIn = lastScale > 0 && view.scale > lastScale; lastView = key; lastScale = view.scale; movedAt = now; }
     if (!info.levels || !info.layers || view.scale <= 1 || (geo.dw >= geo.W && geo.dh >= geo.H)) { client.want([]); return false; }
     const k = levelFor(fx, info.levels), fview = { scale: fx, tx: view.tx, ty: view.ty };
-    const shown = visibleTiles(fview, s.width, s.height, info.shape, k, 0), inView = new Set(shown.map(([r, c]) => `${r}/${c}`));
+    const screen = { scale: fx, scaleY: fy, tx: view.tx, ty: view.ty };
+    const { shown, parts, urgent } = viewTiles(screen, k, s.width, s.height), inView = new Set(shown.map(([r, c]) => `${r}/${c}`));
     // the tiles in view first (centre first), asked for alone (a smaller first reply makes the view sharp
     // sooner), then the one-tile margin as the next request
     const pos = [...shown, ...visibleTiles(fview, s.width, s.height, info.shape, k, 1).filter(([r, c]) => !inView.has(`${r}/${c}`))];
@@ -362,21 +381,23 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     // zoom-in needs a subset of these tiles, at most as many (below 1:1 level 0 still covers up to 4x
     // the area of the 1:1 view: a burst passing through it would ask for that much first)
     if (settled || (zoomIn && k === 0 && fx >= NATIVE)) { settled = false; movedAt = -Infinity; }
-    // in view: the image tile, or the part of it in view (tiles.js: shownPart), and the label tile (labels are
-    // edited in whole tiles); then the whole of those image tiles, then the margin
-    const screen = { scale: fx, scaleY: fy, tx: view.tx, ty: view.ty };
-    const parts = new Map(shown.map(([r, c]) => [`${r}/${c}`, shownPart(screen, s.width, s.height, info.shape, k, r, c)]));
+    // in view: the image tiles or their parts in view and the label tiles (viewTiles); then the whole of those
+    // image tiles, then the margin
     const iv = info.layers.image.version;
     if (now - movedAt >= settleMs) {
-      const urgent = shown.flatMap(([r, c]) => {
-        const p = parts.get(`${r}/${c}`);
-        if (!p) return [["image", k, r, c], ["labels", k, r, c]];
-        return partCovers(cachedPart(cache, "image", k, r, c, iv), p.shows) ? [["labels", k, r, c]] : [["image", k, r, c, ...p.ask], ["labels", k, r, c]];
-      });
       const whole = shown.filter(([r, c]) => parts.get(`${r}/${c}`)).map(([r, c]) => ["image", k, r, c]);
       const margin = pos.slice(shown.length).flatMap(([r, c]) => [["image", k, r, c], ["labels", k, r, c]]);
       client.want([...urgent, ...whole, ...margin], urgent.length);
-    } else { clearTimeout(timer); timer = setTimeout(redraw, settleMs - (now - movedAt) + 1); }
+    } else {
+      clearTimeout(timer);
+      timer = setTimeout(redraw, settleMs - (now - movedAt) + 1);
+      // a wheel zoom-in at level 0 short of 1:1: every view from here to 1:1 about its point shows the 1:1 view's
+      // tiles (the views nest), so those are asked for before the burst ends (the Viewer's aimedKeys)
+      if (zoomIn && k === 0 && fx < NATIVE && aim && aim.view === view) {
+        const f = 1 / fx, { sx, sy } = aim;
+        client.want(viewTiles({ scale: 1, scaleY: fy * f, tx: sx - (sx - view.tx) * f, ty: sy - (sy - view.ty) * f }, 0, s.width, s.height).urgent);
+      }
+    }
     const bounds = s.ops.map(opBounds).filter(Boolean);
     if (edits.copies.size) edits.prune(labelsVersion(), s.ops.length > 0, k);
     ctx.setTransform(dpr * fx, 0, 0, dpr * fy, dpr * view.tx, dpr * view.ty); // full-resolution pixels -> device px
