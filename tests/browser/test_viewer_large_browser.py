@@ -179,7 +179,7 @@ def test_viewer_native_resolution_at_8192(lab) -> None:
     frame.click()
     _arm(page)
     page.keyboard.press("1")
-    _wait_sharp(page, lab, "sharp after zoom to native")
+    grid = [_wait_sharp(page, lab, None)]  # more samples in step 4b
     reads = {p: _check_panel(page, p, "keep", palette, opacity) for p in panels}
     assert len({r["view"] for r in reads.values()}) == 1  # linked
     assert {r["level"] for r in reads.values()} == {"0"}
@@ -215,6 +215,27 @@ def test_viewer_native_resolution_at_8192(lab) -> None:
         _check_panel(page, p, "remove", palette, opacity, edges=True)
     root.locator("input.mb-viewer-contours").uncheck()
     page.wait_for_function(COMPLETE, timeout=60_000)
+
+    # 4b. more uncached samples of the grid's zoom to native for its median: from fit, wheel to native over
+    # fresh places (far from the ones above and below: nothing of them is cached)
+    box = frame.bounding_box()
+    frame.click()  # the keys go to the image panel (the mode select and the contours box had them)
+    for fx, fy in ((0.6, 0.15), (0.15, 0.55), (0.85, 0.35)):
+        page.keyboard.press("0")
+        page.wait_for_function("f => Number(f.dataset.scale) < 0.5", arg=frame.element_handle())
+        grid.append(_wheel_to_native(page, frame, (box["x"] + fx * box["width"], box["y"] + fy * box["height"])))
+        page.keyboard.press("1")  # exactly 1:1 for the pixel check
+        page.wait_for_function("f => Number(f.dataset.scale) === 1", arg=frame.element_handle())
+        page.wait_for_function(COMPLETE, timeout=60_000)
+        for p in panels:
+            _check_panel(page, p, "remove", palette, opacity)
+    page.keyboard.press("0")  # back to native at the centre (cached), where step 5 starts as before
+    page.keyboard.press("1")
+    page.wait_for_function("f => Number(f.dataset.scale) === 1", arg=frame.element_handle())
+    page.wait_for_function(COMPLETE, timeout=60_000)
+    print("viewer grid zoom ms", [round(t) for t in grid])
+    what = f"sharp after zoom to native (grid), median of {len(grid)} (key 1, then wheel at fresh places)"
+    lab.record_latency("viewer", what, SIZE, statistics.median(grid))
 
     # 5. enlarge the result panel (its title): the kernel's panel_layout follows; native there too, exact
     root.locator(".mb-viewer-panel-result .mb-viewer-title").click()
