@@ -199,7 +199,9 @@ def kernel_eval(server: LabServer, notebook: str, expression: str, timeout: floa
         connection_file=str(server.run_dir / "runtime" / f"kernel-{kernel['id']}.json")
     )
     kc.load_connection_file()
-    kc.start_channels()
+    # the shell channel only: no heartbeat thread (one once failed to make its socket, EMFILE, in a CI run where
+    # this is called in a polling loop) and no sockets that nothing reads
+    kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
     try:
         msg_id = kc.execute("", silent=True, store_history=False, user_expressions={"v": expression})
         deadline = time.monotonic() + timeout
