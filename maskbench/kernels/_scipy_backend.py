@@ -30,7 +30,10 @@ def _label(fg: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
     """Global labels of a bool ``(N, H, W)`` array (raster order over the batch) and their count."""
     from scipy import ndimage
 
-    labels = np.empty(fg.shape, dtype=np.int32 if fg.size < 2**31 - 1 else np.int64)
+    # int64, not int32: every caller indexes or counts with the labels, and numpy casts an int32 index array to
+    # int64 first (a copy twice the labels' size): remove_small_objects at 2048^2 102 -> 74 ms, labelling itself
+    # costs the same (57 vs 58 ms), the peak memory is no higher (the cast's copy was that size)
+    labels = np.empty(fg.shape, dtype=np.int64)
     total = ndimage.label(fg, structure=_structure(connectivity), output=labels)
     return labels, int(total)
 
@@ -46,7 +49,7 @@ def label_nhw(fg: torch.Tensor, connectivity: int) -> tuple[torch.Tensor, torch.
     top = labels.reshape(n, -1).max(axis=1, initial=0).astype(np.int64)  # each image's last label
     before = np.maximum.accumulate(np.concatenate([[0], top[:-1]]))  # labels used by earlier images
     count = np.maximum(top - before, 0)
-    out = labels.astype(np.int64)
+    out = labels  # int64 already, and ours
     if n > 1:  # image i holds labels before[i] + 1...: shift them to 1..., background to <= 0 -> 0
         out -= before[:, None, None]
         np.maximum(out, 0, out=out)
