@@ -230,6 +230,7 @@ def test_viewer_native_resolution_at_8192(lab) -> None:
         for p in panels:
             _check_panel(page, p, "remove", palette, opacity)
     page.keyboard.press("0")  # back to native at the centre (cached), where step 5 starts as before
+    page.wait_for_function("f => Number(f.dataset.scale) < 0.5", arg=frame.element_handle())  # not the last view's 1
     page.keyboard.press("1")
     page.wait_for_function("f => Number(f.dataset.scale) === 1", arg=frame.element_handle())
     page.wait_for_function(COMPLETE, timeout=60_000)
