@@ -312,6 +312,18 @@ class Lab:
         self.wait_idle(page)
         return ms
 
+    def reopen_ms(self, page, make: str, selector: str, times: int) -> list[float]:
+        """:meth:`open_ms` of ``times`` further widgets ``make`` (an expression, e.g. ``"Viewer(img, mask)"``),
+        each closed after (and gone from the page) before the next: the samples of an open's median."""
+        shown = page.evaluate("sel => document.querySelectorAll(sel).length", selector)
+        opens = []
+        for k in range(times):
+            name = f"_reopened_{k}"
+            opens.append(self.open_ms(page, f"{name} = {make}\n{name}", selector))
+            self.run_code(page, f"{name}.close(); del {name}")
+            page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length === n", arg=[selector, shown])
+        return opens
+
     def run_code(self, page, code: str, *, check: bool = True) -> str:
         """Run ``code`` in a new cell at the end of the notebook; return its text output.
 

@@ -354,11 +354,7 @@ print(json.dumps({{"exact": bool(torch.equal(m.bool(), ref)), "n": int(m.sum()),
 
     # 7. open: cell run to first paint (the run key to data-first-paint, as the Viewer's and the Tuner's) of
     # further Painters of the same image, each closed after; median of 3
-    opens, shown = [], page.evaluate("() => document.querySelectorAll('.mb-painter').length")
-    for k in range(3):
-        opens.append(lab.open_ms(page, f"p{k + 2} = Painter(img)\np{k + 2}", ".mb-painter"))
-        lab.run_code(page, f"p{k + 2}.close(); del p{k + 2}")
-        page.wait_for_function("n => document.querySelectorAll('.mb-painter').length === n", arg=shown)
+    opens = lab.reopen_ms(page, "Painter(img)", ".mb-painter", 3)
     print(f"painter open ms {[round(t) for t in opens]}")
     lab.record_latency("painter", "open (cell run to first paint), median of 3", SIZE, statistics.median(opens))
     assert lab.console_errors(page) == []

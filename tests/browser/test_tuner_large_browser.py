@@ -109,10 +109,7 @@ def test_tuner_native_resolution_8192(lab) -> None:
     root = page.locator(ROOT).first
     assert _wait_confirmed(page) == 0.5
     kernel_open = float(lab.run_code(page, "print(kernel_open_ms)"))
-    for k in (2, 3):
-        opens.append(lab.open_ms(page, f"tu{k} = ThresholdTuner(torch.from_numpy(probs), threshold=0.5)\ntu{k}", ROOT))
-        lab.run_code(page, f"tu{k}.close(); del tu{k}")
-        page.wait_for_function("sel => document.querySelectorAll(sel).length === 1", arg=ROOT)
+    opens += lab.reopen_ms(page, "ThresholdTuner(torch.from_numpy(probs), threshold=0.5)", ROOT, 2)
     open_ms = statistics.median(opens)
 
     # zoom with the wheel about the pattern's centre (a corner of four level-0 tiles) to >= 4x

@@ -162,12 +162,7 @@ def test_viewer_native_resolution_at_8192(lab) -> None:
 
     # 1. open: cell run to first paint (all four panels drawn: the page stamps data-first-paint, as the
     # Painter's and the Tuner's do) of further Viewers of the same arrays, each closed after; median of 3
-    opens = []
-    shown = page.evaluate("() => document.querySelectorAll('.mb-viewer').length")
-    for k in range(3):
-        opens.append(lab.open_ms(page, f"v{k + 2} = Viewer(img, mask)\nv{k + 2}", ".mb-viewer"))
-        lab.run_code(page, f"v{k + 2}.close(); del v{k + 2}")
-        page.wait_for_function("n => document.querySelectorAll('.mb-viewer').length === n", arg=shown)
+    opens = lab.reopen_ms(page, "Viewer(img, mask)", ".mb-viewer", 3)
     print("viewer open ms", [round(t) for t in opens])
     lab.record_latency("viewer", "open (cell run to first paint), median of 3", SIZE, statistics.median(opens))
     root = root.first

@@ -369,12 +369,11 @@ export function createTileLayer(send, redraw = () => {}, settleMs = TILE_SETTLE_
     const key = `${view.scale},${view.tx},${view.ty},${s.width},${s.height}`, now = performance.now();
     if (key !== lastView) { zoomIn = lastScale > 0 && view.scale > lastScale; lastView = key; lastScale = view.scale; movedAt = now; }
     if (!info.levels || !info.layers || view.scale <= 1 || (geo.dw >= geo.W && geo.dh >= geo.H)) { client.want([]); return false; }
-    const k = levelFor(fx, info.levels), fview = { scale: fx, tx: view.tx, ty: view.ty };
-    const screen = { scale: fx, scaleY: fy, tx: view.tx, ty: view.ty };
+    const k = levelFor(fx, info.levels), screen = { scale: fx, scaleY: fy, tx: view.tx, ty: view.ty };
     const { shown, parts, urgent } = viewTiles(screen, k, s.width, s.height), inView = new Set(shown.map(([r, c]) => `${r}/${c}`));
     // the tiles in view first (centre first), asked for alone (a smaller first reply makes the view sharp
     // sooner), then the one-tile margin as the next request
-    const pos = [...shown, ...visibleTiles(fview, s.width, s.height, info.shape, k, 1).filter(([r, c]) => !inView.has(`${r}/${c}`))];
+    const pos = [...shown, ...visibleTiles(screen, s.width, s.height, info.shape, k, 1).filter(([r, c]) => !inView.has(`${r}/${c}`))];
     // coalesce: while the view moves, draw what is cached; ask for tiles once it has settled, or at once
     // where the gesture ended (this view is final) or on a zoom-in at native resolution or past it
     // (fx >= 1, level 0): the view only narrows on a zoom-in about a point in view, so any further
